@@ -1,0 +1,15 @@
+"""nexus-tornado: real-time messaging for Tornado applications.
+
+STOMP 1.2 over SockJS and raw WebSocket, JWT authentication, and an IOLoop-resident
+pub/sub hub that persists every message (numbered per destination) before it is
+broadcast and replays what a reconnecting client missed.
+
+Layers, each importing only downward::
+
+    nexus_tornado.stomp   sans-I/O STOMP frames, parser and session state (stdlib only)
+    nexus_tornado.policy  JWT -> principal, ACLs, validation, limits (no Tornado)
+    nexus_tornado.hub     publish/subscribe, seq numbers, replay; stores
+    nexus_tornado.web     the Tornado / sockjs-tornado glue and the host-app plugin
+"""
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""Publish/subscribe hub, per-destination sequence numbers, replay; stores."""

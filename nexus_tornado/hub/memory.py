@@ -1,0 +1,126 @@
+"""The embedded default store: per-destination logs in process memory.
+
+Nothing survives a restart. Retention bounds memory: each destination keeps at most
+``retention.max_count`` messages, none older than ``retention.max_age_seconds``.
+"""
+
+from __future__ import annotations
+
+import collections
+import time
+import uuid
+from typing import Callable, Deque, Dict, Iterable, List, Mapping, Optional, Set
+
+from .store import Retention, Store, StoredMessage
+
+
+class _Log:
+    __slots__ = ("messages", "last_seq", "delivered")
+
+    def __init__(self) -> None:
+        self.messages: Deque[StoredMessage] = collections.deque()
+        self.last_seq = 0
+        self.delivered: Set[int] = set()
+
+
+class MemoryStore(Store):
+    """Keeps every destination's log in a deque; ``seq`` comes from a counter."""
+
+    def __init__(
+        self,
+        retention: Retention = Retention(),
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.retention = retention
+        self._clock = clock
+        self._logs: Dict[str, _Log] = {}
+
+    def _log(self, destination: str) -> _Log:
+        log = self._logs.get(destination)
+        if log is None:
+            log = self._logs[destination] = _Log()
+        return log
+
+    async def append(
+        self, destination: str, body: bytes, headers: Mapping[str, str]
+    ) -> StoredMessage:
+        log = self._log(destination)
+        log.last_seq += 1
+        message = StoredMessage(
+            destination,
+            log.last_seq,
+            uuid.uuid4().hex,
+            bytes(body),
+            dict(headers),
+            self._clock(),
+        )
+        log.messages.append(message)
+        max_count = self.retention.max_count
+        if max_count is not None:
+            while len(log.messages) > max_count:
+                self._drop_oldest(log)
+        return message
+
+    def _drop_oldest(self, log: _Log) -> None:
+        dropped = log.messages.popleft()
+        log.delivered.discard(dropped.seq)
+
+    async def read_after(
+        self, destination: str, after_seq: int, limit: int
+    ) -> List[StoredMessage]:
+        log = self._logs.get(destination)
+        if log is None or not log.messages or limit <= 0:
+            return []
+        first = log.messages[0].seq
+        start = max(0, after_seq + 1 - first)
+        stop = min(len(log.messages), start + limit)
+        return [log.messages[i] for i in range(start, stop)]
+
+    async def last_seq(self, destination: str) -> int:
+        log = self._logs.get(destination)
+        return log.last_seq if log else 0
+
+    async def first_seq(self, destination: str) -> Optional[int]:
+        log = self._logs.get(destination)
+        return log.messages[0].seq if log and log.messages else None
+
+    async def mark_delivered(self, destination: str, seqs: Iterable[int]) -> None:
+        log = self._logs.get(destination)
+        if log is None or not log.messages:
+            return
+        first, last = log.messages[0].seq, log.messages[-1].seq
+        log.delivered.update(s for s in seqs if first <= s <= last)
+
+    async def read_undelivered(
+        self, destination: str, limit: int
+    ) -> List[StoredMessage]:
+        log = self._logs.get(destination)
+        if log is None:
+            return []
+        out: List[StoredMessage] = []
+        for message in log.messages:
+            if len(out) >= limit:
+                break
+            if message.seq not in log.delivered:
+                out.append(message)
+        return out
+
+    async def is_delivered(self, destination: str, seq: int) -> Optional[bool]:
+        log = self._logs.get(destination)
+        if log is None or not log.messages:
+            return None
+        if not log.messages[0].seq <= seq <= log.messages[-1].seq:
+            return None
+        return seq in log.delivered
+
+    async def prune(self) -> int:
+        max_age = self.retention.max_age_seconds
+        if max_age is None:
+            return 0
+        horizon = self._clock() - max_age
+        dropped = 0
+        for log in self._logs.values():
+            while log.messages and log.messages[0].timestamp < horizon:
+                self._drop_oldest(log)
+                dropped += 1
+        return dropped

@@ -1,0 +1,96 @@
+"""The store interface: what the hub needs from persistence, and nothing more.
+
+A store keeps, per destination, an append-only log of messages numbered 1, 2, 3, ...
+(``seq``), with no gaps, assigned atomically when the message is written. It also
+remembers which messages have been *delivered* (used for the notifications of users who
+were offline) and drops old messages by age and by count (retention).
+
+Every method is a coroutine. A store that cannot do its job right now (database down,
+timeout) raises :class:`~nexus_tornado.errors.StoreUnavailable`; the hub turns that into
+``UNAVAILABLE`` for the sender and keeps serving everything else.
+
+Implementations: :class:`~nexus_tornado.hub.memory.MemoryStore` (the embedded default)
+and :class:`~nexus_tornado.hub.mongo.MongoStore` (motor or PyMongo's async API). One
+contract suite (``tests/test_store_contract.py``) runs against each.
+"""
+
+from __future__ import annotations
+
+import abc
+from typing import Iterable, List, Mapping, NamedTuple, Optional
+
+
+class StoredMessage(NamedTuple):
+    """One persisted message."""
+
+    destination: str
+    #: Position in the destination's log: 1, 2, 3, ... with no gaps.
+    seq: int
+    #: Unique id, also the STOMP ``message-id`` header.
+    message_id: str
+    #: The body exactly as accepted (UTF-8 JSON for the envelopes of the wire contract).
+    body: bytes
+    #: Headers kept with the message and delivered with it (e.g. ``content-type``).
+    headers: Mapping[str, str]
+    #: Seconds since the epoch when it was persisted.
+    timestamp: float
+
+
+class Retention(NamedTuple):
+    """How much history a store keeps per destination. ``None`` means no limit."""
+
+    max_age_seconds: Optional[float] = 7 * 24 * 3600
+    max_count: Optional[int] = 10_000
+
+
+class Store(abc.ABC):
+    """Append-only, per-destination message logs with delivery tracking."""
+
+    async def open(self) -> None:
+        """Prepare for use (connect, create indexes). Called once before anything else."""
+
+    async def close(self) -> None:
+        """Release resources. Idempotent."""
+
+    @abc.abstractmethod
+    async def append(
+        self, destination: str, body: bytes, headers: Mapping[str, str]
+    ) -> StoredMessage:
+        """Persist one message and return it with its newly assigned ``seq``.
+
+        Returning means the write is acknowledged (durable as far as the store goes).
+        """
+
+    @abc.abstractmethod
+    async def read_after(
+        self, destination: str, after_seq: int, limit: int
+    ) -> List[StoredMessage]:
+        """Retained messages of ``destination`` with ``seq > after_seq``, ascending,
+        at most ``limit`` of them."""
+
+    @abc.abstractmethod
+    async def last_seq(self, destination: str) -> int:
+        """The highest ``seq`` ever assigned in ``destination`` (0 if none), including
+        messages retention has since dropped."""
+
+    @abc.abstractmethod
+    async def first_seq(self, destination: str) -> Optional[int]:
+        """The lowest retained ``seq`` of ``destination``, or ``None`` if none is retained."""
+
+    @abc.abstractmethod
+    async def mark_delivered(self, destination: str, seqs: Iterable[int]) -> None:
+        """Record that these messages of ``destination`` reached their recipient."""
+
+    @abc.abstractmethod
+    async def read_undelivered(
+        self, destination: str, limit: int
+    ) -> List[StoredMessage]:
+        """Retained messages of ``destination`` not yet marked delivered, ascending."""
+
+    @abc.abstractmethod
+    async def is_delivered(self, destination: str, seq: int) -> Optional[bool]:
+        """Whether that message was delivered; ``None`` if no such message is retained."""
+
+    @abc.abstractmethod
+    async def prune(self) -> int:
+        """Apply retention now; return how many messages were dropped."""
