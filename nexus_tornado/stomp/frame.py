@@ -1,0 +1,163 @@
+"""STOMP frames and their serialization (STOMP 1.2 "STOMP Frames").
+
+A frame is a command, headers and a body::
+
+    COMMAND EOL *( header EOL ) EOL *OCTET NULL
+
+:func:`serialize` writes one for a given protocol version (escaping per
+:mod:`nexus_tornado.stomp.escaping`). :class:`MessageTemplate` is the broadcast hot
+path: one publish is rendered for many subscribers, so the part every subscriber
+shares is encoded once per escaping dialect and only the ``subscription`` (and
+``ack``) header is added per subscriber.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Dict, List, Mapping, Optional
+
+from .escaping import RAW, dialect_for, escape, escape_name
+
+SUPPORTED_VERSIONS = ("1.0", "1.1", "1.2")
+
+#: Commands a client sends (STOMP 1.2 "Client Frames", plus CONNECT/STOMP).
+CLIENT_COMMANDS = frozenset(
+    {
+        "CONNECT",
+        "STOMP",
+        "SEND",
+        "SUBSCRIBE",
+        "UNSUBSCRIBE",
+        "ACK",
+        "NACK",
+        "BEGIN",
+        "COMMIT",
+        "ABORT",
+        "DISCONNECT",
+    }
+)
+#: Commands a server sends (STOMP 1.2 "Server Frames", plus CONNECTED).
+SERVER_COMMANDS = frozenset({"CONNECTED", "MESSAGE", "RECEIPT", "ERROR"})
+COMMANDS = CLIENT_COMMANDS | SERVER_COMMANDS
+
+#: Header names whose values are secret: never shown by ``repr``.
+SECRET_HEADERS = frozenset({"passcode", "authorization"})
+
+# Escaping dialect of a MESSAGE frame per version (MESSAGE is always escaped from 1.1).
+_MESSAGE_DIALECTS: Dict[str, str] = {"1.0": RAW, "1.1": "1.1", "1.2": "1.2"}
+# Headers a template never carries in its shared part: they are per subscriber or
+# computed.
+_PER_RENDER_HEADERS = frozenset({"subscription", "ack", "content-length"})
+
+
+def _redacted(headers: Mapping[str, str]) -> Dict[str, str]:
+    return {
+        name: ("<redacted>" if name.lower() in SECRET_HEADERS else value)
+        for name, value in headers.items()
+    }
+
+
+@dataclass
+class Frame:
+    """One STOMP frame: a command, its headers (first value of each name) and a body."""
+
+    command: str
+    headers: Dict[str, str] = field(default_factory=dict)
+    body: bytes = b""
+
+    def __repr__(self) -> str:
+        # CONNECT frames carry credentials (passcode, Authorization): keep them out of
+        # logs and tracebacks.
+        return (
+            f"Frame(command={self.command!r}, headers={_redacted(self.headers)!r}, "
+            f"body={self.body!r})"
+        )
+
+
+def _check_version(version: str) -> None:
+    if version not in SUPPORTED_VERSIONS:
+        raise ValueError(f"unsupported STOMP version {version!r}")
+
+
+def serialize(frame: Frame, version: str = "1.2") -> bytes:
+    """Encode ``frame`` for a peer speaking ``version``.
+
+    Headers are escaped per version (none for 1.0 and for CONNECT/STOMP/CONNECTED).
+    ``content-length`` is always written by this function, from the body, when the
+    body is non-empty or the frame names one (STOMP 1.2 "Header content-length":
+    SHOULD be included on frames with a body); any value already in ``headers`` is
+    replaced so it can never disagree with the body.
+    """
+    _check_version(version)
+    dialect = dialect_for(frame.command, version)
+    parts: List[str] = [frame.command, "\n"]
+    for name, value in frame.headers.items():
+        if name == "content-length":
+            continue
+        parts.append(escape_name(name, dialect))
+        parts.append(":")
+        parts.append(escape(value, dialect))
+        parts.append("\n")
+    body = frame.body
+    if body or "content-length" in frame.headers:
+        parts.append(f"content-length:{len(body)}\n")
+    parts.append("\n")
+    return b"".join(("".join(parts).encode("utf-8"), body, b"\x00"))
+
+
+class MessageTemplate:
+    """A MESSAGE shared by all subscribers of one publish.
+
+    The shared headers (``destination``, ``message-id``, ``seq``, ``content-type``,
+    ...) and ``content-length`` are encoded once per escaping dialect and cached;
+    :meth:`render` adds only ``subscription`` (and ``ack`` when given) for each
+    subscriber. ``headers`` is a read-only snapshot.
+    """
+
+    __slots__ = ("headers", "body", "_prefixes")
+
+    def __init__(self, headers: Mapping[str, str], body: bytes) -> None:
+        self.headers: Mapping[str, str] = MappingProxyType(dict(headers))
+        self.body: bytes = bytes(body)
+        self._prefixes: Dict[str, bytes] = {}
+
+    def __repr__(self) -> str:
+        return f"MessageTemplate(headers={dict(self.headers)!r}, body={self.body!r})"
+
+    def _build_prefix(self, dialect: str) -> bytes:
+        parts: List[str] = ["MESSAGE\n"]
+        for name, value in self.headers.items():
+            if name in _PER_RENDER_HEADERS:
+                continue
+            parts.append(escape_name(name, dialect))
+            parts.append(":")
+            parts.append(escape(value, dialect))
+            parts.append("\n")
+        if self.body:
+            parts.append(f"content-length:{len(self.body)}\n")
+        parts.append("subscription:")
+        prefix = "".join(parts).encode("utf-8")
+        self._prefixes[dialect] = prefix
+        return prefix
+
+    def render(
+        self, subscription_id: str, version: str = "1.2", ack_id: Optional[str] = None
+    ) -> bytes:
+        """The complete MESSAGE frame for one subscription.
+
+        ``ack_id`` adds the STOMP 1.2 ``ack`` header; callers pass it only for 1.2
+        sessions with a client acknowledgement mode.
+        """
+        try:
+            dialect = _MESSAGE_DIALECTS[version]
+        except KeyError:
+            raise ValueError(f"unsupported STOMP version {version!r}") from None
+        prefix = self._prefixes.get(dialect)
+        if prefix is None:
+            prefix = self._build_prefix(dialect)
+        sub = escape(subscription_id, dialect).encode("utf-8")
+        if ack_id is None:
+            return b"".join((prefix, sub, b"\n\n", self.body, b"\x00"))
+        ack = escape(ack_id, dialect).encode("utf-8")
+        return b"".join((prefix, sub, b"\nack:", ack, b"\n\n", self.body, b"\x00"))

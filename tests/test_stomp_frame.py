@@ -1,0 +1,181 @@
+"""Serialization of STOMP frames and MessageTemplate rendering (nexus_tornado.stomp.frame)."""
+
+from __future__ import annotations
+
+from typing import Dict, Optional
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from nexus_tornado.stomp.frame import SUPPORTED_VERSIONS, Frame, MessageTemplate, serialize
+
+# (frame, version, expected bytes). Escapes per STOMP 1.2 "Value Encoding" and STOMP
+# 1.1 "Value Encoding"; STOMP 1.0 has none.
+SERIALIZE_CASES = [
+    # No body: no content-length.
+    (Frame("RECEIPT", {"receipt-id": "77"}), "1.2", b"RECEIPT\nreceipt-id:77\n\n\x00"),
+    # 1.2 escapes CR, LF, colon and backslash.
+    (
+        Frame("MESSAGE", {"a:b": "c\r\nd\\e"}),
+        "1.2",
+        b"MESSAGE\na\\cb:c\\r\\nd\\\\e\n\n\x00",
+    ),
+    # 1.1 escapes LF, colon and backslash, not CR.
+    (
+        Frame("MESSAGE", {"a:b": "c\r\nd\\e"}),
+        "1.1",
+        b"MESSAGE\na\\cb:c\r\\nd\\\\e\n\n\x00",
+    ),
+    # 1.0 has no escaping: a line break in a value becomes a space (never a new header).
+    (
+        Frame("MESSAGE", {"x": "1\nevil:2", "p": "a\\b:c"}),
+        "1.0",
+        b"MESSAGE\nx:1 evil:2\np:a\\b:c\n\n\x00",
+    ),
+    # CONNECTED is never escaped, whatever the version.
+    (
+        Frame("CONNECTED", {"server": "n:t\\x", "version": "1.2"}),
+        "1.2",
+        b"CONNECTED\nserver:n:t\\x\nversion:1.2\n\n\x00",
+    ),
+    # A body gets content-length; NULs inside the body are fine.
+    (
+        Frame("ERROR", {"message": "bad"}, b"a\x00b"),
+        "1.2",
+        b"ERROR\nmessage:bad\ncontent-length:3\n\na\x00b\x00",
+    ),
+    # A stale content-length is replaced by the body's real length.
+    (
+        Frame("SEND", {"content-length": "99", "destination": "/q"}, b"hi"),
+        "1.2",
+        b"SEND\ndestination:/q\ncontent-length:2\n\nhi\x00",
+    ),
+    # An explicit content-length with an empty body is kept (as 0).
+    (
+        Frame("SEND", {"destination": "/q", "content-length": "5"}),
+        "1.2",
+        b"SEND\ndestination:/q\ncontent-length:0\n\n\x00",
+    ),
+    # Non-ASCII header values are UTF-8.
+    (Frame("SEND", {"destination": "/q/é"}), "1.1", "SEND\ndestination:/q/é\n\n\x00".encode()),
+]
+
+
+@pytest.mark.parametrize("frame,version,expected", SERIALIZE_CASES)
+def test_serialize_table(frame: Frame, version: str, expected: bytes) -> None:
+    assert serialize(frame, version) == expected
+
+
+def test_serialize_rejects_unknown_version() -> None:
+    with pytest.raises(ValueError):
+        serialize(Frame("SEND", {}), "2.0")
+
+
+def test_repr_hides_credentials() -> None:
+    frame = Frame("CONNECT", {"login": "ann", "passcode": "s3cret", "Authorization": "Bearer tok"})
+    text = repr(frame)
+    assert "s3cret" not in text
+    assert "tok" not in text
+    assert "ann" in text
+
+
+# MessageTemplate.render must produce what serialize would for the same MESSAGE.
+def _expected_message(
+    headers: Dict[str, str], body: bytes, sub: str, version: str, ack: Optional[str]
+) -> Frame:
+    merged = {
+        k: v for k, v in headers.items() if k not in ("subscription", "ack", "content-length")
+    }
+    merged["subscription"] = sub
+    if ack is not None:
+        merged["ack"] = ack
+    return Frame("MESSAGE", merged, body)
+
+
+RENDER_CASES = [
+    ({"destination": "/topic/a", "message-id": "m1", "seq": "1"}, b"{}", "sub-0", "1.2", None),
+    ({"destination": "/topic/a", "message-id": "m1"}, b"", "s:1", "1.2", "7"),
+    ({"destination": "/topic/a\nb", "message-id": "m1"}, b"x", "s\\1", "1.1", None),
+    ({"destination": "/topic/a", "message-id": "m1"}, b"x\x00y", "s1", "1.0", None),
+    # A template's own subscription/ack/content-length never leak into the output.
+    ({"destination": "/d", "subscription": "other", "content-length": "9"}, b"ab", "s", "1.2", None),
+]
+
+
+@pytest.mark.parametrize("headers,body,sub,version,ack", RENDER_CASES)
+def test_render_matches_serialize(
+    headers: Dict[str, str], body: bytes, sub: str, version: str, ack: Optional[str]
+) -> None:
+    rendered = MessageTemplate(headers, body).render(sub, version, ack)
+    # serialize puts content-length after the other headers; compare as parsed sets.
+    expected = serialize(_expected_message(headers, body, sub, version, ack), version)
+    assert sorted(rendered.split(b"\n\n", 1)[0].split(b"\n")) == sorted(
+        expected.split(b"\n\n", 1)[0].split(b"\n")
+    )
+    assert rendered.split(b"\n\n", 1)[1] == expected.split(b"\n\n", 1)[1]
+
+
+def test_render_exact_bytes() -> None:
+    template = MessageTemplate(
+        {"destination": "/topic/chat/1", "message-id": "m-9", "seq": "9", "content-type": "application/json"},
+        b'{"a":1}',
+    )
+    assert template.render("sub-0") == (
+        b"MESSAGE\ndestination:/topic/chat/1\nmessage-id:m-9\nseq:9\n"
+        b"content-type:application/json\ncontent-length:7\nsubscription:sub-0\n\n"
+        b'{"a":1}\x00'
+    )
+    assert template.render("s:1", "1.2", ack_id="42") == (
+        b"MESSAGE\ndestination:/topic/chat/1\nmessage-id:m-9\nseq:9\n"
+        b"content-type:application/json\ncontent-length:7\nsubscription:s\\c1\nack:42\n\n"
+        b'{"a":1}\x00'
+    )
+
+
+def test_render_caches_per_dialect_and_versions_differ() -> None:
+    template = MessageTemplate({"destination": "/a:b"}, b"")
+    assert template.render("s", "1.2") == b"MESSAGE\ndestination:/a\\cb\nsubscription:s\n\n\x00"
+    assert template.render("s", "1.0") == b"MESSAGE\ndestination:/a:b\nsubscription:s\n\n\x00"
+    # Served from the cache the second time, and still right.
+    assert template.render("t", "1.2") == b"MESSAGE\ndestination:/a\\cb\nsubscription:t\n\n\x00"
+
+
+def test_template_headers_are_a_snapshot() -> None:
+    source = {"destination": "/a"}
+    template = MessageTemplate(source, b"")
+    source["destination"] = "/b"
+    assert template.headers["destination"] == "/a"
+    with pytest.raises(TypeError):
+        template.headers["x"] = "y"  # type: ignore[index]
+
+
+def test_template_uses_slots() -> None:
+    template = MessageTemplate({}, b"")
+    assert not hasattr(template, "__dict__")
+
+
+def test_render_rejects_unknown_version() -> None:
+    with pytest.raises(ValueError):
+        MessageTemplate({}, b"").render("s", "0.9")
+
+
+_text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=12)
+
+
+@given(
+    headers=st.dictionaries(_text, _text, max_size=5),
+    body=st.binary(max_size=40),
+    sub=_text,
+    version=st.sampled_from(SUPPORTED_VERSIONS),
+    ack=st.one_of(st.none(), _text),
+)
+def test_render_equals_serialize_property(
+    headers: Dict[str, str], body: bytes, sub: str, version: str, ack: Optional[str]
+) -> None:
+    rendered = MessageTemplate(headers, body).render(sub, version, ack)
+    expected = serialize(_expected_message(headers, body, sub, version, ack), version)
+    head_r, _, body_r = rendered.partition(b"\n\n")
+    head_e, _, body_e = expected.partition(b"\n\n")
+    assert sorted(head_r.split(b"\n")) == sorted(head_e.split(b"\n"))
+    assert body_r == body_e
