@@ -7,16 +7,89 @@ contract's code and details) when it may not.
 
 from __future__ import annotations
 
-from typing import Mapping
+import logging
+import time
+from typing import Callable, Mapping, Optional
 
+from .acl import Resolver, TopicAcl
+from .limits import SendRateLimiter
 from .principal import Principal
+from .validation import MessageValidator, SchemaSource
+
+__all__ = ["Guard"]
+
+log = logging.getLogger("nexus_tornado.policy.guard")
 
 
 class Guard:
-    """Checks SUBSCRIBE and SEND frames against ACLs, limits and schemas."""
+    """Checks SUBSCRIBE and SEND frames against ACLs, limits and schemas.
+
+    A SEND passes, in the order of the seed's security workflow:
+
+    1. the rate limit (``RATE_LIMITED``; every SEND that reaches the guard counts,
+       whatever happens to it next);
+    2. the frame size (checked by the glue before the guard: ``TOO_LARGE``);
+    3. the ACL (``FORBIDDEN``; unknown destinations too);
+    4. schema validation, then 5. business rules (``INVALID_MESSAGE``), both in
+       :class:`~nexus_tornado.policy.validation.MessageValidator`.
+
+    A SUBSCRIBE passes the ACL only. One guard serves the whole process, so its rate
+    limiter sees every connection of a user.
+
+    Build it from its parts, ``Guard(acl=..., validator=..., limiter=...)``
+    (``limiter=None`` disables the rate limit), or from plain settings::
+
+        Guard.from_settings(
+            *,
+            membership: Optional[Mapping[str, Resolver]] = None,  # "chats"/"boards"/"calendars"
+            extra_schemas: Optional[SchemaSource] = None,         # mapping or JSON file path
+            sends_per_minute: Optional[int] = 100,                # None: no rate limit
+            clock: Callable[[], float] = time.monotonic,
+        ) -> Guard
+
+    The host app adds destinations with ``guard.acl.add_rule(pattern, subscribe=...,
+    send=...)`` and message types through ``extra_schemas``.
+    """
+
+    def __init__(
+        self,
+        *,
+        acl: TopicAcl,
+        validator: MessageValidator,
+        limiter: Optional[SendRateLimiter],
+    ) -> None:
+        self.acl = acl
+        self.validator = validator
+        self.limiter = limiter
+
+    @classmethod
+    def from_settings(
+        cls,
+        *,
+        membership: Optional[Mapping[str, Resolver]] = None,
+        extra_schemas: Optional[SchemaSource] = None,
+        sends_per_minute: Optional[int] = 100,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> "Guard":
+        """A guard with the built-in ACL table, the bundled schemas and a 60 s window.
+
+        Raises :class:`~nexus_tornado.errors.ConfigError` for an unknown membership key,
+        a schema Cerberus refuses, or a limit that is not a positive integer.
+        """
+        limiter = (
+            None
+            if sends_per_minute is None
+            else SendRateLimiter(sends_per_minute, 60.0, clock=clock)
+        )
+        return cls(
+            acl=TopicAcl(membership),
+            validator=MessageValidator(extra_schemas),
+            limiter=limiter,
+        )
 
     async def authorize_subscribe(self, principal: Principal, destination: str) -> None:
         """Raise ``Rejection('FORBIDDEN', ...)`` unless ``principal`` may subscribe."""
+        await self.acl.authorize_subscribe(principal, destination)
 
     async def admit_send(
         self,
@@ -25,4 +98,11 @@ class Guard:
         body: bytes,
         headers: Mapping[str, str],
     ) -> None:
-        """Raise a ``Rejection`` unless this SEND may be persisted and broadcast."""
+        """Raise a ``Rejection`` unless this SEND may be persisted and broadcast.
+
+        ``headers`` are the SEND frame's headers; no rule reads them today.
+        """
+        if self.limiter is not None:
+            self.limiter.check(principal.user_id)
+        await self.acl.authorize_send(principal, destination)
+        self.validator.validate(body, destination, principal.user_id)

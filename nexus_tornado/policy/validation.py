@@ -1,0 +1,417 @@
+"""SEND body validation: JSON envelope, per-type Cerberus schemas, business rules.
+
+The schemas are data (``schemas.json`` in the ``nexus_tornado.config`` package, format
+described in its ``$comment`` and in ``docs/security.md``); the host app may pass its own
+document to add message types or override ours (:func:`load_schemas`). Every
+Cerberus validator is built once, when :class:`MessageValidator` is constructed; a
+schema that Cerberus refuses is a :class:`~nexus_tornado.errors.ConfigError` at start-up.
+
+A body passes, in this order (the seed's validation workflow):
+
+1. it is UTF-8 JSON whose top level is an object;
+2. schema: ``type`` names a known message type, then that type's schema (envelope
+   ``{"type", "timestamp", "senderId", "payload"}`` plus its payload rules);
+3. business rules: the type may be sent to this destination; ``senderId``, when
+   present, equals the authenticated user; every payload field named like a
+   placeholder of the destination pattern (``chatId``, ``boardId``) equals that id.
+
+Any failure raises ``Rejection("INVALID_MESSAGE", text, details={"errors": {...}})``
+where ``errors`` maps dotted field paths (``payload.content``, ``body``) to lists of
+messages.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime
+import functools
+import json
+import logging
+import re
+from importlib import resources
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, MutableMapping, Optional, Tuple, Union
+
+from cerberus import SchemaError, Validator
+
+from ..errors import ConfigError, Rejection
+from .destinations import DestinationPattern, is_valid_id
+
+__all__ = [
+    "MessageValidator",
+    "SchemaSource",
+    "default_schemas",
+    "flatten_errors",
+    "load_schemas",
+]
+
+log = logging.getLogger("nexus_tornado.policy.validation")
+
+#: A schema document: a mapping, or the path of a JSON file holding one.
+SchemaSource = Union[Mapping[str, Any], str, Path]
+
+_SCHEMA_FILE = "schemas.json"
+_TOP_LEVEL_KEYS = ("$comment", "vocabularies", "envelope", "messages")
+
+#: RFC 3339 profile of ISO 8601: full date, ``T``, time with seconds, optional
+#: fraction, and a zone (``Z`` or ``+hh:mm``/``-hh:mm``), so instants are unambiguous.
+_ISO8601 = re.compile(
+    r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.\d{1,9})?(?:Z|[+-](\d{2}):(\d{2}))"
+)
+
+# The shape of a schema document, checked (with Cerberus) before any of it is used.
+_DOCUMENT_SHAPE: Dict[str, Any] = {
+    "$comment": {"type": ["string", "list"]},
+    "vocabularies": {
+        "type": "dict",
+        "keysrules": {"type": "string"},
+        "valuesrules": {
+            "anyof": [
+                {"type": "list", "schema": {"type": "string"}},
+                {
+                    "type": "dict",
+                    "keysrules": {"type": "string"},
+                    "valuesrules": {"type": "list", "schema": {"type": "string"}},
+                },
+            ]
+        },
+    },
+    "envelope": {"type": "dict", "keysrules": {"type": "string"}, "valuesrules": {"type": "dict"}},
+    "messages": {
+        "type": "dict",
+        "keysrules": {"type": "string", "regex": "[A-Z][A-Z0-9_]*"},
+        "valuesrules": {
+            "type": "dict",
+            "nullable": True,
+            "schema": {
+                "destinations": {"type": "list", "required": True, "schema": {"type": "string"}},
+                "fields": {
+                    "type": "dict",
+                    "keysrules": {"type": "string"},
+                    "valuesrules": {"type": "dict"},
+                },
+                "allowUnknown": {"type": "boolean"},
+            },
+        },
+    },
+}
+
+
+@functools.lru_cache(maxsize=256)
+def _compiled(pattern: str) -> "re.Pattern[str]":
+    return re.compile(pattern)
+
+
+class _SchemaValidator(Validator):  # type: ignore[misc]  # cerberus ships no type hints
+    """Cerberus with our rules; ``vocabularies`` arrives as a validator config keyword."""
+
+    @property
+    def _vocabularies(self) -> Mapping[str, Any]:
+        vocabularies: Mapping[str, Any] = self._config.get("vocabularies", {})
+        return vocabularies
+
+    def _validate_regex(self, pattern: str, field: str, value: Any) -> None:
+        """Cerberus' ``regex``, but matching the whole string: its own appends ``$``,
+        which lets a trailing newline through.
+
+        The rule's arguments are validated against this schema:
+        {'type': 'string'}
+        """
+        if isinstance(value, str) and _compiled(pattern).fullmatch(value) is None:
+            self._error(field, f"value does not match regex '{pattern}'")
+
+    def _validate_allowed_in(self, vocabulary: str, field: str, value: Any) -> None:
+        """The value is in the named vocabulary (a list), or a key of it (a mapping).
+
+        The rule's arguments are validated against this schema:
+        {'type': 'string'}
+        """
+        allowed = self._vocabularies[vocabulary]
+        if isinstance(value, str) and value not in allowed:
+            self._error(field, f"unallowed value {value}; allowed: {', '.join(allowed)}")
+
+    def _validate_allowed_per(self, constraint: Mapping[str, str], field: str, value: Any) -> None:
+        """The value is in ``vocabulary[document[field]]`` (e.g. a status per entityType).
+
+        When the other field is missing or not a key of the vocabulary, that field's own
+        rules report it and this one stays silent.
+
+        The rule's arguments are validated against this schema:
+        {'type': 'dict', 'schema': {
+            'vocabulary': {'type': 'string', 'required': True},
+            'field': {'type': 'string', 'required': True}}}
+        """
+        by_key = self._vocabularies[constraint["vocabulary"]]
+        key = self.document.get(constraint["field"])
+        if not isinstance(value, str) or not isinstance(key, str) or key not in by_key:
+            return
+        allowed = by_key[key]
+        if value not in allowed:
+            self._error(
+                field,
+                f"unallowed value {value} for {constraint['field']} {key}; "
+                f"allowed: {', '.join(allowed)}",
+            )
+
+    def _check_with_iso8601(self, field: str, value: Any) -> None:
+        if not isinstance(value, str):
+            return
+        found = _ISO8601.fullmatch(value)
+        valid = found is not None
+        if found is not None:
+            year, month, day, hour, minute, second, zone_h, zone_m = found.groups()
+            try:
+                datetime.datetime(int(year), int(month), int(day), int(hour), int(minute), int(second))
+            except ValueError:
+                valid = False
+            if zone_h is not None and (int(zone_h) > 23 or int(zone_m) > 59):
+                valid = False
+        if not valid:
+            self._error(field, "must be an ISO-8601 date-time with seconds and a zone, e.g. 2023-05-15T10:30:45Z")
+
+    def _check_with_identifier(self, field: str, value: Any) -> None:
+        if isinstance(value, str) and not is_valid_id(value):
+            self._error(
+                field, "must be 1-128 characters of letters, digits, '_', '-', '.', '@' (not starting with '.')"
+            )
+
+
+def flatten_errors(tree: Mapping[Any, Any], prefix: str = "") -> Dict[str, List[str]]:
+    """Turn Cerberus' nested ``errors`` into ``{"payload.content": ["max length is 2000"]}``."""
+    flat: Dict[str, List[str]] = {}
+    for field, items in tree.items():
+        path = f"{prefix}.{field}" if prefix else str(field)
+        for item in items:
+            if isinstance(item, Mapping):
+                for sub_path, messages in flatten_errors(item, path).items():
+                    flat.setdefault(sub_path, []).extend(messages)
+            else:
+                flat.setdefault(path, []).append(str(item))
+    return flat
+
+
+def _read_document(source: SchemaSource) -> Dict[str, Any]:
+    if isinstance(source, Mapping):
+        return copy.deepcopy(dict(source))
+    try:
+        with open(source, encoding="utf-8") as handle:
+            document = json.load(handle)
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot read message schemas from {source}: {exc}") from None
+    if not isinstance(document, dict):
+        raise ConfigError(f"message schemas in {source} must be a JSON object")
+    return document
+
+
+def default_schemas() -> Dict[str, Any]:
+    """The bundled ``schemas.json`` (package ``nexus_tornado.config``), as a fresh dict.
+
+    In a source checkout that is not installed, ``config/`` sits next to the package
+    rather than inside it; the file is then read from there.
+    """
+    try:
+        text = resources.files("nexus_tornado.config").joinpath(_SCHEMA_FILE).read_text("utf-8")
+    except (ModuleNotFoundError, FileNotFoundError, TypeError):
+        checkout = Path(__file__).resolve().parents[2] / "config" / _SCHEMA_FILE
+        text = checkout.read_text("utf-8")
+    document: Dict[str, Any] = json.loads(text)
+    return document
+
+
+def _check_shape(document: Mapping[str, Any], origin: str) -> None:
+    unknown = sorted(set(document) - set(_TOP_LEVEL_KEYS))
+    if unknown:
+        raise ConfigError(f"unknown key(s) {unknown} in message schemas ({origin})")
+    checker = Validator(_DOCUMENT_SHAPE)
+    if not checker.validate(dict(document)):
+        raise ConfigError(f"malformed message schemas ({origin}): {flatten_errors(checker.errors)}")
+
+
+def load_schemas(extra: Optional[SchemaSource] = None, *, base: Optional[SchemaSource] = None) -> Dict[str, Any]:
+    """The schema document in force: ``base`` (default: the bundled file) with ``extra``
+    merged over it.
+
+    Merging, per top-level key of ``extra``: ``vocabularies`` replace ours by name;
+    ``envelope`` rules are merged into ours field by field, rule by rule; ``messages``
+    replace ours by type name (``null`` removes a type), so a new type brings its full
+    entry (``destinations``, ``fields``, optional ``allowUnknown``).
+    """
+    document = default_schemas() if base is None else _read_document(base)
+    _check_shape(document, "base")
+    if extra is None:
+        return document
+    overrides = _read_document(extra)
+    _check_shape(overrides, "extra")
+    vocabularies = document.setdefault("vocabularies", {})
+    vocabularies.update(overrides.get("vocabularies", {}))
+    envelope = document.setdefault("envelope", {})
+    for field, rules in overrides.get("envelope", {}).items():
+        envelope[field] = {**envelope.get(field, {}), **rules}
+    messages = document.setdefault("messages", {})
+    for name, entry in overrides.get("messages", {}).items():
+        if entry is None:
+            messages.pop(name, None)
+        else:
+            messages[name] = entry
+    return document
+
+
+def _vocabulary_references(schema: Any) -> List[Tuple[str, str]]:
+    """Every ``(rule, vocabulary)`` an ``allowed_in``/``allowed_per`` rule names."""
+    found: List[Tuple[str, str]] = []
+    if isinstance(schema, Mapping):
+        for key, value in schema.items():
+            if key == "allowed_in" and isinstance(value, str):
+                found.append((key, value))
+            elif key == "allowed_per" and isinstance(value, Mapping):
+                found.append((key, str(value.get("vocabulary"))))
+            else:
+                found.extend(_vocabulary_references(value))
+    elif isinstance(schema, list):
+        for item in schema:
+            found.extend(_vocabulary_references(item))
+    return found
+
+
+class _MessageType:
+    """One message type, ready to use: its validator and destination patterns."""
+
+    def __init__(self, name: str, validator: _SchemaValidator, destinations: List[DestinationPattern]) -> None:
+        self.name = name
+        self.validator = validator
+        self.destinations = destinations
+
+    def match_destination(self, destination: str) -> Optional[Dict[str, str]]:
+        for pattern in self.destinations:
+            ids = pattern.match(destination)
+            if ids is not None:
+                return ids
+        return None
+
+
+class MessageValidator:
+    """Validates SEND bodies against a schema document; all validators built here, once.
+
+    ``schemas`` is the document in force (default: :func:`load_schemas` of the bundled
+    file merged with ``extra_schemas``).
+    """
+
+    def __init__(
+        self,
+        extra_schemas: Optional[SchemaSource] = None,
+        *,
+        schemas: Optional[SchemaSource] = None,
+    ) -> None:
+        document = load_schemas(extra_schemas, base=schemas)
+        vocabularies: Dict[str, Any] = document.get("vocabularies", {})
+        envelope: Dict[str, Any] = document.get("envelope", {})
+        self._types: Dict[str, _MessageType] = {}
+        for name, entry in document.get("messages", {}).items():
+            self._types[name] = self._build_type(name, entry, envelope, vocabularies)
+        # Picks the type first, so each type's schema can give precise errors.
+        self._dispatcher = _SchemaValidator(
+            {"type": {"type": "string", "required": True, "allowed": sorted(self._types)}},
+            allow_unknown=True,
+        )
+
+    @property
+    def message_types(self) -> Tuple[str, ...]:
+        """The known message type names."""
+        return tuple(sorted(self._types))
+
+    def destinations_for(self, message_type: str) -> Tuple[str, ...]:
+        """The destination patterns ``message_type`` may be sent to."""
+        return tuple(p.pattern for p in self._types[message_type].destinations)
+
+    @staticmethod
+    def _build_type(
+        name: str, entry: Mapping[str, Any], envelope: Mapping[str, Any], vocabularies: Mapping[str, Any]
+    ) -> _MessageType:
+        schema: Dict[str, Any] = copy.deepcopy(dict(envelope))
+        for field, rules in entry.get("fields", {}).items():
+            schema[field] = {**schema.get(field, {}), **copy.deepcopy(rules)}
+        schema["type"] = {**schema.get("type", {"type": "string"}), "required": True, "allowed": [name]}
+        for rule, vocabulary in _vocabulary_references(schema):
+            if vocabulary not in vocabularies:
+                raise ConfigError(f"message type {name}: {rule} names unknown vocabulary {vocabulary!r}")
+            if rule == "allowed_per" and not isinstance(vocabularies[vocabulary], Mapping):
+                raise ConfigError(f"message type {name}: allowed_per needs a mapping vocabulary, {vocabulary!r} is a list")
+        try:
+            validator = _SchemaValidator(
+                schema,
+                allow_unknown=bool(entry.get("allowUnknown", False)),
+                vocabularies=vocabularies,
+            )
+            destinations = [DestinationPattern(p) for p in entry.get("destinations", [])]
+        except (SchemaError, ValueError) as exc:
+            raise ConfigError(f"invalid schema for message type {name}: {exc}") from None
+        return _MessageType(name, validator, destinations)
+
+    # -- validation ----------------------------------------------------------------
+
+    def validate(
+        self, body: Union[bytes, str], destination: str, sender_id: Optional[str]
+    ) -> Dict[str, Any]:
+        """Return the parsed message, or raise ``Rejection("INVALID_MESSAGE")``.
+
+        ``sender_id`` is the authenticated user; ``None`` (a server-side publish) skips
+        the ``senderId`` rule but nothing else.
+        """
+        message = self._parse(body)
+        if not self._dispatcher.validate(message):
+            raise self._rejection(flatten_errors(self._dispatcher.errors))
+        kind = self._types[message["type"]]
+        if not kind.validator.validate(message):
+            raise self._rejection(flatten_errors(kind.validator.errors))
+        errors = self._business_errors(kind, message, destination, sender_id)
+        if errors:
+            raise self._rejection(errors)
+        return message
+
+    @staticmethod
+    def _parse(body: Union[bytes, str]) -> MutableMapping[str, Any]:
+        if isinstance(body, (bytes, bytearray, memoryview)):
+            try:
+                text = bytes(body).decode("utf-8")
+            except UnicodeDecodeError:
+                raise MessageValidator._rejection({"body": ["must be UTF-8 text"]}) from None
+        else:
+            text = body
+        try:
+            message = json.loads(text, parse_constant=_refuse_constant)
+        except (ValueError, RecursionError):
+            raise MessageValidator._rejection({"body": ["must be a JSON document"]}) from None
+        if not isinstance(message, dict):
+            raise MessageValidator._rejection({"body": ["must be a JSON object"]})
+        return message
+
+    @staticmethod
+    def _business_errors(
+        kind: _MessageType, message: Mapping[str, Any], destination: str, sender_id: Optional[str]
+    ) -> Dict[str, List[str]]:
+        errors: Dict[str, List[str]] = {}
+        ids = kind.match_destination(destination)
+        if ids is None:
+            allowed = ", ".join(p.pattern for p in kind.destinations) or "no destination"
+            errors["type"] = [f"{kind.name} may not be sent to this destination (allowed: {allowed})"]
+        sender = message.get("senderId")
+        if sender is not None and sender_id is not None and sender != sender_id:
+            errors["senderId"] = ["must equal the authenticated user"]
+        payload = message.get("payload", {})
+        for name, value in (ids or {}).items():
+            if name in payload and payload[name] != value:
+                errors[f"payload.{name}"] = [f"must equal the destination's {name} ({value})"]
+        return errors
+
+    @staticmethod
+    def _rejection(errors: Dict[str, List[str]]) -> Rejection:
+        path, messages = next(iter(sorted(errors.items())))
+        summary = f"invalid message: {path}: {messages[0]}"
+        if len(errors) > 1:
+            summary += f" (and {len(errors) - 1} more)"
+        return Rejection("INVALID_MESSAGE", summary, details={"errors": errors})
+
+
+def _refuse_constant(name: str) -> Any:
+    """``NaN``/``Infinity`` are not JSON (RFC 8259); Python's parser accepts them."""
+    raise ValueError(f"{name} is not valid JSON")
