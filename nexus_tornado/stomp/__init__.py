@@ -8,10 +8,13 @@ taken with ``data_to_send()``; the transport layer drives it.
 from __future__ import annotations
 
 from .frame import SUPPORTED_VERSIONS, Frame, MessageTemplate, serialize
+from .parser import FrameParser, Oversized
 
 __all__ = [
     "SUPPORTED_VERSIONS",
     "Frame",
+    "FrameParser",
     "MessageTemplate",
+    "Oversized",
     "serialize",
 ]
