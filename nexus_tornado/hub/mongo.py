@@ -1,0 +1,527 @@
+"""The MongoDB store: per-destination logs in two collections, shared by processes.
+
+Works with an asynchronous database of either driver: motor's
+``AsyncIOMotorDatabase`` or PyMongo's ``AsyncMongoClient(...)[name]`` (pymongo>=4.9;
+motor is past its end of life). Both offer awaitable collection methods and cursors
+with ``to_list``; the few places where they differ (closing the client) are handled by
+duck typing, so this module imports no motor.
+
+Collections (``collection_prefix`` defaults to ``nexus_``)::
+
+    nexus_messages  {_id: message_id, destination, seq, body: Binary, headers: {...},
+                     timestamp: float seconds, delivered: bool}
+                    unique (destination, seq); (destination, delivered, seq); (timestamp)
+    nexus_counters  {_id: destination, seq: highest seq ever allocated}
+
+Sequence numbers come from the counter document: one atomic ``$inc`` (upserting the
+counter) hands out each number, so several server processes sharing one database never
+hand out the same one. The counter survives retention, which keeps ``last_seq`` right.
+
+Gaps: a number is allocated before its message is inserted. If the insert fails, it is
+retried with the *same* number and ``_id`` until the time budget runs out (the unique
+indexes make a retry of an insert that did land harmless). If it still fails, the
+number is given back with a compare-and-set on the counter (``{_id, seq: n}`` →
+``$inc: -1``), which succeeds unless another append allocated after it. A number is
+lost (a gap) only when the database fails between the allocation and both the insert
+and the give-back, or when a later append already took the next number; see
+docs/storage.md.
+
+Every operation runs under ``pymongo.timeout(timeout)`` (the driver's own deadline,
+also honoured by motor's worker threads) inside ``asyncio.wait_for`` with a little more
+time, and every driver error becomes :class:`~nexus_tornado.errors.StoreUnavailable`.
+When MongoDB comes back, the driver reconnects by itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import re
+import time
+import uuid
+from typing import (
+    Any,
+    Awaitable,
+    Callable,
+    Dict,
+    Iterable,
+    List,
+    Mapping,
+    Optional,
+    TypeVar,
+)
+
+import pymongo
+from bson.binary import Binary
+from pymongo import ReturnDocument
+from pymongo.errors import DuplicateKeyError, PyMongoError
+
+from ..errors import ConfigError, StoreUnavailable
+from .store import Retention, Store, StoredMessage
+
+log = logging.getLogger("nexus_tornado.hub.mongo")
+
+T = TypeVar("T")
+
+#: Collection names are kept to letters, digits and ``_``.
+_PREFIX_RE = re.compile(r"^[A-Za-z0-9_]*$")
+
+#: Seconds ``asyncio.wait_for`` adds to the driver's own deadline before giving up on
+#: an operation the driver failed to end (the driver's timeout should fire first).
+_GRACE = 0.5
+
+#: How many seqs one ``update_many`` marks delivered at most.
+_MARK_CHUNK = 1000
+
+#: What the client may see when the store fails; the cause goes only to the log.
+_UNAVAILABLE = "message store unavailable"
+
+
+class MongoStore(Store):
+    """A :class:`~nexus_tornado.hub.store.Store` on MongoDB (motor or PyMongo async).
+
+    ``timeout`` (seconds) bounds each operation; ``append`` may take up to twice as
+    long, because after a failed insert it spends up to ``timeout`` more giving its
+    seq back. ``clock`` gives message timestamps and the age horizon of ``prune``.
+    """
+
+    def __init__(
+        self,
+        database: Any,
+        *,
+        collection_prefix: str = "nexus_",
+        retention: Retention = Retention(),
+        timeout: float = 5.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        _check_options(collection_prefix, timeout)
+        if not callable(getattr(database, "get_collection", None)):
+            raise ConfigError(
+                "MongoStore needs a motor or PyMongo async database, got %r"
+                % (type(database).__name__,)
+            )
+        self.database = database
+        self.retention = retention
+        self.timeout = float(timeout)
+        self._clock = clock
+        self.messages = database.get_collection(collection_prefix + "messages")
+        self.counters = database.get_collection(collection_prefix + "counters")
+        #: Set by :meth:`from_uri`: a client this store created and so must close.
+        self._owned_client: Any = None
+
+    @classmethod
+    def from_uri(
+        cls,
+        uri: str,
+        database_name: Optional[str] = None,
+        *,
+        client_class: Optional[Callable[..., Any]] = None,
+        collection_prefix: str = "nexus_",
+        retention: Retention = Retention(),
+        timeout: float = 5.0,
+        clock: Callable[[], float] = time.time,
+    ) -> "MongoStore":
+        """Create a client for ``uri`` and a store on one of its databases.
+
+        ``database_name`` defaults to the database named in the URI, else ``nexus``.
+        ``client_class`` defaults to motor's ``AsyncIOMotorClient``; pass
+        ``pymongo.AsyncMongoClient`` to use PyMongo's own async API. Server selection
+        and connecting give up after ``timeout``. :meth:`close` closes the client.
+        """
+        _check_options(collection_prefix, timeout)
+        if client_class is None:
+            from motor.motor_asyncio import AsyncIOMotorClient
+
+            client_class = AsyncIOMotorClient
+        millis = int(timeout * 1000)
+        client = client_class(
+            uri,
+            serverSelectionTimeoutMS=millis,
+            connectTimeoutMS=millis,
+            appname="nexus-tornado",
+        )
+        if database_name is None:
+            database = client.get_default_database("nexus")
+        else:
+            database = client.get_database(database_name)
+        store = cls(
+            database,
+            collection_prefix=collection_prefix,
+            retention=retention,
+            timeout=timeout,
+            clock=clock,
+        )
+        store._owned_client = client
+        return store
+
+    # -- life cycle -----------------------------------------------------------------
+
+    async def open(self) -> None:
+        """Check that the database answers and create the indexes (idempotent)."""
+        await self._run("ping", lambda: _awaitable(self.database.command("ping")))
+        await self._run(
+            "create indexes",
+            lambda: self.messages.create_index(
+                [("destination", 1), ("seq", 1)], unique=True, name="destination_seq"
+            ),
+        )
+        # Equality on destination and delivered, then ordered by seq: read_undelivered.
+        await self._run(
+            "create indexes",
+            lambda: self.messages.create_index(
+                [("destination", 1), ("delivered", 1), ("seq", 1)],
+                name="destination_delivered_seq",
+            ),
+        )
+        # Retention by age deletes across destinations by timestamp.
+        await self._run(
+            "create indexes",
+            lambda: self.messages.create_index([("timestamp", 1)], name="timestamp"),
+        )
+
+    async def close(self) -> None:
+        """Close the client if :meth:`from_uri` created it; a given database is left
+        open for its owner."""
+        client, self._owned_client = self._owned_client, None
+        if client is not None:
+            result = client.close()  # motor: plain call; PyMongo async: a coroutine
+            if inspect.isawaitable(result):
+                await result
+
+    # -- the interface ----------------------------------------------------------------
+
+    async def append(
+        self, destination: str, body: bytes, headers: Mapping[str, str]
+    ) -> StoredMessage:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.timeout
+        message_id = uuid.uuid4().hex
+        timestamp = float(self._clock())
+        body = bytes(body)
+        headers = dict(headers)
+        while True:
+            seq = await self._allocate(destination, deadline)
+            document = {
+                "_id": message_id,
+                "destination": destination,
+                "seq": seq,
+                "body": Binary(body),
+                "headers": headers,
+                "timestamp": timestamp,
+                "delivered": False,
+            }
+            try:
+                landed = await self._insert(document, deadline)
+            except StoreUnavailable:
+                if await self._give_back(destination, seq, message_id):
+                    break  # the insert had landed after all
+                raise
+            if landed:
+                break
+            # (destination, seq) belongs to another message: the counter is behind the
+            # messages (say, the counters collection was dropped). Catch it up, retry.
+            await self._catch_up_counter(destination, deadline)
+        await self._trim(destination, seq)
+        return StoredMessage(destination, seq, message_id, body, headers, timestamp)
+
+    async def read_after(
+        self, destination: str, after_seq: int, limit: int
+    ) -> List[StoredMessage]:
+        if limit <= 0:
+            return []
+        documents = await self._run(
+            "read_after",
+            lambda: self.messages.find({"destination": destination, "seq": {"$gt": after_seq}})
+            .sort("seq", 1)
+            .limit(limit)
+            .to_list(length=limit),
+        )
+        return [_to_message(d) for d in documents]
+
+    async def last_seq(self, destination: str) -> int:
+        counter = await self._run(
+            "last_seq", lambda: self.counters.find_one({"_id": destination})
+        )
+        return int(counter["seq"]) if counter else 0
+
+    async def first_seq(self, destination: str) -> Optional[int]:
+        documents = await self._run(
+            "first_seq",
+            lambda: self.messages.find({"destination": destination}, {"seq": 1})
+            .sort("seq", 1)
+            .limit(1)
+            .to_list(length=1),
+        )
+        return int(documents[0]["seq"]) if documents else None
+
+    async def mark_delivered(self, destination: str, seqs: Iterable[int]) -> None:
+        wanted = sorted(set(int(s) for s in seqs))
+        for start in range(0, len(wanted), _MARK_CHUNK):
+            chunk = wanted[start : start + _MARK_CHUNK]
+            await self._run(
+                "mark_delivered",
+                lambda: self.messages.update_many(
+                    {"destination": destination, "seq": {"$in": chunk}},
+                    {"$set": {"delivered": True}},
+                ),
+            )
+
+    async def read_undelivered(
+        self, destination: str, limit: int
+    ) -> List[StoredMessage]:
+        if limit <= 0:
+            return []
+        documents = await self._run(
+            "read_undelivered",
+            lambda: self.messages.find({"destination": destination, "delivered": False})
+            .sort("seq", 1)
+            .limit(limit)
+            .to_list(length=limit),
+        )
+        return [_to_message(d) for d in documents]
+
+    async def is_delivered(self, destination: str, seq: int) -> Optional[bool]:
+        document = await self._run(
+            "is_delivered",
+            lambda: self.messages.find_one(
+                {"destination": destination, "seq": seq}, {"delivered": 1}
+            ),
+        )
+        # Compared as truth: nx-27017 hands booleans back as 0/1.
+        return None if document is None else bool(document["delivered"])
+
+    async def prune(self) -> int:
+        """Drop messages older than the age limit, then those beyond the count limit
+        (normally already dropped by :meth:`append`; this catches up after a failed
+        trim). Counters are kept, so ``last_seq`` is unaffected."""
+        dropped = 0
+        max_age = self.retention.max_age_seconds
+        if max_age is not None:
+            horizon = float(self._clock()) - max_age
+            result = await self._run(
+                "prune",
+                lambda: self.messages.delete_many({"timestamp": {"$lt": horizon}}),
+            )
+            dropped += result.deleted_count
+        max_count = self.retention.max_count
+        if max_count is not None:
+            counters = await self._run(
+                "prune", lambda: self.counters.find({}).to_list(length=None)
+            )
+            for counter in counters:
+                keep_from = int(counter["seq"]) - max_count
+                if keep_from < 1:
+                    continue
+                result = await self._run(
+                    "prune",
+                    lambda: self.messages.delete_many(
+                        {"destination": counter["_id"], "seq": {"$lte": keep_from}}
+                    ),
+                )
+                dropped += result.deleted_count
+        return dropped
+
+    # -- append's steps -----------------------------------------------------------------
+
+    async def _allocate(self, destination: str, deadline: float) -> int:
+        """The next seq of ``destination``, from one atomic ``$inc`` on its counter."""
+        while True:
+            try:
+                counter = await self._run(
+                    "allocate seq",
+                    lambda: self.counters.find_one_and_update(
+                        {"_id": destination},
+                        {"$inc": {"seq": 1}},
+                        upsert=True,
+                        return_document=ReturnDocument.AFTER,
+                    ),
+                    deadline=deadline,
+                    passthrough=(DuplicateKeyError,),
+                )
+            except DuplicateKeyError:
+                # Two first appends raced to create the counter; the other one won.
+                counter = None
+            if counter is not None:
+                return int(counter["seq"])
+            # No document back (nx-27017 answers a failed upsert race that way): retry.
+            await self._pause(0, deadline, "allocate seq")
+
+    async def _insert(self, document: Dict[str, Any], deadline: float) -> bool:
+        """Insert ``document`` at its seq, retrying the same insert until ``deadline``.
+
+        Returns True once it is stored (a retry that finds its own earlier attempt
+        stored counts), False if another message holds that (destination, seq).
+        """
+        attempt = 0
+        while True:
+            try:
+                await self._run(
+                    "insert message",
+                    lambda: self.messages.insert_one(document),
+                    deadline=deadline,
+                    passthrough=(DuplicateKeyError,),
+                )
+                return True
+            except DuplicateKeyError:
+                holder = await self._run(
+                    "insert message",
+                    lambda: self.messages.find_one(
+                        {"destination": document["destination"], "seq": document["seq"]},
+                        {"_id": 1},
+                    ),
+                    deadline=deadline,
+                )
+                return holder is None or holder["_id"] == document["_id"]
+            except StoreUnavailable as exc:
+                log.warning(
+                    "insert of %s seq %d failed, retrying: %s",
+                    document["destination"],
+                    document["seq"],
+                    exc.log_detail,
+                )
+                attempt += 1
+                await self._pause(attempt, deadline, "insert message")
+
+    async def _give_back(self, destination: str, seq: int, message_id: str) -> bool:
+        """After a failed insert: True if it had landed after all; otherwise return
+        ``seq`` to the counter if no later seq was allocated (so no gap is left)."""
+        deadline = asyncio.get_running_loop().time() + self.timeout
+        try:
+            landed = await self._run(
+                "give back seq",
+                lambda: self.messages.find_one({"_id": message_id}, {"_id": 1}),
+                deadline=deadline,
+            )
+            if landed is not None:
+                return True
+            released = await self._run(
+                "give back seq",
+                lambda: self.counters.find_one_and_update(
+                    {"_id": destination, "seq": seq}, {"$inc": {"seq": -1}}
+                ),
+                deadline=deadline,
+            )
+        except StoreUnavailable as exc:
+            log.error(
+                "seq %d of %s is lost (a gap): could not give it back: %s",
+                seq,
+                destination,
+                exc.log_detail,
+            )
+            return False
+        if released is None:
+            log.error(
+                "seq %d of %s is lost (a gap): a later seq was already allocated",
+                seq,
+                destination,
+            )
+        return False
+
+    async def _catch_up_counter(self, destination: str, deadline: float) -> None:
+        """Raise the counter to the highest stored seq of ``destination``."""
+        newest = await self._run(
+            "catch up counter",
+            lambda: self.messages.find({"destination": destination}, {"seq": 1})
+            .sort("seq", -1)
+            .limit(1)
+            .to_list(length=1),
+            deadline=deadline,
+        )
+        if newest:
+            log.warning(
+                "counter of %s was behind its messages; raising it to %d",
+                destination,
+                newest[0]["seq"],
+            )
+            await self._run(
+                "catch up counter",
+                lambda: self.counters.update_one(
+                    {"_id": destination}, {"$max": {"seq": newest[0]["seq"]}}, upsert=True
+                ),
+                deadline=deadline,
+            )
+
+    async def _trim(self, destination: str, seq: int) -> None:
+        """Retention by count right after an append. The message is already stored,
+        so a failure is only logged; :meth:`prune` catches up later."""
+        max_count = self.retention.max_count
+        if max_count is None or seq <= max_count:
+            return
+        try:
+            await self._run(
+                "trim",
+                lambda: self.messages.delete_many(
+                    {"destination": destination, "seq": {"$lte": seq - max_count}}
+                ),
+            )
+        except StoreUnavailable as exc:
+            log.warning("retention by count of %s deferred: %s", destination, exc.log_detail)
+
+    async def _pause(self, attempt: int, deadline: float, what: str) -> None:
+        """Back off before retrying; StoreUnavailable if ``deadline`` has passed."""
+        remaining = deadline - asyncio.get_running_loop().time()
+        if remaining <= 0:
+            raise StoreUnavailable(_UNAVAILABLE, log_detail="%s: out of time" % what)
+        await asyncio.sleep(min(0.02 * 2 ** min(attempt, 5), remaining))
+
+    # -- bounded calls --------------------------------------------------------------------
+
+    async def _run(
+        self,
+        what: str,
+        operation: Callable[[], Awaitable[T]],
+        *,
+        deadline: Optional[float] = None,
+        passthrough: tuple = (),
+    ) -> T:
+        """Await ``operation()`` within the time left (``timeout`` or until
+        ``deadline``), turning every driver failure into StoreUnavailable.
+
+        Exceptions in ``passthrough`` reach the caller unchanged.
+        """
+        budget = self.timeout
+        if deadline is not None:
+            budget = deadline - asyncio.get_running_loop().time()
+            if budget <= 0:
+                raise StoreUnavailable(_UNAVAILABLE, log_detail="%s: out of time" % what)
+        try:
+            with pymongo.timeout(budget):
+                return await asyncio.wait_for(operation(), budget + _GRACE)
+        except passthrough:
+            raise
+        except (PyMongoError, asyncio.TimeoutError, OSError) as exc:
+            raise StoreUnavailable(
+                _UNAVAILABLE, log_detail="%s: %s: %s" % (what, type(exc).__name__, exc)
+            ) from exc
+
+
+def _to_message(document: Mapping[str, Any]) -> StoredMessage:
+    return StoredMessage(
+        document["destination"],
+        int(document["seq"]),
+        str(document["_id"]),
+        bytes(document["body"]),
+        dict(document.get("headers") or {}),
+        float(document["timestamp"]),
+    )
+
+
+def _check_options(collection_prefix: str, timeout: float) -> None:
+    if not _PREFIX_RE.match(collection_prefix):
+        raise ConfigError(
+            "collection_prefix may hold only letters, digits and '_': %r"
+            % (collection_prefix,)
+        )
+    if not timeout > 0:
+        raise ConfigError("timeout must be > 0 seconds")
+
+
+def _awaitable(result: Any) -> Any:
+    """``result`` if it can be awaited; a synchronous PyMongo database cannot."""
+    if not inspect.isawaitable(result):
+        raise ConfigError(
+            "MongoStore needs an asynchronous database (motor, or "
+            "pymongo.AsyncMongoClient), not a synchronous PyMongo one"
+        )
+    return result
