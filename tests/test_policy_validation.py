@@ -1,0 +1,472 @@
+"""MessageValidator: body parsing, the four message types, business rules, schema data."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any, Dict, Optional
+
+import pytest
+
+from nexus_tornado.errors import ConfigError, Rejection
+from nexus_tornado.policy import validation
+from nexus_tornado.policy.validation import MessageValidator, default_schemas, flatten_errors, load_schemas
+
+CONFIG_FILE = Path(__file__).resolve().parents[1] / "config" / "schemas.json"
+TS = "2023-05-15T10:30:45Z"
+
+# One valid message per type, with a destination it may go to.
+VALID: Dict[str, Dict[str, Any]] = {
+    "CHAT_MESSAGE": {
+        "type": "CHAT_MESSAGE",
+        "timestamp": TS,
+        "senderId": "alice",
+        "payload": {"chatId": "c1", "content": "Hello, world!", "contentType": "TEXT"},
+    },
+    "NOTIFICATION": {
+        "type": "NOTIFICATION",
+        "timestamp": TS,
+        "payload": {"notificationType": "SYSTEM_ALERT", "title": "Maintenance", "message": "at noon"},
+    },
+    "STATUS_UPDATE": {
+        "type": "STATUS_UPDATE",
+        "timestamp": TS,
+        "payload": {"entityId": "t-7", "entityType": "task", "status": "IN_PROGRESS"},
+    },
+    "BOARD_UPDATE": {
+        "type": "BOARD_UPDATE",
+        "timestamp": TS,
+        "senderId": "alice",
+        "payload": {"boardId": "b1", "action": "move", "data": {"card": "k1", "to": "done"}},
+    },
+}
+HOME = {
+    "CHAT_MESSAGE": "/topic/chat/c1",
+    "NOTIFICATION": "/topic/announcements",
+    "STATUS_UPDATE": "/topic/board/b1",
+    "BOARD_UPDATE": "/topic/board/b1",
+}
+
+
+@pytest.fixture(scope="module")
+def validator() -> MessageValidator:
+    return MessageValidator()
+
+
+def message(kind: str, **changes: Any) -> Dict[str, Any]:
+    """A valid message of ``kind`` with top-level changes (``None`` deletes a field)."""
+    result = copy.deepcopy(VALID[kind])
+    for key, value in changes.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = value
+    return result
+
+
+def with_payload(kind: str, **changes: Any) -> Dict[str, Any]:
+    """A valid message of ``kind`` with payload changes (``None`` deletes a field)."""
+    result = copy.deepcopy(VALID[kind])
+    for key, value in changes.items():
+        if value is None:
+            result["payload"].pop(key, None)
+        else:
+            result["payload"][key] = value
+    return result
+
+
+def reject(
+    validator: MessageValidator,
+    body: Any,
+    destination: str,
+    sender: Optional[str] = "alice",
+) -> Dict[str, Any]:
+    """Validate, expect INVALID_MESSAGE, return ``details["errors"]``."""
+    raw = body if isinstance(body, (bytes, str)) else json.dumps(body).encode()
+    with pytest.raises(Rejection) as caught:
+        validator.validate(raw, destination, sender)
+    rejection = caught.value
+    assert rejection.code == "INVALID_MESSAGE"
+    errors = rejection.details["errors"]
+    # machine-readable: dotted path -> list of messages, and JSON-serialisable
+    assert isinstance(errors, dict) and errors
+    assert all(isinstance(k, str) and isinstance(v, list) and v for k, v in errors.items())
+    assert all(isinstance(m, str) for v in errors.values() for m in v)
+    json.dumps(rejection.details)
+    assert rejection.message.startswith("invalid message: ")
+    return errors
+
+
+def accept(validator: MessageValidator, body: Dict[str, Any], destination: str, sender: Optional[str] = "alice") -> None:
+    assert validator.validate(json.dumps(body).encode(), destination, sender) == body
+
+
+# -- valid messages ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", sorted(VALID))
+def test_each_type_valid(validator: MessageValidator, kind: str) -> None:
+    accept(validator, VALID[kind], HOME[kind])
+
+
+def test_str_body_is_accepted(validator: MessageValidator) -> None:
+    assert validator.validate(json.dumps(VALID["CHAT_MESSAGE"]), "/topic/chat/c1", "alice")["type"] == "CHAT_MESSAGE"
+
+
+@pytest.mark.parametrize("kind", ["NOTIFICATION", "STATUS_UPDATE"])
+def test_sender_optional_where_the_seed_says_so(validator: MessageValidator, kind: str) -> None:
+    assert "senderId" not in VALID[kind]
+    accept(validator, VALID[kind], HOME[kind])
+    accept(validator, message(kind, senderId="alice"), HOME[kind])
+
+
+@pytest.mark.parametrize(
+    "timestamp",
+    ["2023-05-15T10:30:45Z", "2023-05-15T10:30:45.123Z", "2023-05-15T10:30:45+02:00",
+     "2023-05-15T10:30:45.123456-05:30", "2024-02-29T23:59:59Z"],
+)
+def test_valid_timestamps(validator: MessageValidator, timestamp: str) -> None:
+    accept(validator, message("CHAT_MESSAGE", timestamp=timestamp), "/topic/chat/c1")
+
+
+@pytest.mark.parametrize("action", ["move", "add", "delete"])
+def test_board_actions(validator: MessageValidator, action: str) -> None:
+    accept(validator, with_payload("BOARD_UPDATE", action=action), "/topic/board/b1")
+
+
+@pytest.mark.parametrize(
+    "entity, status",
+    [("task", "TODO"), ("task", "DONE"), ("user", "ONLINE"), ("user", "OFFLINE"),
+     ("project", "ACTIVE"), ("event", "SCHEDULED")],
+)
+def test_status_values_per_entity(validator: MessageValidator, entity: str, status: str) -> None:
+    accept(validator, with_payload("STATUS_UPDATE", entityType=entity, status=status), "/topic/board/b1")
+
+
+def test_limits_are_inclusive(validator: MessageValidator) -> None:
+    accept(validator, with_payload("CHAT_MESSAGE", content="x" * 2000), "/topic/chat/c1")
+    accept(validator, with_payload("NOTIFICATION", title="t" * 100), "/topic/announcements")
+
+
+# -- rule violations -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "kind, payload, path",
+    [
+        ("CHAT_MESSAGE", {"content": "x" * 2001}, "payload.content"),
+        ("CHAT_MESSAGE", {"content": ""}, "payload.content"),
+        ("CHAT_MESSAGE", {"content": 5}, "payload.content"),
+        ("CHAT_MESSAGE", {"contentType": "HTML"}, "payload.contentType"),
+        ("CHAT_MESSAGE", {"chatId": "c/1"}, "payload.chatId"),
+        ("CHAT_MESSAGE", {"extra": 1}, "payload.extra"),
+        ("NOTIFICATION", {"title": "t" * 101}, "payload.title"),
+        ("NOTIFICATION", {"title": ""}, "payload.title"),
+        ("NOTIFICATION", {"message": "m" * 2001}, "payload.message"),
+        ("NOTIFICATION", {"notificationType": "info"}, "payload.notificationType"),
+        ("NOTIFICATION", {"notificationType": "INFO\n"}, "payload.notificationType"),
+        ("STATUS_UPDATE", {"status": "ONLINE"}, "payload.status"),  # a user status for a task
+        ("STATUS_UPDATE", {"entityType": "user", "status": "DONE"}, "payload.status"),
+        ("STATUS_UPDATE", {"status": "done"}, "payload.status"),
+        ("STATUS_UPDATE", {"entityType": "spaceship"}, "payload.entityType"),
+        ("STATUS_UPDATE", {"entityId": ""}, "payload.entityId"),
+        ("BOARD_UPDATE", {"action": "rename"}, "payload.action"),
+        ("BOARD_UPDATE", {"action": "MOVE"}, "payload.action"),
+        ("BOARD_UPDATE", {"data": "not a dict"}, "payload.data"),
+        ("BOARD_UPDATE", {"boardId": "*"}, "payload.boardId"),
+    ],
+)
+def test_payload_rule_violations(validator: MessageValidator, kind: str, payload: Dict[str, Any], path: str) -> None:
+    errors = reject(validator, with_payload(kind, **payload), HOME[kind])
+    assert list(errors) == [path]
+
+
+def test_bad_status_message_names_the_allowed_values(validator: MessageValidator) -> None:
+    errors = reject(validator, with_payload("STATUS_UPDATE", status="ONLINE"), "/topic/board/b1")
+    assert "task" in errors["payload.status"][0] and "IN_PROGRESS" in errors["payload.status"][0]
+
+
+REQUIRED = {
+    "CHAT_MESSAGE": (["type", "timestamp", "senderId", "payload"], ["chatId", "content", "contentType"]),
+    "NOTIFICATION": (["type", "timestamp", "payload"], ["notificationType", "title", "message"]),
+    "STATUS_UPDATE": (["type", "timestamp", "payload"], ["entityId", "entityType", "status"]),
+    "BOARD_UPDATE": (["type", "timestamp", "senderId", "payload"], ["boardId", "action", "data"]),
+}
+MISSING = [(k, f, False) for k, (top, _) in REQUIRED.items() for f in top] + [
+    (k, f, True) for k, (_, inner) in REQUIRED.items() for f in inner
+]
+
+
+@pytest.mark.parametrize("kind, field, in_payload", MISSING)
+def test_missing_required_fields(validator: MessageValidator, kind: str, field: str, in_payload: bool) -> None:
+    body = with_payload(kind, **{field: None}) if in_payload else message(kind, **{field: None})
+    errors = reject(validator, body, HOME[kind])
+    path = f"payload.{field}" if in_payload else field
+    assert errors[path] == ["required field"]
+
+
+@pytest.mark.parametrize("kind", sorted(VALID))
+@pytest.mark.parametrize(
+    "field, value",
+    [("senderId", None), ("timestamp", None), ("payload", None), ("senderId", 7), ("payload", [1])],
+)
+def test_null_and_mistyped_envelope_fields(validator: MessageValidator, kind: str, field: str, value: Any) -> None:
+    body = copy.deepcopy(VALID[kind])
+    body[field] = value  # an explicit JSON null or a wrong type
+    assert field in reject(validator, body, HOME[kind])
+
+
+def test_unknown_envelope_field(validator: MessageValidator) -> None:
+    assert list(reject(validator, message("CHAT_MESSAGE", priority="high"), "/topic/chat/c1")) == ["priority"]
+
+
+@pytest.mark.parametrize(
+    "timestamp",
+    ["2023-05-15", "2023-05-15T10:30:45", "2023-05-15 10:30:45Z", "2023-05-15T10:30Z",
+     "2023-13-01T00:00:00Z", "2023-02-30T00:00:00Z", "2023-05-15T24:00:00Z",
+     "2023-05-15T10:30:45+25:00", "2023-05-15T10:30:45Z\n", "yesterday", ""],
+)
+def test_invalid_timestamps(validator: MessageValidator, timestamp: str) -> None:
+    assert list(reject(validator, message("CHAT_MESSAGE", timestamp=timestamp), "/topic/chat/c1")) == ["timestamp"]
+
+
+def test_numeric_timestamp(validator: MessageValidator) -> None:
+    assert "timestamp" in reject(validator, message("CHAT_MESSAGE", timestamp=1684146645), "/topic/chat/c1")
+
+
+@pytest.mark.parametrize("kind", ["", "chat_message", "PRESENCE", 3])
+def test_unknown_type(validator: MessageValidator, kind: Any) -> None:
+    errors = reject(validator, message("CHAT_MESSAGE", type=kind), "/topic/chat/c1")
+    assert list(errors) == ["type"]
+
+
+def test_several_errors_are_all_reported(validator: MessageValidator) -> None:
+    body = message("CHAT_MESSAGE", timestamp="now", payload={"chatId": "c1", "content": "x" * 2001})
+    errors = reject(validator, body, "/topic/chat/c1")
+    assert set(errors) == {"timestamp", "payload.content", "payload.contentType"}
+
+
+# -- business rules --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", sorted(VALID))
+def test_spoofed_sender(validator: MessageValidator, kind: str) -> None:
+    errors = reject(validator, message(kind, senderId="mallory"), HOME[kind], sender="alice")
+    assert errors == {"senderId": ["must equal the authenticated user"]}
+
+
+def test_server_side_validation_skips_the_sender_rule(validator: MessageValidator) -> None:
+    accept(validator, message("CHAT_MESSAGE", senderId="mallory"), "/topic/chat/c1", sender=None)
+
+
+def test_chat_id_must_match_destination(validator: MessageValidator) -> None:
+    errors = reject(validator, with_payload("CHAT_MESSAGE", chatId="c2"), "/topic/chat/c1")
+    assert list(errors) == ["payload.chatId"]
+    accept(validator, with_payload("CHAT_MESSAGE", chatId="c2"), "/topic/chat/c2")
+
+
+def test_board_id_must_match_destination(validator: MessageValidator) -> None:
+    errors = reject(validator, with_payload("BOARD_UPDATE", boardId="b2"), "/topic/board/b1")
+    assert list(errors) == ["payload.boardId"]
+
+
+# Which types may be sent where: (type, destination) -> allowed.
+ROUTES = {
+    "/topic/chat/c1": {"CHAT_MESSAGE"},
+    "/topic/board/b1": {"BOARD_UPDATE", "STATUS_UPDATE"},
+    "/topic/calendar/alice": {"NOTIFICATION", "STATUS_UPDATE"},
+    "/topic/announcements": {"NOTIFICATION"},
+    "/topic/notifications/alice": {"NOTIFICATION"},
+    "/topic/presence": {"STATUS_UPDATE"},
+    "/user/queue/errors": set(),
+    "/topic/unknown": set(),
+}
+
+
+@pytest.mark.parametrize("destination", sorted(ROUTES))
+@pytest.mark.parametrize("kind", sorted(VALID))
+def test_type_for_destination(validator: MessageValidator, kind: str, destination: str) -> None:
+    # ids in the payload follow the destination so only the routing rule can fail
+    body = copy.deepcopy(VALID[kind])
+    if kind == "CHAT_MESSAGE" or kind == "BOARD_UPDATE":
+        body["payload"]["chatId" if kind == "CHAT_MESSAGE" else "boardId"] = destination.rsplit("/", 1)[-1]
+    if kind in ROUTES[destination]:
+        accept(validator, body, destination)
+    else:
+        assert list(reject(validator, body, destination)) == ["type"]
+
+
+def test_destinations_for(validator: MessageValidator) -> None:
+    assert validator.destinations_for("CHAT_MESSAGE") == ("/topic/chat/{chatId}",)
+    assert validator.message_types == ("BOARD_UPDATE", "CHAT_MESSAGE", "NOTIFICATION", "STATUS_UPDATE")
+
+
+# -- bodies that are not JSON objects --------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "body, reason",
+    [
+        (b"not json", "must be a JSON document"),
+        (b"", "must be a JSON document"),
+        (b'{"type": "CHAT_MESSAGE"', "must be a JSON document"),
+        (b'{"a": NaN}', "must be a JSON document"),
+        (b'{"a": Infinity}', "must be a JSON document"),
+        (b"[" * 100000 + b"]" * 100000, "must be a JSON document"),
+        (b"\xff\xfe{}", "must be UTF-8 text"),
+        (b'{"a": "\xc3"}', "must be UTF-8 text"),
+        (b"[]", "must be a JSON object"),
+        (b'"CHAT_MESSAGE"', "must be a JSON object"),
+        (b"42", "must be a JSON object"),
+        (b"null", "must be a JSON object"),
+    ],
+    ids=lambda v: repr(v)[:30],
+)
+def test_bodies_that_are_not_json_objects(validator: MessageValidator, body: bytes, reason: str) -> None:
+    assert reject(validator, body, "/topic/chat/c1") == {"body": [reason]}
+
+
+# -- error trees ---------------------------------------------------------------------
+
+
+def test_flatten_errors() -> None:
+    tree = {
+        "a": ["bad"],
+        "payload": ["outer", {"content": ["max length is 2000"], "data": [{0: ["x"], "k": ["y"]}]}],
+    }
+    assert flatten_errors(tree) == {
+        "a": ["bad"],
+        "payload": ["outer"],
+        "payload.content": ["max length is 2000"],
+        "payload.data.0": ["x"],
+        "payload.data.k": ["y"],
+    }
+
+
+# -- schemas as data -----------------------------------------------------------------
+
+
+def test_bundled_schemas_are_the_config_file() -> None:
+    assert default_schemas() == json.loads(CONFIG_FILE.read_text("utf-8"))
+    assert load_schemas() == default_schemas()
+
+
+def test_vocabulary_comes_from_the_data() -> None:
+    schemas = default_schemas()
+    schemas["vocabularies"]["status"]["task"] = ["OPEN", "CLOSED"]
+    custom = MessageValidator(schemas=schemas)
+    accept(custom, with_payload("STATUS_UPDATE", status="OPEN"), "/topic/board/b1")
+    reject(custom, with_payload("STATUS_UPDATE", status="TODO"), "/topic/board/b1")
+
+
+def test_validators_are_built_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    validator = MessageValidator()
+    built = []
+    original = validation._SchemaValidator.__init__
+
+    def counting(self: Any, *args: Any, **kwargs: Any) -> None:
+        if not kwargs.get("is_child"):  # Cerberus makes child validators for sub-documents
+            built.append(args)
+        original(self, *args, **kwargs)
+
+    monkeypatch.setattr(validation._SchemaValidator, "__init__", counting)
+    for kind in VALID:
+        accept(validator, VALID[kind], HOME[kind])
+    reject(validator, with_payload("CHAT_MESSAGE", content=""), "/topic/chat/c1")
+    assert built == []
+    MessageValidator()
+    assert len(built) == len(VALID) + 1  # one per type, plus the type dispatcher
+
+
+EXTRA = {
+    "vocabularies": {"sprintStatus": ["PLANNED", "RUNNING"]},
+    "messages": {
+        "TASK_COMMENT": {
+            "destinations": ["/topic/board/{boardId}"],
+            "fields": {
+                "senderId": {"required": True},
+                "payload": {
+                    "schema": {
+                        "boardId": {"type": "string", "required": True, "check_with": "identifier"},
+                        "text": {"type": "string", "required": True, "maxlength": 10},
+                        "state": {"type": "string", "allowed_in": "sprintStatus"},
+                    }
+                },
+            },
+        },
+        "NOTIFICATION": None,
+    },
+}
+COMMENT = {
+    "type": "TASK_COMMENT",
+    "timestamp": TS,
+    "senderId": "alice",
+    "payload": {"boardId": "b1", "text": "ok", "state": "RUNNING"},
+}
+
+
+@pytest.mark.parametrize("source", ["mapping", "file"])
+def test_extra_schemas_add_and_remove_types(tmp_path: Path, source: str) -> None:
+    if source == "file":
+        path = tmp_path / "extra.json"
+        path.write_text(json.dumps(EXTRA), "utf-8")
+        custom = MessageValidator(str(path))
+    else:
+        custom = MessageValidator(EXTRA)
+    accept(custom, COMMENT, "/topic/board/b1")
+    assert list(reject(custom, {**COMMENT, "payload": {**COMMENT["payload"], "text": "x" * 11}}, "/topic/board/b1")) == ["payload.text"]
+    assert list(reject(custom, {**COMMENT, "payload": {**COMMENT["payload"], "state": "DONE"}}, "/topic/board/b1")) == ["payload.state"]
+    # the generic id rule applies to new types too
+    assert list(reject(custom, COMMENT, "/topic/board/b2")) == ["payload.boardId"]
+    # NOTIFICATION was removed; the others stay
+    assert list(reject(custom, VALID["NOTIFICATION"], "/topic/announcements")) == ["type"]
+    accept(custom, VALID["CHAT_MESSAGE"], "/topic/chat/c1")
+
+
+def test_extra_schemas_override_envelope_rules() -> None:
+    custom = MessageValidator({"envelope": {"timestamp": {"required": False}}})
+    accept(custom, message("STATUS_UPDATE", timestamp=None), "/topic/board/b1")
+    # the other timestamp rules stay
+    reject(custom, message("STATUS_UPDATE", timestamp="now"), "/topic/board/b1")
+
+
+def test_allow_unknown_per_type() -> None:
+    entry = copy.deepcopy(default_schemas()["messages"]["CHAT_MESSAGE"])
+    entry["allowUnknown"] = True
+    custom = MessageValidator({"messages": {"CHAT_MESSAGE": entry}})
+    accept(custom, message("CHAT_MESSAGE", clientId="x1"), "/topic/chat/c1")
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"messages": {"X_TYPE": {"destinations": ["/topic/x"], "fields": {"payload": {"no_such_rule": 1}}}}},
+        {"messages": {"X_TYPE": {"destinations": ["/topic/x"], "fields": {"payload": {"allowed_in": "nope"}}}}},
+        {"messages": {"X_TYPE": {"destinations": ["/topic/x"],
+                                 "fields": {"payload": {"allowed_per": {"vocabulary": "boardAction", "field": "a"}}}}}},
+        {"messages": {"X_TYPE": {"destinations": ["topic/x"]}}},
+        {"messages": {"X_TYPE": {"fields": {}}}},
+        {"messages": {"lowercase": {"destinations": []}}},
+        {"vocabularies": {"v": "not a list"}},
+        {"colours": {}},
+    ],
+)
+def test_bad_extra_schemas_are_config_errors(extra: Dict[str, Any]) -> None:
+    with pytest.raises(ConfigError):
+        MessageValidator(extra)
+
+
+def test_unreadable_schema_file_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError):
+        MessageValidator(str(tmp_path / "missing.json"))
+    bad = tmp_path / "bad.json"
+    bad.write_text("[1, 2]", "utf-8")
+    with pytest.raises(ConfigError):
+        MessageValidator(str(bad))
+
+
+def test_load_schemas_does_not_mutate_its_inputs() -> None:
+    extra = copy.deepcopy(EXTRA)
+    load_schemas(extra)
+    assert extra == EXTRA
