@@ -13,3 +13,18 @@ Layers, each importing only downward::
 """
 
 __version__ = "0.1.0"
+
+__all__ = ["NexusPlugin", "Settings", "__version__"]
+
+
+def __getattr__(name: str):  # type: ignore[no-untyped-def]
+    # Lazy, so that importing the sans-I/O layers never pulls in Tornado.
+    if name == "NexusPlugin":
+        from .web.plugin import NexusPlugin
+
+        return NexusPlugin
+    if name == "Settings":
+        from .settings import Settings
+
+        return Settings
+    raise AttributeError("module 'nexus_tornado' has no attribute %r" % name)

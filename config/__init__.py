@@ -1,0 +1,1 @@
+"""Example configuration and the message schemas (a data package: nothing to import)."""

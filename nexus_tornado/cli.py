@@ -1,0 +1,219 @@
+"""``nexus-tornado``: serve the plugin (and the demo app) from the command line.
+
+Every setting comes, in this order of precedence, from a ``--option``, a ``NEXUS_*``
+environment variable, the ``[nexus]`` section of the ``--config`` file, or its default::
+
+    nexus-tornado --port 8888 --jwt-secret s3cret
+    NEXUS_JWT_SECRET=s3cret NEXUS_MONGO_URI=mongodb://db/nexus nexus-tornado
+    nexus-tornado --config config/nexus.ini
+
+Ctrl-C or SIGTERM shut down cleanly: accepted messages are persisted, every client gets
+close code 1001 and reconnects elsewhere or later.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import configparser
+import dataclasses
+import logging
+import os
+import secrets
+import signal
+import sys
+import typing
+from typing import Any, Dict, List, Mapping, Optional, Sequence
+
+import tornado.web
+
+from . import __version__
+from .errors import ConfigError
+from .settings import Settings
+
+log = logging.getLogger("nexus_tornado.cli")
+
+ENV_PREFIX = "NEXUS_"
+CONFIG_SECTION = "nexus"
+
+#: Options of the command itself (not plugin settings): name -> (default, type, help).
+SERVER_OPTIONS: Dict[str, Any] = {
+    "host": ("127.0.0.1", str, "Interface to listen on."),
+    "port": (8888, int, "Port to listen on."),
+    "demo": (True, bool, "Mount the demo app (page, demo-only login) next to the plugin."),
+    "log_level": ("INFO", str, "Logging level (DEBUG, INFO, WARNING, ERROR)."),
+}
+
+
+def _kind(name: str) -> Any:
+    hints = typing.get_type_hints(Settings)
+    return hints[name]
+
+
+def _convert(name: str, value: Any, kind: Any) -> Any:
+    """Turn option text into the field's type (lists are comma-separated)."""
+    if not isinstance(value, str):
+        return value
+    origin = typing.get_origin(kind)
+    if origin is tuple:
+        item = typing.get_args(kind)[0]
+        parts = [p.strip() for p in value.split(",") if p.strip()]
+        try:
+            return tuple(item(p) for p in parts)
+        except ValueError:
+            raise ConfigError("%s: expected a comma-separated list of %s" % (name, item.__name__)) from None
+    if origin is typing.Union:  # Optional[str]
+        return value or None
+    if kind is bool:
+        lowered = value.strip().lower()
+        if lowered in ("1", "true", "yes", "on"):
+            return True
+        if lowered in ("0", "false", "no", "off"):
+            return False
+        raise ConfigError("%s: expected true or false, not %r" % (name, value))
+    try:
+        return kind(value)
+    except ValueError:
+        raise ConfigError("%s: expected %s, not %r" % (name, kind.__name__, value)) from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="nexus-tornado",
+        description="Serve nexus-tornado: STOMP 1.2 over SockJS and raw WebSocket, with "
+        "the demo app. Each option can also be set as NEXUS_<OPTION> in the environment "
+        "(e.g. NEXUS_JWT_SECRET) or as <option> in the [nexus] section of --config.",
+    )
+    parser.add_argument("--version", action="version", version="nexus-tornado %s" % __version__)
+    parser.add_argument("--config", metavar="FILE", help="INI file with a [nexus] section (see config/nexus.example.ini).")
+    for name, (default, kind, help_text) in SERVER_OPTIONS.items():
+        flag = "--" + name.replace("_", "-")
+        if kind is bool:
+            parser.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction, default=None,
+                                help="%s (default: %s)" % (help_text, "on" if default else "off"))
+        else:
+            parser.add_argument(flag, dest=name, default=None, help="%s (default: %s)" % (help_text, default))
+    for field in dataclasses.fields(Settings):
+        flag = "--" + field.name.replace("_", "-")
+        help_text = field.metadata.get("help", "").replace("``", "")
+        default = field.default
+        if isinstance(default, tuple):
+            default = ",".join(str(d) for d in default)
+        shown = "(default: %s)" % (default if default not in ("", None) else "none")
+        if field.name == "jwt_secret":
+            shown = "(required unless --demo, which makes a random one; @FILE reads it from a file)"
+        parser.add_argument(flag, dest=field.name, default=None, metavar=field.name.upper(),
+                            help="%s %s" % (help_text, shown))
+    return parser
+
+
+def gather(
+    args: argparse.Namespace, environ: Mapping[str, str]
+) -> Dict[str, Any]:
+    """Merge options: command line over environment over config file."""
+    values: Dict[str, Any] = {}
+    names = list(SERVER_OPTIONS) + [f.name for f in dataclasses.fields(Settings)]
+    config_path = args.config or environ.get(ENV_PREFIX + "CONFIG")
+    if config_path:
+        parser = configparser.ConfigParser()
+        if not parser.read(config_path):
+            raise ConfigError("cannot read config file %s" % config_path)
+        if parser.has_section(CONFIG_SECTION):
+            for key, value in parser.items(CONFIG_SECTION):
+                name = key.replace("-", "_")
+                if name not in names:
+                    raise ConfigError("%s: unknown option %r" % (config_path, key))
+                values[name] = value
+    for name in names:
+        env = environ.get(ENV_PREFIX + name.upper())
+        if env is not None:
+            values[name] = env
+    for name in names:
+        value = getattr(args, name, None)
+        if value is not None:
+            values[name] = value
+    return values
+
+
+def settings_from(values: Mapping[str, Any]) -> Settings:
+    kwargs: Dict[str, Any] = {}
+    for field in dataclasses.fields(Settings):
+        if field.name in values:
+            kwargs[field.name] = _convert(field.name, values[field.name], _kind(field.name))
+    secret = kwargs.get("jwt_secret", "")
+    if isinstance(secret, str) and secret.startswith("@"):
+        try:
+            with open(secret[1:], encoding="utf-8") as handle:
+                kwargs["jwt_secret"] = handle.read()
+        except OSError as exc:
+            raise ConfigError("jwt_secret: cannot read %s: %s" % (secret[1:], exc.strerror)) from None
+    return Settings(**kwargs)
+
+
+def server_option(values: Mapping[str, Any], name: str) -> Any:
+    default, kind, _ = SERVER_OPTIONS[name]
+    return _convert(name, values.get(name, default), kind)
+
+
+async def serve(settings: Settings, host: str, port: int, demo: bool) -> None:
+    """Run until SIGINT/SIGTERM, then shut down cleanly."""
+    from .web.plugin import NexusPlugin
+
+    plugin = NexusPlugin(settings)
+    urls: List[Any] = plugin.urls
+    if demo:
+        from .demo import demo_urls
+
+        urls = urls + demo_urls(plugin)
+    app = tornado.web.Application(urls)
+    await plugin.start()
+    server = app.listen(port, host, xheaders=False)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    store = "MongoDB" if settings.mongo_uri else "in-memory store"
+    log.info(
+        "nexus-tornado %s listening on http://%s:%d (SockJS %s, WebSocket %s/websocket, %s%s)",
+        __version__, host, port, settings.prefix, settings.prefix, store,
+        ", demo app at /" if demo else "",
+    )
+    if demo and host not in ("127.0.0.1", "localhost", "::1"):
+        log.warning("the demo app's login issues tokens to anyone who asks: do not expose it")
+    await stop.wait()
+    log.info("shutting down")
+    server.stop()
+    await plugin.close()
+    await server.close_all_connections()
+    log.info("stopped")
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        values = gather(args, os.environ)
+        logging.basicConfig(
+            level=str(server_option(values, "log_level")).upper(),
+            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        )
+        host = server_option(values, "host")
+        port = server_option(values, "port")
+        demo = server_option(values, "demo")
+        if demo and not values.get("jwt_secret"):
+            # Tokens come from the demo login, so any secret will do: a fresh random one.
+            values = dict(values, jwt_secret=secrets.token_hex(32))
+            log.info("no --jwt-secret given: signing demo tokens with a random secret")
+        settings = settings_from(values)
+    except (ConfigError, ValueError) as exc:
+        parser.error(str(exc))
+    try:
+        asyncio.run(serve(settings, host, port, demo))
+    except OSError as exc:
+        log.error("cannot serve on %s:%s: %s", host, port, exc.strerror or exc)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,296 @@
+"""The hub: destinations, their subscribers, persistence before broadcast, replay.
+
+It lives on the IOLoop and is driven only by coroutines and plain calls from the
+transport glue; it knows nothing of sockets. Its rules:
+
+* **Persist, then broadcast.** :meth:`Hub.publish` appends the message to the store,
+  which assigns the destination's next ``seq``; only then is it delivered, to every
+  subscriber of that destination, in ``seq`` order. Appends to one destination are
+  serialised, so broadcasts leave in the order numbers were handed out.
+* **Encode once.** A publish builds one :class:`~nexus_tornado.stomp.MessageTemplate`;
+  each subscriber renders it with its own subscription id.
+* **Replay without gap or duplicate.** :meth:`Hub.subscribe` with ``last_seq`` registers
+  the live subscription first (buffering what arrives), reads the store in chunks,
+  then merges the buffer and hands over to live delivery, de-duplicating by ``seq``.
+* **Delivery tracking** for destinations whose messages wait for offline recipients
+  (``/topic/notifications/{userId}``): undelivered messages come first on a new
+  subscription; :meth:`Hub.mark_delivered` records deliveries in batches.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Set, Tuple
+
+from ..stomp import MessageTemplate
+from .store import Store, StoredMessage
+
+log = logging.getLogger("nexus_tornado.hub")
+
+#: Destinations under this prefix keep messages for recipients who are offline.
+NOTIFICATIONS_PREFIX = "/topic/notifications/"
+
+#: Default content type of stored bodies (the wire contract's JSON envelopes).
+JSON = "application/json"
+
+
+class Subscriber:
+    """What the hub delivers to: one subscription of one connection.
+
+    ``deliver`` must not block and should not raise; the hub logs and skips a
+    subscriber that does.
+    """
+
+    __slots__ = ()
+
+    def deliver(self, template: MessageTemplate) -> None:  # pragma: no cover - interface
+        raise NotImplementedError
+
+
+def template_for(message: StoredMessage) -> MessageTemplate:
+    """The MESSAGE frame shared by every subscriber of ``message``."""
+    headers = {
+        "destination": message.destination,
+        "message-id": message.message_id,
+        "seq": str(message.seq),
+        "content-type": JSON,
+    }
+    for name, value in message.headers.items():
+        if name not in headers:
+            headers[name] = value
+    return MessageTemplate(headers, message.body)
+
+
+def _with_gap(template: MessageTemplate, gap: Tuple[int, int]) -> MessageTemplate:
+    """A copy of ``template`` telling its one recipient which range it can no longer get."""
+    headers = dict(template.headers)
+    headers["gap-from"], headers["gap-to"] = str(gap[0]), str(gap[1])
+    return MessageTemplate(headers, template.body)
+
+
+class _CatchUp(Subscriber):
+    """Stands in for a subscriber while its history is read: buffers live messages."""
+
+    __slots__ = ("buffer", "overflows", "limit")
+
+    def __init__(self, limit: int) -> None:
+        self.buffer: Dict[int, MessageTemplate] = {}
+        self.overflows = 0
+        self.limit = limit
+
+    def deliver(self, template: MessageTemplate) -> None:
+        if len(self.buffer) >= self.limit:
+            # Everything buffered is persisted already: drop it and read it from the
+            # store instead (the catch-up loop notices the overflow and reads again).
+            self.buffer.clear()
+            self.overflows += 1
+        self.buffer[int(template.headers["seq"])] = template
+
+
+class Hub:
+    """IOLoop-resident publish/subscribe over a :class:`Store`."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        replay_chunk: int = 500,
+        catch_up_buffer: int = 10_000,
+    ) -> None:
+        self.store = store
+        self.replay_chunk = replay_chunk
+        self.catch_up_buffer = catch_up_buffer
+        self._subscribers: Dict[str, Dict[Subscriber, None]] = {}
+        self._locks: Dict[str, asyncio.Lock] = {}
+        self._delivered: Dict[str, Set[int]] = {}
+        self._delivered_flush: Optional[asyncio.Future[Any]] = None
+        self.published = 0
+
+    # -- publishing -------------------------------------------------------------
+
+    async def publish(
+        self,
+        destination: str,
+        body: bytes,
+        headers: Optional[Mapping[str, str]] = None,
+    ) -> StoredMessage:
+        """Persist ``body`` in ``destination``, then deliver it to every subscriber.
+
+        Raises :class:`~nexus_tornado.errors.StoreUnavailable` when the store cannot
+        take it; nothing is delivered then.
+        """
+        lock = self._locks.get(destination)
+        if lock is None:
+            lock = self._locks[destination] = asyncio.Lock()
+        try:
+            async with lock:
+                message = await self.store.append(destination, body, headers or {})
+                self.broadcast(message)
+                return message
+        finally:
+            if not lock.locked() and self._locks.get(destination) is lock:
+                del self._locks[destination]
+
+    def broadcast(self, message: StoredMessage) -> None:
+        """Deliver an already persisted message to the destination's subscribers."""
+        self.published += 1
+        subscribers = self._subscribers.get(message.destination)
+        if not subscribers:
+            return
+        template = template_for(message)
+        for subscriber in tuple(subscribers):
+            try:
+                subscriber.deliver(template)
+            except Exception:
+                log.exception("delivery to %r failed", subscriber)
+
+    # -- subscribing ------------------------------------------------------------
+
+    def subscriber_count(self, destination: str) -> int:
+        return len(self._subscribers.get(destination, ()))
+
+    def _add(self, destination: str, subscriber: Subscriber) -> None:
+        self._subscribers.setdefault(destination, {})[subscriber] = None
+
+    def _swap(self, destination: str, old: Subscriber, new: Subscriber) -> bool:
+        subscribers = self._subscribers.get(destination)
+        if subscribers is None or old not in subscribers:
+            return False  # unsubscribed while catching up
+        del subscribers[old]
+        subscribers[new] = None
+        return True
+
+    def unsubscribe(self, destination: str, subscriber: Subscriber) -> None:
+        subscribers = self._subscribers.get(destination)
+        if subscribers is None:
+            return
+        subscribers.pop(subscriber, None)
+        if not subscribers:
+            del self._subscribers[destination]
+
+    async def subscribe(
+        self,
+        destination: str,
+        subscriber: Subscriber,
+        last_seq: Optional[int] = None,
+    ) -> None:
+        """Start delivering ``destination`` to ``subscriber``.
+
+        With ``last_seq``, first every retained message after it (the first one
+        carrying ``gap-from``/``gap-to`` when retention dropped part of the range).
+        Without it, live only, except on delivery-tracked destinations, where the
+        undelivered messages come first. Raises ``StoreUnavailable`` (and leaves no
+        subscription behind) when history cannot be read.
+        """
+        tracked = self.tracks_delivery(destination)
+        if last_seq is None and not tracked:
+            self._add(destination, subscriber)
+            return
+        catch_up = _CatchUp(self.catch_up_buffer)
+        self._add(destination, catch_up)
+        try:
+            if last_seq is None:
+                delivered = await self._undelivered(destination, subscriber, catch_up)
+            else:
+                delivered = await self._replay(destination, subscriber, catch_up, last_seq)
+        except BaseException:
+            self.unsubscribe(destination, catch_up)
+            raise
+        # No await from here on: the hand-over is atomic on the IOLoop.
+        for seq in sorted(catch_up.buffer):
+            if seq > delivered:
+                subscriber.deliver(catch_up.buffer[seq])
+        self._swap(destination, catch_up, subscriber)
+
+    async def _replay(
+        self,
+        destination: str,
+        subscriber: Subscriber,
+        catch_up: _CatchUp,
+        last_seq: int,
+    ) -> int:
+        """Deliver stored messages after ``last_seq``; return the last seq delivered."""
+        cursor = max(0, last_seq)
+        gap = await self._gap(destination, cursor)
+        while True:
+            overflows = catch_up.overflows
+            chunk = await self.store.read_after(destination, cursor, self.replay_chunk)
+            for message in chunk:
+                template = template_for(message)
+                if gap is not None:
+                    if message.seq > gap[1]:
+                        template = _with_gap(template, gap)
+                    gap = None
+                subscriber.deliver(template)
+                cursor = message.seq
+            if len(chunk) < self.replay_chunk and catch_up.overflows == overflows:
+                break
+            await asyncio.sleep(0)  # let other clients run between chunks
+        if gap is not None:
+            # Nothing retained to carry the gap: the next live message will.
+            pending = {s: t for s, t in catch_up.buffer.items() if s > cursor}
+            if pending:
+                first = min(pending)
+                catch_up.buffer[first] = _with_gap(pending[first], gap)
+        return cursor
+
+    async def _gap(self, destination: str, after: int) -> Optional[Tuple[int, int]]:
+        """The range after ``after`` that retention no longer holds, if any."""
+        first = await self.store.first_seq(destination)
+        if first is not None:
+            return (after + 1, first - 1) if first > after + 1 else None
+        last = await self.store.last_seq(destination)
+        return (after + 1, last) if last > after else None
+
+    async def _undelivered(
+        self, destination: str, subscriber: Subscriber, catch_up: _CatchUp
+    ) -> int:
+        """Deliver undelivered stored messages (merged with live ones, by seq)."""
+        while True:
+            overflows = catch_up.overflows
+            stored = await self.store.read_undelivered(destination, self.catch_up_buffer)
+            if catch_up.overflows == overflows:
+                break
+        pending: Dict[int, MessageTemplate] = {m.seq: template_for(m) for m in stored}
+        pending.update(catch_up.buffer)
+        catch_up.buffer.clear()
+        last = 0
+        for seq in sorted(pending):
+            subscriber.deliver(pending[seq])
+            last = seq
+        return last
+
+    # -- delivery tracking --------------------------------------------------------
+
+    @staticmethod
+    def tracks_delivery(destination: str) -> bool:
+        """Whether messages of ``destination`` wait for recipients who are offline."""
+        return destination.startswith(NOTIFICATIONS_PREFIX)
+
+    def mark_delivered(self, destination: str, seqs: Iterable[int]) -> None:
+        """Record deliveries; written to the store in one batch per IOLoop turn."""
+        self._delivered.setdefault(destination, set()).update(seqs)
+        if self._delivered_flush is None:
+            self._delivered_flush = asyncio.ensure_future(self._flush_delivered())
+
+    async def _flush_delivered(self) -> None:
+        try:
+            while self._delivered:
+                batch, self._delivered = self._delivered, {}
+                for destination, seqs in batch.items():
+                    try:
+                        await self.store.mark_delivered(destination, sorted(seqs))
+                    except Exception:
+                        # Not fatal: the messages come again on the next subscription.
+                        log.warning(
+                            "could not record %d deliveries on %s", len(seqs), destination,
+                            exc_info=True,
+                        )
+        finally:
+            self._delivered_flush = None
+
+    async def flush(self) -> None:
+        """Wait until recorded deliveries reach the store (used at shutdown)."""
+        while self._delivered_flush is not None:
+            await self._delivered_flush

@@ -1,0 +1,1 @@
+"""The demo page and its vendored client libraries (a data package: nothing to import)."""

@@ -1,0 +1,184 @@
+"""The hub without sockets: persistence before broadcast, order, replay hand-over, gaps,
+delivery tracking. Driven on a Tornado IOLoop by pytest-tornado."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, List, Mapping
+
+import pytest
+
+from nexus_tornado.errors import StoreUnavailable
+from nexus_tornado.hub.hub import Hub, Subscriber
+from nexus_tornado.hub.memory import MemoryStore
+from nexus_tornado.hub.store import Retention, StoredMessage
+from nexus_tornado.stomp import MessageTemplate
+
+
+class Inbox(Subscriber):
+    __slots__ = ("templates",)
+
+    def __init__(self) -> None:
+        self.templates: List[MessageTemplate] = []
+
+    def deliver(self, template: MessageTemplate) -> None:
+        self.templates.append(template)
+
+    @property
+    def seqs(self) -> List[int]:
+        return [int(t.headers["seq"]) for t in self.templates]
+
+
+class SlowStore(MemoryStore):
+    """Yields to the loop inside every read, so publishes interleave with a replay."""
+
+    async def read_after(self, destination: str, after_seq: int, limit: int) -> List[StoredMessage]:
+        await asyncio.sleep(0.001)
+        return await super().read_after(destination, after_seq, limit)
+
+    async def append(self, destination: str, body: bytes, headers: Mapping[str, str]) -> StoredMessage:
+        await asyncio.sleep(0)
+        return await super().append(destination, body, headers)
+
+
+class BrokenStore(MemoryStore):
+    async def append(self, destination: str, body: bytes, headers: Mapping[str, str]) -> StoredMessage:
+        raise StoreUnavailable("down")
+
+
+@pytest.mark.gen_test
+async def test_publish_persists_then_delivers_in_seq_order() -> None:
+    store = MemoryStore()
+    hub = Hub(store)
+    inbox = Inbox()
+    await hub.subscribe("/topic/chat/a", inbox)
+    messages = await asyncio.gather(*(hub.publish("/topic/chat/a", b"%d" % i) for i in range(20)))
+    assert sorted(m.seq for m in messages) == list(range(1, 21))
+    assert inbox.seqs == list(range(1, 21))
+    assert [m.seq for m in await store.read_after("/topic/chat/a", 0, 100)] == list(range(1, 21))
+    first = inbox.templates[0]
+    assert first.headers["destination"] == "/topic/chat/a"
+    assert first.headers["content-type"] == "application/json"
+    assert first.headers["message-id"] == messages[0].message_id
+
+
+@pytest.mark.gen_test
+async def test_concurrent_publishes_to_one_destination_broadcast_in_seq_order() -> None:
+    hub = Hub(SlowStore())
+    inbox = Inbox()
+    await hub.subscribe("/d", inbox)
+    await asyncio.gather(*(hub.publish("/d", b"x") for _ in range(50)))
+    assert inbox.seqs == list(range(1, 51))
+
+
+@pytest.mark.gen_test
+async def test_nothing_is_broadcast_when_the_store_refuses() -> None:
+    hub = Hub(BrokenStore())
+    inbox = Inbox()
+    await hub.subscribe("/d", inbox)
+    with pytest.raises(StoreUnavailable):
+        await hub.publish("/d", b"x")
+    assert inbox.templates == []
+
+
+@pytest.mark.gen_test
+async def test_replay_hand_over_has_no_gap_and_no_duplicate_under_load() -> None:
+    hub = Hub(SlowStore(), replay_chunk=7)
+    for _ in range(30):
+        await hub.publish("/d", b"old")
+    inbox = Inbox()
+
+    async def publisher() -> None:
+        for _ in range(40):
+            await hub.publish("/d", b"new")
+
+    await asyncio.gather(publisher(), hub.subscribe("/d", inbox, last_seq=10))
+    assert inbox.seqs == list(range(11, 71))
+
+
+@pytest.mark.gen_test
+async def test_catch_up_buffer_overflow_falls_back_to_the_store() -> None:
+    hub = Hub(SlowStore(), replay_chunk=5, catch_up_buffer=3)
+    for _ in range(20):
+        await hub.publish("/d", b"old")
+    inbox = Inbox()
+
+    async def publisher() -> None:
+        for _ in range(30):
+            await hub.publish("/d", b"new")
+
+    await asyncio.gather(publisher(), hub.subscribe("/d", inbox, last_seq=0))
+    assert inbox.seqs == list(range(1, 51))
+
+
+@pytest.mark.gen_test
+async def test_replay_marks_what_retention_dropped() -> None:
+    hub = Hub(MemoryStore(Retention(max_age_seconds=None, max_count=5)))
+    for _ in range(12):
+        await hub.publish("/d", b"x")
+    inbox = Inbox()
+    await hub.subscribe("/d", inbox, last_seq=3)
+    assert inbox.seqs == [8, 9, 10, 11, 12]
+    first = inbox.templates[0].headers
+    assert (first["gap-from"], first["gap-to"]) == ("4", "7")
+    assert "gap-from" not in inbox.templates[1].headers
+
+
+@pytest.mark.gen_test
+async def test_gap_with_nothing_retained_rides_on_the_next_live_message() -> None:
+    hub = Hub(MemoryStore(Retention(max_age_seconds=None, max_count=1)))
+    for _ in range(3):
+        await hub.publish("/d", b"x")
+    inbox = Inbox()
+    await hub.subscribe("/d", inbox, last_seq=3)
+    assert inbox.seqs == []
+    await hub.publish("/d", b"y")
+    assert inbox.seqs == [4]
+    assert "gap-from" not in inbox.templates[0].headers
+
+
+@pytest.mark.gen_test
+async def test_undelivered_notifications_come_first_then_live() -> None:
+    store = MemoryStore()
+    hub = Hub(store)
+    destination = "/topic/notifications/u1"
+    for _ in range(3):
+        await hub.publish(destination, b"n")
+    await store.mark_delivered(destination, [1])
+    inbox = Inbox()
+    await hub.subscribe(destination, inbox)
+    assert inbox.seqs == [2, 3]
+    await hub.publish(destination, b"live")
+    assert inbox.seqs == [2, 3, 4]
+    hub.mark_delivered(destination, [2, 3, 4])
+    await hub.flush()
+    assert await store.read_undelivered(destination, 10) == []
+    assert await store.is_delivered(destination, 4) is True
+
+
+@pytest.mark.gen_test
+async def test_unsubscribe_stops_delivery_and_forgets_empty_destinations() -> None:
+    hub = Hub(MemoryStore())
+    inbox = Inbox()
+    await hub.subscribe("/d", inbox)
+    hub.unsubscribe("/d", inbox)
+    await hub.publish("/d", b"x")
+    assert inbox.templates == []
+    assert hub.subscriber_count("/d") == 0
+
+
+@pytest.mark.gen_test
+async def test_a_failing_subscriber_does_not_stop_the_others(caplog: Any) -> None:
+    class Exploding(Subscriber):
+        __slots__ = ()
+
+        def deliver(self, template: MessageTemplate) -> None:
+            raise RuntimeError("boom")
+
+    hub = Hub(MemoryStore())
+    inbox = Inbox()
+    await hub.subscribe("/d", Exploding())
+    await hub.subscribe("/d", inbox)
+    await hub.publish("/d", b"x")
+    assert inbox.seqs == [1]
+    assert "delivery to" in caplog.text

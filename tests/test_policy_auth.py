@@ -1,0 +1,157 @@
+"""JWT verification: every way a token can be wrong, and where it may travel."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from typing import Any, Dict
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+from nexus_tornado.errors import AuthError
+from nexus_tornado.policy.auth import TokenVerifier, token_from_connect
+
+SECRET = "s3cret-0123456789abcdef0123456789abcdef"
+NOW = time.time()
+
+
+def claims(**extra: Any) -> Dict[str, Any]:
+    base: Dict[str, Any] = {"sub": "alice", "exp": NOW + 600, "iat": NOW}
+    base.update(extra)
+    return {k: v for k, v in base.items() if v is not None}
+
+
+def hs(payload: Dict[str, Any], secret: str = SECRET, alg: str = "HS256") -> str:
+    return jwt.encode(payload, secret, algorithm=alg)
+
+
+def verifier(**kwargs: Any) -> TokenVerifier:
+    kwargs.setdefault("clock", lambda: NOW)
+    return TokenVerifier(kwargs.pop("key", SECRET), kwargs.pop("algorithms", ("HS256",)), **kwargs)
+
+
+def unsigned(payload: Dict[str, Any], alg: str = "none") -> str:
+    def part(obj: Dict[str, Any]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(obj).encode()).rstrip(b"=").decode()
+
+    return "%s.%s." % (part({"alg": alg, "typ": "JWT"}), part(payload))
+
+
+def test_valid_token_gives_principal_with_roles_and_claims() -> None:
+    principal = verifier().verify(hs(claims(roles=["admin"], chats=["c1"])))
+    assert principal.user_id == "alice"
+    assert principal.is_admin
+    assert principal.claims["chats"] == ["c1"]
+    assert principal.expires_at == NOW + 600
+
+
+@pytest.mark.parametrize(
+    "token_factory, reason",
+    [
+        (lambda: hs(claims(), secret="another-secret-0123456789abcdef0123"), "invalid signature"),
+        (lambda: hs(claims(exp=NOW - 120)), "token expired"),
+        (lambda: hs(claims(nbf=NOW + 600)), "token not yet valid"),
+        (lambda: hs(claims(exp=None)), "token lacks the exp claim"),
+        (lambda: hs(claims(sub=None)), "token lacks the sub claim"),
+        (lambda: unsigned(claims()), "algorithm not allowed"),
+        (lambda: unsigned(claims(), alg="None"), "algorithm not allowed"),
+        (lambda: hs(claims(), secret=SECRET * 2, alg="HS512"), "algorithm not allowed"),
+        (lambda: "not.a.jwt", "invalid token"),
+        (lambda: "", "missing token"),
+        (lambda: hs(claims(sub=42)), "invalid token"),
+        (lambda: hs(claims(roles={"admin": True})), "invalid token"),
+    ],
+    ids=["forged", "expired", "not-yet-valid", "no-exp", "no-sub", "alg-none", "alg-None",
+         "other-alg", "garbage", "empty", "sub-not-string", "roles-not-list"],
+)
+def test_bad_tokens_are_refused_with_their_reason(token_factory: Any, reason: str) -> None:
+    with pytest.raises(AuthError) as info:
+        verifier().verify(token_factory())
+    assert info.value.message == reason
+
+
+def test_leeway_tolerates_small_skew_only() -> None:
+    assert verifier(leeway=30).verify(hs(claims(exp=NOW - 10))).user_id == "alice"
+    with pytest.raises(AuthError, match="token expired"):
+        verifier(leeway=5).verify(hs(claims(exp=NOW - 10)))
+
+
+def test_issuer_and_audience_are_enforced_when_configured() -> None:
+    v = verifier(issuer="https://auth.example", audience="nexus")
+    assert v.verify(hs(claims(iss="https://auth.example", aud="nexus"))).user_id == "alice"
+    with pytest.raises(AuthError, match="invalid issuer"):
+        v.verify(hs(claims(iss="https://evil.example", aud="nexus")))
+    with pytest.raises(AuthError, match="invalid audience"):
+        v.verify(hs(claims(iss="https://auth.example", aud="other")))
+    with pytest.raises(AuthError):
+        v.verify(hs(claims()))
+
+
+def _rsa_pair() -> "tuple[Any, str]":
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    public = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    ).decode()
+    return key, public
+
+
+def test_rs256_and_es256_verify_with_public_keys() -> None:
+    key, public = _rsa_pair()
+    assert verifier(key=public, algorithms=("RS256",)).verify(
+        jwt.encode(claims(), key, algorithm="RS256")
+    ).user_id == "alice"
+    ec_key = ec.generate_private_key(ec.SECP256R1())
+    ec_public = ec_key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    ).decode()
+    assert verifier(key=ec_public, algorithms=("ES256",)).verify(
+        jwt.encode(claims(), ec_key, algorithm="ES256")
+    ).user_id == "alice"
+
+
+def test_rs256_public_key_used_as_hs256_secret_is_refused() -> None:
+    _, public = _rsa_pair()
+    # The classic key-confusion attack: sign with HMAC, using the public key as secret.
+    import hmac
+    import hashlib
+
+    header = base64.urlsafe_b64encode(b'{"alg":"HS256","typ":"JWT"}').rstrip(b"=")
+    payload = base64.urlsafe_b64encode(json.dumps(claims()).encode()).rstrip(b"=")
+    signature = base64.urlsafe_b64encode(
+        hmac.new(public.encode(), header + b"." + payload, hashlib.sha256).digest()
+    ).rstrip(b"=")
+    forged = b".".join((header, payload, signature)).decode()
+    with pytest.raises(AuthError, match="algorithm not allowed"):
+        verifier(key=public, algorithms=("RS256",)).verify(forged)
+
+
+def test_none_is_never_an_allowed_algorithm() -> None:
+    with pytest.raises(ValueError):
+        TokenVerifier(SECRET, ("none",))
+
+
+@pytest.mark.parametrize(
+    "headers, query, expected",
+    [
+        ({"Authorization": "Bearer aaa", "passcode": "bbb"}, "ccc", "aaa"),
+        ({"authorization": "bearer aaa"}, None, "aaa"),
+        ({"passcode": "bbb"}, "ccc", "bbb"),
+        ({}, "ccc", "ccc"),
+        ({"login": "x"}, None, None),
+    ],
+)
+def test_token_travels_in_authorization_then_passcode_then_query(
+    headers: Dict[str, str], query: Any, expected: Any
+) -> None:
+    assert token_from_connect(headers, query) == expected
+
+
+def test_auth_errors_never_contain_the_token() -> None:
+    token = hs(claims(), secret="wrong-secret-0123456789abcdef0123456")
+    with pytest.raises(AuthError) as info:
+        verifier().verify(token)
+    assert token not in info.value.message and token not in info.value.log_detail
