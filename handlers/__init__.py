@@ -1,0 +1,57 @@
+"""The demo host app: a page to try every feature, and the handlers behind it.
+
+Installed as ``nexus_tornado.demo`` (the page and the vendored JS as
+``nexus_tornado.demo.static``). The ``nexus-tornado`` command mounts it next to the
+plugin unless given ``--no-demo``::
+
+    app = tornado.web.Application(plugin.urls + demo_urls(plugin))
+
+It includes a login that hands out tokens to anyone (``POST /demo/token``): it is
+for trying the project on your own machine and must never be exposed. See
+docs/demo.md.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, List
+
+import tornado.web
+
+from .api import ConfigHandler, EventsHandler, TokenHandler
+from .users import DEMO_USERS, DemoUser, find_user
+
+__all__ = ["DEMO_USERS", "DemoUser", "STATIC_PATH", "demo_urls", "find_user"]
+
+
+def _static_path() -> str:
+    """Where the page lives: ``static/`` installed inside this package, or next to
+    ``handlers/`` in a source checkout."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    for candidate in (os.path.join(here, "static"), os.path.join(here, os.pardir, "static")):
+        if os.path.isfile(os.path.join(candidate, "index.html")):
+            return os.path.normpath(candidate)
+    raise RuntimeError("the demo page (static/index.html) is missing from this installation")
+
+
+#: Directory holding index.html, demo.js, demo.css, nexus-client.js and vendor/.
+STATIC_PATH = _static_path()
+
+
+class PageHandler(tornado.web.StaticFileHandler):
+    """Static files of the demo, revalidated on every load so edits show at once."""
+
+    def set_extra_headers(self, path: str) -> None:
+        self.set_header("Cache-Control", "no-cache")
+
+
+def demo_urls(plugin: Any) -> List[Any]:
+    """URL specs of the demo app for a :class:`~nexus_tornado.NexusPlugin`."""
+    api = {"plugin": plugin}
+    return [
+        tornado.web.url(r"/()", PageHandler, {"path": STATIC_PATH, "default_filename": "index.html"}),
+        tornado.web.url(r"/static/(.*)", PageHandler, {"path": STATIC_PATH}),
+        tornado.web.url(r"/demo/config", ConfigHandler, api),
+        tornado.web.url(r"/demo/token", TokenHandler, api),
+        tornado.web.url(r"/demo/events", EventsHandler, api),
+    ]

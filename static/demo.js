@@ -1,0 +1,614 @@
+/*
+ * The demo page of nexus-tornado: every feature of the server, driven through
+ * nexus-client.js. Plain ES5, no build step.
+ *
+ * URL parameters (handy for trying things and for the tests):
+ *   ?as=<user>             log in as that demo user at once
+ *   &transport=<name>      force a transport (also the picker in the header)
+ *   &ttl=<seconds>         ask for short-lived tokens to watch them being refreshed
+ */
+(function () {
+  'use strict';
+
+  var COLUMNS = [
+    { id: 'todo', title: 'To do' },
+    { id: 'doing', title: 'In progress' },
+    { id: 'done', title: 'Done' }
+  ];
+
+  var state = {
+    config: null,
+    user: null,          // public info of the logged-in demo user
+    token: null,
+    client: null,
+    loginTime: 0,
+    room: null,
+    chatLogs: {},        // chatId -> [{seq, envelope}]
+    unread: {},
+    board: null,         // selected board id
+    boards: {},          // boardId -> {cards: {cardId: {...}}, order: [cardId]}
+    online: {},          // userId -> true
+    offlineCount: 0,
+    calendarEvents: {}   // destination + ':' + entityId -> list item
+  };
+
+  function $(id) { return document.getElementById(id); }
+
+  function params() {
+    var out = {};
+    var query = window.location.search.replace(/^\?/, '').split('&');
+    for (var i = 0; i < query.length; i++) {
+      if (!query[i]) { continue; }
+      var kv = query[i].split('=');
+      out[decodeURIComponent(kv[0])] = decodeURIComponent((kv[1] || '').replace(/\+/g, ' '));
+    }
+    return out;
+  }
+
+  function el(tag, attrs, children) {
+    var node = document.createElement(tag);
+    var key;
+    for (key in (attrs || {})) {
+      if (!Object.prototype.hasOwnProperty.call(attrs, key)) { continue; }
+      if (key === 'text') { node.textContent = attrs[key]; } else if (key === 'className') { node.className = attrs[key]; } else { node.setAttribute(key, attrs[key]); }
+    }
+    for (var i = 0; i < (children || []).length; i++) {
+      var child = children[i];
+      if (child === null || child === undefined) { continue; }
+      node.appendChild(typeof child === 'string' ? document.createTextNode(child) : child);
+    }
+    return node;
+  }
+
+  function clear(node) { while (node.firstChild) { node.removeChild(node.firstChild); } }
+
+  function timeText(iso) {
+    var d = iso ? new Date(iso) : new Date();
+    if (isNaN(d.getTime())) { return String(iso); }
+    return d.toLocaleTimeString();
+  }
+
+  function userName(id) {
+    var users = (state.config && state.config.users) || [];
+    for (var i = 0; i < users.length; i++) { if (users[i].id === id) { return users[i].name; } }
+    return id;
+  }
+
+  function request(method, url, body, token, done) {
+    var xhr = new XMLHttpRequest();
+    xhr.open(method, url, true);
+    xhr.setRequestHeader('Content-Type', 'application/json');
+    if (token) { xhr.setRequestHeader('Authorization', 'Bearer ' + token); }
+    xhr.onreadystatechange = function () {
+      if (xhr.readyState !== 4) { return; }
+      var data = null;
+      try { data = JSON.parse(xhr.responseText); } catch (e) { data = null; }
+      if (xhr.status >= 200 && xhr.status < 300) {
+        done(null, data);
+      } else {
+        done(new Error((data && data.error) || ('HTTP ' + xhr.status)));
+      }
+    };
+    xhr.send(body === null ? null : JSON.stringify(body));
+  }
+
+  function logEvent(text) {
+    var list = $('event-log');
+    list.insertBefore(el('li', {}, [el('time', { text: timeText() }), ' ' + text]), list.firstChild);
+    while (list.childNodes.length > 50) { list.removeChild(list.lastChild); }
+  }
+
+  // ---- connection indicator and transport picker -------------------------------------
+
+  function showState(s) {
+    var box = $('connection');
+    box.setAttribute('data-state', s.state);
+    var text;
+    if (s.state === 'connected') {
+      text = 'Connected';
+    } else if (s.state === 'connecting') {
+      text = 'Connecting…';
+    } else if (s.state === 'reconnecting') {
+      text = 'Reconnecting in ' + s.secondsLeft + ' s (attempt ' + s.attempt + ')';
+    } else {
+      text = 'Not connected';
+    }
+    $('connection-text').textContent = text;
+    $('connection-transport').textContent = s.state === 'connected' && s.transport ? 'via ' + s.transport : '';
+    box.setAttribute('data-transport', s.state === 'connected' && s.transport ? s.transport : '');
+    $('reconnect-now').hidden = s.state !== 'reconnecting';
+    if (s.state !== 'reconnecting' || s.secondsLeft === Math.ceil(s.delay / 1000)) {
+      logEvent(s.state + (s.transport ? ' (' + s.transport + ')' : '') +
+               (s.state === 'reconnecting' ? ' in ' + s.secondsLeft + ' s' : '') +
+               (s.reason ? ': ' + s.reason : ''));
+    }
+  }
+
+  function chosenTransport() {
+    var fromUrl = params().transport;
+    var stored = null;
+    try { stored = window.sessionStorage.getItem('nexus-demo:transport'); } catch (e) { stored = null; }
+    return fromUrl || stored || 'auto';
+  }
+
+  function setupTransportPicker() {
+    var select = $('transport');
+    select.value = chosenTransport();
+    if (select.value === '') { select.value = 'auto'; }
+    select.onchange = function () {
+      try { window.sessionStorage.setItem('nexus-demo:transport', select.value); } catch (e) { /* ignore */ }
+      if (state.client) { state.client.setTransport(select.value); }
+    };
+    $('transport-form').onsubmit = function () { return false; };
+    $('reconnect-now').onclick = function () { if (state.client) { state.client.reconnectNow(); } };
+  }
+
+  // ---- login ------------------------------------------------------------------------
+
+  function renderLogin() {
+    var list = $('user-list');
+    clear(list);
+    var users = state.config.users;
+    for (var i = 0; i < users.length; i++) {
+      (function (user) {
+        var button = el('button', { type: 'button', 'data-user': user.id, text: 'Log in as ' + user.name });
+        button.onclick = function () { login(user.id); };
+        var details = 'chats: ' + (user.chats.join(', ') || 'none') + ' · boards: ' +
+          (user.boards.join(', ') || 'none') + ' · sees calendars of: ' + (user.calendars.join(', ') || 'nobody');
+        list.appendChild(el('li', {}, [button, el('span', { className: 'muted', text: details })]));
+      }(users[i]));
+    }
+  }
+
+  function fetchToken(done) {
+    var ttl = params().ttl ? parseInt(params().ttl, 10) : undefined;
+    request('POST', '/demo/token', { user: state.user.id, ttl: ttl }, null, function (err, data) {
+      if (err) { done(err); return; }
+      state.token = data.token;
+      $('token-exp').textContent = new Date(data.expiresAt * 1000).toLocaleTimeString();
+      $('token-exp').setAttribute('datetime', new Date(data.expiresAt * 1000).toISOString());
+      done(null, data.token);
+    });
+  }
+
+  function login(userId) {
+    var users = state.config.users;
+    for (var i = 0; i < users.length; i++) { if (users[i].id === userId) { state.user = users[i]; } }
+    if (!state.user) { showLoginError('No such demo user: ' + userId); return; }
+    $('login').hidden = true;
+    $('app').hidden = false;
+    $('whoami').hidden = false;
+    $('me-name').textContent = state.user.name;
+    document.title = state.user.name + ' · nexus-tornado demo';
+    state.loginTime = new Date().getTime();
+    startClient();
+  }
+
+  function showLoginError(text) {
+    var p = $('login-error');
+    p.textContent = text;
+    p.hidden = false;
+  }
+
+  function logout() {
+    if (state.client) { state.client.disconnect(); }
+    var url = window.location.pathname;
+    window.location.href = url;
+  }
+
+  // ---- the client and its subscriptions -------------------------------------------
+
+  function startClient() {
+    var client = new window.NexusClient({
+      url: state.config.prefix,
+      transport: chosenTransport(),
+      getToken: fetchToken,
+      onRejected: showRejection
+    });
+    state.client = client;
+    window.nexusDemoClient = client;  // for the console (and the tests)
+    client.on('state', showState);
+    client.on('gap', function (g) { logEvent('gap on ' + g.destination + ': seq ' + g.from + '–' + g.to + ' no longer retained'); });
+    client.on('duplicate', function (d) { logEvent('dropped duplicate seq ' + d.seq + ' on ' + d.destination); });
+    client.on('reset', function (r) { logEvent('numbering of ' + r.destination + ' started over (server restarted without persistence)'); });
+    client.on('token', function (t) { if (t.refreshed) { logEvent('token refreshed without reconnecting'); } });
+    client.on('error', function (e) { logEvent('error: ' + e.message); });
+
+    setupChat(client);
+    setupBoard(client);
+    setupNotifications(client);
+    setupPresence(client);
+    setupAnnouncements(client);
+    setupCalendar(client);
+    setupRejectionButtons(client);
+    client.connect();
+  }
+
+  // ---- chat -------------------------------------------------------------------------
+
+  function setupChat(client) {
+    var chats = state.user.chats;
+    var tabs = $('chat-rooms');
+    clear(tabs);
+    for (var i = 0; i < chats.length; i++) {
+      (function (chatId) {
+        state.chatLogs[chatId] = [];
+        state.unread[chatId] = 0;
+        var button = el('button', { type: 'button', 'data-room': chatId, 'aria-pressed': 'false' }, ['#' + chatId]);
+        button.onclick = function () { selectRoom(chatId); };
+        tabs.appendChild(button);
+        // since: 0 -> the whole retained history of the room on page load.
+        client.subscribe('/topic/chat/' + chatId, function (env, meta) { onChat(chatId, env, meta); }, { since: 0 });
+      }(chats[i]));
+    }
+    if (chats.length) { selectRoom(chats[0]); }
+    $('chat-form').onsubmit = function () {
+      var input = $('chat-input');
+      var content = input.value;
+      if (!content || !state.room) { return false; }
+      client.send('/topic/chat/' + state.room,
+        client.envelope('CHAT_MESSAGE', { chatId: state.room, content: content, contentType: 'TEXT' }));
+      input.value = '';
+      return false;
+    };
+  }
+
+  function selectRoom(chatId) {
+    state.room = chatId;
+    state.unread[chatId] = 0;
+    var buttons = $('chat-rooms').getElementsByTagName('button');
+    for (var i = 0; i < buttons.length; i++) {
+      var room = buttons[i].getAttribute('data-room');
+      buttons[i].setAttribute('aria-pressed', room === chatId ? 'true' : 'false');
+      buttons[i].textContent = '#' + room + (state.unread[room] ? ' (' + state.unread[room] + ')' : '');
+    }
+    var list = $('chat-log');
+    clear(list);
+    var entries = state.chatLogs[chatId] || [];
+    for (var j = 0; j < entries.length; j++) { list.appendChild(chatItem(entries[j])); }
+    list.scrollTop = list.scrollHeight;
+  }
+
+  function chatItem(entry) {
+    var env = entry.envelope || {};
+    var payload = env.payload || {};
+    var mine = state.user && env.senderId === state.user.id;
+    return el('li', { className: 'chat-message' + (mine ? ' mine' : ''), 'data-seq': entry.seq },
+      [el('span', { className: 'sender', text: userName(env.senderId) }),
+       el('time', { text: timeText(env.timestamp) }),
+       el('span', { className: 'content', text: payload.content })]);
+  }
+
+  function onChat(chatId, env, meta) {
+    var entry = { seq: meta.seq, envelope: env };
+    state.chatLogs[chatId].push(entry);
+    if (state.room === chatId) {
+      var list = $('chat-log');
+      list.appendChild(chatItem(entry));
+      list.scrollTop = list.scrollHeight;
+    } else {
+      state.unread[chatId] += 1;
+      var button = $('chat-rooms').querySelector('[data-room="' + chatId + '"]');
+      if (button) { button.textContent = '#' + chatId + ' (' + state.unread[chatId] + ')'; }
+    }
+  }
+
+  // ---- kanban board -----------------------------------------------------------------
+
+  function setupBoard(client) {
+    var boards = state.user.boards;
+    var select = $('board-select');
+    clear(select);
+    var i;
+    for (i = 0; i < boards.length; i++) {
+      select.appendChild(el('option', { value: boards[i], text: boards[i] }));
+      state.boards[boards[i]] = { cards: {}, order: [] };
+      (function (boardId) {
+        // The board is the fold of its BOARD_UPDATE history: replay it all on load.
+        client.subscribe('/topic/board/' + boardId, function (env, meta) { onBoard(boardId, env, meta); }, { since: 0 });
+      }(boards[i]));
+    }
+    $('board-none').hidden = boards.length > 0;
+    $('card-form').hidden = boards.length === 0;
+    select.hidden = boards.length === 0;
+    state.board = boards.length ? boards[0] : null;
+    select.onchange = function () { state.board = select.value; renderBoard(); };
+    $('card-form').onsubmit = function () {
+      var input = $('card-title');
+      if (!input.value || !state.board) { return false; }
+      var cardId = 'c' + new Date().getTime().toString(36) + Math.floor(Math.random() * 1e6).toString(36);
+      sendBoard('add', { cardId: cardId, title: input.value, column: 'todo' });
+      input.value = '';
+      return false;
+    };
+    renderBoard();
+  }
+
+  function sendBoard(action, data) {
+    var client = state.client;
+    client.send('/topic/board/' + state.board,
+      client.envelope('BOARD_UPDATE', { boardId: state.board, action: action, data: data }));
+  }
+
+  function onBoard(boardId, env, meta) {
+    var board = state.boards[boardId];
+    if (!board || !env || env.type !== 'BOARD_UPDATE') { return; }
+    var p = env.payload || {};
+    var data = p.data || {};
+    var id = data.cardId;
+    if (!id) { return; }
+    if (p.action === 'add') {
+      if (!board.cards[id]) { board.order.push(id); }
+      board.cards[id] = { id: id, title: String(data.title || id), column: data.column || 'todo', by: env.senderId, seq: meta.seq };
+    } else if (p.action === 'move' && board.cards[id]) {
+      board.cards[id].column = data.to || board.cards[id].column;
+      board.cards[id].by = env.senderId;
+      board.cards[id].seq = meta.seq;
+    } else if (p.action === 'delete' && board.cards[id]) {
+      delete board.cards[id];
+      board.order.splice(board.order.indexOf(id), 1);
+    }
+    if (boardId === state.board) { renderBoard(); }
+  }
+
+  function renderBoard() {
+    var container = $('board-columns');
+    clear(container);
+    if (!state.board) { return; }
+    var board = state.boards[state.board];
+    for (var c = 0; c < COLUMNS.length; c++) {
+      var column = COLUMNS[c];
+      var list = el('ul', { className: 'cards', 'aria-labelledby': 'col-' + column.id });
+      for (var i = 0; i < board.order.length; i++) {
+        var card = board.cards[board.order[i]];
+        if (card.column === column.id) { list.appendChild(cardItem(card, c)); }
+      }
+      container.appendChild(el('div', { className: 'column', 'data-column': column.id },
+        [el('h3', { id: 'col-' + column.id, text: column.title }), list]));
+    }
+  }
+
+  function cardItem(card, columnIndex) {
+    var buttons = [];
+    if (columnIndex > 0) {
+      buttons.push(moveButton(card, COLUMNS[columnIndex - 1], '←'));
+    }
+    if (columnIndex < COLUMNS.length - 1) {
+      buttons.push(moveButton(card, COLUMNS[columnIndex + 1], '→'));
+    }
+    var del = el('button', { type: 'button', className: 'small danger', 'aria-label': 'Delete ' + card.title, text: '✕' });
+    del.onclick = function () { sendBoard('delete', { cardId: card.id }); };
+    buttons.push(del);
+    return el('li', { className: 'kanban-card', 'data-card': card.id, 'data-seq': card.seq },
+      [el('span', { className: 'card-title', text: card.title }),
+       el('span', { className: 'muted by', text: userName(card.by) }),
+       el('span', { className: 'card-actions' }, buttons)]);
+  }
+
+  function moveButton(card, target, arrow) {
+    var b = el('button', { type: 'button', className: 'small', 'data-move-to': target.id,
+      'aria-label': 'Move ' + card.title + ' to ' + target.title, text: arrow });
+    b.onclick = function () { sendBoard('move', { cardId: card.id, to: target.id }); };
+    return b;
+  }
+
+  // ---- notifications ----------------------------------------------------------------
+
+  function setupNotifications(client) {
+    // 'stored': after the last seq this browser saw (localStorage); the first time,
+    // the server sends what was stored for this user while they were offline.
+    client.subscribe('/topic/notifications/' + state.user.id, onNotification);
+    var to = $('event-to');
+    clear(to);
+    var users = state.config.users;
+    for (var i = 0; i < users.length; i++) {
+      to.appendChild(el('option', { value: users[i].id, text: users[i].name }));
+    }
+    to.appendChild(el('option', { value: '*', text: 'Everyone' }));
+    $('event-form').onsubmit = function () {
+      var body = { kind: 'notify', to: to.value, title: $('event-title').value,
+        message: $('event-message').value, notificationType: 'SYSTEM_EVENT' };
+      request('POST', '/demo/events', body, state.token, function (err, data) {
+        $('event-result').textContent = err ? 'Failed: ' + err.message
+          : 'Sent to ' + data.sent.map(function (s) { return userName(s.to); }).join(', ') + '.';
+      });
+      return false;
+    };
+  }
+
+  function onNotification(env, meta) {
+    var p = (env && env.payload) || {};
+    var sent = env && env.timestamp ? new Date(env.timestamp).getTime() : new Date().getTime();
+    var whileAway = sent < state.loginTime;
+    if (whileAway) {
+      state.offlineCount += 1;
+      var badge = $('offline-count');
+      badge.hidden = false;
+      badge.textContent = state.offlineCount + ' while you were away';
+    }
+    var list = $('notification-list');
+    list.insertBefore(el('li', { className: 'notification' + (whileAway ? ' offline' : ''), 'data-seq': meta.seq },
+      [el('strong', { className: 'title', text: p.title || p.notificationType || 'Notification' }),
+       el('span', { className: 'message', text: p.message || '' }),
+       el('span', { className: 'muted', text: (env.senderId ? 'from ' + userName(env.senderId) + ' · ' : '') + timeText(env.timestamp) +
+         (whileAway ? ' · received while you were away' : '') })]), list.firstChild);
+  }
+
+  // ---- presence ---------------------------------------------------------------------
+
+  function setupPresence(client) {
+    // A new subscription starts with a snapshot of who is online, then live changes.
+    client.subscribe('/topic/presence', onPresence, { since: 'live', resume: false });
+  }
+
+  function onPresence(env) {
+    if (!env || typeof env !== 'object') { return; }
+    var p = env.payload || env;
+    if (p.online && p.online.length !== undefined) {          // a snapshot
+      state.online = {};
+      for (var i = 0; i < p.online.length; i++) {
+        var entry = p.online[i];
+        state.online[typeof entry === 'string' ? entry : (entry.userId || entry.id)] = true;
+      }
+    } else {
+      var who = p.entityId || p.userId || env.senderId;
+      var status = String(p.status || '').toUpperCase();
+      if (!who) { return; }
+      if (status === 'OFFLINE') { delete state.online[who]; } else { state.online[who] = true; }
+    }
+    renderOnline();
+  }
+
+  function renderOnline() {
+    var list = $('online-list');
+    clear(list);
+    var ids = [];
+    for (var id in state.online) { if (Object.prototype.hasOwnProperty.call(state.online, id)) { ids.push(id); } }
+    ids.sort();
+    for (var i = 0; i < ids.length; i++) {
+      list.appendChild(el('li', { 'data-user': ids[i] },
+        [el('span', { className: 'dot online', 'aria-hidden': 'true' }), userName(ids[i]) + (ids[i] === state.user.id ? ' (you)' : '')]));
+    }
+    if (!ids.length) { list.appendChild(el('li', { className: 'muted', text: 'nobody' })); }
+  }
+
+  // ---- announcements ----------------------------------------------------------------
+
+  function setupAnnouncements(client) {
+    var admin = state.user.roles.indexOf('admin') >= 0;
+    $('announcement-hint').textContent = admin ? 'You are an admin: everyone will see this.'
+      : 'Only admins may post; try it to see the server refuse it (FORBIDDEN).';
+    client.subscribe('/topic/announcements', onAnnouncement, { since: 0 });
+    $('announcement-form').onsubmit = function () {
+      client.send('/topic/announcements', client.envelope('NOTIFICATION', {
+        notificationType: 'ANNOUNCEMENT', title: $('announcement-title').value, message: $('announcement-message').value }));
+      $('announcement-title').value = '';
+      $('announcement-message').value = '';
+      return false;
+    };
+  }
+
+  function onAnnouncement(env, meta) {
+    var p = (env && env.payload) || {};
+    var list = $('announcement-list');
+    list.insertBefore(el('li', { className: 'announcement', 'data-seq': meta.seq },
+      [el('strong', { className: 'title', text: p.title || '' }),
+       el('span', { className: 'message', text: p.message || '' }),
+       el('span', { className: 'muted', text: (env.senderId ? userName(env.senderId) + ' · ' : '') + timeText(env.timestamp) })]),
+      list.firstChild);
+  }
+
+  // ---- calendar ---------------------------------------------------------------------
+
+  function setupCalendar(client) {
+    var owners = [state.user.id].concat(state.user.calendars);
+    $('calendar-shared').textContent = state.user.calendars.length
+      ? 'Your calendar and the ones shared with you: ' + state.user.calendars.map(userName).join(', ') + '.'
+      : 'Your calendar (nobody shares theirs with you).';
+    for (var i = 0; i < owners.length; i++) {
+      (function (owner) {
+        client.subscribe('/topic/calendar/' + owner, function (env, meta) { onCalendar(owner, env, meta); }, { since: 0 });
+      }(owners[i]));
+    }
+    $('calendar-form').onsubmit = function () {
+      var when = $('calendar-when').value;
+      client.send('/topic/calendar/' + state.user.id, client.envelope('NOTIFICATION', {
+        notificationType: 'CALENDAR_EVENT', title: $('calendar-title').value,
+        message: when ? new Date(when).toLocaleString() : '' }));
+      $('calendar-title').value = '';
+      return false;
+    };
+  }
+
+  function onCalendar(owner, env, meta) {
+    var p = (env && env.payload) || {};
+    var key = owner + ':' + (p.entityId || ('event-' + meta.seq));
+    if (env.type === 'STATUS_UPDATE') {
+      var existing = state.calendarEvents[key];
+      if (existing) {
+        existing.setAttribute('data-status', p.status);
+        existing.querySelector('.status').textContent = p.status.toLowerCase();
+      }
+      return;
+    }
+    var mine = owner === state.user.id;
+    var actions = [];
+    if (mine) {
+      var cancel = el('button', { type: 'button', className: 'small', text: 'Cancel',
+        'aria-label': 'Cancel ' + (p.title || 'event') });
+      cancel.onclick = function () {
+        state.client.send('/topic/calendar/' + owner, state.client.envelope('STATUS_UPDATE',
+          { entityId: 'event-' + meta.seq, entityType: 'event', status: 'CANCELLED' }));
+      };
+      actions.push(cancel);
+    }
+    var item = el('li', { className: 'calendar-event', 'data-seq': meta.seq, 'data-status': 'SCHEDULED' },
+      [el('strong', { className: 'title', text: p.title || '' }),
+       el('span', { className: 'message', text: p.message || '' }),
+       el('span', { className: 'muted', text: mine ? 'your calendar' : userName(owner) + '’s calendar' }),
+       el('span', { className: 'status', text: 'scheduled' })].concat(actions));
+    state.calendarEvents[key] = item;
+    var list = $('calendar-list');
+    list.insertBefore(item, list.firstChild);
+  }
+
+  // ---- rejections -------------------------------------------------------------------
+
+  function showRejection(r) {
+    var details = '';
+    try { details = JSON.stringify(r.details); } catch (e) { details = ''; }
+    var list = $('rejection-list');
+    list.insertBefore(el('li', { className: 'rejection', 'data-code': r.error, 'data-tracking-id': r.trackingId || '' },
+      [el('strong', { className: 'code', text: r.error }),
+       el('span', { className: 'reason', text: r.message }),
+       el('span', { className: 'tracking' }, ['tracking id ', el('code', { text: r.trackingId || '–' })]),
+       details && details !== '{}' ? el('code', { className: 'details', text: details }) : null,
+       el('time', { text: timeText() })]), list.firstChild);
+  }
+
+  function setupRejectionButtons(client) {
+    $('try-too-long').onclick = function () {
+      var room = state.room || 'general';
+      client.send('/topic/chat/' + room, client.envelope('CHAT_MESSAGE',
+        { chatId: room, content: new Array(2002).join('x'), contentType: 'TEXT' }));
+    };
+    $('try-forbidden').onclick = function () {
+      var all = ['roadmap', 'support', 'secret'];
+      var target = 'secret';
+      for (var i = 0; i < all.length; i++) { if (state.user.boards.indexOf(all[i]) < 0) { target = all[i]; break; } }
+      client.send('/topic/board/' + target, client.envelope('BOARD_UPDATE',
+        { boardId: target, action: 'add', data: { cardId: 'nope', title: 'not allowed', column: 'todo' } }));
+    };
+    $('try-invalid').onclick = function () {
+      var room = state.room || 'general';
+      client.send('/topic/chat/' + room, { type: 'CHAT_MESSAGE', timestamp: new Date().toISOString(), senderId: state.user.id });
+    };
+  }
+
+  // ---- start ------------------------------------------------------------------------
+
+  function start() {
+    setupTransportPicker();
+    $('logout').onclick = logout;
+    $('refresh-token').onclick = function () {
+      if (state.client) {
+        state.client.refreshToken(function (err) {
+          logEvent(err ? 'token refresh failed: ' + err.message : 'token refreshed on demand');
+        });
+      }
+    };
+    request('GET', '/demo/config', null, null, function (err, config) {
+      if (err) { showLoginError('Cannot load the demo configuration: ' + err.message); return; }
+      state.config = config;
+      renderLogin();
+      var as = params().as;
+      if (as) { login(as); }
+    });
+  }
+
+  if (document.readyState === 'loading') {
+    document.addEventListener('DOMContentLoaded', start);
+  } else {
+    start();
+  }
+}());

@@ -1,0 +1,714 @@
+/*
+ * nexus-client.js: a small browser client for nexus-tornado.
+ *
+ * Built on the vendored UMD builds of sockjs-client (global `SockJS`) and
+ * @stomp/stompjs (global `StompJs`); load those two first with plain <script> tags.
+ * No build step. This file is ES5 (var, function, no modules, no arrow functions) so
+ * that it can be read and shipped as is; note that the stompjs 7 build itself needs
+ * a browser with ES2017+ (Promise, TextEncoder, class syntax).
+ *
+ * What it adds to stompjs (see docs/demo.md for the full API):
+ *  - connects with a JWT (STOMP CONNECT header `Authorization: Bearer <jwt>`), asking
+ *    `getToken` for a fresh one before every attempt;
+ *  - reconnects by itself with exponential back-off, jitter and a cap; the back-off
+ *    starts over after a successful connection;
+ *  - re-subscribes after a reconnect with `last-seq` (the highest `seq` seen per
+ *    destination, kept in localStorage so it survives a page reload), so the server
+ *    replays what was missed; drops anything at or below that `seq` (duplicates);
+ *    reports `gap-from`/`gap-to` (messages the server no longer retains);
+ *  - refreshes the token on the live connection (a SEND to `/session/token`), shortly
+ *    before it expires;
+ *  - subscribes to `/user/queue/errors` right after CONNECTED and routes rejections to
+ *    the `onRejected` callback (and to the callbacks of the send that caused them);
+ *  - emits connection events: connecting, connected (with the transport in use),
+ *    reconnecting (with a countdown in seconds) and disconnected.
+ *
+ * Usage:
+ *   var client = new NexusClient({
+ *     url: '/stomp',
+ *     getToken: function (done) { fetchToken().then(function (t) { done(null, t); }, done); },
+ *     onRejected: function (r) { console.log(r.error, r.message, r.trackingId); }
+ *   });
+ *   client.on('state', function (s) { console.log(s.state, s.transport, s.secondsLeft); });
+ *   client.subscribe('/topic/chat/general', function (body, meta) { ... });
+ *   client.connect();
+ *   client.send('/topic/chat/general',
+ *               client.envelope('CHAT_MESSAGE', {chatId: 'general', content: 'hi', contentType: 'TEXT'}));
+ */
+(function (root, factory) {
+  if (typeof define === 'function' && define.amd) {
+    define([], function () { return factory(root); });
+  } else if (typeof module === 'object' && module.exports) {
+    module.exports = factory(root);
+  } else {
+    root.NexusClient = factory(root);
+  }
+}(typeof self !== 'undefined' ? self : this, function (root) {
+  'use strict';
+
+  /** Destination the server sends this session's rejections to (wire contract). */
+  var ERRORS_DESTINATION = '/user/queue/errors';
+  /** Destination of token refresh SENDs (wire contract). */
+  var TOKEN_DESTINATION = '/session/token';
+  /** The transport name that means "raw WebSocket at {prefix}/websocket, no SockJS". */
+  var RAW_WEBSOCKET = 'raw-websocket';
+  /** SockJS transport names a caller may force (sockjs-client 1.6). */
+  var SOCKJS_TRANSPORTS = ['websocket', 'xhr-streaming', 'xdr-streaming', 'eventsource',
+    'iframe-eventsource', 'htmlfile', 'iframe-htmlfile', 'xhr-polling', 'xdr-polling',
+    'iframe-xhr-polling', 'jsonp-polling'];
+  var MAX_OUTBOX = 200;
+
+  function noop() {}
+
+  function extend(target) {
+    for (var i = 1; i < arguments.length; i++) {
+      var src = arguments[i];
+      if (!src) { continue; }
+      for (var k in src) {
+        if (Object.prototype.hasOwnProperty.call(src, k)) { target[k] = src[k]; }
+      }
+    }
+    return target;
+  }
+
+  /** Absolute http(s) URL for `url`, resolved against the page's location. */
+  function absoluteUrl(url) {
+    if (/^https?:\/\//i.test(url)) { return url; }
+    var a = root.document.createElement('a');
+    a.href = url;
+    return a.href;
+  }
+
+  /** The raw WebSocket URL that goes with a SockJS endpoint URL. */
+  function rawWebSocketUrl(sockjsUrl) {
+    var http = absoluteUrl(sockjsUrl).replace(/\/+$/, '');
+    return http.replace(/^http/i, 'ws') + '/websocket';
+  }
+
+  /** The claims of a JWT, without checking it (the server does that), or null. */
+  function decodeJwt(token) {
+    try {
+      var part = String(token).split('.')[1];
+      part = part.replace(/-/g, '+').replace(/_/g, '/');
+      while (part.length % 4) { part += '='; }
+      var text = root.atob(part);
+      // atob gives one char per byte; undo the UTF-8 encoding.
+      var json = decodeURIComponent(text.replace(/[\s\S]/g, function (c) {
+        return '%' + ('0' + c.charCodeAt(0).toString(16)).slice(-2);
+      }));
+      return JSON.parse(json);
+    } catch (e) {
+      return null;
+    }
+  }
+
+  /**
+   * The delay before reconnect attempt number `attempt` (0-based): exponential growth
+   * from `initial`, capped at `max`, then "equal jitter" (a random share up to
+   * `jitter` of the delay is taken off) so that clients cut off together do not all
+   * come back at the same instant.
+   */
+  function backoffDelay(attempt, policy, random) {
+    var raw = policy.initial * Math.pow(policy.factor, attempt);
+    var capped = Math.min(policy.max, raw);
+    return Math.round(capped * (1 - policy.jitter * random()));
+  }
+
+  /** localStorage wrapper that degrades to memory (private mode, quota, disabled). */
+  function SeqStore(storage, prefix) {
+    this._storage = storage;
+    this._prefix = prefix;
+    this._memory = {};
+  }
+  SeqStore.prototype.get = function (key) {
+    var full = this._prefix + key;
+    if (this._storage) {
+      try {
+        var v = this._storage.getItem(full);
+        if (v !== null && v !== undefined && v !== '') {
+          var n = parseInt(v, 10);
+          if (!isNaN(n)) { return n; }
+        }
+        return null;
+      } catch (e) { /* fall through to memory */ }
+    }
+    return Object.prototype.hasOwnProperty.call(this._memory, full) ? this._memory[full] : null;
+  };
+  SeqStore.prototype.set = function (key, value) {
+    var full = this._prefix + key;
+    this._memory[full] = value;
+    if (this._storage) {
+      try { this._storage.setItem(full, String(value)); } catch (e) { /* memory only */ }
+    }
+  };
+  SeqStore.prototype.remove = function (key) {
+    var full = this._prefix + key;
+    delete this._memory[full];
+    if (this._storage) {
+      try { this._storage.removeItem(full); } catch (e) { /* ignore */ }
+    }
+  };
+
+  var DEFAULTS = {
+    url: '/stomp',                 // the SockJS endpoint (the server's prefix)
+    transport: 'auto',             // 'auto', a SockJS transport name, or 'raw-websocket'
+    token: null,                   // a fixed JWT, when there is no getToken
+    getToken: null,                // function (done) { done(error, jwt) }
+    storage: undefined,            // defaults to window.localStorage; null for memory only
+    storagePrefix: 'nexus:',
+    backoff: { initial: 1000, factor: 2, max: 30000, jitter: 0.5 },
+    refreshMarginSeconds: 60,      // refresh the token this long before `exp`
+    connectionTimeout: 10000,      // ms before an unanswered CONNECT counts as failed
+    heartbeatIncoming: 10000,
+    heartbeatOutgoing: 10000,
+    onRejected: null,              // function ({error, message, details, trackingId, receiptId})
+    debug: null,                   // function (text)
+    random: Math.random            // injectable for tests
+  };
+
+  /**
+   * A connection to nexus-tornado that keeps itself alive.
+   * @constructor
+   */
+  function NexusClient(options) {
+    if (!(this instanceof NexusClient)) { return new NexusClient(options); }
+    this.options = extend({}, DEFAULTS, options || {});
+    this.options.backoff = extend({}, DEFAULTS.backoff, (options || {}).backoff || {});
+    var storage = this.options.storage;
+    if (storage === undefined) {
+      try { storage = root.localStorage; } catch (e) { storage = null; }
+    }
+    this._seqs = new SeqStore(storage, this.options.storagePrefix);
+    this._listeners = {};
+    this._subs = {};          // id -> subscription record
+    this._subCounter = 0;
+    this._receiptCounter = 0;
+    this._pending = {};       // receipt id -> {onReceipt, onRejected, onError}
+    this._outbox = [];        // sends made while not connected
+    this._token = this.options.token;
+    this._stomp = null;       // the current StompJs.Client
+    this._socket = null;      // its SockJS / WebSocket
+    this._generation = 0;     // bumps on every attempt; stale callbacks are ignored
+    this._attempt = 0;        // reconnect attempts since the last successful connection
+    this._running = false;
+    this._reconnectTimer = null;
+    this._countdownTimer = null;
+    this._refreshTimer = null;
+    this.state = 'disconnected';
+    this.transport = null;
+    this.userId = null;
+    this.sessionId = null;
+  }
+
+  NexusClient.backoffDelay = backoffDelay;
+  NexusClient.decodeJwt = decodeJwt;
+  NexusClient.SOCKJS_TRANSPORTS = SOCKJS_TRANSPORTS;
+  NexusClient.RAW_WEBSOCKET = RAW_WEBSOCKET;
+
+  // ---- events -------------------------------------------------------------------
+
+  /**
+   * Listen to an event:
+   *  'state'     {state: 'connecting'|'connected'|'reconnecting'|'disconnected',
+   *               transport, attempt, delay (ms), secondsLeft, reason}
+   *  'rejected'  a rejection from /user/queue/errors (also given to options.onRejected)
+   *  'gap'       {destination, from, to}: messages the server no longer has
+   *  'duplicate' {destination, seq}: a message dropped because its seq was already seen
+   *  'reset'     {destination, lastSeq}: the server's numbering started over
+   *  'token'     {exp, refreshed: bool}: a token was sent (on connect or refresh)
+   *  'error'     {message, frame?}: STOMP ERROR frames and client-side failures
+   */
+  NexusClient.prototype.on = function (event, fn) {
+    (this._listeners[event] = this._listeners[event] || []).push(fn);
+    return this;
+  };
+
+  NexusClient.prototype.off = function (event, fn) {
+    var list = this._listeners[event] || [];
+    for (var i = list.length - 1; i >= 0; i--) {
+      if (list[i] === fn) { list.splice(i, 1); }
+    }
+    return this;
+  };
+
+  NexusClient.prototype._emit = function (event, data) {
+    var list = (this._listeners[event] || []).slice();
+    for (var i = 0; i < list.length; i++) {
+      try { list[i].call(this, data); } catch (e) { this._log('listener for ' + event + ' failed: ' + e); }
+    }
+  };
+
+  NexusClient.prototype._log = function (text) {
+    if (this.options.debug) { this.options.debug(text); }
+  };
+
+  NexusClient.prototype._setState = function (state, extra) {
+    this.state = state;
+    this._emit('state', extend({ state: state, transport: this.transport }, extra || {}));
+  };
+
+  // ---- connection lifecycle -------------------------------------------------------
+
+  /** Start connecting (and keep the connection up until disconnect()). */
+  NexusClient.prototype.connect = function () {
+    if (this._running) { return this; }
+    this._running = true;
+    this._attempt = 0;
+    this._open();
+    return this;
+  };
+
+  /** Close the connection and stop reconnecting. Subscriptions are kept for connect(). */
+  NexusClient.prototype.disconnect = function () {
+    this._running = false;
+    this._clearTimers();
+    this._dropConnection();
+    this._failPending('disconnected before the server confirmed this message');
+    this.transport = null;
+    this._setState('disconnected', { reason: 'closed by the page' });
+    return this;
+  };
+
+  /** Force a transport ('auto', a SockJS transport name or 'raw-websocket'); reconnects. */
+  NexusClient.prototype.setTransport = function (transport) {
+    this.options.transport = transport || 'auto';
+    if (this._running) {
+      this._clearTimers();
+      this._dropConnection();
+      this._attempt = 0;
+      this._open();
+    }
+    return this;
+  };
+
+  NexusClient.prototype._clearTimers = function () {
+    if (this._reconnectTimer) { clearTimeout(this._reconnectTimer); this._reconnectTimer = null; }
+    if (this._countdownTimer) { clearInterval(this._countdownTimer); this._countdownTimer = null; }
+    if (this._refreshTimer) { clearTimeout(this._refreshTimer); this._refreshTimer = null; }
+  };
+
+  /** Forget the current StompJs client; its late callbacks are ignored. */
+  NexusClient.prototype._dropConnection = function () {
+    this._generation++;
+    var old = this._stomp;
+    this._stomp = null;
+    this._socket = null;
+    if (old) {
+      try { old.deactivate(); } catch (e) { /* already gone */ }
+    }
+  };
+
+  /** Obtain a token (getToken if given), then open one connection attempt. */
+  NexusClient.prototype._open = function () {
+    var self = this;
+    var generation = ++this._generation;
+    this.transport = null;
+    this._setState('connecting', { attempt: this._attempt });
+    var proceed = function (err, token) {
+      if (generation !== self._generation || !self._running) { return; }
+      if (err || !token) {
+        self._emit('error', { message: 'could not obtain a token: ' + (err && err.message || err || 'none') });
+        self._scheduleReconnect('no token');
+        return;
+      }
+      self._token = token;
+      self._openWith(generation, token);
+    };
+    if (typeof this.options.getToken === 'function') {
+      try { this.options.getToken(proceed); } catch (e) { proceed(e); }
+    } else {
+      proceed(null, this._token);
+    }
+  };
+
+  NexusClient.prototype._openWith = function (generation, token) {
+    var self = this;
+    var opts = this.options;
+    var transport = opts.transport || 'auto';
+    var config = {
+      connectHeaders: { Authorization: 'Bearer ' + token },
+      reconnectDelay: 0,                    // reconnection is ours (back-off with jitter)
+      connectionTimeout: opts.connectionTimeout,
+      heartbeatIncoming: opts.heartbeatIncoming,
+      heartbeatOutgoing: opts.heartbeatOutgoing,
+      debug: function (text) { if (generation === self._generation) { self._log(text); } },
+      onConnect: function (frame) {
+        if (generation !== self._generation) { return; }
+        self._onConnected(frame);
+      },
+      onStompError: function (frame) {
+        if (generation !== self._generation) { return; }
+        // STOMP 1.2 "ERROR": the server closes the connection after sending it.
+        self._emit('error', { message: frame.headers.message || 'server error', frame: frame });
+      },
+      onWebSocketClose: function (evt) {
+        if (generation !== self._generation) { return; }
+        self._onClosed(evt);
+      }
+    };
+    if (transport === RAW_WEBSOCKET) {
+      config.webSocketFactory = function () {
+        self._socket = new root.WebSocket(rawWebSocketUrl(opts.url), ['v12.stomp', 'v11.stomp', 'v10.stomp']);
+        return self._socket;
+      };
+    } else {
+      config.webSocketFactory = function () {
+        var sockOptions = {};
+        if (transport !== 'auto') { sockOptions.transports = [transport]; }
+        self._socket = new root.SockJS(absoluteUrl(opts.url), null, sockOptions);
+        return self._socket;
+      };
+    }
+    var stomp = new root.StompJs.Client(config);
+    this._stomp = stomp;
+    stomp.activate();
+  };
+
+  NexusClient.prototype._onConnected = function (frame) {
+    var self = this;
+    this._attempt = 0;  // a successful connection resets the back-off
+    var claims = decodeJwt(this._token) || {};
+    this.userId = frame.headers['user-name'] || claims.sub || null;
+    this.sessionId = frame.headers.session || null;
+    var socket = this._socket;
+    this.transport = (this.options.transport === RAW_WEBSOCKET) ? RAW_WEBSOCKET
+      : ((socket && socket.transport) || this.options.transport);
+    // The rejection channel first, so nothing sent below can be rejected unseen.
+    this._stomp.subscribe(ERRORS_DESTINATION, function (message) { self._onRejection(message); },
+      { id: 'nexus-errors' });
+    for (var id in this._subs) {
+      if (Object.prototype.hasOwnProperty.call(this._subs, id)) { this._subscribeNow(this._subs[id]); }
+    }
+    this._emit('token', { exp: claims.exp || null, refreshed: false });
+    this._scheduleRefresh();
+    this._setState('connected', { attempt: 0 });
+    var outbox = this._outbox;
+    this._outbox = [];
+    for (var i = 0; i < outbox.length; i++) { this._publish(outbox[i]); }
+  };
+
+  NexusClient.prototype._onClosed = function (evt) {
+    var reason = evt && (evt.reason || evt.code) ? String(evt.reason || evt.code) : 'connection closed';
+    this._dropConnection();
+    this._failPending('connection lost before the server confirmed this message');
+    if (this._refreshTimer) { clearTimeout(this._refreshTimer); this._refreshTimer = null; }
+    this.transport = null;
+    if (this._running) {
+      this._scheduleReconnect(reason);
+    } else {
+      this._setState('disconnected', { reason: reason });
+    }
+  };
+
+  NexusClient.prototype._scheduleReconnect = function (reason) {
+    var self = this;
+    var delay = backoffDelay(this._attempt, this.options.backoff, this.options.random);
+    var attempt = ++this._attempt;
+    var due = new Date().getTime() + delay;
+    var tick = function () {
+      var left = Math.max(0, Math.ceil((due - new Date().getTime()) / 1000));
+      self._setState('reconnecting', { attempt: attempt, delay: delay, secondsLeft: left, reason: reason });
+    };
+    this._clearTimers();
+    tick();
+    this._countdownTimer = setInterval(tick, 1000);
+    this._reconnectTimer = setTimeout(function () {
+      self._clearTimers();
+      if (self._running) { self._open(); }
+    }, delay);
+  };
+
+  /** Reconnect now instead of waiting for the countdown. */
+  NexusClient.prototype.reconnectNow = function () {
+    if (!this._running || this.state === 'connected') { return this; }
+    this._clearTimers();
+    this._dropConnection();
+    this._open();
+    return this;
+  };
+
+  // ---- subscriptions and replay ---------------------------------------------------
+
+  NexusClient.prototype._seqKey = function (destination) {
+    return (this.userId || '?') + ':' + destination;
+  };
+
+  /**
+   * Subscribe to `destination`; `onMessage(body, meta)` gets the parsed JSON body (or
+   * the text when it is not JSON) and meta {destination, seq, messageId, headers,
+   * replayed, gap}. The subscription lasts across reconnects until unsubscribe().
+   *
+   * options.since says where the first subscription starts:
+   *   'stored' (default)  after the last seq seen on this destination (localStorage),
+   *                       or live when none was stored
+   *   a number N          after seq N (0: every message the server retains)
+   *   'live'              live only
+   * After a reconnect it resumes after the last seq seen, unless options.resume is
+   * false (for destinations that start with a snapshot, like /topic/presence).
+   * options.ack: 'auto' (default), 'client' or 'client-individual' (acked on delivery).
+   */
+  NexusClient.prototype.subscribe = function (destination, onMessage, options) {
+    var opts = options || {};
+    var id = 'sub-' + (++this._subCounter);
+    var since = opts.since === undefined ? 'stored' : opts.since;
+    var record = {
+      id: id,
+      destination: destination,
+      onMessage: onMessage || noop,
+      ack: opts.ack || 'auto',
+      since: since,
+      resume: opts.resume !== false,
+      lastSeq: null,       // highest seq seen by this page
+      resumed: false,      // true once subscribed at least once
+      firstAfterSubscribe: false,
+      handle: null
+    };
+    this._subs[id] = record;
+    if (this.state === 'connected' && this._stomp) { this._subscribeNow(record); }
+    var self = this;
+    return {
+      id: id,
+      destination: destination,
+      unsubscribe: function () { self._unsubscribe(id); }
+    };
+  };
+
+  NexusClient.prototype._unsubscribe = function (id) {
+    var record = this._subs[id];
+    if (!record) { return; }
+    delete this._subs[id];
+    if (record.handle && this.state === 'connected') {
+      try { record.handle.unsubscribe(); } catch (e) { /* connection gone */ }
+    }
+  };
+
+  /** Forget the stored last seq of `destination` (the next subscribe starts as told). */
+  NexusClient.prototype.forgetSeq = function (destination) {
+    this._seqs.remove(this._seqKey(destination));
+  };
+
+  /** The highest seq seen on `destination` (this page or stored), or null. */
+  NexusClient.prototype.lastSeq = function (destination) {
+    for (var id in this._subs) {
+      if (Object.prototype.hasOwnProperty.call(this._subs, id)) {
+        var r = this._subs[id];
+        if (r.destination === destination && r.lastSeq !== null) { return r.lastSeq; }
+      }
+    }
+    return this._seqs.get(this._seqKey(destination));
+  };
+
+  NexusClient.prototype._subscribeNow = function (record) {
+    var self = this;
+    var headers = { id: record.id, ack: record.ack };
+    var after = null;
+    if (!record.resume) {
+      after = null;
+    } else if (record.resumed || record.lastSeq !== null) {
+      after = record.lastSeq;
+    } else if (record.since === 'stored') {
+      after = this._seqs.get(this._seqKey(record.destination));
+    } else if (typeof record.since === 'number') {
+      after = record.since;
+    }
+    if (after !== null) {
+      headers['last-seq'] = String(after);
+      // Everything at or below `after` counts as seen from now on.
+      if (record.lastSeq === null || record.lastSeq < after) { record.lastSeq = after; }
+    } else if (!record.resume) {
+      record.lastSeq = null;  // a fresh start: the snapshot and live messages
+    }
+    record.resumed = true;
+    record.firstAfterSubscribe = true;
+    record.handle = this._stomp.subscribe(record.destination, function (message) {
+      self._onMessage(record, message);
+    }, headers);
+  };
+
+  NexusClient.prototype._onMessage = function (record, message) {
+    if (!this._subs[record.id]) { return; }  // unsubscribed meanwhile
+    var headers = message.headers || {};
+    var seq = headers.seq !== undefined ? parseInt(headers.seq, 10) : NaN;
+    var first = record.firstAfterSubscribe;
+    record.firstAfterSubscribe = false;
+    if (record.ack !== 'auto') {
+      try { message.ack(); } catch (e) { /* connection gone; it will come again */ }
+    }
+    if (!isNaN(seq) && record.lastSeq !== null && seq <= record.lastSeq) {
+      if (first && seq === 1 && record.lastSeq > 1) {
+        // A correct server never re-sends seq 1 after a later seq was seen: its
+        // numbering started over (a restart on a non-persistent store).
+        this._emit('reset', { destination: record.destination, lastSeq: record.lastSeq });
+        record.lastSeq = 0;
+      } else {
+        this._emit('duplicate', { destination: record.destination, seq: seq });
+        return;
+      }
+    }
+    var gap = null;
+    if (headers['gap-from'] !== undefined) {
+      gap = { destination: record.destination,
+              from: parseInt(headers['gap-from'], 10),
+              to: parseInt(headers['gap-to'], 10) };
+      this._emit('gap', gap);
+    }
+    if (!isNaN(seq)) {
+      record.lastSeq = seq;
+      this._seqs.set(this._seqKey(record.destination), seq);
+    }
+    var body = message.body;
+    try { body = JSON.parse(message.body); } catch (e) { /* not JSON: hand over the text */ }
+    try {
+      record.onMessage(body, {
+        destination: record.destination,
+        seq: isNaN(seq) ? null : seq,
+        messageId: headers['message-id'] || null,
+        headers: headers,
+        gap: gap
+      });
+    } catch (e) {
+      this._log('message handler for ' + record.destination + ' failed: ' + e);
+    }
+  };
+
+  // ---- sending ----------------------------------------------------------------------
+
+  /**
+   * A message envelope of the wire contract: {type, timestamp, senderId, payload}.
+   */
+  NexusClient.prototype.envelope = function (type, payload) {
+    var claims = decodeJwt(this._token) || {};
+    return {
+      type: type,
+      timestamp: new Date().toISOString(),
+      senderId: this.userId || claims.sub || null,
+      payload: payload
+    };
+  };
+
+  /**
+   * SEND `body` (an object is sent as JSON) to `destination`, with a receipt.
+   * callbacks: onReceipt() once the server has persisted it; onRejected(rejection)
+   * when /user/queue/errors reports it refused; onError({error, message}) when the
+   * connection dropped before either. Sends made while disconnected wait in an outbox
+   * (at most 200) and go out after the next CONNECTED. Returns the receipt id.
+   */
+  NexusClient.prototype.send = function (destination, body, callbacks, headers) {
+    var item = {
+      destination: destination,
+      body: typeof body === 'string' ? body : JSON.stringify(body),
+      headers: extend({}, headers || {}),
+      callbacks: callbacks || {},
+      receipt: 'r-' + (++this._receiptCounter) + '-' + Math.floor(this.options.random() * 1e9).toString(36)
+    };
+    if (this.state === 'connected' && this._stomp) {
+      this._publish(item);
+    } else if (this._outbox.length < MAX_OUTBOX) {
+      this._outbox.push(item);
+    } else {
+      (item.callbacks.onError || noop)({ error: 'OUTBOX_FULL', message: 'too many messages waiting for a connection' });
+    }
+    return item.receipt;
+  };
+
+  NexusClient.prototype._publish = function (item) {
+    var self = this;
+    var headers = extend({ 'content-type': 'application/json' }, item.headers, { receipt: item.receipt });
+    this._pending[item.receipt] = item.callbacks;
+    this._stomp.watchForReceipt(item.receipt, function () {
+      var cb = self._pending[item.receipt];
+      delete self._pending[item.receipt];
+      if (cb && cb.onReceipt) { cb.onReceipt(); }
+    });
+    this._stomp.publish({ destination: item.destination, body: item.body, headers: headers });
+  };
+
+  NexusClient.prototype._failPending = function (text) {
+    var pending = this._pending;
+    this._pending = {};
+    for (var r in pending) {
+      if (Object.prototype.hasOwnProperty.call(pending, r) && pending[r].onError) {
+        pending[r].onError({ error: 'UNCONFIRMED', message: text, receiptId: r });
+      }
+    }
+  };
+
+  NexusClient.prototype._onRejection = function (message) {
+    var data;
+    try { data = JSON.parse(message.body); } catch (e) { data = { error: 'SERVER_ERROR', message: message.body }; }
+    var rejection = {
+      error: data.error || 'SERVER_ERROR',
+      message: data.message || '',
+      details: data.details || {},
+      trackingId: data.trackingId || null,
+      receiptId: message.headers['receipt-id'] || null
+    };
+    if (rejection.receiptId && this._pending[rejection.receiptId]) {
+      var cb = this._pending[rejection.receiptId];
+      delete this._pending[rejection.receiptId];
+      if (cb.onRejected) { cb.onRejected(rejection); }
+    }
+    if (this.options.onRejected) { this.options.onRejected(rejection); }
+    this._emit('rejected', rejection);
+  };
+
+  // ---- token refresh ---------------------------------------------------------------
+
+  NexusClient.prototype._scheduleRefresh = function () {
+    var self = this;
+    if (this._refreshTimer) { clearTimeout(this._refreshTimer); this._refreshTimer = null; }
+    if (typeof this.options.getToken !== 'function') { return; }
+    var claims = decodeJwt(this._token);
+    if (!claims || !claims.exp) { return; }
+    var ms = claims.exp * 1000 - new Date().getTime() - this.options.refreshMarginSeconds * 1000;
+    // At least 5 s between refreshes, whatever the token's lifetime.
+    this._refreshTimer = setTimeout(function () {
+      self._refreshTimer = null;
+      self.refreshToken();
+    }, Math.max(5000, ms));
+  };
+
+  /**
+   * Replace the session's token without reconnecting: a SEND to /session/token with
+   * the new JWT in its Authorization header. Without `token`, asks getToken for one.
+   * done(error) is called once the server confirmed (RECEIPT) or refused it.
+   */
+  NexusClient.prototype.refreshToken = function (token, done) {
+    var self = this;
+    if (typeof token === 'function') { done = token; token = null; }
+    done = done || noop;
+    var withToken = function (err, fresh) {
+      if (err || !fresh) {
+        self._emit('error', { message: 'token refresh failed: ' + (err && err.message || err || 'no token') });
+        done(err || new Error('no token'));
+        return;
+      }
+      if (self.state !== 'connected' || !self._stomp) {
+        self._token = fresh;  // used by the next CONNECT
+        done(null);
+        return;
+      }
+      self.send(TOKEN_DESTINATION, '', {
+        onReceipt: function () {
+          self._token = fresh;
+          var claims = decodeJwt(fresh) || {};
+          self._emit('token', { exp: claims.exp || null, refreshed: true });
+          self._scheduleRefresh();
+          done(null);
+        },
+        onRejected: function (r) { done(new Error(r.message || r.error)); },
+        onError: function (e) { done(new Error(e.message)); }
+      }, { Authorization: 'Bearer ' + fresh });
+    };
+    if (token) {
+      withToken(null, token);
+    } else if (typeof this.options.getToken === 'function') {
+      try { this.options.getToken(withToken); } catch (e) { withToken(e); }
+    } else {
+      withToken(new Error('no getToken option'));
+    }
+    return this;
+  };
+
+  return NexusClient;
+}));
