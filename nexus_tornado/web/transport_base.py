@@ -1,0 +1,336 @@
+"""What every fixed SockJS transport shares: settings, origin policy, sessions, helpers.
+
+sockjs-tornado 1.0.7's handlers are subclassed (see ``transport_*.py``) rather than
+forked; this module holds the pieces they have in common:
+
+- ``TransportSettings``: our keys in the SockJS ``user_settings`` dict, validated once.
+- ``OriginPolicy``: which page origins may use the endpoint (WebSocket handshakes,
+  CORS requests, and who may frame the iframe page).
+- ``NexusSession`` / ``NexusRawSession``: sessions whose ``close()`` never writes a
+  second frame into a polling response that already carries one, that send queued
+  messages before the close frame, and whose close frame is valid JSON.
+- ``HandlerMixin``: the HTTP-side helpers (cache headers, CORS, origin check, keeping a
+  response open without the removed ``@asynchronous``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from typing import TYPE_CHECKING, Any, Dict, FrozenSet, Iterable, Mapping, Optional, Tuple
+from urllib.parse import urlsplit
+
+from tornado.web import RequestHandler
+
+from ..errors import ConfigError
+from .transport_sockjs import session as sockjs_session
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .router import NexusRouter
+
+log = logging.getLogger("nexus_tornado.web.transports")
+
+#: 64 KiB (the STOMP frame limit) plus slack for SockJS framing: the JSON array and
+#: string quoting around each message. Larger inbound messages are refused by the
+#: transport before they are buffered; the STOMP layer answers frames between its own
+#: limit and this one with ``TOO_LARGE``.
+DEFAULT_MAX_MESSAGE_SIZE = 64 * 1024 + 16 * 1024
+
+#: Default ``max_send_body_size`` as a multiple of ``max_message_size``: sockjs-client
+#: batches the messages queued while a send request is in flight into one body, and the
+#: jsonp sender form-encodes it (up to 3x), so one message's limit is too tight there.
+SEND_BODY_FACTOR = 4
+
+#: The sockjs-client build the iframe page loads. It must be the same version as the
+#: one the application's pages load (sockjs-client refuses a mismatch).
+DEFAULT_SOCKJS_URL = "https://cdn.jsdelivr.net/npm/sockjs-client@1.6.1/dist/sockjs.min.js"
+
+#: Our additions to sockjs-tornado's DEFAULT_SETTINGS (see docs/transports.md).
+NEXUS_DEFAULTS: Dict[str, Any] = {
+    # Page origins ("scheme://host[:port]") allowed to use the endpoint; "*" = any.
+    "allowed_origins": ["*"],
+    # Largest inbound SockJS / WebSocket message, in bytes.
+    "max_message_size": DEFAULT_MAX_MESSAGE_SIZE,
+    # Largest xhr_send / jsonp_send request body; None = SEND_BODY_FACTOR x the above.
+    "max_send_body_size": None,
+    "sockjs_url": DEFAULT_SOCKJS_URL,
+}
+
+#: Close used by ``NexusRouter.close_all_sessions`` by default (RFC 6455 section
+#: 7.4.1: 1001, "an endpoint is going away, such as a server going down").
+SHUTDOWN_CLOSE: Tuple[int, str] = (1001, "server shutting down")
+#: Close for a session whose client sent a message beyond the limit (RFC 6455 1009).
+TOO_BIG_CLOSE: Tuple[int, str] = (1009, "message too big")
+#: Close for a session whose connection raised while handling a message.
+ERROR_CLOSE: Tuple[int, str] = (1011, "internal error")
+
+#: A JavaScript callback name as sockjs-client builds them (``_jp.a1b2c3``): dotted
+#: identifiers only, so nothing but a property lookup and a call can be injected.
+CALLBACK_RE = re.compile(r"^[A-Za-z_$][A-Za-z0-9_$]*(?:\.[A-Za-z_$][A-Za-z0-9_$]*)*$")
+CALLBACK_MAX_LENGTH = 128
+
+_DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
+
+
+def normalize_origin(origin: str) -> Optional[str]:
+    """``scheme://host[:port]`` in lower case without a default port, or None."""
+    try:
+        parts = urlsplit(origin.strip())
+        port = parts.port
+    except ValueError:
+        return None
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").lower()
+    if not scheme or not host:
+        return None
+    if ":" in host:  # IPv6 literal
+        host = "[%s]" % host
+    if port is None or port == _DEFAULT_PORTS.get(scheme):
+        return "%s://%s" % (scheme, host)
+    return "%s://%s:%d" % (scheme, host, port)
+
+
+def callback_is_valid(callback: str) -> bool:
+    """True for a JSONP / htmlfile callback name that is safe to echo into a script."""
+    return len(callback) <= CALLBACK_MAX_LENGTH and CALLBACK_RE.match(callback) is not None
+
+
+def close_frame(code: int, reason: str) -> str:
+    """The SockJS close frame ``c[code,"reason"]`` as valid JSON whatever ``reason`` holds."""
+    return "c" + json.dumps([int(code), str(reason)], separators=(",", ":"))
+
+
+def websocket_close_args(code: int, reason: str) -> Tuple[int, str]:
+    """A code and reason a WebSocket close frame may carry (RFC 6455 sections 5.5.1, 7.4).
+
+    Codes outside 1000-1003, 1007-1011 and 3000-4999 become 1000; the reason is cut to
+    the 123 bytes a close frame has room for.
+    """
+    code = int(code)
+    if not (1000 <= code <= 1003 or 1007 <= code <= 1011 or 3000 <= code <= 4999):
+        code = 1000
+    data = str(reason).encode("utf-8")[:123]
+    return code, data.decode("utf-8", "ignore")
+
+
+class OriginPolicy:
+    """Which page origins may use the SockJS endpoint.
+
+    Requests without an ``Origin`` header (non-browser clients, navigations, script
+    tags) and same-origin requests are always allowed. Authentication travels in the
+    STOMP CONNECT frame, not in cookies, so a foreign page gains nothing by reaching the
+    endpoint; the list exists so an operator can still keep other sites from using it.
+    """
+
+    def __init__(self, allowed: Iterable[str]) -> None:
+        names = list(allowed)
+        self.any = "*" in names
+        self.origins: FrozenSet[str] = frozenset(
+            o for o in (normalize_origin(n) for n in names if n != "*") if o is not None
+        )
+
+    def allows(self, origin: Optional[str], host: Optional[str] = None) -> bool:
+        """May a page at ``origin`` use an endpoint reached through ``host``?"""
+        if origin is None or self.any:
+            return True
+        normalized = normalize_origin(origin)
+        if normalized is None:  # "null" (sandboxed or file: pages) and garbage
+            return False
+        if host is not None and urlsplit(normalized).netloc == _strip_default_port(host):
+            return True
+        return normalized in self.origins
+
+    def frame_ancestors(self) -> Optional[str]:
+        """The CSP ``frame-ancestors`` value for the iframe page, or None for any."""
+        if self.any:
+            return None
+        return " ".join(["'self'"] + sorted(self.origins))
+
+
+def _strip_default_port(host: str) -> str:
+    host = host.lower()
+    for suffix in (":80", ":443"):
+        if host.endswith(suffix):
+            return host[: -len(suffix)]
+    return host
+
+
+class TransportSettings:
+    """Our keys of the SockJS settings dict, validated (raises ``ConfigError``)."""
+
+    def __init__(self, settings: Mapping[str, Any]) -> None:
+        allowed = settings.get("allowed_origins", ["*"])
+        if isinstance(allowed, str):
+            allowed = [allowed]
+        if not isinstance(allowed, (list, tuple, set, frozenset)) or not all(
+            isinstance(o, str) for o in allowed
+        ):
+            raise ConfigError("allowed_origins must be a list of origins or \"*\"")
+        bad = [o for o in allowed if o != "*" and normalize_origin(o) is None]
+        if bad:
+            raise ConfigError("allowed_origins: not an origin: %s" % ", ".join(sorted(bad)))
+        self.origin_policy = OriginPolicy(allowed)
+
+        size = settings.get("max_message_size", DEFAULT_MAX_MESSAGE_SIZE)
+        if isinstance(size, bool) or not isinstance(size, int) or size <= 0:
+            raise ConfigError("max_message_size must be a positive integer")
+        self.max_message_size: int = size
+
+        body = settings.get("max_send_body_size")
+        if body is None:
+            body = SEND_BODY_FACTOR * size
+        if isinstance(body, bool) or not isinstance(body, int) or body <= 0:
+            raise ConfigError("max_send_body_size must be a positive integer")
+        self.max_send_body_size: int = body
+
+        url = settings.get("sockjs_url", DEFAULT_SOCKJS_URL)
+        if not isinstance(url, str) or not url:
+            raise ConfigError("sockjs_url must be a URL of sockjs-client's sockjs.min.js")
+        self.sockjs_url: str = url
+
+
+CLOSED = sockjs_session.CLOSED
+CLOSING = sockjs_session.CLOSING
+
+
+class NexusSession(sockjs_session.Session):
+    """A SockJS session (every transport but the raw WebSocket).
+
+    Differences from sockjs-tornado's:
+
+    - ``close()`` sends the close frame only where it fits: a polling response carries
+      exactly one frame (its Content-Length is set from it), so when that response
+      already holds a frame, or messages are queued, the close frame waits for the next
+      poll (the session answers every later poll with it, as the SockJS protocol says).
+      Streaming transports get the queued messages first, then the close frame.
+    - The close frame is JSON-encoded, so any reason text is valid.
+    """
+
+    def __init__(self, conn: Any, server: "NexusRouter", session_id: str, expiry: Any = None):
+        super().__init__(conn, server, session_id, expiry)
+        server.track_session(self)
+
+    def set_handler(self, handler: Any, start_heartbeat: bool = True) -> bool:
+        if self.handler is None and self.state in (CLOSING, CLOSED) and not self.send_queue:
+            handler.send_pack(close_frame(*self.get_close_reason()))
+            return False
+        return bool(super().set_handler(handler, start_heartbeat))
+
+    def close(self, code: int = 3000, message: str = "Go away!") -> None:
+        if self.state == CLOSED:
+            return
+        handler = self.handler
+        if handler is not None:
+            if getattr(handler, "one_frame_per_response", False):
+                if handler.active:
+                    if self.send_queue:
+                        self.flush()
+                    else:
+                        handler.send_pack(close_frame(code, message))
+            else:
+                if self.send_queue:
+                    self.flush()
+                handler.send_pack(close_frame(code, message))
+        sockjs_session.BaseSession.close(self, code, message)
+
+
+class NexusRawSession(sockjs_session.BaseSession):
+    """A raw WebSocket session: messages pass through without SockJS framing."""
+
+    def __init__(self, conn: Any, server: "NexusRouter") -> None:
+        super().__init__(conn, server)
+        server.track_session(self)
+
+    def send_message(self, msg: Any, stats: bool = True, binary: bool = False) -> None:
+        if self.handler is not None:
+            self.handler.send_pack(msg, binary)
+
+    def on_message(self, msg: Any) -> None:
+        if self.conn is not None:
+            self.conn.on_message(msg)
+
+
+class HandlerMixin:
+    """HTTP-side behaviour shared by our SockJS handlers (mix in before sockjs's)."""
+
+    server: "NexusRouter"
+    request: Any
+
+    #: False for handlers whose ``prepare`` must not refuse foreign origins (the iframe
+    #: page is governed by ``frame-ancestors`` instead).
+    check_origin_header = True
+
+    def keep_open(self) -> None:
+        """Do not finish the response when the verb method returns.
+
+        This is what sockjs-tornado's copy of the removed ``@asynchronous`` did.
+        """
+        self._auto_finish = False
+
+    def prepare(self) -> None:
+        super().prepare()  # type: ignore[misc]  # connection statistics
+        if self.check_origin_header and not self.origin_allowed():
+            origin = self.request.headers.get("Origin")
+            log.info("refused %s %s from origin %r", self.request.method, self.request.path, origin)
+            self.set_status(403)
+            self.set_header("Content-Type", "text/plain; charset=UTF-8")
+            self.finish("Origin not allowed.")
+
+    def origin_allowed(self) -> bool:
+        origin = self.request.headers.get("Origin")
+        return self.server.origin_policy.allows(origin, self.request.host)
+
+    def check_trusted_origin(self, origin: str) -> bool:
+        """Tornado's ``cross_origin_protection`` setting asks this; answer with our list."""
+        return self.server.origin_policy.allows(origin, self.request.host)
+
+    def verify_origin(self) -> bool:
+        return self.origin_allowed()
+
+    def preflight(self) -> None:
+        """CORS headers: echo an allowed Origin (with credentials), or ``*`` without one."""
+        origin = self.request.headers.get("Origin")
+        if origin is None:
+            self.set_header("Access-Control-Allow-Origin", "*")
+        elif self.origin_allowed():
+            self.set_header("Access-Control-Allow-Origin", origin)
+            self.set_header("Access-Control-Allow-Credentials", "true")
+            self.set_header("Vary", "Origin")
+        else:
+            return
+        headers = self.request.headers.get("Access-Control-Request-Headers")
+        if headers:
+            self.set_header("Access-Control-Allow-Headers", headers)
+
+    def options(self, *args: Any, **kwargs: Any) -> None:
+        """CORS preflight (sockjs-tornado's version uses the removed ``@asynchronous``)."""
+        self.enable_cache()
+        self.handle_session_cookie()
+        self.preflight()
+        allowed_methods = getattr(self, "access_methods", "OPTIONS, POST")
+        self.set_header("Access-Control-Allow-Methods", allowed_methods)
+        self.set_header("Allow", allowed_methods)
+        self.set_status(204)
+
+    def disable_cache(self) -> None:
+        # The SockJS protocol asks for no-transform, so proxies do not rewrite frames.
+        self.set_header("Cache-Control", "no-store, no-cache, no-transform, must-revalidate, max-age=0")
+
+    def compute_etag(self) -> Optional[str]:
+        # Transport responses are flushed piecemeal; Tornado must not add an ETag (or
+        # answer 304) when it finishes them.
+        return None
+
+    def finish(self, chunk: Any = None) -> Any:
+        """Finish and return Tornado's flush future (sockjs-tornado's drops it)."""
+        self._log_disconnect()
+        return RequestHandler.finish(self, chunk)  # type: ignore[arg-type]
+
+    def safe_finish(self) -> None:
+        if self._finished:
+            return
+        try:
+            self.finish()
+        except (OSError, IOError):
+            log.debug("client went away before the response finished")

@@ -1,0 +1,72 @@
+"""WebSocket transports: SockJS-framed (``/<server>/<session>/websocket``) and raw
+(``{prefix}/websocket``, one application message per WebSocket message).
+
+Fixed against sockjs-tornado 1.0.7:
+
+- The handshake's Origin is checked against ``allowed_origins`` (403 otherwise).
+- Inbound messages beyond ``max_message_size`` make Tornado close the connection with
+  1009 before the message is buffered (instead of Tornado's 10 MiB default).
+- When the session closes, the WebSocket close frame carries the session's code and
+  reason (the raw endpoint sent neither, so clients saw 1005 "no status").
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+from .transport_base import NexusRawSession, log, websocket_close_args
+from .transport_sockjs import sockjs_transports
+
+
+class WebSocketMixin:
+    """Origin check, message size limit and coded close for both endpoints."""
+
+    server: Any
+    request: Any
+    session: Any
+
+    def check_origin(self, origin: str) -> bool:
+        allowed = bool(self.server.origin_policy.allows(origin, self.request.host))
+        if not allowed:
+            log.info("refused WebSocket handshake to %s from origin %r", self.request.path, origin)
+        return allowed
+
+    @property
+    def max_message_size(self) -> int:
+        return int(self.server.transport_settings.max_message_size)
+
+    def get_compression_options(self) -> Optional[dict]:
+        # No permessage-deflate: keeps max_message_size a bound on what is buffered.
+        return None
+
+    def session_closed(self) -> None:
+        """The session was closed by the application: close the socket with its code."""
+        session = self.session
+        code, reason = session.get_close_reason() if session is not None else (1000, "")
+        try:
+            self.close(*websocket_close_args(code, reason))  # type: ignore[attr-defined]
+        except (OSError, IOError):
+            pass
+        finally:
+            self._detach()  # type: ignore[attr-defined]
+
+
+class WebSocketTransport(WebSocketMixin, sockjs_transports.WebSocketTransport):
+    """The SockJS ``websocket`` transport (frames ``o``, ``a[...]``, ``h``, ``c[...]``)."""
+
+    one_frame_per_response = False
+
+
+class RawWebSocketTransport(WebSocketMixin, sockjs_transports.RawWebSocketTransport):
+    """``{prefix}/websocket``: no SockJS framing, for STOMP clients that speak WebSocket."""
+
+    def open(self) -> None:
+        self.server.stats.on_conn_opened()
+        if self.server.settings["disable_nagle"]:
+            self.set_nodelay(True)
+        self.session = NexusRawSession(self.server.get_connection_class(), self.server)
+        self.session.set_handler(self)
+        self.session.verify_state()
+
+
+__all__ = ["RawWebSocketTransport", "WebSocketTransport"]

@@ -1,0 +1,302 @@
+"""Polling transports and send endpoints of NexusRouter, over real HTTP on loopback.
+
+Each test names the sockjs-tornado 1.0.7 defect it guards against.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
+
+import pytest
+
+from nexus_tornado.web.router import NexusRouter
+from support.server import ServerHandle, start_server_handle
+from support.sockjs_echo import EchoConnection, close_of, frames, http_request
+
+Serve = Callable[..., ServerHandle]
+
+
+@pytest.fixture
+def serve() -> Iterator[Serve]:
+    """Start NexusRouter(EchoConnection, "/s", settings) on a loopback server."""
+    handles: List[ServerHandle] = []
+
+    def start(settings: Optional[Dict[str, Any]] = None) -> ServerHandle:
+        holder: Dict[str, NexusRouter] = {}
+
+        def urls() -> List[Any]:
+            holder["router"] = NexusRouter(EchoConnection, "/s", settings)
+            return holder["router"].urls
+
+        handle = start_server_handle(urls)
+        handle.router = holder["router"]  # type: ignore[attr-defined]
+        handles.append(handle)
+        return handle
+
+    yield start
+    for handle in handles:
+        handle.call(handle.router.close)  # type: ignore[attr-defined]
+        handle.stop()
+
+
+def sid() -> str:
+    return uuid.uuid4().hex
+
+
+def background(fn: Callable[[], Any]) -> Tuple[threading.Thread, Dict[str, Any]]:
+    """Run a blocking request in a thread; its result lands in box["result"]."""
+    box: Dict[str, Any] = {}
+
+    def run() -> None:
+        box["result"] = fn()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread, box
+
+
+def wait_attached(handle: ServerHandle, session_id: str) -> None:
+    """Wait until a poll request holds the session (the server says so, no sleeping)."""
+    import time
+
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        attached = handle.call(
+            lambda: (
+                handle.router.get_session(session_id) is not None  # type: ignore[attr-defined]
+                and handle.router.get_session(session_id).handler is not None  # type: ignore[attr-defined]
+            )
+        )
+        if attached:
+            return
+        time.sleep(0.01)
+    raise AssertionError("no poll attached to session %s" % session_id)
+
+
+# -- xhr-polling: one frame per response ---------------------------------------------
+
+
+def test_xhr_close_in_on_open_answers_open_then_close(serve: Serve) -> None:
+    """sockjs-tornado wrote the close frame into the response already holding "o"
+    (HTTPOutputError: more data than Content-Length) and the session never closed."""
+    h = serve()
+    s = sid()
+    status, _, body = http_request(h.base_url, "POST", "/s/000/%s/xhr?onopen=close" % s)
+    assert (status, frames(body)) == (200, ["o"])
+    status, _, body = http_request(h.base_url, "POST", "/s/000/%s/xhr" % s)
+    assert status == 200
+    assert close_of(frames(body)[0]) == (3002, "closed on open")
+
+
+def test_xhr_message_then_close_from_send_gets_both_frames(serve: Serve) -> None:
+    """A message sent just before close() made xhr_send answer 500 ("XHR incoming")."""
+    h = serve()
+    s = sid()
+    assert frames(http_request(h.base_url, "POST", "/s/000/%s/xhr" % s)[2]) == ["o"]
+    thread, box = background(lambda: http_request(h.base_url, "POST", "/s/000/%s/xhr" % s))
+    wait_attached(h, s)
+    status, _, _ = http_request(h.base_url, "POST", "/s/000/%s/xhr_send" % s, b'["send-close:bye"]')
+    assert status == 204
+    thread.join(10)
+    assert frames(box["result"][2]) == ['a["bye"]']
+    status, _, body = http_request(h.base_url, "POST", "/s/000/%s/xhr" % s)
+    assert close_of(frames(body)[0]) == (3001, "bye")
+
+
+def test_xhr_close_reaches_waiting_poll(serve: Serve) -> None:
+    """A server close() while a poll waits answers that poll with the close frame."""
+    h = serve()
+    s = sid()
+    http_request(h.base_url, "POST", "/s/000/%s/xhr" % s)
+    thread, box = background(lambda: http_request(h.base_url, "POST", "/s/000/%s/xhr" % s))
+    wait_attached(h, s)
+    h.call(lambda: h.router.get_session(s).close(3005, 'say "bye"'))  # type: ignore[attr-defined]
+    thread.join(10)
+    status, headers, body = box["result"]
+    assert status == 200
+    assert int(headers["content-length"]) == len(body)
+    # The reason is JSON-escaped (sockjs-tornado formatted it raw, breaking the frame).
+    assert close_of(frames(body)[0]) == (3005, 'say "bye"')
+
+
+def test_xhr_close_with_non_ascii_reason_counts_bytes(serve: Serve) -> None:
+    """Content-Length was counted in characters: a non-ASCII reason overran it."""
+    h = serve()
+    s = sid()
+    http_request(h.base_url, "POST", "/s/000/%s/xhr" % s)
+    thread, box = background(lambda: http_request(h.base_url, "POST", "/s/000/%s/xhr" % s))
+    wait_attached(h, s)
+    h.call(lambda: h.router.get_session(s).close(3006, "au revoir, ça va"))  # type: ignore[attr-defined]
+    thread.join(10)
+    assert close_of(frames(box["result"][2])[0]) == (3006, "au revoir, ça va")
+
+
+def test_polling_responses_are_not_cacheable_or_transformable(serve: Serve) -> None:
+    h = serve()
+    _, headers, _ = http_request(h.base_url, "POST", "/s/000/%s/xhr" % sid())
+    assert headers["cache-control"] == "no-store, no-cache, no-transform, must-revalidate, max-age=0"
+
+
+# -- jsonp-polling --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "callback",
+    ["alert(document.domain)//", "x;alert(1)", "<html>", "a b", "a-b", "1abc", "a..b", "a" * 129],
+)
+def test_jsonp_refuses_unsafe_callback(serve: Serve, callback: str) -> None:
+    """sockjs-tornado echoed any callback into the script (script injection)."""
+    from urllib.parse import quote
+
+    h = serve()
+    status, _, body = http_request(h.base_url, "GET", "/s/000/%s/jsonp?c=%s" % (sid(), quote(callback)))
+    assert status == 500
+    assert body == b'invalid "callback" parameter'
+    assert callback.encode() not in body
+
+
+def test_jsonp_frames_carry_comment_prefix_and_nosniff(serve: Serve) -> None:
+    h = serve()
+    status, headers, body = http_request(h.base_url, "GET", "/s/000/%s/jsonp?c=_jp.a1b2c3" % sid())
+    assert status == 200
+    assert body == b'/**/_jp.a1b2c3("o");\r\n'
+    assert headers["x-content-type-options"] == "nosniff"
+    assert headers["content-type"].startswith("application/javascript")
+    assert "etag" not in headers
+
+
+def test_jsonp_message_then_close_from_send(serve: Serve) -> None:
+    """jsonp_send broke (500) when the connection sent a message and then closed."""
+    h = serve()
+    s = sid()
+    http_request(h.base_url, "GET", "/s/000/%s/jsonp?c=cb" % s)
+    thread, box = background(lambda: http_request(h.base_url, "GET", "/s/000/%s/jsonp?c=cb" % s))
+    wait_attached(h, s)
+    status, _, body = http_request(
+        h.base_url,
+        "POST",
+        "/s/000/%s/jsonp_send" % s,
+        b"d=%5B%22send-close%3Abye%22%5D",
+        {"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert (status, body) == (200, b"ok")
+    thread.join(10)
+    assert box["result"][2] == b'/**/cb("a[\\"bye\\"]");\r\n'
+    _, _, body = http_request(h.base_url, "GET", "/s/000/%s/jsonp?c=cb" % s)
+    assert body == b'/**/cb("c[3001,\\"bye\\"]");\r\n'
+
+
+# -- send endpoints: limits -----------------------------------------------------------
+
+
+def open_polling_session(h: ServerHandle) -> str:
+    s = sid()
+    assert frames(http_request(h.base_url, "POST", "/s/000/%s/xhr" % s)[2]) == ["o"]
+    return s
+
+
+@pytest.mark.parametrize("endpoint", ["xhr_send", "jsonp_send"])
+def test_send_refuses_body_over_limit_from_content_length(serve: Serve, endpoint: str) -> None:
+    """Bodies were read whole whatever their size (Tornado's 100 MB default)."""
+    h = serve({"max_message_size": 1000, "max_send_body_size": 2000})
+    victim, bystander = open_polling_session(h), open_polling_session(h)
+    status, headers, body = http_request(
+        h.base_url, "POST", "/s/000/%s/%s" % (victim, endpoint), b'["' + b"x" * 3000 + b'"]'
+    )
+    assert status == 413
+    assert body == b"Message too big."
+    # The session the body was for is closed with 1009; others carry on.
+    _, _, body = http_request(h.base_url, "POST", "/s/000/%s/xhr" % victim)
+    assert close_of(frames(body)[0]) == (1009, "message too big")
+    status, _, _ = http_request(h.base_url, "POST", "/s/000/%s/xhr_send" % bystander, b'["still here"]')
+    assert status == 204
+    _, _, body = http_request(h.base_url, "POST", "/s/000/%s/xhr" % bystander)
+    assert frames(body) == ['a["still here"]']
+
+
+def test_send_refuses_body_over_limit_before_reading_it(serve: Serve) -> None:
+    """The 413 comes from the Content-Length header alone: the body is never sent."""
+    import socket
+    from urllib.parse import urlsplit
+
+    h = serve({"max_message_size": 1000, "max_send_body_size": 2000})
+    s = open_polling_session(h)
+    parts = urlsplit(h.base_url)
+    with socket.create_connection((parts.hostname, parts.port), timeout=10) as sock:
+        sock.sendall(
+            b"POST /s/000/%s/xhr_send HTTP/1.1\r\nHost: x\r\nContent-Length: 50000000\r\n\r\n"
+            % s.encode()
+        )
+        response = b""
+        while b"\r\n\r\n" not in response:
+            chunk = sock.recv(4096)
+            if not chunk:
+                break
+            response += chunk
+    assert response.startswith(b"HTTP/1.1 413 ")
+
+
+def test_send_refuses_chunked_body_over_limit(serve: Serve) -> None:
+    import socket
+    from urllib.parse import urlsplit
+
+    h = serve({"max_message_size": 1000, "max_send_body_size": 2000})
+    s = open_polling_session(h)
+    parts = urlsplit(h.base_url)
+    chunk = b"x" * 1500
+    request = (
+        b"POST /s/000/%s/xhr_send HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" % s.encode()
+        + b"%x\r\n%s\r\n" % (len(chunk), chunk) * 2
+        + b"0\r\n\r\n"
+    )
+    with socket.create_connection((parts.hostname, parts.port), timeout=10) as sock:
+        sock.sendall(request)
+        data = sock.recv(4096)
+    # Tornado stops reading at the limit and drops the connection (400).
+    assert data == b"" or data.startswith(b"HTTP/1.1 400 ")
+
+
+def test_send_refuses_one_message_over_limit(serve: Serve) -> None:
+    h = serve({"max_message_size": 1000, "max_send_body_size": 5000})
+    s = open_polling_session(h)
+    status, _, _ = http_request(h.base_url, "POST", "/s/000/%s/xhr_send" % s, b'["' + b"y" * 1500 + b'"]')
+    assert status == 413
+
+
+def test_send_accepts_message_at_limit_and_batches(serve: Serve) -> None:
+    h = serve({"max_message_size": 1000, "max_send_body_size": 5000})
+    s = open_polling_session(h)
+    body = b'["' + b"z" * 1000 + b'","' + b"w" * 1000 + b'"]'
+    status, _, _ = http_request(h.base_url, "POST", "/s/000/%s/xhr_send" % s, body)
+    assert status == 204
+    _, _, out = http_request(h.base_url, "POST", "/s/000/%s/xhr" % s)
+    assert frames(out) == ['a["%s","%s"]' % ("z" * 1000, "w" * 1000)]
+
+
+def test_default_limits() -> None:
+    router = NexusRouter(EchoConnection, "/s")
+    assert router.transport_settings.max_message_size == 64 * 1024 + 16 * 1024
+    assert router.transport_settings.max_send_body_size == 4 * (64 * 1024 + 16 * 1024)
+
+
+def test_send_to_unknown_session_is_404(serve: Serve) -> None:
+    h = serve()
+    assert http_request(h.base_url, "POST", "/s/000/%s/xhr_send" % sid(), b'["x"]')[0] == 404
+
+
+@pytest.mark.parametrize("body", [b"", b"[broken", b'{"a": 1}', b"[1, 2]"])
+def test_send_refuses_malformed_body(serve: Serve, body: bytes) -> None:
+    h = serve()
+    s = open_polling_session(h)
+    assert http_request(h.base_url, "POST", "/s/000/%s/xhr_send" % s, body)[0] == 500
+
+
+def test_send_when_connection_raises_closes_only_that_session(serve: Serve) -> None:
+    h = serve()
+    s = open_polling_session(h)
+    status, _, _ = http_request(h.base_url, "POST", "/s/000/%s/xhr_send" % s, b'["raise"]')
+    assert status == 500
+    _, _, body = http_request(h.base_url, "POST", "/s/000/%s/xhr" % s)
+    assert close_of(frames(body)[0]) == (1011, "internal error")
