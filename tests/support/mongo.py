@@ -108,6 +108,7 @@ class NxServer:
         """Stop the server (SIGTERM, then SIGKILL) and wait until it has exited."""
         process, self._process = self._process, None
         if process is not None and process.poll() is None:
+            process.send_signal(signal.SIGCONT)  # in case it was paused
             process.send_signal(signal.SIGTERM)
             try:
                 process.wait(timeout)
@@ -117,6 +118,16 @@ class NxServer:
         if self._output is not None:
             self._output.close()
             self._output = None
+
+    def pause(self) -> None:
+        """Freeze the process (SIGSTOP): connections are accepted, nothing answers."""
+        assert self._process is not None
+        self._process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """Let a paused process run again (SIGCONT)."""
+        assert self._process is not None
+        self._process.send_signal(signal.SIGCONT)
 
     def restart(self) -> None:
         """Stop and start again on the same port and data directory."""
@@ -267,9 +278,12 @@ class MongoTarget:
             client.close()
 
 
-def mongo_target(request: pytest.FixtureRequest, name: str) -> MongoTarget:
+def mongo_target(
+    request: pytest.FixtureRequest, name: str, nx: Optional[NxServer] = None
+) -> MongoTarget:
     """The :class:`MongoTarget` called ``name`` (one of :data:`MONGO_TARGETS`), torn
-    down with the test. Skips when that MongoDB is not available.
+    down with the test. Skips when that MongoDB is not available. The ``nx27017``
+    targets use ``nx`` if given, else the session's ``nx_server``.
 
     Needs the ``io_loop`` fixture of pytest-tornado: clients are closed on it.
     """
@@ -280,7 +294,9 @@ def mongo_target(request: pytest.FixtureRequest, name: str) -> MongoTarget:
             pytest.skip("%s is not set: no real MongoDB to test against" % MONGO_URI_ENV)
         label = "MongoDB at %s" % _redacted(uri)
     else:
-        nx: NxServer = request.getfixturevalue("nx_server")
+        if nx is None:
+            nx = request.getfixturevalue("nx_server")
+        assert nx is not None
         uri = nx.uri
         label = "nx-27017 at %s:%d" % (HOST, nx.port or 0)
     target = MongoTarget(label, uri, driver)

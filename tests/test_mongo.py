@@ -1,0 +1,366 @@
+"""What MongoStore promises beyond the store contract (nexus_tornado.hub.mongo).
+
+No gaps when an insert fails after its seq was allocated; StoreUnavailable within a
+bounded time when MongoDB is down or frozen, and recovery when it is back; collections,
+indexes and document layout; construction. The contract itself is in
+test_store_contract.py.
+
+Targets (the test id says which ran): nx-27017 through motor and through PyMongo's
+async client; a real MongoDB too when ``NEXUS_TEST_MONGO_URI`` is set. Outage tests
+stop and restart (or freeze and thaw) a nx-27017 server of their own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any, Awaitable, Callable, Dict, List, Optional, TypeVar
+
+import pymongo
+import pytest
+from pymongo.errors import AutoReconnect
+
+from nexus_tornado.errors import ConfigError, StoreUnavailable
+from nexus_tornado.hub.mongo import MongoStore
+from nexus_tornado.hub.store import Retention
+from tests.support.mongo import (  # noqa: F401
+    MONGO_TARGETS,
+    MongoTarget,
+    NxServer,
+    mongo_target,
+    nx_outage_server,
+    nx_server,
+)
+
+pytestmark = [
+    # pytest-tornado 0.8.1's io_loop fixture still calls IOLoop.make_current() and
+    # clear_current(), deprecated since Tornado 6.2.
+    pytest.mark.filterwarnings(
+        "ignore:make_current is deprecated:DeprecationWarning:pytest_tornado.plugin"
+    ),
+    pytest.mark.filterwarnings(
+        "ignore:clear_current is deprecated:DeprecationWarning:pytest_tornado.plugin"
+    ),
+]
+
+T = TypeVar("T")
+
+NX_TARGETS = tuple(t for t in MONGO_TARGETS if t.startswith("nx27017-"))
+
+#: The store timeout of the outage tests, in seconds.
+TIMEOUT = 1.0
+
+#: Far beyond what any operation may take (append: 2 x TIMEOUT): reaching it means the
+#: store hung instead of giving up.
+HANG = 10 * TIMEOUT
+
+
+@pytest.fixture(params=MONGO_TARGETS)
+def target(request: pytest.FixtureRequest) -> MongoTarget:
+    return mongo_target(request, request.param)
+
+
+@pytest.fixture(params=NX_TARGETS)
+def outage_target(request: pytest.FixtureRequest, nx_outage_server: NxServer) -> MongoTarget:
+    return mongo_target(request, request.param, nx_outage_server)
+
+
+def raw_database(target: MongoTarget) -> Any:
+    """The test's database through a synchronous client, to look behind the store."""
+    client: pymongo.MongoClient = pymongo.MongoClient(target.uri, serverSelectionTimeoutMS=5000)
+    return client[target.database_name]
+
+
+class FaultyCollection:
+    """Wraps a collection; its next ``failures`` inserts raise AutoReconnect.
+
+    ``land``: the failing insert is carried out before the error (the reply was lost).
+    ``meanwhile``: awaited once, at the first failure (another writer acting then).
+    """
+
+    def __init__(
+        self,
+        real: Any,
+        failures: int,
+        land: bool = False,
+        meanwhile: Optional[Callable[[], Awaitable[Any]]] = None,
+    ) -> None:
+        self.real = real
+        self.failures = failures
+        self.land = land
+        self.meanwhile = meanwhile
+        self.inserted_seqs: List[int] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real, name)
+
+    async def insert_one(self, document: Dict[str, Any]) -> Any:
+        self.inserted_seqs.append(document["seq"])
+        if self.failures <= 0:
+            return await self.real.insert_one(document)
+        self.failures -= 1
+        if self.land:
+            await self.real.insert_one(document)
+        if self.meanwhile is not None:
+            meanwhile, self.meanwhile = self.meanwhile, None
+            await meanwhile()
+        raise AutoReconnect("injected failure")
+
+
+async def seqs_of(store: MongoStore, destination: str) -> List[int]:
+    return [m.seq for m in await store.read_after(destination, 0, 100)]
+
+
+# -- no gaps ------------------------------------------------------------------------------
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_a_failed_insert_is_retried_with_the_same_seq(target: MongoTarget) -> None:
+    store = await target.store(timeout=5.0)
+    await store.append("/topic/a", b"1", {})
+    faulty = store.messages = FaultyCollection(store.messages, failures=2)
+
+    message = await store.append("/topic/a", b"2", {})
+
+    assert faulty.inserted_seqs == [2, 2, 2]
+    assert message.seq == 2
+    assert await seqs_of(store, "/topic/a") == [1, 2]
+    assert (await store.append("/topic/a", b"3", {})).seq == 3
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_an_insert_whose_reply_was_lost_is_not_stored_twice(target: MongoTarget) -> None:
+    store = await target.store(timeout=5.0)
+    faulty = store.messages = FaultyCollection(store.messages, failures=1, land=True)
+
+    message = await store.append("/topic/a", b"once", {})
+
+    assert faulty.inserted_seqs == [1, 1]
+    assert await store.read_after("/topic/a", 0, 10) == [message]
+    assert await store.last_seq("/topic/a") == 1
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_a_seq_whose_insert_failed_for_good_is_given_back(target: MongoTarget) -> None:
+    store = await target.store(timeout=TIMEOUT)
+    await store.append("/topic/a", b"1", {})
+    real = store.messages
+    faulty = store.messages = FaultyCollection(real, failures=10**6)
+
+    with pytest.raises(StoreUnavailable):
+        await store.append("/topic/a", b"lost", {})
+
+    assert set(faulty.inserted_seqs) == {2}
+    assert await store.last_seq("/topic/a") == 1
+    store.messages = real
+    assert (await store.append("/topic/a", b"2", {})).seq == 2
+    assert await seqs_of(store, "/topic/a") == [1, 2]
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_a_gap_is_left_only_when_a_later_seq_was_taken_and_it_is_logged(
+    target: MongoTarget, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The documented limit: seq 2 fails for good after another writer got seq 3."""
+    store = await target.store(timeout=TIMEOUT)
+    other = await target.store(timeout=TIMEOUT)
+    await store.append("/topic/a", b"1", {})
+    store.messages = FaultyCollection(
+        store.messages,
+        failures=10**6,
+        meanwhile=lambda: other.append("/topic/a", b"3", {}),
+    )
+
+    with caplog.at_level(logging.ERROR, logger="nexus_tornado.hub.mongo"):
+        with pytest.raises(StoreUnavailable):
+            await store.append("/topic/a", b"2", {})
+
+    assert await seqs_of(other, "/topic/a") == [1, 3]
+    assert await other.last_seq("/topic/a") == 3
+    assert "seq 2 of /topic/a is lost (a gap)" in caplog.text
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_a_counter_behind_its_messages_catches_up(target: MongoTarget) -> None:
+    """A message stored after its seq was given back (a late insert), or a lost
+    counters collection, must not make append fail or reuse a seq."""
+    store = await target.store()
+    await store.append("/topic/a", b"1", {})
+    await store.append("/topic/a", b"2", {})
+    raw = raw_database(target)
+    try:
+        raw["nexus_counters"].delete_many({})
+        raw["nexus_messages"].insert_one(
+            {
+                "_id": "late",
+                "destination": "/topic/b",
+                "seq": 1,
+                "body": b"late",
+                "headers": {},
+                "timestamp": 1.0,
+                "delivered": False,
+            }
+        )
+    finally:
+        raw.client.close()
+
+    assert (await store.append("/topic/a", b"3", {})).seq == 3
+    assert (await store.append("/topic/b", b"2", {})).seq == 2
+    assert await seqs_of(store, "/topic/a") == [1, 2, 3]
+    assert [m.body for m in await store.read_after("/topic/b", 0, 10)] == [b"late", b"2"]
+
+
+# -- outages --------------------------------------------------------------------------------
+
+
+def every_method(store: MongoStore) -> List[Callable[[], Awaitable[Any]]]:
+    return [
+        store.open,
+        lambda: store.append("/topic/a", b"during outage", {}),
+        lambda: store.read_after("/topic/a", 0, 10),
+        lambda: store.last_seq("/topic/a"),
+        lambda: store.first_seq("/topic/a"),
+        lambda: store.mark_delivered("/topic/a", [1]),
+        lambda: store.read_undelivered("/topic/a", 10),
+        lambda: store.is_delivered("/topic/a", 1),
+        store.prune,
+    ]
+
+
+async def assert_all_unavailable(store: MongoStore) -> None:
+    for method in every_method(store):
+        with pytest.raises(StoreUnavailable) as raised:
+            # wait_for only turns a hang into a failure; it is not a speed check.
+            await asyncio.wait_for(method(), HANG)
+        assert raised.value.message == "message store unavailable"
+
+
+async def once_available(operation: Callable[[], Awaitable[T]], attempts: int = 30) -> T:
+    """``operation()``'s result once the store answers again (each try is bounded)."""
+    for _ in range(attempts - 1):
+        try:
+            return await operation()
+        except StoreUnavailable:
+            pass
+    return await operation()
+
+
+@pytest.mark.gen_test(timeout=120)
+async def test_a_stopped_server_makes_every_method_unavailable_until_it_returns(
+    outage_target: MongoTarget, nx_outage_server: NxServer
+) -> None:
+    store = await outage_target.store(timeout=TIMEOUT)
+    await store.append("/topic/a", b"1", {})
+
+    nx_outage_server.stop()
+    await assert_all_unavailable(store)
+    nx_outage_server.start()
+
+    recovered = await once_available(lambda: store.append("/topic/a", b"2", {}))
+    # Nothing written during the outage used up a seq.
+    assert recovered.seq == 2
+    assert [m.body for m in await store.read_after("/topic/a", 0, 10)] == [b"1", b"2"]
+
+
+@pytest.mark.gen_test(timeout=120)
+async def test_a_frozen_server_makes_every_method_unavailable_until_it_thaws(
+    outage_target: MongoTarget, nx_outage_server: NxServer
+) -> None:
+    store = await outage_target.store(timeout=TIMEOUT)
+    await store.append("/topic/a", b"1", {})
+
+    nx_outage_server.pause()
+    try:
+        await assert_all_unavailable(store)
+    finally:
+        nx_outage_server.resume()
+
+    recovered = await once_available(lambda: store.append("/topic/a", b"2", {}))
+    stored = await store.read_after("/topic/a", 0, 10)
+    # An append that timed out while frozen may have been carried out on thawing; it
+    # then holds seq 2 and this one the next. Either way: no gap, no duplicate seq.
+    assert [m.seq for m in stored] == list(range(1, recovered.seq + 1))
+    assert stored[-1] == recovered
+
+
+@pytest.mark.gen_test(timeout=120)
+async def test_a_store_opened_during_an_outage_works_once_the_server_is_back(
+    outage_target: MongoTarget, nx_outage_server: NxServer
+) -> None:
+    nx_outage_server.stop()
+    with pytest.raises(StoreUnavailable):
+        await asyncio.wait_for(outage_target.store(timeout=TIMEOUT), HANG)
+    nx_outage_server.start()
+    store = await once_available(lambda: outage_target.store(timeout=TIMEOUT))
+
+    assert (await store.append("/topic/a", b"1", {})).seq == 1
+
+
+# -- layout and construction ------------------------------------------------------------------
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_collections_indexes_and_documents(target: MongoTarget) -> None:
+    store = await target.store(collection_prefix="chat_7_")
+    message = await store.append("/topic/a", b"\x00\xffbody", {"content-type": "application/json"})
+    raw = raw_database(target)
+    try:
+        names = set(raw.list_collection_names())
+        indexes = raw["chat_7_messages"].index_information()
+        document = raw["chat_7_messages"].find_one({"destination": "/topic/a"})
+        with pytest.raises(pymongo.errors.DuplicateKeyError):
+            raw["chat_7_messages"].insert_one({"destination": "/topic/a", "seq": 1})
+    finally:
+        raw.client.close()
+
+    assert {"chat_7_messages", "chat_7_counters"} <= names
+    # Found by key pattern: nx-27017 names indexes its own way.
+    by_keys = {tuple(tuple(k) for k in info["key"]): info for info in indexes.values()}
+    assert by_keys[(("destination", 1), ("seq", 1))].get("unique") is True
+    assert (("destination", 1), ("delivered", 1), ("seq", 1)) in by_keys
+    assert (("timestamp", 1),) in by_keys
+    assert document is not None
+    assert document["_id"] == message.message_id
+    assert document["body"] == b"\x00\xffbody"  # BSON binary, decoded as bytes
+    assert document["headers"] == {"content-type": "application/json"}
+    assert document["timestamp"] == message.timestamp
+    assert not document["delivered"]
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_a_given_database_is_used_and_left_open(target: MongoTarget) -> None:
+    client = target.client()
+    store = MongoStore(client[target.database_name], retention=Retention(None, 2))
+    await store.open()
+    for i in range(3):
+        await store.append("/topic/a", b"%d" % i, {})
+    await store.close()
+
+    # close() left the caller's client usable.
+    assert await client[target.database_name]["nexus_messages"].count_documents({}) == 2
+
+
+@pytest.mark.parametrize("prefix", ["nexus-", "a.b", "x$", "ü_"])
+def test_collection_prefix_is_letters_digits_and_underscores(prefix: str) -> None:
+    with pytest.raises(ConfigError):
+        MongoStore.from_uri("mongodb://127.0.0.1:1", collection_prefix=prefix)
+
+
+def test_timeout_must_be_positive() -> None:
+    with pytest.raises(ConfigError):
+        MongoStore.from_uri("mongodb://127.0.0.1:1", timeout=0)
+
+
+def test_something_else_than_a_database_is_refused() -> None:
+    with pytest.raises(ConfigError):
+        MongoStore(object())
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_a_synchronous_pymongo_database_is_refused(target: MongoTarget) -> None:
+    client: pymongo.MongoClient = pymongo.MongoClient(target.uri, serverSelectionTimeoutMS=5000)
+    try:
+        with pytest.raises(ConfigError):
+            await MongoStore(client[target.database_name]).open()
+    finally:
+        client.close()
