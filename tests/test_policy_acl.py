@@ -391,3 +391,18 @@ def test_empty_table_refuses_everything() -> None:
 def test_non_callable_check_is_a_config_error() -> None:
     with pytest.raises(ConfigError):
         TopicAcl().add_rule("/topic/x", subscribe=True)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("answer", [1, "yes", [True], object()])
+@pytest.mark.parametrize("is_async", [False, True])
+def test_rule_check_must_answer_exactly_true(answer: Any, is_async: bool) -> None:
+    def plain(principal: Principal) -> Any:
+        return answer
+
+    async def awaited(principal: Principal) -> Any:
+        return answer
+
+    acl = TopicAcl()
+    acl.add_rule("/topic/feed", subscribe=awaited if is_async else plain)
+    rejection = decide(acl, SUB, BOB, "/topic/feed")
+    assert rejection is not None and rejection.code == "FORBIDDEN"

@@ -1,0 +1,185 @@
+"""SendRateLimiter: sliding window per user, driven by a fake clock."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from nexus_tornado.errors import ConfigError, Rejection
+from nexus_tornado.policy.limits import SendRateLimiter
+
+
+class FakeClock:
+    """A clock the test moves by hand."""
+
+    def __init__(self, now: float = 1000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def refused(limiter: SendRateLimiter, user: str) -> Rejection:
+    with pytest.raises(Rejection) as caught:
+        limiter.check(user)
+    assert caught.value.code == "RATE_LIMITED"
+    return caught.value
+
+
+def test_defaults_are_100_per_minute() -> None:
+    limiter = SendRateLimiter(clock=FakeClock())
+    assert (limiter.limit, limiter.window) == (100, 60.0)
+
+
+def test_101st_send_in_a_minute_is_refused_with_retry_after() -> None:
+    clock = FakeClock()
+    limiter = SendRateLimiter(clock=clock)
+    for _ in range(100):
+        limiter.check("alice")
+    rejection = refused(limiter, "alice")
+    assert rejection.details == {"retryAfter": 60.0}
+    assert rejection.message == "more than 100 messages in 60 seconds"
+
+
+def test_retry_after_counts_from_the_oldest_send() -> None:
+    clock = FakeClock()
+    limiter = SendRateLimiter(clock=clock)
+    for _ in range(100):
+        limiter.check("alice")
+        clock.advance(0.5)  # 100 sends over 50 s
+    clock.advance(-0.5 + 0.25)  # now = start + 49.75
+    assert refused(limiter, "alice").details["retryAfter"] == pytest.approx(10.25)
+
+
+def test_retry_after_is_positive_up_to_the_last_instant() -> None:
+    clock = FakeClock(0.0)
+    limiter = SendRateLimiter(limit=1, window=60.0, clock=clock)
+    limiter.check("alice")
+    clock.now = 59.9999999
+    retry = refused(limiter, "alice").details["retryAfter"]
+    assert isinstance(retry, float) and retry > 0
+
+
+def test_window_slides() -> None:
+    clock = FakeClock(0.0)
+    limiter = SendRateLimiter(limit=3, window=60.0, clock=clock)
+    for t in (0.0, 10.0, 20.0):
+        clock.now = t
+        limiter.check("alice")
+    clock.now = 59.0
+    refused(limiter, "alice")
+    clock.now = 60.0  # the send at t=0 leaves the window: one slot frees
+    limiter.check("alice")
+    assert refused(limiter, "alice").details["retryAfter"] == pytest.approx(10.0)
+    clock.now = 70.0  # the send at t=10 leaves
+    limiter.check("alice")
+    refused(limiter, "alice")
+
+
+def test_window_is_not_fixed() -> None:
+    # A fixed one-minute window would allow 3 at 59 s and 3 more at 61 s.
+    clock = FakeClock(0.0)
+    limiter = SendRateLimiter(limit=3, window=60.0, clock=clock)
+    clock.now = 59.0
+    for _ in range(3):
+        limiter.check("alice")
+    clock.now = 61.0
+    refused(limiter, "alice")
+
+
+def test_refused_sends_are_not_counted() -> None:
+    clock = FakeClock(0.0)
+    limiter = SendRateLimiter(limit=2, window=60.0, clock=clock)
+    limiter.check("alice")
+    limiter.check("alice")
+    for t in range(1, 60):
+        clock.now = float(t)
+        refused(limiter, "alice")
+    clock.now = 60.0
+    limiter.check("alice")  # would be refused if refusals had been counted
+
+
+def test_users_are_independent() -> None:
+    clock = FakeClock()
+    limiter = SendRateLimiter(limit=5, clock=clock)
+    for _ in range(5):
+        limiter.check("alice")
+    refused(limiter, "alice")
+    for _ in range(5):
+        limiter.check("bob")
+    refused(limiter, "bob")
+    assert limiter.remaining("carol") == 5
+
+
+def test_one_user_shares_one_budget_across_connections() -> None:
+    # Two connections of alice call the same limiter with her user id.
+    limiter = SendRateLimiter(limit=4, clock=FakeClock())
+    for connection in ("conn-1", "conn-2", "conn-1", "conn-2"):
+        limiter.check("alice")
+    refused(limiter, "alice")
+
+
+def test_remaining() -> None:
+    clock = FakeClock(0.0)
+    limiter = SendRateLimiter(limit=3, window=60.0, clock=clock)
+    assert limiter.remaining("alice") == 3
+    limiter.check("alice")
+    limiter.check("alice")
+    assert limiter.remaining("alice") == 1
+    clock.now = 60.0
+    assert limiter.remaining("alice") == 3
+
+
+def test_idle_users_are_dropped() -> None:
+    clock = FakeClock(0.0)
+    limiter = SendRateLimiter(clock=clock)
+    for n in range(10000):
+        limiter.check(f"user-{n}")
+    assert limiter.tracked_users == 10000
+    clock.now = 30.0
+    limiter.check("recent")
+    clock.now = 61.0  # the 10,000 are idle; "recent" sent 31 s ago
+    limiter.check("late")
+    assert limiter.tracked_users == 2
+    clock.now = 122.0
+    limiter.check("late")
+    assert limiter.tracked_users == 1
+
+
+def test_state_stays_bounded_under_churn() -> None:
+    clock = FakeClock(0.0)
+    limiter = SendRateLimiter(limit=10, window=60.0, clock=clock)
+    peak = 0
+    for n in range(20000):  # a new user every 0.1 s: about 600 per window
+        clock.now = n * 0.1
+        limiter.check(f"user-{n}")
+        peak = max(peak, limiter.tracked_users)
+    assert peak <= 1201  # at most two windows' worth
+
+
+def test_a_dropped_user_starts_afresh() -> None:
+    clock = FakeClock(0.0)
+    limiter = SendRateLimiter(limit=2, window=60.0, clock=clock)
+    limiter.check("alice")
+    limiter.check("alice")
+    clock.now = 200.0
+    limiter.check("bob")  # sweeps alice away
+    limiter.check("alice")
+    limiter.check("alice")
+    refused(limiter, "alice")
+
+
+@pytest.mark.parametrize("limit", [0, -1, 1.5, True, "100", None])
+def test_bad_limits_are_config_errors(limit: Any) -> None:
+    with pytest.raises(ConfigError):
+        SendRateLimiter(limit)
+
+
+@pytest.mark.parametrize("window", [0, -60.0])
+def test_bad_windows_are_config_errors(window: float) -> None:
+    with pytest.raises(ConfigError):
+        SendRateLimiter(10, window)
