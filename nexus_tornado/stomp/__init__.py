@@ -3,18 +3,60 @@
 Standard library only: no clock, no sockets, no Tornado. Bytes go in
 (``receive_data``), events come out (``events_received()``), bytes to write are
 taken with ``data_to_send()``; the transport layer drives it.
+
+Errors raised here are :class:`nexus_tornado.errors.ProtocolError` (and its
+``FrameTooLarge``) from the parser, which :class:`StompSession` turns into an ERROR
+frame, and :class:`SessionStateError` for a server action called out of turn.
 """
 
 from __future__ import annotations
 
+from .events import (
+    Ack,
+    Connect,
+    Disconnect,
+    Event,
+    Nack,
+    ReceiptRequested,
+    Send,
+    Subscribe,
+    TooLarge,
+    Unsubscribe,
+)
 from .frame import SUPPORTED_VERSIONS, Frame, MessageTemplate, serialize
 from .parser import FrameParser, Oversized
+from .session import (
+    ACK_MODES,
+    SessionStateError,
+    State,
+    StompSession,
+    Subscription,
+    negotiate_heartbeat,
+    parse_heartbeat,
+)
 
 __all__ = [
+    "ACK_MODES",
     "SUPPORTED_VERSIONS",
+    "Ack",
+    "Connect",
+    "Disconnect",
+    "Event",
     "Frame",
     "FrameParser",
     "MessageTemplate",
+    "Nack",
     "Oversized",
+    "ReceiptRequested",
+    "Send",
+    "SessionStateError",
+    "State",
+    "StompSession",
+    "Subscribe",
+    "Subscription",
+    "TooLarge",
+    "Unsubscribe",
+    "negotiate_heartbeat",
+    "parse_heartbeat",
     "serialize",
 ]

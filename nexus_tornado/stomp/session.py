@@ -1,0 +1,610 @@
+"""The server side of one STOMP connection, as a state machine without I/O.
+
+Bytes from the client go in through :meth:`StompSession.receive_data`; what the client
+asked for comes out of :meth:`StompSession.events_received`; the frames to write come
+out of :meth:`StompSession.data_to_send`. The driver answers events with the
+``accept_connect`` / ``send_*`` / ``drop_subscription`` actions.
+
+States (``State``) and which client commands each accepts are data
+(``_TRANSITIONS``); any other (state, command) pair is a protocol error. A protocol
+error never raises out of ``receive_data``: the session queues an ERROR frame whose
+``message`` header says why and whose body gives detail, and moves to CLOSED (STOMP
+1.2 "ERROR": the server closes the connection after sending it)::
+
+    AWAIT_CONNECT --CONNECT/STOMP--> CONNECTING --accept_connect--> CONNECTED
+          |                              |                              |
+          +------ protocol error, reject_connect, send_error -----> CLOSED
+
+While CONNECTING (the driver is authenticating) frames the client pipelined are held,
+up to a bound, and handled after ``accept_connect``.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Callable, Dict, List, Mapping, Optional, Tuple, Type, Union
+
+from ..errors import NexusError, ProtocolError
+from .events import (
+    Ack,
+    Connect,
+    Disconnect,
+    Event,
+    Nack,
+    ReceiptRequested,
+    Send,
+    Subscribe,
+    TooLarge,
+    Unsubscribe,
+)
+from .frame import SUPPORTED_VERSIONS, Frame, MessageTemplate, serialize
+from .parser import FrameParser, Oversized
+
+#: STOMP 1.2 "SUBSCRIBE ack Header".
+ACK_MODES = frozenset({"auto", "client", "client-individual"})
+
+_HEARTBEAT_RE = re.compile(r"\s*(\d{1,10})\s*,\s*(\d{1,10})\s*")
+
+
+class State(enum.Enum):
+    """Where a STOMP connection is in its life."""
+
+    AWAIT_CONNECT = "await-connect"  # transport open, no CONNECT yet
+    CONNECTING = "connecting"  # CONNECT received, the driver is authenticating
+    CONNECTED = "connected"  # CONNECTED sent
+    CLOSED = "closed"  # ERROR sent (or sending nothing more); close the transport
+
+
+class SessionStateError(NexusError):
+    """A server action was called in a state where it makes no sense (a driver bug)."""
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """A live subscription: its client-chosen ``id``, ``destination`` and ``ack`` mode."""
+
+    id: str
+    destination: str
+    ack: str
+    headers: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
+
+
+def negotiate_heartbeat(client: Tuple[int, int], server: Tuple[int, int]) -> Tuple[int, int]:
+    """Heart-beat periods (STOMP 1.2 "Heart-beating"), from the server's side.
+
+    ``client`` is the CONNECT's ``heart-beat`` (cx, cy), ``server`` the CONNECTED's
+    (sx, sy). Returns ``(send_every_ms, expect_every_ms)``, 0 meaning off: the server
+    sends every max(sx, cy) unless sx or cy is 0, and expects the client's every
+    max(cx, sy) unless cx or sy is 0.
+    """
+    cx, cy = client
+    sx, sy = server
+    send_every = 0 if sx == 0 or cy == 0 else max(sx, cy)
+    expect_every = 0 if cx == 0 or sy == 0 else max(cx, sy)
+    return send_every, expect_every
+
+
+def parse_heartbeat(value: str) -> Tuple[int, int]:
+    """Parse a ``heart-beat`` header value ``"cx,cy"``; ``ValueError`` if malformed."""
+    match = _HEARTBEAT_RE.fullmatch(value)
+    if match is None:
+        raise ValueError(f"invalid heart-beat {value[:40]!r}")
+    return int(match.group(1)), int(match.group(2))
+
+
+def _violation(message: str, detail: str = "") -> ProtocolError:
+    return ProtocolError(message, log_detail=detail or message)
+
+
+class _VersionMismatch(ProtocolError):
+    """No protocol version in common: the ERROR lists the supported ones."""
+
+
+_CLIENT_ONLY = ("SEND", "SUBSCRIBE", "UNSUBSCRIBE", "ACK", "NACK", "BEGIN", "COMMIT", "ABORT", "DISCONNECT")
+
+#: (state, command) -> handler method. Anything absent is a protocol error whose
+#: ERROR message comes from ``_REFUSALS``.
+_TRANSITIONS: Dict[Tuple[State, str], str] = {
+    (State.AWAIT_CONNECT, "CONNECT"): "_on_connect",
+    (State.AWAIT_CONNECT, "STOMP"): "_on_connect",
+    **{(State.CONNECTING, command): "_on_pipelined" for command in _CLIENT_ONLY},
+    (State.CONNECTED, "SEND"): "_on_send",
+    (State.CONNECTED, "SUBSCRIBE"): "_on_subscribe",
+    (State.CONNECTED, "UNSUBSCRIBE"): "_on_unsubscribe",
+    (State.CONNECTED, "ACK"): "_on_ack",
+    (State.CONNECTED, "NACK"): "_on_nack",
+    (State.CONNECTED, "BEGIN"): "_on_begin",
+    (State.CONNECTED, "COMMIT"): "_on_commit",
+    (State.CONNECTED, "ABORT"): "_on_abort",
+    (State.CONNECTED, "DISCONNECT"): "_on_disconnect",
+}
+
+
+def _refusal(state: State, command: str) -> str:
+    """The ERROR ``message`` for a command the state does not accept."""
+    if state is State.AWAIT_CONNECT:
+        return "not connected"
+    if command in ("CONNECT", "STOMP"):
+        return "already connected"
+    return "unexpected frame"
+
+
+class StompSession:
+    """One client's STOMP session, driven by bytes in and actions from the server.
+
+    Limits are constructor parameters: frame body size (larger bodies become
+    :class:`~nexus_tornado.stomp.events.TooLarge`), header block size and count,
+    subscriptions, open transactions and the frames each may hold, messages awaiting
+    an ACK per subscription, and frames held while CONNECTING.
+    """
+
+    def __init__(
+        self,
+        *,
+        server_name: str,
+        heartbeat: Tuple[int, int] = (10000, 10000),
+        max_frame_size: int = 65536,
+        max_transaction_frames: int = 100,
+        max_subscriptions: int = 100,
+        max_transactions: int = 10,
+        max_pending_acks: int = 1000,
+        max_connecting_frames: int = 32,
+        max_header_bytes: int = 8192,
+        max_headers: int = 64,
+    ) -> None:
+        if len(heartbeat) != 2 or min(heartbeat) < 0:
+            raise ValueError("heartbeat must be two non-negative millisecond periods")
+        self.server_name = server_name
+        self.server_heartbeat: Tuple[int, int] = (int(heartbeat[0]), int(heartbeat[1]))
+        self.max_transaction_frames = max_transaction_frames
+        self.max_subscriptions = max_subscriptions
+        self.max_transactions = max_transactions
+        self.max_pending_acks = max_pending_acks
+        self.max_connecting_frames = max_connecting_frames
+
+        self.state = State.AWAIT_CONNECT
+        #: The negotiated STOMP version, once a CONNECT was received.
+        self.version: Optional[str] = None
+        #: (send_every_ms, expect_every_ms) negotiated in ``accept_connect``; 0 = off.
+        self.heartbeat: Tuple[int, int] = (0, 0)
+        #: The client's ``heart-beat`` header (cx, cy).
+        self.client_heartbeat: Tuple[int, int] = (0, 0)
+        #: True once a DISCONNECT was received: further input is ignored.
+        self.disconnecting = False
+        #: Why the session closed (the ERROR ``message``), and the detail (its body).
+        self.close_reason: Optional[str] = None
+        self.close_detail: Optional[str] = None
+
+        self._parser = FrameParser(max_frame_size, max_header_bytes, max_headers)
+        self._events: List[Event] = []
+        self._out: List[bytes] = []
+        self._subscriptions: Dict[str, Subscription] = {}
+        self.subscriptions: Mapping[str, Subscription] = MappingProxyType(self._subscriptions)
+        # Messages awaiting ACK/NACK, per subscription, in delivery order, keyed by the
+        # ack id (1.2) or message-id (1.0/1.1).
+        self._pending: Dict[str, "OrderedDict[str, MessageTemplate]"] = {}
+        self._ack_index: Dict[str, str] = {}  # 1.2 ack id -> subscription id
+        self._ack_counter = 0
+        # Keys already acknowledged or evicted: a late ACK of one is not an error.
+        self._settled: "OrderedDict[str, None]" = OrderedDict()
+        self._transactions: Dict[str, List[Frame]] = {}
+        self._held: List[Union[Frame, Oversized]] = []
+        self._receipt: Optional[str] = None  # receipt of the frame being handled
+
+    # -- properties ------------------------------------------------------------------
+
+    @property
+    def closed(self) -> bool:
+        """True once the state is CLOSED: flush ``data_to_send`` then close."""
+        return self.state is State.CLOSED
+
+    @property
+    def heartbeats_received(self) -> int:
+        """EOL heart-beats the client has sent between frames."""
+        return self._parser.heartbeats_received
+
+    # -- input -----------------------------------------------------------------------
+
+    def receive_data(self, data: Union[str, bytes]) -> None:
+        """Feed bytes from the client (a ``str`` is UTF-8 encoded first).
+
+        Never raises for anything the client sent: a protocol violation queues an
+        ERROR and closes the session. Input after CLOSED or DISCONNECT is ignored.
+        """
+        if self.state is State.CLOSED or self.disconnecting:
+            return
+        if isinstance(data, str):
+            # Lone surrogates survive as bytes that fail UTF-8 checks downstream.
+            data = data.encode("utf-8", "surrogatepass")
+        try:
+            self._parser.feed(data)
+            while not self.closed and not self.disconnecting:
+                event = self._parser.next_event()
+                if event is None:
+                    break
+                self._dispatch(event)
+        except ProtocolError as exc:
+            self._fail(exc)
+
+    def events_received(self) -> List[Event]:
+        """Events since the last call, oldest first."""
+        events, self._events = self._events, []
+        return events
+
+    # -- output ----------------------------------------------------------------------
+
+    def data_to_send(self) -> List[bytes]:
+        """Frames to write since the last call, one item per frame (or heart-beat)."""
+        out, self._out = self._out, []
+        return out
+
+    # -- server actions --------------------------------------------------------------
+
+    def accept_connect(
+        self, *, session_id: str, user_name: str, extra_headers: Optional[Mapping[str, str]] = None
+    ) -> None:
+        """Answer the CONNECT with CONNECTED, then handle frames held meanwhile."""
+        if self.state is State.CLOSED:
+            return
+        if self.state is not State.CONNECTING or self.version is None:
+            raise SessionStateError(f"accept_connect in state {self.state.name}")
+        version = self.version
+        headers: Dict[str, str] = {"version": version}
+        if version != "1.0":
+            # STOMP 1.2 "Heart-beating": CONNECTED carries the server's (sx, sy).
+            self.heartbeat = negotiate_heartbeat(self.client_heartbeat, self.server_heartbeat)
+            headers["heart-beat"] = "%d,%d" % self.server_heartbeat
+        headers["session"] = session_id
+        headers["server"] = self.server_name
+        headers["user-name"] = user_name
+        if extra_headers:
+            headers.update(extra_headers)
+        self._out.append(serialize(Frame("CONNECTED", headers), version))
+        self.state = State.CONNECTED
+        held, self._held = self._held, []
+        try:
+            for event in held:
+                if self.state is State.CLOSED or self.disconnecting:
+                    break
+                self._dispatch(event)
+        except ProtocolError as exc:
+            self._fail(exc)
+
+    def reject_connect(self, message: str, detail: str = "") -> None:
+        """Refuse the CONNECT: ERROR (``message`` says why), then CLOSED."""
+        self.send_error(message, detail)
+
+    def send_receipt(self, receipt_id: str) -> None:
+        """Queue a RECEIPT for ``receipt_id``."""
+        if self.state is State.CLOSED:
+            return
+        self._out.append(serialize(Frame("RECEIPT", {"receipt-id": receipt_id}), self.version or "1.2"))
+
+    def send_error(self, message: str, detail: str = "", receipt_id: Optional[str] = None) -> None:
+        """Queue an ERROR and close (STOMP 1.2 "ERROR")."""
+        if self.state is State.CLOSED:
+            return
+        self._close_with_error(message, detail, receipt_id)
+
+    def send_message(self, subscription_id: str, template: MessageTemplate) -> None:
+        """Deliver a published message on one subscription.
+
+        Under ``client``/``client-individual`` acknowledgement the message is kept as
+        pending until ACKed or NACKed: with STOMP 1.2 the MESSAGE carries an ``ack``
+        header with a session-unique id; with 1.0/1.1 the client acknowledges by
+        ``message-id``. At most ``max_pending_acks`` stay pending per subscription
+        (the oldest is then forgotten). A subscription that no longer exists is
+        skipped silently (it may have ended while the message was on its way).
+        """
+        if self.state is not State.CONNECTED or self.disconnecting:
+            return
+        subscription = self._subscriptions.get(subscription_id)
+        if subscription is None:
+            return
+        version = self.version or "1.2"
+        if subscription.ack == "auto":
+            self._out.append(template.render(subscription_id, version))
+            return
+        if version == "1.2":
+            self._ack_counter += 1
+            key = str(self._ack_counter)
+            data = template.render(subscription_id, version, key)
+            self._ack_index[key] = subscription_id
+        else:
+            key = template.headers.get("message-id", "")
+            data = template.render(subscription_id, version)
+        pending = self._pending[subscription_id]
+        pending.pop(key, None)
+        pending[key] = template
+        if len(pending) > self.max_pending_acks:
+            old_key, _ = pending.popitem(last=False)
+            self._settle(old_key)
+        self._out.append(data)
+
+    def drop_subscription(self, subscription_id: str) -> None:
+        """End a subscription from the server side (e.g. the ACL refused it).
+
+        Nothing is sent to the client; the driver reports the reason its own way.
+        """
+        if self._subscriptions.pop(subscription_id, None) is not None:
+            self._forget_pending(subscription_id)
+
+    def send_heartbeat(self) -> None:
+        """Queue an EOL heart-beat (only once CONNECTED)."""
+        if self.state is State.CONNECTED:
+            self._out.append(b"\n")
+
+    # -- dispatch --------------------------------------------------------------------
+
+    def _dispatch(self, event: Union[Frame, Oversized]) -> None:
+        self._receipt = event.headers.get("receipt")
+        if isinstance(event, Oversized):
+            self._on_oversized(event)
+            return
+        name = _TRANSITIONS.get((self.state, event.command))
+        if name is None:
+            raise _violation(
+                _refusal(self.state, event.command),
+                f"{event.command} frame not allowed in state {self.state.name}",
+            )
+        handler: Callable[[Frame], None] = getattr(self, name)
+        handler(event)
+
+    def _fail(self, exc: ProtocolError) -> None:
+        extra: Dict[str, str] = {}
+        if isinstance(exc, _VersionMismatch):
+            extra["version"] = ",".join(SUPPORTED_VERSIONS)
+        self._close_with_error(exc.message, exc.log_detail, self._receipt, extra)
+
+    def _close_with_error(
+        self,
+        message: str,
+        detail: str,
+        receipt_id: Optional[str],
+        extra: Optional[Mapping[str, str]] = None,
+    ) -> None:
+        headers: Dict[str, str] = {"message": message}
+        if receipt_id is not None:
+            headers["receipt-id"] = receipt_id
+        if extra:
+            headers.update(extra)
+        body = detail.encode("utf-8", "replace")
+        if body:
+            headers["content-type"] = "text/plain;charset=utf-8"
+        self._out.append(serialize(Frame("ERROR", headers, body), self.version or "1.2"))
+        self.close_reason = message
+        self.close_detail = detail
+        self.state = State.CLOSED
+        self._held.clear()
+        self._transactions.clear()
+
+    # -- handlers --------------------------------------------------------------------
+
+    def _on_oversized(self, event: Oversized) -> None:
+        if self.state is State.AWAIT_CONNECT:
+            raise _violation("frame too large", f"{event.command} frame body over the size limit")
+        if self.state is State.CONNECTING:
+            self._hold(event)
+            return
+        self._events.append(
+            TooLarge(event.command, event.headers, event.headers.get("receipt"), event.content_length)
+        )
+
+    def _on_connect(self, frame: Frame) -> None:
+        headers = frame.headers
+        # STOMP 1.2 "Protocol Negotiation": no accept-version means 1.0.
+        raw = headers.get("accept-version")
+        offered = tuple(v.strip() for v in raw.split(",") if v.strip()) if raw is not None else ("1.0",)
+        common = [v for v in SUPPORTED_VERSIONS if v in offered]
+        if not common:
+            raise _VersionMismatch(
+                "unsupported protocol version",
+                log_detail=f"supported versions are {','.join(SUPPORTED_VERSIONS)}",
+            )
+        version = common[-1]
+        client_heartbeat = (0, 0)
+        beat = headers.get("heart-beat")
+        if version != "1.0" and beat is not None:
+            try:
+                client_heartbeat = parse_heartbeat(beat)
+            except ValueError as exc:
+                raise _violation("invalid heart-beat", str(exc)) from None
+        self.version = version
+        self._parser.version = version
+        self.client_heartbeat = client_heartbeat
+        self.state = State.CONNECTING
+        self._events.append(
+            Connect(
+                headers=headers,
+                accept_versions=offered,
+                host=headers.get("host"),
+                login=headers.get("login"),
+                passcode=headers.get("passcode"),
+                version=version,
+                heartbeat=client_heartbeat,
+            )
+        )
+
+    def _on_pipelined(self, frame: Frame) -> None:
+        self._hold(frame)
+
+    def _hold(self, event: Union[Frame, Oversized]) -> None:
+        if len(self._held) >= self.max_connecting_frames:
+            raise _violation(
+                "too many frames before CONNECTED",
+                f"at most {self.max_connecting_frames} frames may follow CONNECT before CONNECTED",
+            )
+        self._held.append(event)
+
+    def _in_transaction(self, frame: Frame) -> bool:
+        """Hold ``frame`` if it names a transaction; True if it was held."""
+        name = frame.headers.get("transaction")
+        if name is None:
+            return False
+        frames = self._transactions.get(name)
+        if frames is None:
+            raise _violation("unknown transaction", f"transaction {name!r} was not begun")
+        if len(frames) >= self.max_transaction_frames:
+            raise _violation(
+                "transaction too large",
+                f"at most {self.max_transaction_frames} frames per transaction",
+            )
+        frames.append(frame)
+        return True
+
+    def _on_send(self, frame: Frame) -> None:
+        destination = self._required(frame, "destination")
+        if self._in_transaction(frame):
+            return
+        self._events.append(Send(destination, frame.body, frame.headers, self._receipt))
+
+    def _on_subscribe(self, frame: Frame) -> None:
+        headers = frame.headers
+        destination = self._required(frame, "destination")
+        subscription_id = headers.get("id")
+        if not subscription_id:
+            if self.version != "1.0":
+                raise _violation("missing header", "SUBSCRIBE needs an 'id' header")
+            subscription_id = destination  # STOMP 1.0: id is optional
+        ack = headers.get("ack", "auto")
+        if ack not in ACK_MODES:
+            raise _violation("invalid ack mode", f"ack must be one of {', '.join(sorted(ACK_MODES))}")
+        if subscription_id in self._subscriptions:
+            raise _violation("duplicate subscription", f"subscription id {subscription_id!r} is in use")
+        if len(self._subscriptions) >= self.max_subscriptions:
+            raise _violation(
+                "too many subscriptions", f"at most {self.max_subscriptions} subscriptions per session"
+            )
+        self._subscriptions[subscription_id] = Subscription(subscription_id, destination, ack, headers)
+        self._pending[subscription_id] = OrderedDict()
+        self._events.append(Subscribe(subscription_id, destination, ack, headers, self._receipt))
+
+    def _on_unsubscribe(self, frame: Frame) -> None:
+        subscription_id = frame.headers.get("id")
+        if not subscription_id and self.version == "1.0":
+            # STOMP 1.0 may unsubscribe by destination.
+            destination = frame.headers.get("destination")
+            for candidate in self._subscriptions.values():
+                if candidate.destination == destination:
+                    subscription_id = candidate.id
+                    break
+        if not subscription_id:
+            raise _violation("missing header", "UNSUBSCRIBE needs an 'id' header")
+        subscription = self._subscriptions.pop(subscription_id, None)
+        if subscription is None:
+            raise _violation("unknown subscription", f"no subscription with id {subscription_id!r}")
+        self._forget_pending(subscription_id)
+        self._events.append(Unsubscribe(subscription_id, subscription.destination, self._receipt))
+
+    def _on_ack(self, frame: Frame) -> None:
+        self._acknowledge(frame, Ack)
+
+    def _on_nack(self, frame: Frame) -> None:
+        self._acknowledge(frame, Nack)
+
+    def _acknowledge(self, frame: Frame, kind: Union[Type[Ack], Type[Nack]]) -> None:
+        self._required(frame, "id" if self.version == "1.2" else "message-id")
+        if self._in_transaction(frame):
+            return
+        headers = frame.headers
+        subscription_id: Optional[str]
+        if self.version == "1.2":
+            key = self._required(frame, "id")
+            subscription_id = self._ack_index.get(key)
+        else:
+            key = self._required(frame, "message-id")
+            subscription_id = headers.get("subscription")
+            if subscription_id is None:
+                if self.version == "1.1":
+                    raise _violation("missing header", f"{frame.command} needs a 'subscription' header")
+                # STOMP 1.0 ACK names only the message.
+                subscription_id = next((s for s, p in self._pending.items() if key in p), None)
+        pending = self._pending.get(subscription_id) if subscription_id is not None else None
+        if pending is None or key not in pending:
+            if key in self._settled:
+                # Already settled (by a cumulative ACK, or forgotten): nothing to do.
+                if self._receipt is not None:
+                    self._events.append(ReceiptRequested(self._receipt))
+                return
+            raise _violation("unknown ack id", f"{frame.command} of a message that is not pending")
+        assert subscription_id is not None
+        if self._subscriptions[subscription_id].ack == "client":
+            # Cumulative: this message and every earlier one of the subscription.
+            messages: List[MessageTemplate] = []
+            while True:
+                old_key, template = pending.popitem(last=False)
+                self._settle(old_key)
+                messages.append(template)
+                if old_key == key:
+                    break
+        else:
+            messages = [pending.pop(key)]
+            self._settle(key)
+        self._events.append(kind(subscription_id, tuple(messages), self._receipt))
+
+    def _on_begin(self, frame: Frame) -> None:
+        name = self._required(frame, "transaction")
+        if name in self._transactions:
+            raise _violation("duplicate transaction", f"transaction {name!r} is already open")
+        if len(self._transactions) >= self.max_transactions:
+            raise _violation("too many transactions", f"at most {self.max_transactions} open transactions")
+        self._transactions[name] = []
+        self._receipt_only()
+
+    def _on_commit(self, frame: Frame) -> None:
+        frames = self._end_transaction(frame)
+        receipt = self._receipt
+        for held in frames:
+            # Handle each as if it arrived now, outside the transaction.
+            headers = {k: v for k, v in held.headers.items() if k != "transaction"}
+            released = Frame(held.command, headers, held.body)
+            self._receipt = headers.get("receipt")
+            getattr(self, _TRANSITIONS[(State.CONNECTED, released.command)])(released)
+        self._receipt = receipt
+        self._receipt_only()
+
+    def _on_abort(self, frame: Frame) -> None:
+        self._end_transaction(frame)
+        self._receipt_only()
+
+    def _end_transaction(self, frame: Frame) -> List[Frame]:
+        name = self._required(frame, "transaction")
+        frames = self._transactions.pop(name, None)
+        if frames is None:
+            raise _violation("unknown transaction", f"transaction {name!r} was not begun")
+        return frames
+
+    def _on_disconnect(self, frame: Frame) -> None:
+        # STOMP 1.2 "DISCONNECT": open transactions end with the connection.
+        self._transactions.clear()
+        self.disconnecting = True
+        self._events.append(Disconnect(self._receipt))
+
+    # -- helpers ---------------------------------------------------------------------
+
+    def _required(self, frame: Frame, name: str) -> str:
+        value = frame.headers.get(name)
+        if not value:
+            raise _violation("missing header", f"{frame.command} needs a '{name}' header")
+        return value
+
+    def _receipt_only(self) -> None:
+        if self._receipt is not None:
+            self._events.append(ReceiptRequested(self._receipt))
+
+    def _settle(self, key: str) -> None:
+        self._ack_index.pop(key, None)
+        self._settled[key] = None
+        self._settled.move_to_end(key)
+        while len(self._settled) > self.max_pending_acks:
+            self._settled.popitem(last=False)
+
+    def _forget_pending(self, subscription_id: str) -> None:
+        pending = self._pending.pop(subscription_id, None)
+        if pending:
+            for key in pending:
+                self._settle(key)
