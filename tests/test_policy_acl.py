@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Awaitable, List, Optional, Tuple
+from typing import Any, Awaitable, Dict, List, Optional, Set, Tuple
 
 import pytest
 
@@ -252,7 +252,7 @@ def test_claim_resolver(claim_value: Any, chat_id: str, allowed: bool) -> None:
 class RecordingResolver:
     """An async resolver answering from a fixed set, recording its calls."""
 
-    def __init__(self, members: set, answer: Any = True) -> None:
+    def __init__(self, members: Set[Tuple[str, str]], answer: Any = True) -> None:
         self.members = members
         self.answer = answer
         self.calls: List[Tuple[str, str]] = []
@@ -331,7 +331,7 @@ def test_unknown_membership_key_is_a_config_error() -> None:
 
 
 def test_add_rule_for_a_new_destination() -> None:
-    seen: List[Tuple[str, dict]] = []
+    seen: List[Tuple[str, Dict[str, str]]] = []
 
     async def project_member(principal: Principal, projectId: str) -> bool:
         seen.append((principal.user_id, {"projectId": projectId}))

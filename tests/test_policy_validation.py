@@ -398,7 +398,7 @@ EXTRA = {
         "NOTIFICATION": None,
     },
 }
-COMMENT = {
+COMMENT: Dict[str, Any] = {
     "type": "TASK_COMMENT",
     "timestamp": TS,
     "senderId": "alice",

@@ -30,9 +30,9 @@ import logging
 import re
 from importlib import resources
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, MutableMapping, Optional, Tuple, Union
+from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 
-from cerberus import SchemaError, Validator
+from cerberus import SchemaError, Validator  # type: ignore[import-untyped]
 
 from ..errors import ConfigError, Rejection
 from .destinations import DestinationPattern, is_valid_id
@@ -369,7 +369,7 @@ class MessageValidator:
         return message
 
     @staticmethod
-    def _parse(body: Union[bytes, str]) -> MutableMapping[str, Any]:
+    def _parse(body: Union[bytes, str]) -> Dict[str, Any]:
         if isinstance(body, (bytes, bytearray, memoryview)):
             try:
                 text = bytes(body).decode("utf-8")
