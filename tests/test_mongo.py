@@ -26,7 +26,6 @@ from nexus_tornado.hub.store import Retention
 from tests.support.mongo import (  # noqa: F401
     MONGO_TARGETS,
     MongoTarget,
-    NxServer,
     mongo_target,
     nx_outage_server,
     nx_server,
@@ -61,13 +60,16 @@ def target(request: pytest.FixtureRequest) -> MongoTarget:
 
 
 @pytest.fixture(params=NX_TARGETS)
-def outage_target(request: pytest.FixtureRequest, nx_outage_server: NxServer) -> MongoTarget:
-    return mongo_target(request, request.param, nx_outage_server)
+def outage_target(request: pytest.FixtureRequest) -> MongoTarget:
+    """A target on a nx-27017 server of the test's own (``outage_target.server``)."""
+    return mongo_target(request, request.param, request.getfixturevalue("nx_outage_server"))
 
 
 def raw_database(target: MongoTarget) -> Any:
     """The test's database through a synchronous client, to look behind the store."""
-    client: pymongo.MongoClient = pymongo.MongoClient(target.uri, serverSelectionTimeoutMS=5000)
+    client: "pymongo.MongoClient[Dict[str, Any]]" = pymongo.MongoClient(
+        target.uri, serverSelectionTimeoutMS=5000
+    )
     return client[target.database_name]
 
 
@@ -171,9 +173,10 @@ async def test_a_gap_is_left_only_when_a_later_seq_was_taken_and_it_is_logged(
         meanwhile=lambda: other.append("/topic/a", b"3", {}),
     )
 
-    with caplog.at_level(logging.ERROR, logger="nexus_tornado.hub.mongo"):
-        with pytest.raises(StoreUnavailable):
-            await store.append("/topic/a", b"2", {})
+    with caplog.at_level(logging.ERROR, logger="nexus_tornado.hub.mongo"), pytest.raises(
+        StoreUnavailable
+    ):
+        await store.append("/topic/a", b"2", {})
 
     assert await seqs_of(other, "/topic/a") == [1, 3]
     assert await other.last_seq("/topic/a") == 3
@@ -247,14 +250,16 @@ async def once_available(operation: Callable[[], Awaitable[T]], attempts: int = 
 
 @pytest.mark.gen_test(timeout=120)
 async def test_a_stopped_server_makes_every_method_unavailable_until_it_returns(
-    outage_target: MongoTarget, nx_outage_server: NxServer
+    outage_target: MongoTarget,
 ) -> None:
+    server = outage_target.server
+    assert server is not None
     store = await outage_target.store(timeout=TIMEOUT)
     await store.append("/topic/a", b"1", {})
 
-    nx_outage_server.stop()
+    server.stop()
     await assert_all_unavailable(store)
-    nx_outage_server.start()
+    server.start()
 
     recovered = await once_available(lambda: store.append("/topic/a", b"2", {}))
     # Nothing written during the outage used up a seq.
@@ -264,16 +269,18 @@ async def test_a_stopped_server_makes_every_method_unavailable_until_it_returns(
 
 @pytest.mark.gen_test(timeout=120)
 async def test_a_frozen_server_makes_every_method_unavailable_until_it_thaws(
-    outage_target: MongoTarget, nx_outage_server: NxServer
+    outage_target: MongoTarget,
 ) -> None:
+    server = outage_target.server
+    assert server is not None
     store = await outage_target.store(timeout=TIMEOUT)
     await store.append("/topic/a", b"1", {})
 
-    nx_outage_server.pause()
+    server.pause()
     try:
         await assert_all_unavailable(store)
     finally:
-        nx_outage_server.resume()
+        server.resume()
 
     recovered = await once_available(lambda: store.append("/topic/a", b"2", {}))
     stored = await store.read_after("/topic/a", 0, 10)
@@ -285,12 +292,14 @@ async def test_a_frozen_server_makes_every_method_unavailable_until_it_thaws(
 
 @pytest.mark.gen_test(timeout=120)
 async def test_a_store_opened_during_an_outage_works_once_the_server_is_back(
-    outage_target: MongoTarget, nx_outage_server: NxServer
+    outage_target: MongoTarget,
 ) -> None:
-    nx_outage_server.stop()
+    server = outage_target.server
+    assert server is not None
+    server.stop()
     with pytest.raises(StoreUnavailable):
         await asyncio.wait_for(outage_target.store(timeout=TIMEOUT), HANG)
-    nx_outage_server.start()
+    server.start()
     store = await once_available(lambda: outage_target.store(timeout=TIMEOUT))
 
     assert (await store.append("/topic/a", b"1", {})).seq == 1
@@ -302,7 +311,8 @@ async def test_a_store_opened_during_an_outage_works_once_the_server_is_back(
 @pytest.mark.gen_test(timeout=60)
 async def test_collections_indexes_and_documents(target: MongoTarget) -> None:
     store = await target.store(collection_prefix="chat_7_")
-    message = await store.append("/topic/a", b"\x00\xffbody", {"content-type": "application/json"})
+    headers = {"content-type": "application/json"}
+    message = await store.append("/topic/a", b"\x00\xffbody", headers)
     raw = raw_database(target)
     try:
         names = set(raw.list_collection_names())
@@ -358,7 +368,9 @@ def test_something_else_than_a_database_is_refused() -> None:
 
 @pytest.mark.gen_test(timeout=60)
 async def test_a_synchronous_pymongo_database_is_refused(target: MongoTarget) -> None:
-    client: pymongo.MongoClient = pymongo.MongoClient(target.uri, serverSelectionTimeoutMS=5000)
+    client: "pymongo.MongoClient[Dict[str, Any]]" = pymongo.MongoClient(
+        target.uri, serverSelectionTimeoutMS=5000
+    )
     try:
         with pytest.raises(ConfigError):
             await MongoStore(client[target.database_name]).open()

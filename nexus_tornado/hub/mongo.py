@@ -35,6 +35,7 @@ When MongoDB comes back, the driver reconnects by itself.
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 import logging
 import re
@@ -49,6 +50,8 @@ from typing import (
     List,
     Mapping,
     Optional,
+    Tuple,
+    Type,
     TypeVar,
 )
 
@@ -135,7 +138,7 @@ class MongoStore(Store):
 
             client_class = AsyncIOMotorClient
         millis = int(timeout * 1000)
-        client = client_class(
+        client: Any = client_class(
             uri,
             serverSelectionTimeoutMS=millis,
             connectTimeoutMS=millis,
@@ -256,14 +259,14 @@ class MongoStore(Store):
         return int(documents[0]["seq"]) if documents else None
 
     async def mark_delivered(self, destination: str, seqs: Iterable[int]) -> None:
-        wanted = sorted(set(int(s) for s in seqs))
+        wanted = sorted({int(s) for s in seqs})
         for start in range(0, len(wanted), _MARK_CHUNK):
             chunk = wanted[start : start + _MARK_CHUNK]
+            query = {"destination": destination, "seq": {"$in": chunk}}
             await self._run(
                 "mark_delivered",
-                lambda: self.messages.update_many(
-                    {"destination": destination, "seq": {"$in": chunk}},
-                    {"$set": {"delivered": True}},
+                functools.partial(
+                    self.messages.update_many, query, {"$set": {"delivered": True}}
                 ),
             )
 
@@ -313,11 +316,9 @@ class MongoStore(Store):
                 keep_from = int(counter["seq"]) - max_count
                 if keep_from < 1:
                     continue
+                query = {"destination": counter["_id"], "seq": {"$lte": keep_from}}
                 result = await self._run(
-                    "prune",
-                    lambda: self.messages.delete_many(
-                        {"destination": counter["_id"], "seq": {"$lte": keep_from}}
-                    ),
+                    "prune", functools.partial(self.messages.delete_many, query)
                 )
                 dropped += result.deleted_count
         return dropped
@@ -473,7 +474,7 @@ class MongoStore(Store):
         operation: Callable[[], Awaitable[T]],
         *,
         deadline: Optional[float] = None,
-        passthrough: tuple = (),
+        passthrough: Tuple[Type[BaseException], ...] = (),
     ) -> T:
         """Await ``operation()`` within the time left (``timeout`` or until
         ``deadline``), turning every driver failure into StoreUnavailable.

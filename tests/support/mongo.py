@@ -28,7 +28,7 @@ import sys
 import time
 import uuid
 from pathlib import Path
-from typing import IO, Any, Callable, Iterator, List, Optional
+from typing import IO, Any, Callable, Dict, Iterator, List, Optional
 
 import pytest
 
@@ -171,7 +171,7 @@ class NxServer:
         while time.monotonic() < deadline:
             if not self.running:
                 return False
-            client: pymongo.MongoClient = pymongo.MongoClient(
+            client: "pymongo.MongoClient[Dict[str, Any]]" = pymongo.MongoClient(
                 self.uri, serverSelectionTimeoutMS=250, connectTimeoutMS=250
             )
             try:
@@ -227,8 +227,12 @@ class MongoTarget:
     test's finalizer closes them all and drops the database.
     """
 
-    def __init__(self, label: str, uri: str, driver: str) -> None:
+    def __init__(
+        self, label: str, uri: str, driver: str, server: Optional[NxServer] = None
+    ) -> None:
         self.label = label
+        #: The nx-27017 server behind ``uri``, if it is one started by the tests.
+        self.server = server
         self.uri = uri
         self.driver = driver
         self.client_class = _client_class(driver)
@@ -267,7 +271,7 @@ class MongoTarget:
     def drop_database(self) -> None:
         import pymongo
 
-        client: pymongo.MongoClient = pymongo.MongoClient(
+        client: "pymongo.MongoClient[Dict[str, Any]]" = pymongo.MongoClient(
             self.uri, serverSelectionTimeoutMS=5000
         )
         try:
@@ -287,8 +291,8 @@ def mongo_target(
 
     Needs the ``io_loop`` fixture of pytest-tornado: clients are closed on it.
     """
-    server, _, driver = name.partition("-")
-    if server == "mongodb":
+    kind, _, driver = name.partition("-")
+    if kind == "mongodb":
         uri = os.environ.get(MONGO_URI_ENV, "")
         if not uri:
             pytest.skip("%s is not set: no real MongoDB to test against" % MONGO_URI_ENV)
@@ -299,7 +303,7 @@ def mongo_target(
         assert nx is not None
         uri = nx.uri
         label = "nx-27017 at %s:%d" % (HOST, nx.port or 0)
-    target = MongoTarget(label, uri, driver)
+    target = MongoTarget(label, uri, driver, nx)
     io_loop = request.getfixturevalue("io_loop")
 
     def finish() -> None:
