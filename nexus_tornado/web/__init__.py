@@ -1,0 +1,1 @@
+"""The Tornado / sockjs-tornado glue: the only layer that imports either."""

@@ -1,0 +1,447 @@
+"""One STOMP session over one SockJS (or raw WebSocket) connection.
+
+The glue stays thin: a transport message goes into the sans-I/O
+:class:`~nexus_tornado.stomp.StompSession`; the events it yields are dispatched, in
+order, to the verifier, the guard and the hub; what the session queued is written back.
+sockjs-tornado's callbacks are synchronous, so the events are worked off by one
+coroutine per connection (started when there is work, gone when there is none).
+
+Failures of ours never abort the transport silently: the client gets an ERROR frame or
+a ``SERVER_ERROR`` on ``/user/queue/errors`` with a tracking id, and the stack trace
+goes to the log under the same id.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import logging
+import time
+import uuid
+from typing import Any, Deque, Dict, Mapping, Optional
+
+from sockjs.tornado import SockJSConnection
+from tornado.ioloop import IOLoop
+
+from .. import __version__
+from ..errors import AuthError, Rejection, StoreUnavailable
+from ..hub.hub import Subscriber
+from ..hub.presence import PRESENCE_DESTINATION
+from ..policy.auth import token_from_connect
+from ..policy.principal import Principal
+from ..stomp import (
+    Ack,
+    Connect,
+    Disconnect,
+    MessageTemplate,
+    Nack,
+    ReceiptRequested,
+    Send,
+    State,
+    StompSession,
+    Subscribe,
+    TooLarge,
+    Unsubscribe,
+)
+from .services import SERVICES_KEY, Services
+
+log = logging.getLogger("nexus_tornado.web.connection")
+
+#: The per-session destination rejections are reported on (wire contract).
+ERRORS_DESTINATION = "/user/queue/errors"
+#: SEND here to swap the session's token without reconnecting (wire contract).
+TOKEN_DESTINATION = "/session/token"
+#: Most frames waiting to be worked off before the connection counts as flooding.
+MAX_QUEUED_EVENTS = 1000
+
+
+def tracking_id() -> str:
+    """A short id that ties what the client sees to the server's log line."""
+    return uuid.uuid4().hex[:16]
+
+
+class _Subscription(Subscriber):
+    """One subscription of one connection, as the hub sees it."""
+
+    __slots__ = ("connection", "id", "destination", "tracked")
+
+    def __init__(self, connection: "StompConnection", sub_id: str, destination: str, tracked: bool) -> None:
+        self.connection = connection
+        self.id = sub_id
+        self.destination = destination
+        self.tracked = tracked
+
+    def deliver(self, template: MessageTemplate) -> None:
+        self.connection.deliver(self, template)
+
+    def __repr__(self) -> str:
+        return "<subscription %s %s>" % (self.id, self.destination)
+
+
+class StompConnection(SockJSConnection):  # type: ignore[misc]
+    """A sockjs-tornado connection class speaking STOMP; one instance per session."""
+
+    def __init__(self, session: Any) -> None:
+        super().__init__(session)
+        self.services: Services = session.server.settings[SERVICES_KEY]
+        settings = self.services.settings
+        self.stomp = StompSession(
+            server_name=self.services.server_name,
+            heartbeat=settings.heartbeat,
+            max_frame_size=settings.max_frame_size,
+            max_subscriptions=settings.max_subscriptions,
+        )
+        self.principal: Optional[Principal] = None
+        self.remote_ip = ""
+        self.transport = ""
+        self._query_token: Optional[str] = None
+        self._subscriptions: Dict[str, _Subscription] = {}
+        self._errors_subscription: Optional[str] = None
+        self._errors_seq = 0
+        self._events: Deque[Any] = collections.deque()
+        self._working = False
+        self._closed = False
+        now = time.monotonic()
+        self.opened_at = now
+        self.last_inbound = now
+        self.last_outbound = now
+
+    @property
+    def busy(self) -> bool:
+        """Whether accepted frames are still being worked off."""
+        return self._working or bool(self._events)
+
+    # -- sockjs-tornado callbacks ---------------------------------------------------
+
+    def on_open(self, info: Any) -> None:
+        if self.services.closing:
+            self.close_with(1001, "server shutting down")
+            return
+        self.remote_ip = getattr(info, "ip", "") or ""
+        self._query_token = info.get_argument("access_token") if info is not None else None
+        self.transport = getattr(self.session, "transport_name", "") or ""
+        self.services.connections[self] = None
+
+    def on_message(self, message: Any) -> None:
+        if self._closed:
+            return
+        self.last_inbound = time.monotonic()
+        try:
+            self.stomp.receive_data(message)
+            self._take_events()
+        except Exception:
+            self._fail("frame handling failed")
+        self._flush()
+
+    def on_close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self.services.connections.pop(self, None)
+        hub = self.services.hub
+        for sub in self._subscriptions.values():
+            hub.unsubscribe(sub.destination, sub)
+        self._subscriptions.clear()
+        self._events.clear()
+        if self.principal is not None:
+            self.services.presence.disconnected(self.principal.user_id)
+
+    # -- inbound --------------------------------------------------------------------
+
+    def _take_events(self) -> None:
+        events = self.stomp.events_received()
+        if events:
+            self._events.extend(events)
+            if len(self._events) > MAX_QUEUED_EVENTS:
+                self._events.clear()
+                self.stomp.send_error("too many frames", "frames arrive faster than they can be handled")
+                return
+            if not self._working:
+                self._working = True
+                IOLoop.current().spawn_callback(self._work)
+
+    async def _work(self) -> None:
+        """Handle queued events one at a time, in order (receipts follow their work)."""
+        try:
+            while self._events and not self._closed:
+                event = self._events.popleft()
+                try:
+                    await self._handle(event)
+                except Exception:
+                    self._fail("handling %s failed" % type(event).__name__, receipt=getattr(event, "receipt", None))
+                self._flush()
+        finally:
+            self._working = False
+
+    async def _handle(self, event: Any) -> None:
+        if isinstance(event, Send):
+            await self._on_send(event)
+        elif isinstance(event, Subscribe):
+            await self._on_subscribe(event)
+        elif isinstance(event, Unsubscribe):
+            self._on_unsubscribe(event)
+        elif isinstance(event, (Ack, Nack)):
+            self._on_ack(event)
+        elif isinstance(event, Connect):
+            self._on_connect(event)
+        elif isinstance(event, ReceiptRequested):
+            self.stomp.send_receipt(event.receipt_id)
+        elif isinstance(event, TooLarge):
+            self.reject(
+                Rejection(
+                    "TOO_LARGE",
+                    "frame exceeds %d bytes" % self.services.settings.max_frame_size,
+                    {"limit": self.services.settings.max_frame_size, "command": event.command},
+                ),
+                event.receipt,
+            )
+        elif isinstance(event, Disconnect):
+            if event.receipt:
+                self.stomp.send_receipt(event.receipt)
+            self._flush()
+            self.close_with(1000, "disconnect")
+
+    def _on_connect(self, event: Connect) -> None:
+        services = self.services
+        token = token_from_connect(event.headers, self._query_token)
+        try:
+            principal = services.verifier.verify(token)
+        except AuthError as exc:
+            log.info("CONNECT refused from %s: %s", self.remote_ip, exc.log_detail)
+            self.stomp.reject_connect(exc.message)
+            return
+        limit = services.settings.max_connections_per_user
+        if services.connection_count(principal.user_id) >= limit:
+            log.info("CONNECT refused for %s: %d connections open", principal.user_id, limit)
+            self.stomp.reject_connect("too many connections", "at most %d per user" % limit)
+            return
+        self.principal = principal
+        self.stomp.accept_connect(session_id=uuid.uuid4().hex, user_name=principal.user_id)
+        services.presence.connected(principal.user_id)
+        self._take_events()  # frames the client sent before CONNECTED
+
+    async def _on_subscribe(self, event: Subscribe) -> None:
+        principal = self._require_principal()
+        destination = event.destination
+        if destination == ERRORS_DESTINATION:
+            self._errors_subscription = event.subscription_id
+            self._receipt(event.receipt)
+            return
+        hub = self.services.hub
+        try:
+            await self.services.guard.authorize_subscribe(principal, destination)
+            last_seq = _last_seq(event.headers)
+            sub = _Subscription(self, event.subscription_id, destination, hub.tracks_delivery(destination))
+            self._subscriptions[sub.id] = sub
+            if destination == PRESENCE_DESTINATION:
+                self._send_presence_snapshot(sub)
+            try:
+                await hub.subscribe(destination, sub, last_seq)
+            except StoreUnavailable:
+                self._subscriptions.pop(sub.id, None)
+                raise Rejection("UNAVAILABLE", "history is unavailable, try again shortly", {"destination": destination})
+            except BaseException:
+                self._subscriptions.pop(sub.id, None)
+                raise
+        except Rejection as rejection:
+            if self.stomp.state is State.CONNECTED and event.subscription_id in self.stomp.subscriptions:
+                self.stomp.drop_subscription(event.subscription_id)
+            rejection.details.setdefault("subscription", event.subscription_id)
+            self.reject(rejection, event.receipt)
+            return
+        if self._closed:
+            hub.unsubscribe(destination, sub)
+            return
+        self._receipt(event.receipt)
+
+    def _on_unsubscribe(self, event: Unsubscribe) -> None:
+        if event.subscription_id == self._errors_subscription:
+            self._errors_subscription = None
+        sub = self._subscriptions.pop(event.subscription_id, None)
+        if sub is not None:
+            self.services.hub.unsubscribe(sub.destination, sub)
+        self._receipt(event.receipt)
+
+    def _on_ack(self, event: Any) -> None:
+        if isinstance(event, Ack):
+            sub = self._subscriptions.get(event.subscription_id)
+            if sub is not None and sub.tracked:
+                self.services.hub.mark_delivered(
+                    sub.destination, [int(m.headers["seq"]) for m in event.messages]
+                )
+        self._receipt(event.receipt)
+
+    async def _on_send(self, event: Send) -> None:
+        principal = self._require_principal()
+        if event.destination == TOKEN_DESTINATION:
+            await self._refresh_token(event)
+            return
+        try:
+            await self.services.guard.admit_send(principal, event.destination, event.body, event.headers)
+            try:
+                await self.services.hub.publish(event.destination, event.body)
+            except StoreUnavailable as exc:
+                raise Rejection(
+                    "UNAVAILABLE",
+                    "message store unavailable, message not accepted",
+                    {"destination": event.destination},
+                    log_detail="store unavailable: %s" % exc.log_detail,
+                ) from None
+        except Rejection as rejection:
+            self.reject(rejection, event.receipt)
+            return
+        self._receipt(event.receipt)
+
+    async def _refresh_token(self, event: Send) -> None:
+        """Swap the session's token in place; end subscriptions it no longer allows."""
+        current = self._require_principal()
+        token = token_from_connect(event.headers) or event.body.decode("utf-8", "replace").strip()
+        try:
+            principal = self.services.verifier.verify(token)
+        except AuthError as exc:
+            self.reject(Rejection("FORBIDDEN", exc.message, {"destination": TOKEN_DESTINATION}), event.receipt)
+            return
+        if principal.user_id != current.user_id:
+            self.reject(
+                Rejection("FORBIDDEN", "token is for another user", {"destination": TOKEN_DESTINATION}),
+                event.receipt,
+            )
+            return
+        self.principal = principal
+        for sub in list(self._subscriptions.values()):
+            try:
+                await self.services.guard.authorize_subscribe(principal, sub.destination)
+            except Rejection as rejection:
+                self._end_subscription(sub)
+                rejection.details["subscription"] = sub.id
+                self.reject(rejection, None)
+        self._receipt(event.receipt)
+
+    def _end_subscription(self, sub: _Subscription) -> None:
+        self._subscriptions.pop(sub.id, None)
+        self.services.hub.unsubscribe(sub.destination, sub)
+        if sub.id in self.stomp.subscriptions:
+            self.stomp.drop_subscription(sub.id)
+
+    def _require_principal(self) -> Principal:
+        if self.principal is None:  # the session only yields these events once CONNECTED
+            raise RuntimeError("frame before CONNECT was accepted")
+        return self.principal
+
+    # -- outbound -------------------------------------------------------------------
+
+    def deliver(self, sub: _Subscription, template: MessageTemplate) -> None:
+        """Hub → client: render one MESSAGE for ``sub`` and write it."""
+        if self._closed or sub.id not in self._subscriptions:
+            return
+        stomp = self.stomp
+        stomp.send_message(sub.id, template)
+        if sub.tracked and stomp.subscriptions[sub.id].ack == "auto":
+            self.services.hub.mark_delivered(sub.destination, (int(template.headers["seq"]),))
+        self._flush()
+
+    def _send_presence_snapshot(self, sub: _Subscription) -> None:
+        presence = self.services.presence
+        template = MessageTemplate(
+            {
+                "destination": PRESENCE_DESTINATION,
+                "message-id": "presence-" + uuid.uuid4().hex,
+                "content-type": "application/json",
+                "snapshot": "true",
+            },
+            presence.snapshot(),
+        )
+        self.stomp.send_message(sub.id, template)
+
+    def _receipt(self, receipt: Optional[str]) -> None:
+        if receipt:
+            self.stomp.send_receipt(receipt)
+
+    def reject(self, rejection: Rejection, receipt: Optional[str]) -> None:
+        """Report a refused frame on ``/user/queue/errors``; the connection stays open."""
+        tid = tracking_id()
+        user = self.principal.user_id if self.principal else "-"
+        log.warning(
+            "rejected %s for %s: %s [trackingId=%s]", rejection.code, user, rejection.log_detail, tid
+        )
+        if self._errors_subscription is None or self.stomp.state is not State.CONNECTED:
+            return
+        self._errors_seq += 1
+        headers = {
+            "destination": ERRORS_DESTINATION,
+            "message-id": "error-" + tid,
+            "content-type": "application/json",
+            "seq": str(self._errors_seq),
+        }
+        if receipt:
+            headers["receipt-id"] = receipt
+        body = json.dumps(
+            {"error": rejection.code, "message": rejection.message, "details": rejection.details, "trackingId": tid},
+            separators=(",", ":"),
+        ).encode()
+        self.stomp.send_message(self._errors_subscription, MessageTemplate(headers, body))
+
+    def _fail(self, what: str, receipt: Optional[str] = None) -> None:
+        """An unexpected failure of ours: log the trace, tell the client only an id."""
+        tid = tracking_id()
+        log.exception("%s [trackingId=%s]", what, tid)
+        if self.stomp.state is State.CONNECTED and self._errors_subscription is not None:
+            self.reject(
+                Rejection("SERVER_ERROR", "internal error", {"trackingId": tid}, log_detail=what), receipt
+            )
+        elif not self.stomp.closed:
+            self.stomp.send_error("internal error", "trackingId: %s" % tid, receipt)
+
+    def _flush(self) -> None:
+        """Write what the session queued; close the transport once the session ended."""
+        data = self.stomp.data_to_send()
+        if data and not self._closed:
+            self.last_outbound = time.monotonic()
+            for chunk in data:
+                self.session.send_message(chunk)
+        if self.stomp.closed and not self._closed:
+            self.close_with(1002 if self.principal is None else 1000, "stomp session ended")
+
+    def close_with(self, code: int, reason: str) -> None:
+        """Close the transport with a code/reason the client can see."""
+        if self.session.is_closed:
+            return
+        self.session.close(code, reason)
+
+    # -- timers (driven by the plugin's housekeeping tick) ------------------------------
+
+    def tick(self, now: float, wall: float) -> None:
+        """Connect deadline, idle timeout, token expiry and STOMP heart-beats."""
+        settings = self.services.settings
+        stomp = self.stomp
+        if stomp.state is State.AWAIT_CONNECT or stomp.state is State.CONNECTING:
+            if now - self.opened_at > settings.connect_timeout:
+                stomp.send_error("connect timeout", "no CONNECT within %g s" % settings.connect_timeout)
+                self._flush()
+            return
+        if stomp.state is not State.CONNECTED:
+            return
+        if now - self.last_inbound > settings.idle_timeout:
+            stomp.send_error("idle timeout", "no traffic for %g s" % settings.idle_timeout)
+        elif self.principal is not None and wall > self.principal.expires_at + settings.jwt_leeway:
+            stomp.send_error("token expired", "refresh the token on %s before it expires" % TOKEN_DESTINATION)
+        else:
+            send_every, expect_every = stomp.heartbeat
+            if expect_every and now - self.last_inbound > 2 * expect_every / 1000.0:
+                stomp.send_error("heart-beat timeout", "no heart-beat for %d ms" % (2 * expect_every))
+            elif send_every and now - self.last_outbound >= send_every / 1000.0:
+                stomp.send_heartbeat()
+        self._flush()
+
+
+def _last_seq(headers: Mapping[str, str]) -> Optional[int]:
+    value = headers.get("last-seq")
+    if value is None:
+        return None
+    try:
+        seq = int(value)
+    except ValueError:
+        raise Rejection("INVALID_MESSAGE", "last-seq must be a non-negative integer", {"last-seq": value}) from None
+    if seq < 0:
+        raise Rejection("INVALID_MESSAGE", "last-seq must be a non-negative integer", {"last-seq": value})
+    return seq

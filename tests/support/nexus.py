@@ -1,0 +1,96 @@
+"""A real nexus-tornado server (the plugin in a Tornado app) on a free loopback port.
+
+The server runs in a background thread with its own IOLoop (see ``server.py``), so
+blocking clients such as stomp.py and websocket-client can run in the test thread::
+
+    with running_nexus() as nexus:
+        conn = stomp.WSStompConnection([("127.0.0.1", nexus.port)], ws_path="/stomp/websocket")
+        conn.connect(passcode=nexus.token("alice", chats=["c1"]), wait=True)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from typing import Any, Iterator, List, Optional
+
+import jwt
+
+from nexus_tornado.hub.store import Store
+from nexus_tornado.settings import Settings
+from nexus_tornado.web.plugin import NexusPlugin
+
+from .server import ServerHandle, start_server_handle
+
+SECRET = "test-secret-0123456789abcdef0123456789"
+
+
+def make_token(
+    user: str,
+    *,
+    secret: str = SECRET,
+    ttl: float = 3600,
+    algorithm: str = "HS256",
+    **claims: Any,
+) -> str:
+    """A signed JWT for ``user`` with the given extra claims (chats, boards, roles...)."""
+    payload = {"sub": user, "exp": int(time.time() + ttl), "iat": int(time.time())}
+    payload.update(claims)
+    return jwt.encode(payload, secret, algorithm=algorithm)
+
+
+class NexusServer:
+    """A running server: its handle, its plugin, and a token factory."""
+
+    def __init__(self, handle: ServerHandle, plugin: NexusPlugin) -> None:
+        self.handle = handle
+        self.plugin = plugin
+        self.port = handle.port
+        self.base_url = handle.base_url
+        self.ws_url = "ws://127.0.0.1:%d%s/websocket" % (handle.port, plugin.settings.prefix)
+
+    def token(self, user: str, **claims: Any) -> str:
+        return make_token(user, secret=self.plugin.settings.jwt_secret, **claims)
+
+    def run(self, coro_fn: Any) -> Any:
+        """Run ``await coro_fn()`` on the server loop and return its result."""
+        future = self.handle.call(lambda: asyncio.ensure_future(coro_fn()))
+        deadline = time.monotonic() + 10
+        while not future.done():
+            if time.monotonic() > deadline:
+                raise TimeoutError("server coroutine did not finish")
+            time.sleep(0.005)
+        return future.result()
+
+
+@contextlib.contextmanager
+def running_nexus(
+    settings: Optional[Settings] = None,
+    store_factory: Any = None,
+    extra_urls: Optional[List[Any]] = None,
+    **overrides: Any,
+) -> Iterator[NexusServer]:
+    """Start the plugin in an app on 127.0.0.1:<free port>; stop it afterwards."""
+    if settings is None:
+        settings = Settings(jwt_secret=SECRET)
+    if overrides:
+        settings = settings.replace(**overrides)
+    box: dict = {}
+
+    def urls() -> List[Any]:
+        store: Optional[Store] = store_factory() if store_factory else None
+        plugin = box["plugin"] = NexusPlugin(settings, store=store)
+        return plugin.urls + list(extra_urls or [])
+
+    handle = start_server_handle(urls)
+    nexus = NexusServer(handle, box["plugin"])
+    try:
+        nexus.run(nexus.plugin.start)
+        yield nexus
+    finally:
+        try:
+            if nexus.plugin.started:
+                nexus.run(lambda: nexus.plugin.close(drain_seconds=1.0))
+        finally:
+            handle.stop()

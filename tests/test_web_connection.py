@@ -1,0 +1,259 @@
+"""The STOMP glue through a real server on loopback, with real clients.
+
+stomp.py (a third-party STOMP client) over the raw WebSocket endpoint; SockJS framing
+over the websocket and xhr-polling transports; raw frames where a test needs to send
+what no well-behaved client would.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import threading
+import time
+from typing import Any, Dict, List
+
+import pytest
+import stomp
+
+from support.clients import RawWsClient, SockJsWsClient, XhrPollingClient
+from support.nexus import make_token, running_nexus
+
+
+def envelope(user: str, chat: str, content: str) -> bytes:
+    return json.dumps(
+        {
+            "type": "CHAT_MESSAGE",
+            "timestamp": "2026-11-25T10:00:00Z",
+            "senderId": user,
+            "payload": {"chatId": chat, "content": content, "contentType": "TEXT"},
+        }
+    ).encode()
+
+
+class Collector(stomp.ConnectionListener):
+    """Collects what a stomp.py connection receives, for the test thread to wait on."""
+
+    def __init__(self) -> None:
+        self.messages: "queue.Queue[Any]" = queue.Queue()
+        self.receipts: "queue.Queue[str]" = queue.Queue()
+        self.errors: "queue.Queue[Any]" = queue.Queue()
+        self.disconnected = threading.Event()
+
+    def on_message(self, frame: Any) -> None:
+        self.messages.put(frame)
+
+    def on_receipt(self, frame: Any) -> None:
+        self.receipts.put(frame.headers["receipt-id"])
+
+    def on_error(self, frame: Any) -> None:
+        self.errors.put(frame)
+
+    def on_disconnected(self) -> None:
+        self.disconnected.set()
+
+    def next_message(self) -> Any:
+        return self.messages.get(timeout=10)
+
+
+def stomp_py(nexus: Any, user: str, **claims: Any) -> "tuple[stomp.WSStompConnection, Collector]":
+    conn = stomp.WSStompConnection([("127.0.0.1", nexus.port)], ws_path="/stomp/websocket")
+    listener = Collector()
+    conn.set_listener("collector", listener)
+    conn.connect(passcode=nexus.token(user, **claims), wait=True)
+    return conn, listener
+
+
+@pytest.fixture
+def nexus() -> Any:
+    with running_nexus() as server:
+        yield server
+
+
+def test_stomp_py_exchanges_messages_with_seq_and_receipts(nexus: Any) -> None:
+    alice, alice_in = stomp_py(nexus, "alice", chats=["c1"])
+    bob, bob_in = stomp_py(nexus, "bob", chats=["c1"])
+    try:
+        for conn, listener in ((alice, alice_in), (bob, bob_in)):
+            conn.subscribe("/topic/chat/c1", id="s1", ack="auto", headers={"receipt": "sub"})
+            assert listener.receipts.get(timeout=10) == "sub"
+        for i in range(5):
+            alice.send("/topic/chat/c1", envelope("alice", "c1", "hello %d" % i),
+                       headers={"receipt": "r%d" % i}, content_type="application/json")
+        assert [alice_in.receipts.get(timeout=10) for _ in range(5)] == ["r%d" % i for i in range(5)]
+        for listener in (alice_in, bob_in):
+            got = [listener.next_message() for _ in range(5)]
+            assert [int(m.headers["seq"]) for m in got] == [1, 2, 3, 4, 5]
+            assert [json.loads(m.body)["payload"]["content"] for m in got] == ["hello %d" % i for i in range(5)]
+            for m in got:
+                assert m.headers["destination"] == "/topic/chat/c1"
+                assert m.headers["subscription"] == "s1"
+                assert m.headers["content-type"] == "application/json"
+                assert m.headers["message-id"]
+    finally:
+        alice.disconnect()
+        bob.disconnect()
+
+
+def test_connected_frame_names_server_user_and_session(nexus: Any) -> None:
+    client = RawWsClient(nexus.ws_url)
+    try:
+        connected = client.connect(nexus.token("carol"), heart_beat="0,0")
+        assert connected.headers["version"] == "1.2"
+        assert connected.headers["user-name"] == "carol"
+        assert connected.headers["server"].startswith("nexus-tornado/")
+        assert connected.headers["session"]
+    finally:
+        client.close()
+
+
+def test_two_subscribers_see_the_same_order_under_concurrent_publishers(nexus: Any) -> None:
+    watchers = [RawWsClient(nexus.ws_url) for _ in range(2)]
+    senders = [RawWsClient(nexus.ws_url) for _ in range(3)]
+    try:
+        for i, w in enumerate(watchers):
+            w.connect(nexus.token("w%d" % i, chats=["room"]))
+            w.send_frame("SUBSCRIBE", {"id": "0", "destination": "/topic/chat/room", "receipt": "ok"})
+            w.expect("RECEIPT", receipt_id="ok")
+        for i, s in enumerate(senders):
+            s.connect(nexus.token("s%d" % i, chats=["room"]))
+        for n in range(10):
+            for i, s in enumerate(senders):
+                s.send_frame("SEND", {"destination": "/topic/chat/room"}, envelope("s%d" % i, "room", "%d-%d" % (i, n)))
+        orders = []
+        for w in watchers:
+            frames = [w.expect("MESSAGE") for _ in range(30)]
+            assert [int(f.headers["seq"]) for f in frames] == list(range(1, 31))
+            orders.append([json.loads(f.body)["payload"]["content"] for f in frames])
+        assert orders[0] == orders[1]
+    finally:
+        for c in watchers + senders:
+            c.close()
+
+
+def test_bad_token_gets_error_and_close(nexus: Any) -> None:
+    client = RawWsClient(nexus.ws_url)
+    forged = make_token("mallory", secret="not-the-server-secret-0123456789abcdef")
+    client.send_frame("CONNECT", {"accept-version": "1.2", "host": "x", "passcode": forged})
+    error = client.expect("ERROR")
+    assert error.headers["message"] == "invalid signature"
+    assert forged not in error.body.decode()
+    client.wait_closed()
+
+
+def test_expired_token_is_refused_with_its_reason(nexus: Any) -> None:
+    client = RawWsClient(nexus.ws_url)
+    client.send_frame("CONNECT", {"accept-version": "1.2", "host": "x",
+                                  "Authorization": "Bearer " + nexus.token("old", ttl=-3600)})
+    assert client.expect("ERROR").headers["message"] == "token expired"
+    client.wait_closed()
+
+
+def test_access_token_query_argument_authenticates(nexus: Any) -> None:
+    client = RawWsClient(nexus.ws_url + "?access_token=" + nexus.token("dave"))
+    try:
+        client.send_frame("CONNECT", {"accept-version": "1.2", "host": "x"})
+        assert client.expect("CONNECTED").headers["user-name"] == "dave"
+    finally:
+        client.close()
+
+
+def test_malformed_frame_gets_error_and_close_while_others_keep_working(nexus: Any) -> None:
+    good = RawWsClient(nexus.ws_url)
+    bad = RawWsClient(nexus.ws_url)
+    try:
+        good.connect(nexus.token("good", chats=["c"]))
+        good.send_frame("SUBSCRIBE", {"id": "1", "destination": "/topic/chat/c", "receipt": "s"})
+        good.expect("RECEIPT")
+        bad.connect(nexus.token("bad"))
+        bad.send_raw("SEND\ndestination:/topic/chat/c\nbroken\\qescape:1\n\nx\x00")
+        assert bad.expect("ERROR").headers["message"]
+        bad.wait_closed()
+        good.send_frame("SEND", {"destination": "/topic/chat/c", "receipt": "r"}, envelope("good", "c", "still here"))
+        good.expect("RECEIPT", receipt_id="r")
+        assert json.loads(good.expect("MESSAGE").body)["payload"]["content"] == "still here"
+    finally:
+        good.close()
+
+
+def test_rejected_send_reports_on_user_queue_errors_and_keeps_connection(nexus: Any) -> None:
+    client = RawWsClient(nexus.ws_url)
+    try:
+        client.connect(nexus.token("erin", chats=["mine"]))
+        client.send_frame("SUBSCRIBE", {"id": "e", "destination": "/user/queue/errors"})
+        client.send_frame("SEND", {"destination": "/topic/chat/not-mine", "receipt": "x1"}, envelope("erin", "not-mine", "hi"))
+        error = client.expect("MESSAGE", subscription="e")
+        assert error.headers["receipt-id"] == "x1"
+        body = json.loads(error.body)
+        assert body["error"] == "FORBIDDEN"
+        assert body["trackingId"]
+        # No RECEIPT for a refused frame, and the connection still works.
+        client.send_frame("SUBSCRIBE", {"id": "m", "destination": "/topic/chat/mine", "receipt": "ok"})
+        client.expect("RECEIPT", receipt_id="ok")
+        assert not any(f.command == "RECEIPT" and f.headers.get("receipt-id") == "x1" for f in client.frames)
+    finally:
+        client.close()
+
+
+@pytest.mark.parametrize("client_class", [SockJsWsClient, XhrPollingClient])
+def test_sockjs_transports_carry_stomp(nexus: Any, client_class: Any) -> None:
+    client = client_class(nexus.base_url)
+    watcher = RawWsClient(nexus.ws_url)
+    try:
+        assert client.connect(nexus.token("frank", chats=["sj"])).headers["version"] == "1.2"
+        client.send_frame("SUBSCRIBE", {"id": "a", "destination": "/topic/chat/sj", "receipt": "sub"})
+        client.expect("RECEIPT", receipt_id="sub")
+        watcher.connect(nexus.token("gina", chats=["sj"]))
+        watcher.send_frame("SEND", {"destination": "/topic/chat/sj", "receipt": "p"}, envelope("gina", "sj", "via sockjs"))
+        watcher.expect("RECEIPT")
+        message = client.expect("MESSAGE")
+        assert message.headers["seq"] == "1"
+        assert json.loads(message.body)["payload"]["content"] == "via sockjs"
+        client.send_frame("SEND", {"destination": "/topic/chat/sj", "receipt": "back"}, envelope("frank", "sj", "reply"))
+        client.expect("RECEIPT", receipt_id="back")
+    finally:
+        watcher.close()
+        client.close()
+
+
+def test_replay_after_last_seq_then_live(nexus: Any) -> None:
+    publisher = RawWsClient(nexus.ws_url)
+    try:
+        publisher.connect(nexus.token("pub", chats=["r"]))
+        for i in range(5):
+            publisher.send_frame("SEND", {"destination": "/topic/chat/r", "receipt": str(i)}, envelope("pub", "r", str(i)))
+        for i in range(5):
+            publisher.expect("RECEIPT", receipt_id=str(i))
+        late = RawWsClient(nexus.ws_url)
+        late.connect(nexus.token("late", chats=["r"]))
+        late.send_frame("SUBSCRIBE", {"id": "x", "destination": "/topic/chat/r", "last-seq": "2", "receipt": "s"})
+        replayed = [late.expect("MESSAGE") for _ in range(3)]
+        assert [f.headers["seq"] for f in replayed] == ["3", "4", "5"]
+        late.expect("RECEIPT", receipt_id="s")
+        publisher.send_frame("SEND", {"destination": "/topic/chat/r"}, envelope("pub", "r", "live"))
+        assert late.expect("MESSAGE").headers["seq"] == "6"
+        late.close()
+    finally:
+        publisher.close()
+
+
+def test_server_side_notify_waits_for_offline_user(nexus: Any) -> None:
+    notification = {
+        "type": "NOTIFICATION",
+        "timestamp": "2026-11-25T10:00:00Z",
+        "payload": {"notificationType": "TASK", "title": "Assigned", "message": "task 7"},
+    }
+    stored = nexus.run(lambda: nexus.plugin.notify("hank", notification))
+    assert stored.seq == 1
+    client = RawWsClient(nexus.ws_url)
+    try:
+        client.connect(nexus.token("hank"))
+        client.send_frame("SUBSCRIBE", {"id": "n", "destination": "/topic/notifications/hank"})
+        message = client.expect("MESSAGE")
+        assert json.loads(message.body)["payload"]["title"] == "Assigned"
+        deadline = time.monotonic() + 10
+        while nexus.run(lambda: nexus.plugin.delivery_status("hank", 1)) is not True:
+            assert time.monotonic() < deadline, "delivery was never recorded"
+            time.sleep(0.02)
+    finally:
+        client.close()
