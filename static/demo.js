@@ -6,6 +6,7 @@
  *   ?as=<user>             log in as that demo user at once
  *   &transport=<name>      force a transport (also the picker in the header)
  *   &ttl=<seconds>         ask for short-lived tokens to watch them being refreshed
+ *   &backoffMax=<ms>       cap the reconnect back-off (default 30000)
  */
 (function () {
   'use strict';
@@ -199,8 +200,10 @@
   // ---- the client and its subscriptions -------------------------------------------
 
   function startClient() {
+    var backoffMax = parseInt(params().backoffMax, 10);
     var client = new window.NexusClient({
       url: state.config.prefix,
+      backoff: backoffMax > 0 ? { max: backoffMax, initial: Math.min(1000, backoffMax) } : undefined,
       transport: chosenTransport(),
       getToken: fetchToken,
       onRejected: showRejection

@@ -348,7 +348,9 @@
     };
     if (transport === RAW_WEBSOCKET) {
       config.webSocketFactory = function () {
-        self._socket = new root.WebSocket(rawWebSocketUrl(opts.url), ['v12.stomp', 'v11.stomp', 'v10.stomp']);
+        // No subprotocol list: STOMP negotiates its version in CONNECT (accept-version),
+        // and browsers fail a handshake whose requested subprotocol is not echoed.
+        self._socket = new root.WebSocket(rawWebSocketUrl(opts.url));
         return self._socket;
       };
     } else {

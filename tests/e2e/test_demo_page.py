@@ -1,0 +1,202 @@
+"""The demo page in headless Chromium against the real ``nexus-tornado`` command.
+
+Each test starts its own server (``python -m nexus_tornado`` on a free port) and logs
+people in through the page's own buttons, each in a browser context of their own.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.e2e.conftest import NexusServer
+from tests.e2e.pages import card, chat_seqs, chat_texts, open_as, send_chat, wait_subscribed
+from tests.support.mongo import nx_server  # noqa: F401  (fixture)
+
+pytestmark = pytest.mark.browser
+
+
+def test_two_users_chat(nexus_server: NexusServer, new_page: Any) -> None:
+    alice = open_as(new_page(), nexus_server.url, "alice")
+    bob = open_as(new_page(), nexus_server.url, "bob")
+    wait_subscribed(alice, "bob")
+
+    send_chat(alice, "Hello Bob")
+    message = bob.locator("#chat-log li", has_text="Hello Bob")
+    expect(message).to_be_visible()
+    expect(message.locator(".sender")).to_have_text("Alice (admin)")
+
+    send_chat(bob, "Hi Alice")
+    expect(alice.locator("#chat-log li", has_text="Hi Alice")).to_be_visible()
+    expect(alice.locator("#chat-log li")).to_have_count(2)
+    assert chat_texts(alice) == ["Hello Bob", "Hi Alice"]
+    assert chat_seqs(alice) == ["1", "2"]
+
+
+def test_notification_sent_while_offline_appears_at_login(nexus_server: NexusServer, new_page: Any) -> None:
+    alice = open_as(new_page(), nexus_server.url, "alice")
+    alice.locator("#notifications summary").click()
+    alice.get_by_label("Notify").select_option("bob")
+    alice.get_by_label("Notification title").fill("Review needed")
+    alice.get_by_label("Notification message").fill("Bob, please review the roadmap.")
+    alice.get_by_role("button", name="Send notification").click()
+    expect(alice.locator("#event-result")).to_have_text("Sent to Bob.")
+
+    # Bob was never connected: the server kept it and delivers it when he logs in.
+    bob = open_as(new_page(), nexus_server.url, "bob")
+    item = bob.locator("#notification-list li", has_text="Review needed")
+    expect(item).to_be_visible()
+    expect(item).to_contain_text("Bob, please review the roadmap.")
+    expect(item).to_contain_text("received while you were away")
+    expect(bob.locator("#offline-count")).to_have_text("1 while you were away")
+
+
+def test_board_changes_reach_the_other_member(nexus_server: NexusServer, new_page: Any, screenshot_dir: Path) -> None:
+    alice = open_as(new_page(), nexus_server.url, "alice")
+    bob = open_as(new_page(), nexus_server.url, "bob")
+    wait_subscribed(bob, "alice")
+
+    alice.get_by_label("New card title").fill("Write the docs")
+    alice.get_by_role("button", name="Add card").click()
+    expect(card(bob, "Write the docs", "todo")).to_be_visible()
+
+    alice.get_by_role("button", name="Move Write the docs to In progress").click()
+    expect(card(bob, "Write the docs", "doing")).to_be_visible()
+    expect(card(bob, "Write the docs", "todo")).to_have_count(0)
+
+    bob.get_by_label("New card title").fill("Ship it")
+    bob.get_by_role("button", name="Add card").click()
+    expect(card(alice, "Ship it", "todo")).to_be_visible()
+    bob.get_by_role("button", name="Delete Ship it").click()
+    expect(card(alice, "Ship it")).to_have_count(0)
+    expect(card(alice, "Write the docs", "doing")).to_be_visible()
+
+    send_chat(bob, "Moved the docs card to In progress.")
+    expect(alice.locator("#chat-log li", has_text="Moved the docs card")).to_be_visible()
+    alice.screenshot(path=str(screenshot_dir / "demo-board-and-chat.png"), full_page=True)
+
+
+@pytest.mark.parametrize("transport", ["xhr-polling", "raw-websocket"])
+def test_forced_transport(nexus_server: NexusServer, new_page: Any, transport: str) -> None:
+    alice = open_as(new_page(), nexus_server.url, "alice", "transport=" + transport)
+    bob = open_as(new_page(), nexus_server.url, "bob")
+    expect(alice.locator("#connection")).to_have_attribute("data-transport", transport)
+    expect(alice.locator("#connection-transport")).to_have_text("via " + transport)
+    expect(alice.get_by_label("Transport")).to_have_value(transport)
+    wait_subscribed(alice, "bob")
+
+    send_chat(alice, "sent over " + transport)
+    expect(bob.locator("#chat-log li", has_text="sent over " + transport)).to_be_visible()
+    send_chat(bob, "answer for " + transport)
+    expect(alice.locator("#chat-log li", has_text="answer for " + transport)).to_be_visible()
+    if transport == "xhr-polling":
+        # The server really saw SockJS polling requests, not a WebSocket.
+        assert re.search(r"POST /stomp/\d+/\w+/xhr\b", nexus_server.output())
+
+    # The picker switches transport on the live page.
+    alice.get_by_label("Transport").select_option("xhr-streaming")
+    expect(alice.locator("#connection")).to_have_attribute("data-transport", "xhr-streaming")
+    send_chat(bob, "after switching")
+    expect(alice.locator("#chat-log li", has_text="after switching")).to_have_count(1)
+
+
+def test_restart_with_mongo_reconnects_and_replays(
+    nexus_factory: Any, nx_server: Any, new_page: Any, screenshot_dir: Path  # noqa: F811
+) -> None:
+    database = "nexus_e2e_" + uuid.uuid4().hex[:12]
+    server: NexusServer = nexus_factory("--mongo-uri", nx_server.uri, "--mongo-database", database)
+    query = "backoffMax=1500"
+    alice = open_as(new_page(), server.url, "alice", query)
+    bob = open_as(new_page(), server.url, "bob", query)
+    wait_subscribed(alice, "bob")
+    send_chat(bob, "before the crash")
+    expect(alice.locator("#chat-log li", has_text="before the crash")).to_be_visible()
+
+    # Keep Alice away until told: SockJS asks /stomp/info before every connection.
+    blocked = {"on": True}
+    alice.route("**/stomp/info*", lambda route: route.abort() if blocked["on"] else route.continue_())
+
+    server.kill()
+    expect(alice.locator("#connection")).to_have_attribute("data-state", re.compile("reconnecting|connecting"))
+    expect(alice.locator("#connection-text")).to_contain_text("Reconnecting in")
+    server.start()  # same port, same database
+
+    # Bob comes back by himself and writes while Alice is still away.
+    expect(bob.locator("#connection")).to_have_attribute("data-state", "connected")
+    send_chat(bob, "while you were away 1")
+    send_chat(bob, "while you were away 2")
+    expect(bob.locator("#chat-log li", has_text="while you were away 2")).to_be_visible()
+    status, _ = server.request(
+        "POST", "/demo/events",
+        {"kind": "notify", "to": "alice", "title": "Missed event", "message": "sent during the outage"},
+        token=server.token("bob"),
+    )
+    assert status == 200
+    assert alice.locator("#chat-log li", has_text="while you were away").count() == 0
+
+    blocked["on"] = False
+    expect(alice.locator("#connection")).to_have_attribute("data-state", "connected")
+    expect(alice.locator("#chat-log li", has_text="while you were away 2")).to_be_visible()
+    expect(alice.locator("#notification-list li", has_text="Missed event")).to_be_visible()
+    assert chat_texts(alice) == ["before the crash", "while you were away 1", "while you were away 2"]
+    assert chat_seqs(alice) == ["1", "2", "3"]
+    expect(alice.locator("#event-log")).to_contain_text("reconnecting")
+    alice.screenshot(path=str(screenshot_dir / "demo-after-restart.png"), full_page=True)
+
+
+def test_announcements_calendar_presence_and_rejections(
+    nexus_server: NexusServer, new_page: Any, screenshot_dir: Path
+) -> None:
+    alice = open_as(new_page(), nexus_server.url, "alice")
+    bob = open_as(new_page(), nexus_server.url, "bob")
+    wait_subscribed(bob, "alice")
+
+    # Announcements: the admin posts, everyone sees it; Bob is refused.
+    alice.get_by_label("Announcement title").fill("Maintenance")
+    alice.get_by_label("Announcement message").fill("Friday 18:00 UTC")
+    alice.get_by_role("button", name="Post announcement").click()
+    expect(bob.locator("#announcement-list li", has_text="Maintenance")).to_be_visible()
+    bob.get_by_label("Announcement title").fill("Not an admin")
+    bob.get_by_label("Announcement message").fill("should be refused")
+    bob.get_by_role("button", name="Post announcement").click()
+    refused = bob.locator('#rejection-list li[data-code="FORBIDDEN"]')
+    expect(refused).to_be_visible()
+    tracking = refused.get_attribute("data-tracking-id")
+    assert tracking and tracking in nexus_server.output()
+    expect(alice.locator("#announcement-list li")).to_have_count(1)
+
+    # Calendar: Alice's calendar is shared with Bob.
+    alice.get_by_label("Event title").fill("Design review")
+    alice.get_by_label("When").fill("2026-12-01T10:00")
+    alice.get_by_role("button", name="Add to my calendar").click()
+    event = bob.locator("#calendar-list li", has_text="Design review")
+    expect(event).to_be_visible()
+    alice.get_by_role("button", name="Cancel Design review").click()
+    expect(event).to_have_attribute("data-status", "CANCELLED")
+
+    # Rejections carry their reason and tracking id; the connection stays up.
+    bob.get_by_role("button", name="Send a 2001-character chat message").click()
+    too_long = bob.locator('#rejection-list li[data-code="INVALID_MESSAGE"]')
+    expect(too_long).to_contain_text("max length is 2000")
+    expect(too_long.locator(".tracking code")).to_have_text(re.compile(r"\w{8,}"))
+    expect(bob.locator("#connection")).to_have_attribute("data-state", "connected")
+    bob.screenshot(path=str(screenshot_dir / "demo-bob.png"), full_page=True)
+
+    # Presence: Alice leaves, Bob's list follows.
+    alice.get_by_role("button", name="Log out").click()
+    expect(bob.locator('#online-list li[data-user="alice"]')).to_have_count(0)
+
+
+def test_token_refreshed_without_reconnecting(nexus_server: NexusServer, new_page: Any) -> None:
+    # A 30 s token is refreshed 5 s after connecting (the client's shortest interval).
+    alice = open_as(new_page(), nexus_server.url, "alice", "ttl=30")
+    expect(alice.locator("#event-log")).to_contain_text("token refreshed without reconnecting", timeout=20_000)
+    expect(alice.locator("#event-log li", has_text="connected")).to_have_count(1)
+    assert nexus_server.output().count("issued a 30 s token for alice") == 2
+    send_chat(alice, "still here")
+    expect(alice.locator("#chat-log li", has_text="still here")).to_be_visible()
