@@ -194,6 +194,21 @@ def test_one_frame_split_byte_by_byte(data: bytes) -> None:
     assert parser.events_received() == parse(data)
 
 
+def test_many_crlf_frames_packed_in_one_chunk() -> None:
+    frame = b"SEND\r\ndestination:/q\r\nreceipt:%d\r\n\r\nx\x00"
+    data = b"".join(frame % i for i in range(2000))
+    events = parse(data)
+    assert [e.headers["receipt"] for e in events] == [str(i) for i in range(2000)]
+
+
+def test_header_limit_counts_crlf_lines() -> None:
+    data = b"SEND\r\nk:" + b"v" * 50 + b"\r\n\r\n\x00"
+    head = len(b"SEND\r\nk:") + 50 + 1  # through the CR ending the last header
+    assert len(parse(data, max_header_bytes=head)) == 1
+    with pytest.raises(FrameTooLarge):
+        parse(data, max_header_bytes=head - 1)
+
+
 def test_events_are_drained() -> None:
     parser = FrameParser()
     parser.receive_data(b"SEND\n\n\x00")

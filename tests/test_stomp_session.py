@@ -285,6 +285,21 @@ def test_error_frame_has_detail_body() -> None:
     assert session.close_reason == "missing header"
 
 
+def test_error_after_a_good_frame_does_not_carry_its_receipt() -> None:
+    session = connected()
+    session.receive_data(SEND_A + b"BOGUS\n\n\x00")
+    assert len(session.events_received()) == 1
+    assert out_summary(session) == [error("malformed frame")]
+
+
+def test_error_message_is_escaped_for_the_session_version() -> None:
+    session = connected("1.1")
+    session.send_error("bad: thing\nhere", "detail")
+    assert session.data_to_send() == [
+        b"ERROR\nmessage:bad\\c thing\\nhere\ncontent-type:text/plain;charset=utf-8\ncontent-length:6\n\ndetail\x00"
+    ]
+
+
 # -- connecting ------------------------------------------------------------------------
 
 

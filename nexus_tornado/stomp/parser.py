@@ -91,6 +91,9 @@ class FrameParser:
         self._pos = 0
         self._state = _IDLE
         self._scan = 0  # where the next search for the awaited delimiter resumes
+        self._line = 0  # start of the header line being read
+        self._headers_start = 0  # first byte after the command line
+        self._header_count = 0
         self._command = ""
         self._headers: Dict[str, str] = {}
         self._body_start = 0
@@ -235,7 +238,12 @@ class FrameParser:
         return False
 
     def _parse_head(self) -> bool:
-        """Parse the command and headers once they are complete; True when done."""
+        """Parse the command and headers once they are complete; True when done.
+
+        Lines are found one ``find`` at a time, resuming where the last search stopped
+        and never looking further than the header size limit, so neither a frame
+        trickling in byte by byte nor many frames packed in one chunk is rescanned.
+        """
         buf = self._buf
         start = self._pos
         crlf = self._version == "1.2"
@@ -253,28 +261,33 @@ class FrameParser:
             if command not in COMMANDS:
                 raise self._fail(f"unknown command {line[:32]!r}")
             self._command = command
-            self._scan = nl - start
-        # The blank line ending the headers: LF LF, or (1.2) LF CR LF.
-        scan = start + self._scan
+            self._line = self._scan = self._headers_start = nl + 1 - start
+            self._header_count = 0
+        # Header lines until the blank line (LF, or CR LF in 1.2). The last header
+        # line must end within max_header_bytes of the frame start.
         limit = start + self.max_header_bytes
-        end = buf.find(b"\n\n", scan)
-        blank_len = 2
-        if crlf:
-            end_cr = buf.find(b"\n\r\n", scan, end + 3 if end >= 0 else len(buf))
-            if end_cr >= 0 and (end < 0 or end_cr < end):
-                end, blank_len = end_cr, 3
-        if end < 0:
-            if len(buf) > limit:
+        search_end = limit + 3  # room for the blank line after a header ending at limit
+        line_start = start + self._line
+        scan = start + self._scan
+        while True:
+            nl = buf.find(b"\n", scan, search_end)
+            if nl < 0:
+                if len(buf) >= search_end:
+                    raise self._too_large("header block exceeds the size limit")
+                self._line = line_start - start
+                self._scan = len(buf) - start
+                return False
+            if nl == line_start or (crlf and nl == line_start + 1 and buf[line_start] == _CR):
+                break  # the blank line
+            if nl > limit:
                 raise self._too_large("header block exceeds the size limit")
-            # Resume where a delimiter could still begin.
-            self._scan = max(self._scan, len(buf) - start - 2)
-            return False
-        if end > limit:
-            raise self._too_large("header block exceeds the size limit")
-        first_nl = buf.find(b"\n", start)
-        self._headers = self._parse_headers(bytes(buf[first_nl + 1 : end]), crlf)
-        self._body_start = end + blank_len - start
-        self._scan = self._body_start
+            self._header_count += 1
+            if self._header_count > self.max_headers:
+                raise self._too_large(f"more than {self.max_headers} headers")
+            line_start = scan = nl + 1
+        block = bytes(buf[start + self._headers_start : line_start])
+        self._headers = self._parse_headers(block, crlf)
+        self._body_start = self._scan = nl + 1 - start
         self._state = _BODY
         self._content_length = self._declared_length()
         return True
@@ -285,14 +298,12 @@ class FrameParser:
         return self._error
 
     def _parse_headers(self, block: bytes, crlf: bool) -> Dict[str, str]:
+        """Decode header lines (each ending with LF) into a dict, first value wins."""
         headers: Dict[str, str] = {}
         if not block:
             return headers
-        lines = block.split(b"\n")
-        if len(lines) > self.max_headers:
-            raise self._too_large(f"more than {self.max_headers} headers")
         dialect = dialect_for(self._command, self._version)
-        for raw in lines:
+        for raw in block[:-1].split(b"\n"):
             if crlf and raw.endswith(b"\r"):
                 raw = raw[:-1]
             try:

@@ -344,6 +344,7 @@ class StompSession:
         self._receipt = event.headers.get("receipt")
         if isinstance(event, Oversized):
             self._on_oversized(event)
+            self._receipt = None
             return
         name = _TRANSITIONS.get((self.state, event.command))
         if name is None:
@@ -353,6 +354,8 @@ class StompSession:
             )
         handler: Callable[[Frame], None] = getattr(self, name)
         handler(event)
+        # Handled: a later fault (say, malformed bytes) is not about this frame.
+        self._receipt = None
 
     def _fail(self, exc: ProtocolError) -> None:
         extra: Dict[str, str] = {}
