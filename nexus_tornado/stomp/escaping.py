@@ -18,7 +18,7 @@ colon in a header name): a header can never smuggle another header or end the bl
 from __future__ import annotations
 
 import re
-from typing import Dict, Match
+from typing import Dict
 
 from ..errors import ProtocolError
 
@@ -71,7 +71,7 @@ def unescape(text: str, dialect: str) -> str:
         return text
     table = _UNESCAPE_TABLES[dialect]
 
-    def replace(match: Match[str]) -> str:
+    def replace(match: re.Match[str]) -> str:
         char = match.group(1)
         try:
             return table[char]
