@@ -26,6 +26,8 @@ import typing
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 import tornado.web
+from tornado.httpserver import HTTPServer
+from tornado.netutil import bind_sockets
 
 from . import __version__
 from .errors import ConfigError
@@ -39,7 +41,7 @@ CONFIG_SECTION = "nexus"
 #: Options of the command itself (not plugin settings): name -> (default, type, help).
 SERVER_OPTIONS: Dict[str, Any] = {
     "host": ("127.0.0.1", str, "Interface to listen on."),
-    "port": (8888, int, "Port to listen on."),
+    "port": (8888, int, "Port to listen on (0: any free port, shown in the log)."),
     "demo": (True, bool, "Mount the demo app (page, demo-only login) next to the plugin."),
     "log_level": ("INFO", str, "Logging level (DEBUG, INFO, WARNING, ERROR)."),
 }
@@ -167,7 +169,10 @@ async def serve(settings: Settings, host: str, port: int, demo: bool) -> None:
         urls = urls + demo_urls(plugin)
     app = tornado.web.Application(urls)
     await plugin.start()
-    server = app.listen(port, host, xheaders=False)
+    sockets = bind_sockets(port, host)
+    port = sockets[0].getsockname()[1]  # the port actually bound, for --port 0
+    server = HTTPServer(app)
+    server.add_sockets(sockets)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):

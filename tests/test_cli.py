@@ -1,0 +1,159 @@
+"""The command line: options from flags, environment and config file; a real server
+process that a STOMP client talks to; a clean shutdown on SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Iterator, List
+
+import pytest
+import stomp
+
+from nexus_tornado.cli import build_parser, gather, server_option, settings_from
+from nexus_tornado.errors import ConfigError
+from nexus_tornado.settings import Settings
+from support.clients import RawWsClient
+from support.nexus import SECRET, make_token
+
+
+def parse(argv: List[str], env: Any = None) -> Any:
+    values = gather(build_parser().parse_args(argv), env or {})
+    return values
+
+
+def test_help_documents_every_setting() -> None:
+    text = build_parser().format_help()
+    for field in dataclasses.fields(Settings):
+        flag = "--" + field.name.replace("_", "-")
+        assert flag in text, flag
+    for flag in ("--host", "--port", "--config", "--no-demo", "--log-level"):
+        assert flag in text
+
+
+def test_flags_beat_environment_beats_config_file(tmp_path: Path) -> None:
+    config = tmp_path / "nexus.ini"
+    config.write_text(
+        "[nexus]\njwt_secret = %s\nport = 7001\nsends_per_minute = 5\nprefix = /file\n"
+        "disabled_transports = jsonp,htmlfile\n" % SECRET
+    )
+    values = parse(
+        ["--config", str(config), "--port", "7003"],
+        {"NEXUS_PORT": "7002", "NEXUS_SENDS_PER_MINUTE": "7"},
+    )
+    settings = settings_from(values)
+    assert server_option(values, "port") == 7003
+    assert settings.sends_per_minute == 7
+    assert settings.prefix == "/file"
+    assert settings.disabled_transports == ("jsonp", "htmlfile")
+    assert settings.jwt_secret == SECRET
+
+
+def test_secret_can_come_from_a_file(tmp_path: Path) -> None:
+    key = tmp_path / "secret"
+    key.write_text(SECRET)
+    assert settings_from(parse(["--jwt-secret", "@%s" % key])).jwt_secret == SECRET
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--jwt-secret", "short"], "at least 32 bytes"),
+        (["--jwt-secret", SECRET, "--jwt-algorithms", "none"], "not supported"),
+        (["--jwt-secret", SECRET, "--max-frame-size", "lots"], "expected int"),
+        (["--jwt-secret", SECRET, "--heartbeat", "1,2,3"], "heartbeat"),
+        (["--jwt-secret", SECRET, "--prefix", "stomp"], "prefix"),
+    ],
+)
+def test_invalid_settings_are_reported_by_name(argv: List[str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        settings_from(parse(argv))
+
+
+def test_unknown_config_key_is_an_error(tmp_path: Path) -> None:
+    config = tmp_path / "bad.ini"
+    config.write_text("[nexus]\njwt_secrett = x\n")
+    with pytest.raises(ConfigError, match="unknown option"):
+        parse(["--config", str(config)])
+
+
+class Server:
+    def __init__(self, process: "subprocess.Popen[str]", port: int) -> None:
+        self.process = process
+        self.port = port
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[Server]:
+    # Run from an empty directory so the installed package (with its demo) is imported.
+    process = subprocess.Popen(
+        [sys.executable, "-m", "nexus_tornado", "--port", "0", "--jwt-secret", SECRET],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=dict(os.environ, NEXUS_LOG_LEVEL="INFO"),
+    )
+    port = 0
+    deadline = time.monotonic() + 20
+    assert process.stdout is not None
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        match = re.search(r"listening on http://127\.0\.0\.1:(\d+)", line)
+        if match:
+            port = int(match.group(1))
+            break
+        assert line, "server exited before listening"
+    assert port, "server did not report its port"
+    try:
+        yield Server(process, port)
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait(10)
+        process.stdout.close()
+
+
+def test_the_command_serves_stomp_and_the_demo_page_and_stops_cleanly(server: Server) -> None:
+    conn = stomp.WSStompConnection([("127.0.0.1", server.port)], ws_path="/stomp/websocket")
+    received: List[Any] = []
+
+    class Listener(stomp.ConnectionListener):
+        def on_message(self, frame: Any) -> None:
+            received.append(frame)
+
+    conn.set_listener("l", Listener())
+    conn.connect(passcode=make_token("ivy", chats=["cli"]), wait=True)
+    conn.subscribe("/topic/chat/cli", id="1")
+    body = json.dumps({"type": "CHAT_MESSAGE", "timestamp": "2026-11-25T10:00:00Z", "senderId": "ivy",
+                       "payload": {"chatId": "cli", "content": "hi", "contentType": "TEXT"}})
+    conn.send("/topic/chat/cli", body, content_type="application/json")
+    deadline = time.monotonic() + 10
+    while not received and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert received and received[0].headers["seq"] == "1"
+    conn.disconnect()
+
+    import urllib.request
+
+    with urllib.request.urlopen("http://127.0.0.1:%d/" % server.port, timeout=10) as page:
+        assert page.status == 200 and b"<html" in page.read().lower()
+
+    watcher = RawWsClient("ws://127.0.0.1:%d/stomp/websocket" % server.port)
+    watcher.connect(make_token("jay"))
+    server.process.send_signal(signal.SIGTERM)
+    assert watcher.wait_closed() == 1001
+    assert watcher.close_reason == "server shutting down"
+    assert server.process.wait(15) == 0
+    assert server.process.stdout is not None
+    log = server.process.stdout.read()
+    assert "Traceback" not in log
+    assert "stopped" in log
