@@ -55,8 +55,10 @@ from typing import (
     TypeVar,
 )
 
+import bson
 import pymongo
 from bson.binary import Binary
+from bson.errors import BSONError
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
@@ -76,6 +78,9 @@ _GRACE = 0.5
 
 #: How many seqs one ``update_many`` marks delivered at most.
 _MARK_CHUNK = 1000
+
+#: The largest document MongoDB stores (its default ``maxBsonObjectSize``).
+_MAX_DOCUMENT = 16 * 1024 * 1024
 
 #: What the client may see when the store fails; the cause goes only to the log.
 _UNAVAILABLE = "message store unavailable"
@@ -202,7 +207,8 @@ class MongoStore(Store):
         message_id = uuid.uuid4().hex
         timestamp = float(self._clock())
         body = bytes(body)
-        headers = dict(headers)
+        headers = {str(k): str(v) for k, v in headers.items()}
+        self._check_storable(destination, body, headers, message_id, timestamp)
         while True:
             seq = await self._allocate(destination, deadline)
             document = {
@@ -324,6 +330,39 @@ class MongoStore(Store):
         return dropped
 
     # -- append's steps -----------------------------------------------------------------
+
+    @staticmethod
+    def _check_storable(
+        destination: str,
+        body: bytes,
+        headers: Dict[str, str],
+        message_id: str,
+        timestamp: float,
+    ) -> None:
+        """Refuse, before a seq is allocated, a message MongoDB could never store
+        (a NUL in a header name, beyond the document size limit)."""
+        try:
+            size = len(
+                bson.encode(
+                    {
+                        "_id": message_id,
+                        "destination": destination,
+                        "seq": 0,
+                        "body": Binary(body),
+                        "headers": headers,
+                        "timestamp": timestamp,
+                        "delivered": False,
+                    }
+                )
+            )
+        except (BSONError, ValueError) as exc:
+            raise StoreUnavailable(
+                _UNAVAILABLE, log_detail="message cannot be stored: %s" % exc
+            ) from exc
+        if size > _MAX_DOCUMENT:
+            raise StoreUnavailable(
+                _UNAVAILABLE, log_detail="message of %d bytes is too large to store" % size
+            )
 
     async def _allocate(self, destination: str, deadline: float) -> int:
         """The next seq of ``destination``, from one atomic ``$inc`` on its counter."""
@@ -491,7 +530,7 @@ class MongoStore(Store):
                 return await asyncio.wait_for(operation(), budget + _GRACE)
         except passthrough:
             raise
-        except (PyMongoError, asyncio.TimeoutError, OSError) as exc:
+        except (PyMongoError, BSONError, asyncio.TimeoutError, OSError) as exc:
             raise StoreUnavailable(
                 _UNAVAILABLE, log_detail="%s: %s: %s" % (what, type(exc).__name__, exc)
             ) from exc

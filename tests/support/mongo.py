@@ -184,6 +184,14 @@ class NxServer:
         return False
 
 
+def pytest_report_header(config: pytest.Config) -> List[str]:
+    """Say which MongoDBs the store tests run against (when loaded as a plugin)."""
+    nx = "nx-27017 (started per session)" if nx_27017_command() else "nx-27017 not installed"
+    uri = os.environ.get(MONGO_URI_ENV, "")
+    real = "MongoDB at %s" % _redacted(uri) if uri else "no real MongoDB (%s unset)" % MONGO_URI_ENV
+    return ["mongo store tests: %s; %s" % (nx, real)]
+
+
 @pytest.fixture(scope="session")
 def nx_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NxServer]:
     """An nx-27017 server shared by the whole session; tests must not stop it."""
