@@ -22,7 +22,7 @@
     user: null,          // public info of the logged-in demo user
     token: null,
     client: null,
-    loginTime: 0,
+    connectedAt: 0,      // when the latest connection was made (browser clock)
     room: null,
     chatLogs: {},        // chatId -> [{seq, envelope}]
     unread: {},
@@ -102,6 +102,7 @@
   // ---- connection indicator and transport picker -------------------------------------
 
   function showState(s) {
+    if (s.state === 'connected') { state.connectedAt = new Date().getTime(); }
     var box = $('connection');
     box.setAttribute('data-state', s.state);
     var text;
@@ -161,6 +162,17 @@
     }
   }
 
+  /** The client's getToken: the current token while it has over a minute left, else a
+   * new one from the demo login (so a reconnect storm does not mint tokens). */
+  function currentToken(done) {
+    var claims = state.token ? window.NexusClient.decodeJwt(state.token) : null;
+    if (claims && claims.exp * 1000 - new Date().getTime() > 60000) {
+      done(null, state.token);
+      return;
+    }
+    fetchToken(done);
+  }
+
   function fetchToken(done) {
     var ttl = params().ttl ? parseInt(params().ttl, 10) : undefined;
     request('POST', '/demo/token', { user: state.user.id, ttl: ttl }, null, function (err, data) {
@@ -181,7 +193,6 @@
     $('whoami').hidden = false;
     $('me-name').textContent = state.user.name;
     document.title = state.user.name + ' · nexus-tornado demo';
-    state.loginTime = new Date().getTime();
     startClient();
   }
 
@@ -205,7 +216,7 @@
       url: state.config.prefix,
       backoff: backoffMax > 0 ? { max: backoffMax, initial: Math.min(1000, backoffMax) } : undefined,
       transport: chosenTransport(),
-      getToken: fetchToken,
+      getToken: currentToken,
       onRejected: showRejection
     });
     state.client = client;
@@ -422,7 +433,9 @@
   function onNotification(env, meta) {
     var p = (env && env.payload) || {};
     var sent = env && env.timestamp ? new Date(env.timestamp).getTime() : new Date().getTime();
-    var whileAway = sent < state.loginTime;
+    // Sent before this connection was made: stored for us while we were away (the
+    // server's clock against the browser's, which is close enough for a demo).
+    var whileAway = sent < state.connectedAt;
     if (whileAway) {
       state.offlineCount += 1;
       var badge = $('offline-count');
@@ -594,11 +607,13 @@
     setupTransportPicker();
     $('logout').onclick = logout;
     $('refresh-token').onclick = function () {
-      if (state.client) {
-        state.client.refreshToken(function (err) {
-          logEvent(err ? 'token refresh failed: ' + err.message : 'token refreshed on demand');
+      if (!state.client) { return; }
+      fetchToken(function (err, token) {
+        if (err) { logEvent('token refresh failed: ' + err.message); return; }
+        state.client.refreshToken(token, function (failure) {
+          logEvent(failure ? 'token refresh failed: ' + failure.message : 'token refreshed on demand');
         });
-      }
+      });
     };
     request('GET', '/demo/config', null, null, function (err, config) {
       if (err) { showLoginError('Cannot load the demo configuration: ' + err.message); return; }

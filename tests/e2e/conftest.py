@@ -1,9 +1,9 @@
 """End-to-end fixtures: the real ``nexus-tornado`` command and headless Chromium.
 
-``nexus_server`` starts ``python -m nexus_tornado --port <free> --jwt-secret <random>``
-(the command of the README, demo app included) as a subprocess per test, waits until
-it answers, and kills it afterwards; ``nexus_server.kill()`` / ``.start()`` crash and
-restart it on the same port. ``browser`` is Debian's /usr/bin/chromium driven by
+``nexus_server`` starts ``python -m nexus_tornado --port 0 --jwt-secret <random>``
+(the command of the README, demo app included) as a subprocess per test, reads the
+port it bound from its log, waits until it answers, and kills it afterwards;
+``nexus_server.kill()`` / ``.start()`` crash and restart it on the same port. ``browser`` is Debian's /usr/bin/chromium driven by
 Playwright (it cannot download browsers here); each user of a test gets a context of
 their own (separate cookies and localStorage, like two people on two machines).
 
@@ -14,9 +14,9 @@ Screenshots go to the directory named by ``NEXUS_E2E_SCREENSHOT_DIR`` (e.g.
 from __future__ import annotations
 
 import http.client
-import importlib.util
 import json
 import os
+import re
 import secrets
 import signal
 import subprocess
@@ -27,9 +27,6 @@ from typing import IO, Any, Dict, Iterator, List, Optional
 
 import pytest
 
-from tests.support.mongo import free_port
-
-REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--headless",
@@ -45,33 +42,8 @@ CHROMIUM_ARGS = [
 WAIT_MS = 15_000
 START_TIMEOUT = 20.0
 
-# In a source checkout that is not installed, handlers/ is not importable as
-# nexus_tornado.demo (setup.cfg maps it at install time); map it the same way here and
-# run the command's own main().
-_BOOTSTRAP = """
-import importlib.util, sys
-sys.path.insert(0, {repo!r})
-spec = importlib.util.spec_from_file_location(
-    "nexus_tornado.demo", {init!r}, submodule_search_locations=[{pkg!r}])
-module = importlib.util.module_from_spec(spec)
-sys.modules["nexus_tornado.demo"] = module
-spec.loader.exec_module(module)
-from nexus_tornado.cli import main
-sys.exit(main(sys.argv[1:]))
-"""
-
-
-def _server_command() -> List[str]:
-    """``python -m nexus_tornado``, or the same main() with handlers/ mapped in."""
-    try:
-        installed = importlib.util.find_spec("nexus_tornado.demo") is not None
-    except ModuleNotFoundError:
-        installed = False
-    if installed:
-        return [sys.executable, "-m", "nexus_tornado"]
-    handlers = REPO / "handlers"
-    code = _BOOTSTRAP.format(repo=str(REPO), init=str(handlers / "__init__.py"), pkg=str(handlers))
-    return [sys.executable, "-c", code]
+#: The line the command logs once it listens (with the port it bound, for --port 0).
+LISTENING = re.compile(rb"listening on http://127\.0\.0\.1:(\d+)")
 
 
 class NexusServer:
@@ -90,42 +62,38 @@ class NexusServer:
         return "http://127.0.0.1:%d" % self.port
 
     def start(self) -> None:
-        """Start (or restart on the same port) and return once ``/demo/config`` answers."""
-        attempts = 3 if self.port is None else 1
-        for attempt in range(attempts):
-            if self.port is None or attempt > 0:
-                self.port = free_port()  # another process may grab it first: retry
-            self._spawn()
-            if self._wait_ready():
-                return
-            self.kill()
-        raise RuntimeError("nexus-tornado did not start; its output:\n" + self.output())
-
-    def _spawn(self) -> None:
+        """Start (the first time on a port the kernel picks; later on that same port)
+        and return once ``/demo/config`` answers."""
+        offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         self._log = open(self.log_path, "ab")
         self._process = subprocess.Popen(
-            _server_command()
-            + ["--port", str(self.port), "--jwt-secret", self.secret, "--log-level", "INFO"]
-            + self.extra_args,
-            cwd=str(REPO),
+            [sys.executable, "-m", "nexus_tornado", "--port", str(self.port or 0),
+             "--jwt-secret", self.secret, "--log-level", "INFO"] + self.extra_args,
+            cwd=str(self.log_path.parent),  # away from the checkout: the installed package
             stdin=subprocess.DEVNULL,
             stdout=self._log,
             stderr=subprocess.STDOUT,
         )
-
-    def _wait_ready(self) -> bool:
         deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            if self._process is None or self._process.poll() is not None:
-                return False
-            try:
-                status, _ = self.request("GET", "/demo/config")
-                if status == 200:
-                    return True
-            except OSError:
-                pass
+        while time.monotonic() < deadline and self._process.poll() is None:
+            if self.port is None:
+                with open(self.log_path, "rb") as log:
+                    log.seek(offset)
+                    match = LISTENING.search(log.read())
+                if match:
+                    self.port = int(match.group(1))
+            if self.port is not None and self._answers():
+                return
             time.sleep(0.05)
-        return False
+        self.kill()
+        raise RuntimeError("nexus-tornado did not start; its output:\n" + self.output())
+
+    def _answers(self) -> bool:
+        try:
+            status, _ = self.request("GET", "/demo/config")
+        except OSError:
+            return False
+        return bool(status == 200)
 
     def kill(self) -> None:
         """SIGKILL: a crash, nothing is shut down cleanly."""
