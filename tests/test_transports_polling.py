@@ -5,75 +5,21 @@ Each test names the sockjs-tornado 1.0.7 defect it guards against.
 
 from __future__ import annotations
 
-import threading
-import uuid
-from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
-
 import pytest
 
 from nexus_tornado.web.router import NexusRouter
-from support.server import ServerHandle, start_server_handle
-from support.sockjs_echo import EchoConnection, close_of, frames, http_request
-
-Serve = Callable[..., ServerHandle]
-
-
-@pytest.fixture
-def serve() -> Iterator[Serve]:
-    """Start NexusRouter(EchoConnection, "/s", settings) on a loopback server."""
-    handles: List[ServerHandle] = []
-
-    def start(settings: Optional[Dict[str, Any]] = None) -> ServerHandle:
-        holder: Dict[str, NexusRouter] = {}
-
-        def urls() -> List[Any]:
-            holder["router"] = NexusRouter(EchoConnection, "/s", settings)
-            return holder["router"].urls
-
-        handle = start_server_handle(urls)
-        handle.router = holder["router"]  # type: ignore[attr-defined]
-        handles.append(handle)
-        return handle
-
-    yield start
-    for handle in handles:
-        handle.call(handle.router.close)  # type: ignore[attr-defined]
-        handle.stop()
-
-
-def sid() -> str:
-    return uuid.uuid4().hex
-
-
-def background(fn: Callable[[], Any]) -> Tuple[threading.Thread, Dict[str, Any]]:
-    """Run a blocking request in a thread; its result lands in box["result"]."""
-    box: Dict[str, Any] = {}
-
-    def run() -> None:
-        box["result"] = fn()
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    return thread, box
-
-
-def wait_attached(handle: ServerHandle, session_id: str) -> None:
-    """Wait until a poll request holds the session (the server says so, no sleeping)."""
-    import time
-
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        attached = handle.call(
-            lambda: (
-                handle.router.get_session(session_id) is not None  # type: ignore[attr-defined]
-                and handle.router.get_session(session_id).handler is not None  # type: ignore[attr-defined]
-            )
-        )
-        if attached:
-            return
-        time.sleep(0.01)
-    raise AssertionError("no poll attached to session %s" % session_id)
-
+from support.server import ServerHandle
+from support.sockjs_echo import (  # noqa: F401  (serve is a fixture)
+    EchoConnection,
+    Serve,
+    background,
+    close_of,
+    frames,
+    http_request,
+    serve,
+    sid,
+    wait_attached,
+)
 
 # -- xhr-polling: one frame per response ---------------------------------------------
 

@@ -230,7 +230,9 @@ class NexusSession(sockjs_session.Session):
                         handler.send_pack(close_frame(code, message))
             else:
                 if self.send_queue:
-                    self.flush()
+                    # Streams take frames back to back; the queue must precede the close.
+                    handler.send_pack("a[%s]" % self.send_queue)
+                    self.send_queue = ""
                 handler.send_pack(close_frame(code, message))
         sockjs_session.BaseSession.close(self, code, message)
 

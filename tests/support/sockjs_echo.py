@@ -5,7 +5,8 @@ for driving the SockJS transports by hand.
 
 - ``close:<code>:<reason>``  the server closes the session with that code and reason
 - ``send-close:<text>``      sends ``<text>`` then closes (3001 "bye")
-- ``size``                   answers with the byte length of the message, not the text
+- ``burst-close:<n>``         sends "1" ... "<n>" then closes (3003 "burst")
+- ``size:<text>``             answers with the byte length of the whole message
 - ``raise``                  raises from ``on_message``
 
 ``?onopen=close`` on the connection URL makes ``on_open`` close the session at once
@@ -17,11 +18,19 @@ from __future__ import annotations
 import http.client
 import json
 import socket
-from typing import Any, Dict, List, Optional, Tuple
+import threading
+import time
+import uuid
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 from urllib.parse import urlsplit
 
+import pytest
+
 import nexus_tornado.web.transport_sockjs  # noqa: F401  (imports sockjs-tornado quietly)
+from nexus_tornado.web.router import NexusRouter
 from sockjs.tornado import SockJSConnection
+
+from .server import ServerHandle, start_server_handle
 
 #: Every connection's on_message text, for assertions (test thread reads it after).
 RECEIVED: List[str] = []
@@ -46,7 +55,11 @@ class EchoConnection(SockJSConnection):  # type: ignore[misc]
         elif message.startswith("send-close:"):
             self.send(message[len("send-close:"):])
             self.session.close(3001, "bye")
-        elif message == "size":
+        elif message.startswith("burst-close:"):
+            for i in range(1, int(message.split(":", 1)[1]) + 1):
+                self.send(str(i))
+            self.session.close(3003, "burst")
+        elif message.startswith("size:"):
             self.send(str(len(message.encode("utf-8"))))
         elif message == "raise":
             raise RuntimeError("on_message failed")
@@ -101,3 +114,62 @@ def close_of(frame: str) -> Tuple[int, str]:
     assert frame.startswith("c["), frame
     code, reason = json.loads(frame[1:])
     return int(code), str(reason)
+
+
+Serve = Callable[..., ServerHandle]
+
+
+@pytest.fixture
+def serve() -> Iterator[Serve]:
+    """Start NexusRouter(EchoConnection, "/s", settings) on a loopback server."""
+    handles: List[ServerHandle] = []
+
+    def start(settings: Optional[Dict[str, Any]] = None) -> ServerHandle:
+        holder: Dict[str, NexusRouter] = {}
+
+        def urls() -> List[Any]:
+            holder["router"] = NexusRouter(EchoConnection, "/s", settings)
+            return holder["router"].urls
+
+        handle = start_server_handle(urls)
+        handle.router = holder["router"]  # type: ignore[attr-defined]
+        handles.append(handle)
+        return handle
+
+    yield start
+    for handle in handles:
+        handle.call(handle.router.close)  # type: ignore[attr-defined]
+        handle.stop()
+
+
+def sid() -> str:
+    """A fresh SockJS session id."""
+    return uuid.uuid4().hex
+
+
+def wait_attached(handle: ServerHandle, session_id: str) -> None:
+    """Wait until a poll request holds the session (the server says so, no sleeping)."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        attached = handle.call(
+            lambda: (
+                handle.router.get_session(session_id) is not None  # type: ignore[attr-defined]
+                and handle.router.get_session(session_id).handler is not None  # type: ignore[attr-defined]
+            )
+        )
+        if attached:
+            return
+        time.sleep(0.01)
+    raise AssertionError("no poll attached to session %s" % session_id)
+
+
+def background(fn: Callable[[], Any]) -> Tuple[threading.Thread, Dict[str, Any]]:
+    """Run a blocking request in a thread; its result lands in box["result"]."""
+    box: Dict[str, Any] = {}
+
+    def run() -> None:
+        box["result"] = fn()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread, box

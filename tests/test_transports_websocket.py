@@ -1,0 +1,158 @@
+"""WebSocket endpoints of NexusRouter: framed ``.../websocket`` and raw ``/s/websocket``."""
+
+from __future__ import annotations
+
+import json
+import struct
+from typing import Optional, Tuple
+
+import pytest
+import websocket  # websocket-client
+
+from support.server import ServerHandle
+from support.sockjs_echo import Serve, serve, sid  # noqa: F401  (serve is a fixture)
+
+
+def ws_url(h: ServerHandle, path: str) -> str:
+    return "ws" + h.base_url[len("http"):] + path
+
+
+def connect(h: ServerHandle, path: str, origin: Optional[str] = None) -> websocket.WebSocket:
+    ws = websocket.WebSocket()
+    ws.settimeout(10)
+    try:
+        if origin is None:
+            ws.connect(ws_url(h, path), suppress_origin=True)
+        else:
+            ws.connect(ws_url(h, path), origin=origin)
+    except BaseException:
+        release(ws)
+        raise
+    return ws
+
+
+def release(ws: websocket.WebSocket) -> None:
+    """Close politely if still open, and always free the socket."""
+    try:
+        ws.close(timeout=1)
+    finally:
+        ws.shutdown()
+
+
+def recv_close(ws: websocket.WebSocket) -> Tuple[int, str]:
+    """Read until the server's close frame; return its (code, reason)."""
+    while True:
+        opcode, data = ws.recv_data(control_frame=True)
+        if opcode == websocket.ABNF.OPCODE_CLOSE:
+            if len(data) < 2:
+                return 1005, ""
+            return struct.unpack("!H", data[:2])[0], data[2:].decode("utf-8")
+
+
+def test_raw_close_carries_code_and_reason(serve: Serve) -> None:
+    """The raw endpoint closed without a code (clients saw 1005 "no status")."""
+    h = serve()
+    ws = connect(h, "/s/websocket")
+    try:
+        ws.send("hello")
+        assert ws.recv() == "hello"
+        ws.send("close:4001:custom reason")
+        assert recv_close(ws) == (4001, "custom reason")
+    finally:
+        release(ws)
+
+
+def test_raw_close_with_code_a_websocket_cannot_carry_becomes_1000(serve: Serve) -> None:
+    h = serve()
+    ws = connect(h, "/s/websocket")
+    try:
+        ws.send("close:2010:odd")
+        assert recv_close(ws) == (1000, "odd")
+    finally:
+        release(ws)
+
+
+def test_framed_close_sends_frame_then_coded_close(serve: Serve) -> None:
+    h = serve()
+    ws = connect(h, "/s/000/%s/websocket" % sid())
+    try:
+        assert ws.recv() == "o"
+        ws.send(json.dumps(["send-close:bye"]))
+        assert ws.recv() == 'a["bye"]'
+        assert ws.recv() == 'c[3001,"bye"]'
+        assert recv_close(ws) == (3001, "bye")
+    finally:
+        release(ws)
+
+
+@pytest.mark.parametrize("path", ["/s/websocket", "/s/000/x/websocket"])
+def test_message_over_limit_closes_with_1009_and_spares_others(serve: Serve, path: str) -> None:
+    """Tornado's 10 MiB default applied: large messages were buffered whole."""
+    h = serve({"max_message_size": 1000})
+    path = path.replace("/x/", "/%s/" % sid())
+    ws = connect(h, path)
+    other = connect(h, "/s/websocket")
+    try:
+        if "000" in path:
+            assert ws.recv() == "o"
+        ws.send("x" * 2000)
+        assert recv_close(ws)[0] == 1009
+        other.send("still here")
+        assert other.recv() == "still here"
+    finally:
+        release(ws)
+        release(other)
+
+
+def test_message_at_limit_passes(serve: Serve) -> None:
+    h = serve({"max_message_size": 1000})
+    ws = connect(h, "/s/websocket")
+    try:
+        ws.send("x" * 1000)
+        assert ws.recv() == "x" * 1000
+    finally:
+        release(ws)
+
+
+# -- origins ------------------------------------------------------------------------
+
+ALLOWED = {"allowed_origins": ["https://app.example.com", "http://127.0.0.1:1"]}
+
+
+@pytest.mark.parametrize("path", ["/s/websocket", "/s/000/x/websocket"])
+def test_handshake_from_foreign_origin_is_refused(serve: Serve, path: str) -> None:
+    h = serve(ALLOWED)
+    with pytest.raises(websocket.WebSocketBadStatusException) as info:
+        connect(h, path.replace("/x/", "/%s/" % sid()), origin="https://evil.example.com")
+    assert info.value.status_code == 403
+
+
+@pytest.mark.parametrize(
+    "origin", ["https://app.example.com", "https://APP.example.com:443", "http://127.0.0.1:1", None]
+)
+def test_handshake_from_allowed_origin_or_no_origin_is_accepted(serve: Serve, origin: Optional[str]) -> None:
+    h = serve(ALLOWED)
+    ws = connect(h, "/s/websocket", origin=origin)
+    try:
+        ws.send("hi")
+        assert ws.recv() == "hi"
+    finally:
+        release(ws)
+
+
+def test_same_origin_handshake_is_accepted(serve: Serve) -> None:
+    h = serve({"allowed_origins": ["https://app.example.com"]})
+    ws = connect(h, "/s/websocket", origin=h.base_url)
+    try:
+        ws.send("hi")
+        assert ws.recv() == "hi"
+    finally:
+        release(ws)
+
+
+def test_null_origin_is_refused_unless_any(serve: Serve) -> None:
+    h = serve(ALLOWED)
+    with pytest.raises(websocket.WebSocketBadStatusException):
+        connect(h, "/s/websocket", origin="null")
+    h2 = serve({"allowed_origins": "*"})
+    release(connect(h2, "/s/websocket", origin="null"))
