@@ -1,0 +1,173 @@
+"""The demo app's HTTP endpoints (nexus_tornado.demo), against a real plugin on loopback.
+
+No browser: these check the demo-only login's tokens, the system-event endpoint and
+where the page's files are found.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import http.client
+import json
+import os
+import time
+from typing import Any, Dict, Iterator, Optional, Tuple
+
+import jwt
+import pytest
+
+from nexus_tornado.demo import DEMO_USERS, STATIC_PATH, demo_urls
+from nexus_tornado.demo.tokens import MAX_TTL, MIN_TTL, SigningUnavailable, signing_algorithm
+from nexus_tornado.hub.store import StoredMessage
+from nexus_tornado.policy.auth import TokenVerifier
+from nexus_tornado.settings import Settings
+from nexus_tornado.web.plugin import NexusPlugin
+from tests.support.server import ServerHandle, start_server_handle
+
+SECRET = "demo-test-secret-0123456789abcdef0123"
+
+
+class Demo:
+    def __init__(self, handle: ServerHandle, plugin: NexusPlugin) -> None:
+        self.handle = handle
+        self.plugin = plugin
+
+    def request(
+        self, method: str, path: str, body: Any = None, token: Optional[str] = None
+    ) -> Tuple[int, Dict[str, Any]]:
+        conn = http.client.HTTPConnection("127.0.0.1", self.handle.port, timeout=10)
+        try:
+            headers = {"Content-Type": "application/json"}
+            if token:
+                headers["Authorization"] = "Bearer " + token
+            conn.request(method, path, body=None if body is None else json.dumps(body), headers=headers)
+            response = conn.getresponse()
+            raw = response.read()
+            return response.status, json.loads(raw) if raw.startswith(b"{") else {"raw": raw}
+        finally:
+            conn.close()
+
+    def run(self, coro_fn: Any) -> Any:
+        """Run ``await coro_fn()`` on the server loop and return its result."""
+        future = self.handle.call(lambda: asyncio.ensure_future(coro_fn()))
+        deadline = time.monotonic() + 10
+        while not future.done():
+            if time.monotonic() > deadline:
+                raise TimeoutError("server coroutine did not finish")
+            time.sleep(0.005)
+        return future.result()
+
+    def stored(self, destination: str) -> Any:
+        return self.run(lambda: self.plugin.store.read_after(destination, 0, 100))
+
+
+@pytest.fixture
+def demo() -> Iterator[Demo]:
+    box: Dict[str, NexusPlugin] = {}
+
+    def urls() -> Any:
+        plugin = box["plugin"] = NexusPlugin(Settings(jwt_secret=SECRET, jwt_issuer="nexus-demo"))
+        return plugin.urls + demo_urls(plugin)
+
+    handle = start_server_handle(urls)
+    server = Demo(handle, box["plugin"])
+    try:
+        server.run(server.plugin.start)
+        yield server
+    finally:
+        try:
+            server.run(lambda: server.plugin.close(drain_seconds=0.1))
+        finally:
+            handle.stop()
+
+
+def verify(token: str) -> Any:
+    return TokenVerifier(SECRET, ("HS256",), issuer="nexus-demo").verify(token)
+
+
+def test_static_path_holds_the_page() -> None:
+    for name in ("index.html", "demo.js", "demo.css", "nexus-client.js", "vendor/VERSIONS"):
+        assert os.path.isfile(os.path.join(STATIC_PATH, name)), name
+
+
+def test_config_lists_users_without_secrets(demo: Demo) -> None:
+    status, config = demo.request("GET", "/demo/config")
+    assert status == 200
+    assert config["prefix"] == "/stomp"
+    assert [u["id"] for u in config["users"]] == [u.user_id for u in DEMO_USERS]
+    assert "token" not in json.dumps(config)
+
+
+def test_token_carries_the_wire_contract_claims(demo: Demo) -> None:
+    status, data = demo.request("POST", "/demo/token", {"user": "alice", "ttl": 120})
+    assert status == 200
+    principal = verify(data["token"])
+    assert principal.user_id == "alice" and principal.is_admin
+    assert principal.claims["chats"] == ["general", "design"]
+    assert principal.claims["boards"] == ["roadmap"]
+    assert principal.claims["calendars"] == ["bob"]
+    assert principal.claims["iss"] == "nexus-demo"
+    assert principal.claims["exp"] - principal.claims["iat"] == 120
+    assert data["expiresAt"] == principal.claims["exp"]
+    assert not verify(demo.request("POST", "/demo/token", {"user": "bob"})[1]["token"]).is_admin
+
+
+@pytest.mark.parametrize("ttl, lifetime", [(1, MIN_TTL), (10**9, MAX_TTL)])
+def test_token_lifetime_is_bounded(demo: Demo, ttl: int, lifetime: int) -> None:
+    claims = jwt.decode(demo.request("POST", "/demo/token", {"user": "bob", "ttl": ttl})[1]["token"],
+                        options={"verify_signature": False})
+    assert claims["exp"] - claims["iat"] == lifetime
+
+
+@pytest.mark.parametrize("body, status", [
+    ({"user": "mallory"}, 404),
+    ({"user": "bob", "ttl": "long"}, 400),
+    ("not an object", 400),
+])
+def test_token_refuses_bad_requests(demo: Demo, body: Any, status: int) -> None:
+    assert demo.request("POST", "/demo/token", body)[0] == status
+
+
+def test_signing_needs_a_shared_secret() -> None:
+    settings = Settings(jwt_secret="-----BEGIN PUBLIC KEY-----", jwt_algorithms=("RS256",))
+    with pytest.raises(SigningUnavailable):
+        signing_algorithm(settings)
+
+
+def test_events_notify_a_user_through_the_plugin(demo: Demo) -> None:
+    token = demo.request("POST", "/demo/token", {"user": "carol"})[1]["token"]
+    status, data = demo.request("POST", "/demo/events", {
+        "kind": "notify", "to": "bob", "title": "Task assigned", "message": "Card 12 is yours",
+    }, token=token)
+    assert status == 200
+    assert data == {"sent": [{"to": "bob", "seq": 1}]}
+    stored = demo.stored("/topic/notifications/bob")
+    assert len(stored) == 1 and isinstance(stored[0], StoredMessage)
+    envelope = json.loads(stored[0].body)
+    assert envelope["type"] == "NOTIFICATION" and envelope["senderId"] == "carol"
+    assert envelope["payload"] == {"notificationType": "SYSTEM_EVENT", "title": "Task assigned",
+                                   "message": "Card 12 is yours"}
+
+
+def test_events_to_everyone(demo: Demo) -> None:
+    token = demo.request("POST", "/demo/token", {"user": "alice"})[1]["token"]
+    status, data = demo.request("POST", "/demo/events", {
+        "kind": "notify", "to": "*", "title": "Hello", "message": "all of you"}, token=token)
+    assert status == 200
+    assert sorted(s["to"] for s in data["sent"]) == sorted(u.user_id for u in DEMO_USERS)
+
+
+@pytest.mark.parametrize("token, body, status", [
+    (None, {"kind": "notify", "to": "bob", "title": "t", "message": "m"}, 401),
+    ("not-a-jwt", {"kind": "notify", "to": "bob", "title": "t", "message": "m"}, 401),
+    ("valid", {"kind": "shout", "to": "bob", "title": "t", "message": "m"}, 400),
+    ("valid", {"kind": "notify", "to": "nobody", "title": "t", "message": "m"}, 404),
+    ("valid", {"kind": "notify", "to": "bob", "title": "x" * 101, "message": "m"}, 400),
+    ("valid", {"kind": "notify", "to": "bob", "title": "t", "message": ""}, 400),
+    ("valid", {"kind": "notify", "to": "bob", "title": "t", "message": "m", "notificationType": "lower"}, 400),
+])
+def test_events_refuse_bad_requests(demo: Demo, token: Optional[str], body: Any, status: int) -> None:
+    if token == "valid":
+        token = demo.request("POST", "/demo/token", {"user": "alice"})[1]["token"]
+    assert demo.request("POST", "/demo/events", body, token=token)[0] == status
+    assert demo.stored("/topic/notifications/bob") == []
