@@ -12,12 +12,14 @@ Layers, each importing only downward::
     nexus_tornado.web     the Tornado / sockjs-tornado glue and the host-app plugin
 """
 
+from typing import Any
+
 __version__ = "0.1.0"
 
 __all__ = ["NexusPlugin", "Settings", "__version__"]
 
 
-def __getattr__(name: str):  # type: ignore[no-untyped-def]
+def __getattr__(name: str) -> Any:
     # Lazy, so that importing the sans-I/O layers never pulls in Tornado.
     if name == "NexusPlugin":
         from .web.plugin import NexusPlugin

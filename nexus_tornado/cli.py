@@ -17,6 +17,7 @@ import argparse
 import asyncio
 import configparser
 import dataclasses
+import importlib
 import logging
 import os
 import secrets
@@ -131,9 +132,9 @@ def gather(
         if env is not None:
             values[name] = env
     for name in names:
-        value = getattr(args, name, None)
-        if value is not None:
-            values[name] = value
+        flag = getattr(args, name, None)
+        if flag is not None:
+            values[name] = flag
     return values
 
 
@@ -164,9 +165,9 @@ async def serve(settings: Settings, host: str, port: int, demo: bool) -> None:
     plugin = NexusPlugin(settings)
     urls: List[Any] = plugin.urls
     if demo:
-        from .demo import demo_urls
-
-        urls = urls + demo_urls(plugin)
+        # handlers/ is installed as nexus_tornado.demo (setup.cfg maps it there).
+        demo_app = importlib.import_module("nexus_tornado.demo")
+        urls = urls + demo_app.demo_urls(plugin)
     app = tornado.web.Application(urls)
     await plugin.start()
     sockets = bind_sockets(port, host)

@@ -102,7 +102,7 @@ def _compiled(pattern: str) -> "re.Pattern[str]":
     return re.compile(pattern)
 
 
-class _SchemaValidator(Validator):  # type: ignore[misc]  # cerberus ships no type hints
+class _SchemaValidator(Validator):
     """Cerberus with our rules; ``vocabularies`` arrives as a validator config keyword."""
 
     @property
