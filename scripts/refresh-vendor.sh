@@ -35,8 +35,9 @@ stompjs_version=$(version stompjs)
 
 rm -rf "$dest"
 mkdir -p "$dest"
-# The page loads the minified UMD builds; the readable ones are kept for review.
-cp sockjs/dist/sockjs.min.js sockjs/dist/sockjs.js "$dest/"
+# The page loads the minified UMD builds; the readable ones are kept for review, and
+# the source map that sockjs.min.js names so that browser tools find it.
+cp sockjs/dist/sockjs.min.js sockjs/dist/sockjs.min.js.map sockjs/dist/sockjs.js "$dest/"
 cp stompjs/bundles/stomp.umd.min.js stompjs/bundles/stomp.umd.js "$dest/"
 cp sockjs/LICENSE "$dest/LICENSE.sockjs-client"
 cp stompjs/LICENSE "$dest/LICENSE.stompjs"
@@ -49,7 +50,7 @@ cp stompjs/LICENSE "$dest/LICENSE.stompjs"
   printf '%-16s %-8s %-11s %s\n' @stomp/stompjs "$stompjs_version" "$(license stompjs)" \
     "$(integrity @stomp/stompjs "$stompjs_version")"
   echo "#"
-  echo "# sockjs.js, sockjs.min.js          <- sockjs-client/dist/"
+  echo "# sockjs.js, sockjs.min.js(.map)    <- sockjs-client/dist/"
   echo "# stomp.umd.js, stomp.umd.min.js    <- @stomp/stompjs/bundles/"
   echo "# LICENSE.sockjs-client, LICENSE.stompjs <- each package's LICENSE"
 } > "$dest/VERSIONS"

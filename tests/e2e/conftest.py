@@ -59,6 +59,7 @@ class NexusServer:
 
     @property
     def url(self) -> str:
+        assert self.port is not None, "not started"
         return "http://127.0.0.1:%d" % self.port
 
     def start(self) -> None:

@@ -171,3 +171,17 @@ def test_events_refuse_bad_requests(demo: Demo, token: Optional[str], body: Any,
         token = demo.request("POST", "/demo/token", {"user": "alice"})[1]["token"]
     assert demo.request("POST", "/demo/events", body, token=token)[0] == status
     assert demo.stored("/topic/notifications/bob") == []
+
+
+def test_vendored_libraries_are_recorded() -> None:
+    vendor = os.path.join(STATIC_PATH, "vendor")
+    with open(os.path.join(vendor, "VERSIONS"), encoding="utf-8") as handle:
+        rows = [line.split() for line in handle if line.strip() and not line.startswith("#")]
+    versions = {row[0]: (row[1], row[2]) for row in rows}
+    assert versions["sockjs-client"][0].startswith("1.6.")
+    assert versions["@stomp/stompjs"][0].startswith("7.")
+    assert versions["sockjs-client"][1] == "MIT" and versions["@stomp/stompjs"][1] == "Apache-2.0"
+    for name in ("LICENSE.sockjs-client", "LICENSE.stompjs", "sockjs.min.js", "stomp.umd.min.js"):
+        assert os.path.getsize(os.path.join(vendor, name)) > 0, name
+    with open(os.path.join(vendor, "sockjs.min.js"), encoding="utf-8") as handle:
+        assert '"%s"' % versions["sockjs-client"][0] in handle.read()
