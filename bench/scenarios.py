@@ -1,0 +1,466 @@
+"""Scenarios: start a server, drive load-generator processes, measure, return rows.
+
+Every row is a flat dict: ``scenario``, ``target`` (the server's label), ``variant``
+(what varies inside the scenario, e.g. ``N=1000``), ``phase`` and the measured figures.
+Server CPU time and RSS are read from ``/proc`` at the start and end of the
+measurement window; deliveries and latencies are counted by the subscribers inside the
+same window (``time.monotonic()`` is shared by every process on the machine).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import queue
+import random
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, List, Optional, Set
+
+import procstat
+from targets import BENCH_DIR, Server, Unavailable
+
+log = logging.getLogger("bench")
+
+LOADGEN = os.path.join(BENCH_DIR, "loadgen.py")
+
+#: Delivery rate of the fixed-rate (latency) phase, deliveries per second.
+LATENCY_RATE = 5000.0
+
+
+@dataclass
+class Config:
+    """How long and how big; ``quick`` and ``full`` fill it differently."""
+
+    warmup: float = 1.0
+    duration: float = 3.0
+    drain: float = 1.0
+    fanout_sizes: List[int] = field(default_factory=lambda: [1000])
+    rooms: int = 500
+    room_users: int = 500
+    idle_connections: int = 2000
+    storm_clients: int = 1000
+    storm_backlog: int = 100
+    per_process: int = 2500
+    body_size: int = 256
+    server_cpus: Optional[Set[int]] = None
+    client_cpus: Optional[Set[int]] = None
+    logdir: str = "/tmp"
+
+
+class LoadGenFailed(Exception):
+    """A load-generator process died or did not answer in time."""
+
+
+class LoadGen:
+    """One load-generator process; JSON lines in both directions."""
+
+    def __init__(self, spec: Dict[str, Any], cfg: Config, name: str) -> None:
+        self.name = name
+        self.errlog = os.path.join(cfg.logdir, "loadgen-%s-%d.log" % (name, time.monotonic_ns()))
+        err = open(self.errlog, "w")
+        self.proc = subprocess.Popen(
+            [sys.executable, LOADGEN],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=err,
+            cwd=BENCH_DIR,
+            text=True,
+            bufsize=1,
+            preexec_fn=procstat.pinner(cfg.client_cpus),
+        )
+        err.close()
+        self.events: "queue.Queue[Dict[str, Any]]" = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+        self.command(json.dumps(spec))
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            try:
+                self.events.put(json.loads(line))
+            except ValueError:
+                pass
+        self.events.put({"event": "exit"})
+
+    def command(self, line: str) -> None:
+        assert self.proc.stdin is not None
+        try:
+            self.proc.stdin.write(line + "\n")
+            self.proc.stdin.flush()
+        except (BrokenPipeError, OSError):
+            pass
+
+    def expect(self, event: str, timeout: float) -> Dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise LoadGenFailed("%s: no %r within %.0f s" % (self.name, event, timeout))
+            try:
+                msg = self.events.get(timeout=left)
+            except queue.Empty:
+                continue
+            if msg.get("event") == event:
+                return msg
+            if msg.get("event") == "exit":
+                with open(self.errlog, errors="replace") as f:
+                    err = " | ".join(f.read().strip().splitlines()[-4:])
+                raise LoadGenFailed("%s exited before %r: %s" % (self.name, event, err))
+            if msg.get("event") == "result" and event != "result":
+                raise LoadGenFailed("%s failed: %s" % (self.name, msg.get("failed")))
+
+    def finish(self, timeout: float = 30) -> Dict[str, Any]:
+        self.command("STOP")
+        try:
+            return self.expect("result", timeout)
+        finally:
+            self.kill()
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                self.proc.stdin.close()  # type: ignore[union-attr]
+            except OSError:
+                pass
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+# -- helpers -----------------------------------------------------------------------------
+
+
+def percentile(hist: Dict[int, int], q: float) -> Optional[float]:
+    """The ``q``-quantile (0..1) of a histogram of 0.1 ms buckets, in milliseconds."""
+    total = sum(hist.values())
+    if not total:
+        return None
+    rank = q * total
+    seen = 0
+    for k in sorted(hist):
+        seen += hist[k]
+        if seen >= rank:
+            return (k + 0.5) / 10.0
+    return None
+
+
+def merge_hists(results: List[Dict[str, Any]]) -> Dict[int, int]:
+    out: Dict[int, int] = {}
+    for r in results:
+        for k, v in r.get("hist", {}).items():
+            out[int(k)] = out.get(int(k), 0) + v
+    return out
+
+
+def chunks(items: List[Any], size: int) -> List[List[Any]]:
+    return [items[i : i + size] for i in range(0, len(items), size)] or [[]]
+
+
+def start_subscribers(
+    server: Server, entries: List[Dict[str, Any]], cfg: Config, sockjs: bool
+) -> List[LoadGen]:
+    """Start subscriber processes for ``entries`` and wait until all are subscribed."""
+    gens = [
+        LoadGen({"role": "subscribers", "target": server.target(sockjs), "clients": part},
+                cfg, "subs%d" % i)
+        for i, part in enumerate(chunks(entries, cfg.per_process))
+    ]
+    try:
+        for gen in gens:
+            gen.expect("ready", 60 + len(entries) / 50)
+    except Exception:
+        for gen in gens:
+            gen.kill()
+        raise
+    return gens
+
+
+def sleep_until(t: float) -> None:
+    left = t - time.monotonic()
+    if left > 0:
+        time.sleep(left)
+
+
+# -- delivery measurement (fan-out, chat rooms, persistence) -------------------------------
+
+
+def measure_phases(
+    server: Server,
+    entries: List[Dict[str, Any]],
+    publishers: List[Dict[str, Any]],
+    cfg: Config,
+    sockjs: bool = False,
+    expected_per_publish: float = 0.0,
+) -> List[Dict[str, Any]]:
+    """Subscribe ``entries`` once, then run each publisher spec as one measured phase."""
+    subs = start_subscribers(server, entries, cfg, sockjs)
+    rows: List[Dict[str, Any]] = []
+    try:
+        for pub_spec in publishers:
+            rows.append(_one_phase(server, subs, pub_spec, cfg, sockjs, expected_per_publish))
+    finally:
+        for gen in subs:
+            try:
+                gen.finish(10)
+            except LoadGenFailed:
+                gen.kill()
+    return rows
+
+
+def _one_phase(
+    server: Server,
+    subs: List[LoadGen],
+    pub_spec: Dict[str, Any],
+    cfg: Config,
+    sockjs: bool,
+    expected_per_publish: float,
+) -> Dict[str, Any]:
+    spec = dict(pub_spec)
+    spec["role"] = "publisher"
+    spec["target"] = server.target(sockjs)
+    spec["body_size"] = cfg.body_size
+    pub = LoadGen(spec, cfg, "pub")
+    try:
+        pub.expect("ready", 60)
+        for gen in subs:
+            gen.command("REPORT")
+        before = [gen.expect("report", 30) for gen in subs]
+        now = time.monotonic()
+        t0 = now + cfg.warmup
+        t1 = t0 + cfg.duration
+        t_end = t1 + 0.05
+        line = "GO %.6f %.6f %.6f" % (t0, t1, t_end)
+        pub.command(line)
+        for gen in subs:
+            gen.command(line)
+        loadgen_pids = [g.proc.pid for g in subs] + [pub.proc.pid]
+        sleep_until(t0)
+        s0 = procstat.sample(server.pids)
+        l0 = procstat.sample(loadgen_pids)
+        b0 = procstat.cpu_busy(cfg.server_cpus)
+        sleep_until(t1)
+        s1 = procstat.sample(server.pids)
+        l1 = procstat.sample(loadgen_pids)
+        b1 = procstat.cpu_busy(cfg.server_cpus)
+        sleep_until(t_end + cfg.drain)
+        for gen in subs:
+            gen.command("REPORT")
+        after = [gen.expect("report", 30) for gen in subs]
+        pub_result = pub.finish(30)
+    finally:
+        pub.kill()
+    span = t1 - t0
+    delivered = sum(r["window"] for r in after)
+    hist = merge_hists(after)
+    cpu = s1["cpu"] - s0["cpu"]
+    total_delta = sum(r["total"] for r in after) - sum(r["total"] for r in before)
+    row: Dict[str, Any] = {
+        "phase": spec["mode"] if spec["mode"] != "window" else "max",
+        "deliveries_per_s": delivered / span,
+        "p50_ms": percentile(hist, 0.50),
+        "p99_ms": percentile(hist, 0.99),
+        "max_ms": percentile(hist, 1.0),
+        "server_cpu_s": cpu,
+        "server_cpu_util": cpu / span,
+        "cpu_s_per_1k": (cpu / (delivered / 1000.0)) if delivered else None,
+        "server_rss_mb": s1["rss_kb"] / 1024.0,
+        "loadgen_cpu_util": (l1["cpu"] - l0["cpu"]) / span,
+        # Time other processes (not the server, not ours) took on the server's CPUs.
+        "foreign_cpu_util": max(0.0, (b1 - b0) - cpu - _ours_on(cfg, l1["cpu"] - l0["cpu"])) / span
+        if cfg.server_cpus else None,
+        "published": pub_result.get("sent", 0),
+        "receipts": pub_result.get("receipts", 0),
+        "refused": pub_result.get("refused", 0),
+        "errors": sum(r["errors"] for r in after) + pub_result.get("errors", 0),
+        "error_sample": (pub_result.get("error_sample") or [])
+        + [e for r in after for e in r["error_sample"]][:3],
+        "closed": sum(r["closed"] for r in after),
+        "close_sample": [e for r in after for e in r["close_sample"]][:3],
+        "seconds": span,
+    }
+    if pub_result.get("failed"):
+        row["failed"] = pub_result["failed"]
+    if expected_per_publish:
+        row["undelivered"] = int(round(pub_result.get("receipts", 0) * expected_per_publish)) - total_delta
+    if spec["mode"] == "rate":
+        row["target_rate"] = spec["rate"] * (expected_per_publish or 1)
+    return row
+
+
+def _ours_on(cfg: Config, loadgen_cpu: float) -> float:
+    """Load-generator CPU that ran on the server's CPUs (only when they overlap)."""
+    if cfg.server_cpus and cfg.client_cpus and cfg.server_cpus & cfg.client_cpus:
+        return loadgen_cpu
+    return 0.0
+
+
+def fanout_entries(server: Server, n: int, chat: str = "1") -> List[Dict[str, Any]]:
+    dest = server.destination(chat)
+    return [{"user": "s%d" % i, "chats": [chat], "dests": [dest]} for i in range(n)]
+
+
+def fanout_publishers(server: Server, n: int, chat: str = "1", latency: bool = True) -> List[Dict[str, Any]]:
+    dest = server.destination(chat)
+    base = {"user": "pub", "chats": [chat], "dests": [dest], "chat_ids": [chat]}
+    window = max(2, min(32, 4000 // n))
+    out = [dict(base, mode="window", window=window)]
+    if latency:
+        out.append(dict(base, mode="rate", rate=LATENCY_RATE / n))
+    return out
+
+
+def fanout(server: Server, n: int, cfg: Config, sockjs: bool = False, latency: bool = True) -> List[Dict[str, Any]]:
+    """One destination, ``n`` subscribers: as fast as receipts allow, then fixed rate."""
+    rows = measure_phases(
+        server, fanout_entries(server, n), fanout_publishers(server, n, latency=latency),
+        cfg, sockjs, expected_per_publish=n,
+    )
+    for row in rows:
+        row["variant"] = "N=%d" % n
+        row["n"] = n
+    return rows
+
+
+def chat_rooms(server: Server, cfg: Config) -> List[Dict[str, Any]]:
+    """Thousands of rooms of 2-50 members; a publisher writes to random rooms."""
+    rng = random.Random(42)
+    rooms = ["%d" % (1000 + i) for i in range(cfg.rooms)]
+    members: Dict[int, List[str]] = {u: [] for u in range(cfg.room_users)}
+    total = 0
+    for room in rooms:
+        size = rng.randint(2, 50)
+        total += size
+        for u in rng.sample(range(cfg.room_users), min(size, cfg.room_users)):
+            members[u].append(room)
+    entries = [
+        {"user": "m%d" % u, "chats": chats, "dests": [server.destination(c) for c in chats]}
+        for u, chats in members.items()
+        if chats
+    ]
+    mean = total / len(rooms)
+    base = {"user": "pub", "chats": rooms, "dests": [server.destination(r) for r in rooms], "chat_ids": rooms}
+    publishers = [
+        dict(base, mode="window", window=32),
+        dict(base, mode="rate", rate=LATENCY_RATE / mean),
+    ]
+    rows = measure_phases(server, entries, publishers, cfg, expected_per_publish=mean)
+    for row in rows:
+        row["variant"] = "%d rooms, %d users" % (cfg.rooms, len(entries))
+        row.pop("undelivered", None)  # random rooms: only an average is expected
+    return rows
+
+
+# -- idle connections ----------------------------------------------------------------------
+
+
+def idle(server: Server, cfg: Config) -> Dict[str, Any]:
+    """Memory per idle connection: RSS after ``n`` connections minus RSS before."""
+    n = cfg.idle_connections
+    warm = [{"user": "w%d" % i, "chats": ["w%d" % i], "dests": [server.destination("w%d" % i)]}
+            for i in range(50)]
+    warm_gens = start_subscribers(server, warm, cfg, False)
+    time.sleep(0.5)
+    s0 = procstat.sample(server.pids)
+    entries = [{"user": "i%d" % i, "chats": ["i%d" % i], "dests": [server.destination("i%d" % i)]}
+               for i in range(n)]
+    t = time.monotonic()
+    gens = start_subscribers(server, entries, cfg, False)
+    setup = time.monotonic() - t
+    time.sleep(1.5)
+    s1 = procstat.sample(server.pids)
+    for gen in gens + warm_gens:
+        try:
+            gen.finish(10)
+        except LoadGenFailed:
+            gen.kill()
+    return {
+        "variant": "%d connections" % n,
+        "phase": "idle",
+        "connections": n,
+        "kb_per_connection": (s1["rss_kb"] - s0["rss_kb"]) / n,
+        "server_rss_mb": s1["rss_kb"] / 1024.0,
+        "connect_cpu_ms": (s1["cpu"] - s0["cpu"]) * 1000.0 / n,
+        "setup_seconds": setup,
+    }
+
+
+# -- reconnect storm -------------------------------------------------------------------------
+
+
+def storm(server: Server, cfg: Config) -> Dict[str, Any]:
+    """``storm_clients`` clients reconnect at once with ``last-seq`` 100 messages back."""
+    chat = "2"
+    dest = server.destination(chat)
+    backlog = cfg.storm_backlog
+    total = 2 * backlog
+    prefill = LoadGen(
+        {"role": "publisher", "target": server.target(False), "mode": "count", "count": total,
+         "window": 8, "user": "pub", "chats": [chat], "dests": [dest], "chat_ids": [chat],
+         "body_size": cfg.body_size},
+        cfg, "prefill",
+    )
+    pre = prefill.expect("result", 60)
+    prefill.kill()
+    if pre.get("failed") or pre.get("receipts") != total:
+        raise LoadGenFailed("prefill: %s" % json.dumps({k: pre.get(k) for k in ("failed", "receipts", "refused", "error_sample")}))
+    entries = [{"user": "r%d" % i, "chats": [chat]} for i in range(cfg.storm_clients)]
+    gen = LoadGen(
+        {"role": "storm", "target": server.target(False), "clients": entries, "destination": dest,
+         "last_seq": total - backlog, "expect": backlog, "timeout": 90},
+        cfg, "storm",
+    )
+    try:
+        gen.expect("ready", 30)
+        s0 = procstat.sample(server.pids)
+        now = time.monotonic()
+        gen.command("GO %.6f %.6f %.6f" % (now, now + 3600, now + 3600))
+        gen.expect("done", 150)
+        s1 = procstat.sample(server.pids)
+        result = gen.finish(30)
+    finally:
+        gen.kill()
+    times = result.get("catchup_times", [])
+    done = len(times)
+    elapsed = max(times) if times else None
+    return {
+        "variant": "%d clients x %d missed" % (cfg.storm_clients, backlog),
+        "phase": "storm",
+        "clients": cfg.storm_clients,
+        "caught_up": done,
+        "failures": result.get("failures", 0),
+        "failure_sample": result.get("failure_sample", []),
+        "catchup_all_s": elapsed,
+        "catchup_p50_s": times[len(times) // 2] if times else None,
+        "catchup_p99_s": times[min(len(times) - 1, math.ceil(0.99 * len(times)) - 1)] if times else None,
+        "deliveries_per_s": (done * backlog / elapsed) if elapsed else None,
+        "server_cpu_s": s1["cpu"] - s0["cpu"],
+        "cpu_s_per_1k": ((s1["cpu"] - s0["cpu"]) / (done * backlog / 1000.0)) if done else None,
+        "errors": result.get("errors", 0),
+        "error_sample": result.get("error_sample", []),
+    }
+
+
+def with_server(
+    make: Callable[[], Server], run: Callable[[Server], Any]
+) -> Any:
+    """Start a fresh server, run one scenario against it, always stop it."""
+    server = make()
+    server.start()
+    try:
+        return run(server)
+    finally:
+        server.stop()
+
+
+__all__ = [
+    "Config", "LoadGenFailed", "Unavailable", "fanout", "chat_rooms", "idle", "storm",
+    "with_server", "percentile",
+]
