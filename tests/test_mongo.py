@@ -74,7 +74,8 @@ def raw_database(target: MongoTarget) -> Any:
 
 
 class FaultyCollection:
-    """Wraps a collection; its next ``failures`` inserts raise AutoReconnect.
+    """Wraps a collection; its next ``failures`` inserts raise AutoReconnect, and so do
+    its next ``delete_failures`` deletes.
 
     ``land``: the failing insert is carried out before the error (the reply was lost).
     ``meanwhile``: awaited once, at the first failure (another writer acting then).
@@ -86,9 +87,11 @@ class FaultyCollection:
         failures: int,
         land: bool = False,
         meanwhile: Optional[Callable[[], Awaitable[Any]]] = None,
+        delete_failures: int = 0,
     ) -> None:
         self.real = real
         self.failures = failures
+        self.delete_failures = delete_failures
         self.land = land
         self.meanwhile = meanwhile
         self.inserted_seqs: List[int] = []
@@ -106,6 +109,12 @@ class FaultyCollection:
         if self.meanwhile is not None:
             meanwhile, self.meanwhile = self.meanwhile, None
             await meanwhile()
+        raise AutoReconnect("injected failure")
+
+    async def delete_many(self, query: Dict[str, Any]) -> Any:
+        if self.delete_failures <= 0:
+            return await self.real.delete_many(query)
+        self.delete_failures -= 1
         raise AutoReconnect("injected failure")
 
 
@@ -226,6 +235,23 @@ async def test_a_message_mongodb_cannot_store_is_refused_before_taking_a_seq(
     assert await store.last_seq("/topic/a") == 0
     assert (await store.append("/topic/a", b"y", {"a.b": "1"})).seq == 1
     assert (await store.read_after("/topic/a", 0, 1))[0].headers == {"a.b": "1"}
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_retention_by_count_that_failed_at_append_is_applied_by_prune(
+    target: MongoTarget,
+) -> None:
+    store = await target.store(retention=Retention(max_age_seconds=None, max_count=2))
+    await store.append("/topic/a", b"1", {})
+    await store.append("/topic/a", b"2", {})
+    store.messages = FaultyCollection(store.messages, failures=0, delete_failures=1)
+
+    assert (await store.append("/topic/a", b"3", {})).seq == 3  # stored all the same
+
+    assert await seqs_of(store, "/topic/a") == [1, 2, 3]
+    assert await store.prune() == 1
+    assert await seqs_of(store, "/topic/a") == [2, 3]
+    assert await store.prune() == 0
 
 
 # -- outages --------------------------------------------------------------------------------

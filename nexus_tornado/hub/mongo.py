@@ -89,9 +89,10 @@ _UNAVAILABLE = "message store unavailable"
 class MongoStore(Store):
     """A :class:`~nexus_tornado.hub.store.Store` on MongoDB (motor or PyMongo async).
 
-    ``timeout`` (seconds) bounds each operation; ``append`` may take up to twice as
-    long, because after a failed insert it spends up to ``timeout`` more giving its
-    seq back. ``clock`` gives message timestamps and the age horizon of ``prune``.
+    ``timeout`` (seconds) bounds each method; ``append`` may take up to twice as
+    long (after a failed insert it spends up to ``timeout`` more giving its seq back,
+    after a successful one applying retention by count), and ``open`` gives each of
+    its steps ``timeout`` of its own. ``clock`` gives message timestamps and the age horizon of ``prune``.
     """
 
     def __init__(
@@ -117,6 +118,8 @@ class MongoStore(Store):
         self.counters = database.get_collection(collection_prefix + "counters")
         #: Set by :meth:`from_uri`: a client this store created and so must close.
         self._owned_client: Any = None
+        #: Destination -> highest seq whose retention by count failed; see prune().
+        self._untrimmed: Dict[str, int] = {}
 
     @classmethod
     def from_uri(
@@ -202,8 +205,7 @@ class MongoStore(Store):
     async def append(
         self, destination: str, body: bytes, headers: Mapping[str, str]
     ) -> StoredMessage:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.timeout
+        deadline = self._deadline()
         message_id = uuid.uuid4().hex
         timestamp = float(self._clock())
         body = bytes(body)
@@ -265,6 +267,7 @@ class MongoStore(Store):
         return int(documents[0]["seq"]) if documents else None
 
     async def mark_delivered(self, destination: str, seqs: Iterable[int]) -> None:
+        deadline = self._deadline()
         wanted = sorted({int(s) for s in seqs})
         for start in range(0, len(wanted), _MARK_CHUNK):
             chunk = wanted[start : start + _MARK_CHUNK]
@@ -274,6 +277,7 @@ class MongoStore(Store):
                 functools.partial(
                     self.messages.update_many, query, {"$set": {"delivered": True}}
                 ),
+                deadline=deadline,
             )
 
     async def read_undelivered(
@@ -301,9 +305,10 @@ class MongoStore(Store):
         return None if document is None else bool(document["delivered"])
 
     async def prune(self) -> int:
-        """Drop messages older than the age limit, then those beyond the count limit
-        (normally already dropped by :meth:`append`; this catches up after a failed
-        trim). Counters are kept, so ``last_seq`` is unaffected."""
+        """Drop messages older than the age limit, and catch up on the retention by
+        count that :meth:`append` could not apply (its delete failed) in this process.
+        Counters are kept, so ``last_seq`` is unaffected."""
+        deadline = self._deadline()
         dropped = 0
         max_age = self.retention.max_age_seconds
         if max_age is not None:
@@ -311,22 +316,21 @@ class MongoStore(Store):
             result = await self._run(
                 "prune",
                 lambda: self.messages.delete_many({"timestamp": {"$lt": horizon}}),
+                deadline=deadline,
             )
             dropped += result.deleted_count
         max_count = self.retention.max_count
-        if max_count is not None:
-            counters = await self._run(
-                "prune", lambda: self.counters.find({}).to_list(length=None)
-            )
-            for counter in counters:
-                keep_from = int(counter["seq"]) - max_count
-                if keep_from < 1:
-                    continue
-                query = {"destination": counter["_id"], "seq": {"$lte": keep_from}}
+        for destination, seq in list(self._untrimmed.items()):
+            if max_count is not None:
+                query = {"destination": destination, "seq": {"$lte": seq - max_count}}
                 result = await self._run(
-                    "prune", functools.partial(self.messages.delete_many, query)
+                    "prune",
+                    functools.partial(self.messages.delete_many, query),
+                    deadline=deadline,
                 )
                 dropped += result.deleted_count
+            if self._untrimmed.get(destination) == seq:
+                del self._untrimmed[destination]
         return dropped
 
     # -- append's steps -----------------------------------------------------------------
@@ -426,7 +430,7 @@ class MongoStore(Store):
     async def _give_back(self, destination: str, seq: int, message_id: str) -> bool:
         """After a failed insert: True if it had landed after all; otherwise return
         ``seq`` to the counter if no later seq was allocated (so no gap is left)."""
-        deadline = asyncio.get_running_loop().time() + self.timeout
+        deadline = self._deadline()
         try:
             landed = await self._run(
                 "give back seq",
@@ -497,6 +501,11 @@ class MongoStore(Store):
             )
         except StoreUnavailable as exc:
             log.warning("retention by count of %s deferred: %s", destination, exc.log_detail)
+            self._untrimmed[destination] = max(seq, self._untrimmed.get(destination, 0))
+
+    def _deadline(self) -> float:
+        """When an operation started now must be over (event loop time)."""
+        return asyncio.get_running_loop().time() + self.timeout
 
     async def _pause(self, attempt: int, deadline: float, what: str) -> None:
         """Back off before retrying; StoreUnavailable if ``deadline`` has passed."""
