@@ -182,3 +182,79 @@ async def test_a_failing_subscriber_does_not_stop_the_others(caplog: Any) -> Non
     await hub.publish("/d", b"x")
     assert inbox.seqs == [1]
     assert "delivery to" in caplog.text
+
+
+class OverlapCheckingStore(MemoryStore):
+    """Records how many appends to one destination are in flight at once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.in_flight = 0
+        self.most = 0
+
+    async def append(self, destination: str, body: bytes, headers: Mapping[str, str]) -> StoredMessage:
+        self.in_flight += 1
+        self.most = max(self.most, self.in_flight)
+        try:
+            for _ in range(3):
+                await asyncio.sleep(0)
+            return await super().append(destination, body, headers)
+        finally:
+            self.in_flight -= 1
+
+
+@pytest.mark.gen_test
+async def test_appends_to_one_destination_never_overlap_and_lanes_are_freed() -> None:
+    store = OverlapCheckingStore()
+    hub = Hub(store)
+    inbox = Inbox()
+    await hub.subscribe("/d", inbox)
+
+    async def wave(delay: int) -> None:
+        for _ in range(delay):
+            await asyncio.sleep(0)
+        await asyncio.gather(*(hub.publish("/d", b"x") for _ in range(5)))
+
+    await asyncio.gather(*(wave(d) for d in range(6)))
+    assert store.most == 1
+    assert inbox.seqs == list(range(1, 31))
+    assert hub._lanes == {}
+
+
+class VisibleBeforeBroadcastStore(MemoryStore):
+    """Makes a message readable before its append returns, as a remote database does."""
+
+    async def append(self, destination: str, body: bytes, headers: Mapping[str, str]) -> StoredMessage:
+        message = await super().append(destination, body, headers)
+        for _ in range(5):
+            await asyncio.sleep(0)
+        return message
+
+
+@pytest.mark.gen_test
+async def test_replay_does_not_duplicate_a_message_whose_broadcast_is_late() -> None:
+    hub = Hub(VisibleBeforeBroadcastStore())
+    await hub.publish("/d", b"1")
+    inbox = Inbox()
+    publishing = asyncio.ensure_future(hub.publish("/d", b"2"))
+    await asyncio.sleep(0)  # seq 2 is stored, its broadcast not yet done
+    await hub.subscribe("/d", inbox, last_seq=0)
+    await publishing
+    await hub.publish("/d", b"3")
+    assert inbox.seqs == [1, 2, 3]
+
+
+@pytest.mark.gen_test
+async def test_unsubscribing_during_catch_up_leaves_nothing_behind() -> None:
+    hub = Hub(SlowStore(), replay_chunk=2)
+    for _ in range(10):
+        await hub.publish("/d", b"x")
+    inbox = Inbox()
+    catching_up = asyncio.ensure_future(hub.subscribe("/d", inbox, last_seq=0))
+    await asyncio.sleep(0.002)
+    hub.unsubscribe("/d", inbox)
+    await catching_up
+    assert hub.subscriber_count("/d") == 0
+    delivered = len(inbox.templates)
+    await hub.publish("/d", b"after")
+    assert len(inbox.templates) == delivered

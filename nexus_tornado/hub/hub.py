@@ -88,6 +88,40 @@ class _CatchUp(Subscriber):
         self.buffer[int(template.headers["seq"])] = template
 
 
+class _Floor(Subscriber):
+    """Stands in for a subscriber right after its catch-up, dropping live messages it
+    already got from the store.
+
+    A message becomes readable in the store a moment before its publisher broadcasts
+    it, so a replay can deliver a message whose broadcast is still to come. The floor
+    drops those and hands over to the subscriber itself at the first newer message.
+    """
+
+    __slots__ = ("hub", "destination", "subscriber", "floor")
+
+    def __init__(self, hub: "Hub", destination: str, subscriber: Subscriber, floor: int) -> None:
+        self.hub = hub
+        self.destination = destination
+        self.subscriber = subscriber
+        self.floor = floor
+
+    def deliver(self, template: MessageTemplate) -> None:
+        if int(template.headers["seq"]) <= self.floor:
+            return
+        self.hub._replace(self.destination, self.subscriber, self.subscriber)
+        self.subscriber.deliver(template)
+
+
+class _Lane:
+    """Serialises the appends to one destination, so seq order is broadcast order."""
+
+    __slots__ = ("lock", "users")
+
+    def __init__(self) -> None:
+        self.lock = asyncio.Lock()
+        self.users = 0
+
+
 class Hub:
     """IOLoop-resident publish/subscribe over a :class:`Store`."""
 
@@ -101,8 +135,10 @@ class Hub:
         self.store = store
         self.replay_chunk = replay_chunk
         self.catch_up_buffer = catch_up_buffer
-        self._subscribers: Dict[str, Dict[Subscriber, None]] = {}
-        self._locks: Dict[str, asyncio.Lock] = {}
+        #: destination -> {subscriber: what receives its deliveries now} (the
+        #: subscriber itself, or a stand-in while it catches up).
+        self._subscribers: Dict[str, Dict[Subscriber, Subscriber]] = {}
+        self._lanes: Dict[str, _Lane] = {}
         self._delivered: Dict[str, Set[int]] = {}
         self._delivered_flush: Optional[asyncio.Future[Any]] = None
         self.published = 0
@@ -120,17 +156,19 @@ class Hub:
         Raises :class:`~nexus_tornado.errors.StoreUnavailable` when the store cannot
         take it; nothing is delivered then.
         """
-        lock = self._locks.get(destination)
-        if lock is None:
-            lock = self._locks[destination] = asyncio.Lock()
+        lane = self._lanes.get(destination)
+        if lane is None:
+            lane = self._lanes[destination] = _Lane()
+        lane.users += 1
         try:
-            async with lock:
+            async with lane.lock:
                 message = await self.store.append(destination, body, headers or {})
                 self.broadcast(message)
                 return message
         finally:
-            if not lock.locked() and self._locks.get(destination) is lock:
-                del self._locks[destination]
+            lane.users -= 1
+            if not lane.users:
+                del self._lanes[destination]
 
     def broadcast(self, message: StoredMessage) -> None:
         """Deliver an already persisted message to the destination's subscribers."""
@@ -139,27 +177,25 @@ class Hub:
         if not subscribers:
             return
         template = template_for(message)
-        for subscriber in tuple(subscribers):
+        for target in tuple(subscribers.values()):
             try:
-                subscriber.deliver(template)
+                target.deliver(template)
             except Exception:
-                log.exception("delivery to %r failed", subscriber)
+                log.exception("delivery to %r failed", target)
 
     # -- subscribing ------------------------------------------------------------
 
     def subscriber_count(self, destination: str) -> int:
         return len(self._subscribers.get(destination, ()))
 
-    def _add(self, destination: str, subscriber: Subscriber) -> None:
-        self._subscribers.setdefault(destination, {})[subscriber] = None
+    def _add(self, destination: str, subscriber: Subscriber, target: Subscriber) -> None:
+        self._subscribers.setdefault(destination, {})[subscriber] = target
 
-    def _swap(self, destination: str, old: Subscriber, new: Subscriber) -> bool:
+    def _replace(self, destination: str, subscriber: Subscriber, target: Subscriber) -> None:
+        """Route ``subscriber``'s deliveries to ``target``, unless it unsubscribed."""
         subscribers = self._subscribers.get(destination)
-        if subscribers is None or old not in subscribers:
-            return False  # unsubscribed while catching up
-        del subscribers[old]
-        subscribers[new] = None
-        return True
+        if subscribers is not None and subscriber in subscribers:
+            subscribers[subscriber] = target
 
     def unsubscribe(self, destination: str, subscriber: Subscriber) -> None:
         subscribers = self._subscribers.get(destination)
@@ -185,23 +221,26 @@ class Hub:
         """
         tracked = self.tracks_delivery(destination)
         if last_seq is None and not tracked:
-            self._add(destination, subscriber)
+            self._add(destination, subscriber, subscriber)
             return
         catch_up = _CatchUp(self.catch_up_buffer)
-        self._add(destination, catch_up)
+        self._add(destination, subscriber, catch_up)
         try:
             if last_seq is None:
                 delivered = await self._undelivered(destination, subscriber, catch_up)
             else:
                 delivered = await self._replay(destination, subscriber, catch_up, last_seq)
         except BaseException:
-            self.unsubscribe(destination, catch_up)
+            self.unsubscribe(destination, subscriber)
             raise
+        if self._subscribers.get(destination, {}).get(subscriber) is not catch_up:
+            return  # unsubscribed meanwhile
         # No await from here on: the hand-over is atomic on the IOLoop.
         for seq in sorted(catch_up.buffer):
             if seq > delivered:
                 subscriber.deliver(catch_up.buffer[seq])
-        self._swap(destination, catch_up, subscriber)
+                delivered = seq
+        self._replace(destination, subscriber, _Floor(self, destination, subscriber, delivered))
 
     async def _replay(
         self,
