@@ -44,6 +44,13 @@ class PageHandler(tornado.web.StaticFileHandler):
     def set_extra_headers(self, path: str) -> None:
         self.set_header("Cache-Control", "no-cache")
 
+    def get_content_type(self) -> str:
+        # VERSIONS and the LICENSE files have no extension: show them, do not download.
+        content_type = super().get_content_type()
+        if content_type == "application/octet-stream":
+            return "text/plain; charset=utf-8"
+        return content_type
+
 
 def demo_urls(plugin: Any) -> List[Any]:
     """URL specs of the demo app for a :class:`~nexus_tornado.NexusPlugin`."""

@@ -185,3 +185,21 @@ def test_vendored_libraries_are_recorded() -> None:
         assert os.path.getsize(os.path.join(vendor, name)) > 0, name
     with open(os.path.join(vendor, "sockjs.min.js"), encoding="utf-8") as handle:
         assert '"%s"' % versions["sockjs-client"][0] in handle.read()
+
+
+@pytest.mark.parametrize("path, content_type", [
+    ("/", "text/html"),
+    ("/static/nexus-client.js", "javascript"),
+    ("/static/vendor/VERSIONS", "text/plain"),
+    ("/static/vendor/LICENSE.stompjs", "text/plain"),
+])
+def test_page_files_are_served(demo: Demo, path: str, content_type: str) -> None:
+    conn = http.client.HTTPConnection("127.0.0.1", demo.handle.port, timeout=10)
+    try:
+        conn.request("GET", path)
+        response = conn.getresponse()
+        response.read()
+        assert response.status == 200
+        assert content_type in (response.getheader("Content-Type") or "")
+    finally:
+        conn.close()
