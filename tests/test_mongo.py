@@ -192,6 +192,48 @@ async def test_a_gap_is_left_only_when_a_later_seq_was_taken_and_it_is_logged(
     assert "seq 2 of /topic/a is lost (a gap)" in caplog.text
 
 
+class HeldInserts:
+    """Wraps a collection; each insert waits until the test releases it."""
+
+    def __init__(self, real: Any) -> None:
+        self.real = real
+        self.entered = asyncio.Event()
+        self.release = asyncio.Event()
+        self.done = asyncio.Event()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real, name)
+
+    async def insert_one(self, document: Dict[str, Any]) -> Any:
+        self.entered.set()
+        await self.release.wait()
+        result = await self.real.insert_one(document)
+        self.done.set()
+        return result
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_a_cancelled_append_still_completes_so_no_seq_is_abandoned(
+    target: MongoTarget,
+) -> None:
+    store = await target.store()
+    real = store.messages
+    held = store.messages = HeldInserts(real)
+    append = asyncio.ensure_future(store.append("/topic/a", b"1", {}))
+    await held.entered.wait()  # seq 1 allocated, its insert under way
+
+    append.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await append
+    held.release.set()
+    # The insert goes on although its caller is gone (wait_for: a hang fails the test).
+    await asyncio.wait_for(held.done.wait(), HANG)
+    store.messages = real
+
+    assert (await store.append("/topic/a", b"2", {})).seq == 2
+    assert [m.body for m in await store.read_after("/topic/a", 0, 10)] == [b"1", b"2"]
+
+
 @pytest.mark.gen_test(timeout=60)
 async def test_a_counter_behind_its_messages_catches_up(target: MongoTarget) -> None:
     """A message stored after its seq was given back (a late insert), or a lost

@@ -205,6 +205,19 @@ class MongoStore(Store):
     async def append(
         self, destination: str, body: bytes, headers: Mapping[str, str]
     ) -> StoredMessage:
+        """Allocate a seq and insert the message (see the module docstring on gaps).
+
+        Shielded from cancellation: a caller that is cancelled (say, its connection
+        closed) does not abandon a seq between allocation and insert; the append runs
+        to its bounded end and its outcome is only logged.
+        """
+        task = asyncio.ensure_future(self._append(destination, body, headers))
+        task.add_done_callback(_log_abandoned)
+        return await asyncio.shield(task)
+
+    async def _append(
+        self, destination: str, body: bytes, headers: Mapping[str, str]
+    ) -> StoredMessage:
         deadline = self._deadline()
         message_id = uuid.uuid4().hex
         timestamp = float(self._clock())
@@ -543,6 +556,18 @@ class MongoStore(Store):
             raise StoreUnavailable(
                 _UNAVAILABLE, log_detail="%s: %s: %s" % (what, type(exc).__name__, exc)
             ) from exc
+
+
+def _log_abandoned(task: "asyncio.Future[StoredMessage]") -> None:
+    """Retrieve the outcome of an append, so one whose caller was cancelled is logged
+    rather than reported as "exception never retrieved"."""
+    if task.cancelled():
+        return
+    exc = task.exception()
+    if isinstance(exc, StoreUnavailable):
+        log.debug("append failed: %s", exc.log_detail)
+    elif exc is not None:
+        log.error("append failed", exc_info=exc)
 
 
 def _to_message(document: Mapping[str, Any]) -> StoredMessage:
