@@ -9,6 +9,18 @@ coroutine per connection (started when there is work, gone when there is none).
 Failures of ours never abort the transport silently: the client gets an ERROR frame or
 a ``SERVER_ERROR`` on ``/user/queue/errors`` with a tracking id, and the stack trace
 goes to the log under the same id.
+
+Connection-level limits enforced here (the defaults are in :mod:`nexus_tornado.settings`):
+
+- frame size: a body over ``max_frame_size`` is ``TOO_LARGE`` (the connection stays);
+  one declared (``content-length``) beyond :func:`transport_message_limit` ends the
+  connection with ERROR ``frame too large``;
+- a flood: more than :data:`MAX_QUEUED_EVENTS` frames waiting to be handled ends it
+  with ERROR ``too many frames``;
+- a slow consumer: output the client has not taken passing ``max_pending_output``
+  ends it with ERROR ``slow consumer`` (see :mod:`.output_limit`);
+- and, from the plugin's housekeeping tick, the CONNECT deadline, the idle and
+  heart-beat timeouts and token expiry (:meth:`StompConnection.tick`).
 """
 
 from __future__ import annotations
@@ -20,10 +32,8 @@ import time
 import uuid
 from typing import Any, Deque, Dict, Mapping, Optional
 
-from sockjs.tornado import SockJSConnection
 from tornado.ioloop import IOLoop
 
-from .. import __version__
 from ..errors import AuthError, Rejection, StoreUnavailable
 from ..hub.hub import Subscriber
 from ..hub.presence import PRESENCE_DESTINATION
@@ -43,7 +53,9 @@ from ..stomp import (
     TooLarge,
     Unsubscribe,
 )
+from .output_limit import unsent_bytes
 from .services import SERVICES_KEY, Services
+from .transport_sockjs import SockJSConnection
 
 log = logging.getLogger("nexus_tornado.web.connection")
 
@@ -53,6 +65,19 @@ ERRORS_DESTINATION = "/user/queue/errors"
 TOKEN_DESTINATION = "/session/token"
 #: Most frames waiting to be worked off before the connection counts as flooding.
 MAX_QUEUED_EVENTS = 1000
+#: Room beyond ``max_frame_size`` for one frame's headers and its SockJS framing: the
+#: transports refuse (close 1009) any one message larger than the frame limit plus this.
+FRAME_SLACK = 16 * 1024
+
+
+def transport_message_limit(max_frame_size: int) -> int:
+    """The largest transport message (WebSocket message, SockJS message) accepted.
+
+    A frame over ``max_frame_size`` but within this is answered with ``TOO_LARGE`` and
+    the connection stays open; a frame beyond it is "far beyond the size limit" (wire
+    contract) and ends the connection.
+    """
+    return max_frame_size + FRAME_SLACK
 
 
 def tracking_id() -> str:
@@ -78,7 +103,7 @@ class _Subscription(Subscriber):
         return "<subscription %s %s>" % (self.id, self.destination)
 
 
-class StompConnection(SockJSConnection):  # type: ignore[misc]
+class StompConnection(SockJSConnection):
     """A sockjs-tornado connection class speaking STOMP; one instance per session."""
 
     def __init__(self, session: Any) -> None:
@@ -187,19 +212,25 @@ class StompConnection(SockJSConnection):  # type: ignore[misc]
         elif isinstance(event, ReceiptRequested):
             self.stomp.send_receipt(event.receipt_id)
         elif isinstance(event, TooLarge):
-            self.reject(
-                Rejection(
-                    "TOO_LARGE",
-                    "frame exceeds %d bytes" % self.services.settings.max_frame_size,
-                    {"limit": self.services.settings.max_frame_size, "command": event.command},
-                ),
-                event.receipt,
-            )
+            self._on_too_large(event)
         elif isinstance(event, Disconnect):
             if event.receipt:
                 self.stomp.send_receipt(event.receipt)
             self._flush()
             self.close_with(1000, "disconnect")
+
+    def _on_too_large(self, event: TooLarge) -> None:
+        """A body over the limit was discarded unread; refuse it, or end a far-off one."""
+        limit = self.services.settings.max_frame_size
+        declared = event.content_length
+        if declared is not None and declared > transport_message_limit(limit):
+            log.info("closing %s: %s frame declares %d bytes", self._who(), event.command, declared)
+            self.stomp.send_error(
+                "frame too large", "content-length %d is far beyond the %d-byte limit" % (declared, limit)
+            )
+            return
+        details: Dict[str, Any] = {"limit": limit, "command": event.command}
+        self.reject(Rejection("TOO_LARGE", "frame exceeds %d bytes" % limit, details), event.receipt)
 
     def _on_connect(self, event: Connect) -> None:
         services = self.services
@@ -360,10 +391,13 @@ class StompConnection(SockJSConnection):  # type: ignore[misc]
     def reject(self, rejection: Rejection, receipt: Optional[str]) -> None:
         """Report a refused frame on ``/user/queue/errors``; the connection stays open."""
         tid = tracking_id()
-        user = self.principal.user_id if self.principal else "-"
         log.warning(
-            "rejected %s for %s: %s [trackingId=%s]", rejection.code, user, rejection.log_detail, tid
+            "rejected %s for %s: %s [trackingId=%s]", rejection.code, self._who(), rejection.log_detail, tid
         )
+        self._report(rejection, receipt, tid)
+
+    def _report(self, rejection: Rejection, receipt: Optional[str], tid: str) -> None:
+        """Queue the error MESSAGE (only to a session subscribed to its errors)."""
         if self._errors_subscription is None or self.stomp.state is not State.CONNECTED:
             return
         self._errors_seq += 1
@@ -384,21 +418,37 @@ class StompConnection(SockJSConnection):  # type: ignore[misc]
     def _fail(self, what: str, receipt: Optional[str] = None) -> None:
         """An unexpected failure of ours: log the trace, tell the client only an id."""
         tid = tracking_id()
-        log.exception("%s [trackingId=%s]", what, tid)
-        if self.stomp.state is State.CONNECTED and self._errors_subscription is not None:
-            self.reject(
-                Rejection("SERVER_ERROR", "internal error", {"trackingId": tid}, log_detail=what), receipt
-            )
+        log.exception("%s for %s [trackingId=%s]", what, self._who(), tid)
+        if self.stomp.state is State.CONNECTED:
+            # Not a protocol fault: the connection stays (wire contract, SERVER_ERROR).
+            self._report(Rejection("SERVER_ERROR", "internal error", {"trackingId": tid}), receipt, tid)
         elif not self.stomp.closed:
             self.stomp.send_error("internal error", "trackingId: %s" % tid, receipt)
 
+    def _who(self) -> str:
+        """Who this connection is, for log lines (never the token)."""
+        user = self.principal.user_id if self.principal is not None else "-"
+        return "%s@%s" % (user, self.remote_ip or "?")
+
     def _flush(self) -> None:
-        """Write what the session queued; close the transport once the session ended."""
+        """Write what the session queued; close the transport once the session ended.
+
+        A client that does not take its output (a reader that stopped reading, a poller
+        that stopped polling) would make it pile up without bound: past
+        ``max_pending_output`` unsent bytes it gets ERROR ``slow consumer`` and the
+        connection closes (it reconnects with ``last-seq`` and loses nothing).
+        """
         data = self.stomp.data_to_send()
         if data and not self._closed:
             self.last_outbound = time.monotonic()
             for chunk in data:
                 self.session.send_message(chunk)
+            limit = self.services.settings.max_pending_output
+            if not self.stomp.closed and unsent_bytes(self.session) > limit:
+                log.warning("closing %s: slow consumer (over %d bytes unsent)", self._who(), limit)
+                self.stomp.send_error("slow consumer", "more than %d bytes of output not taken" % limit)
+                for chunk in self.stomp.data_to_send():
+                    self.session.send_message(chunk)
         if self.stomp.closed and not self._closed:
             self.close_with(1002 if self.principal is None else 1000, "stomp session ended")
 

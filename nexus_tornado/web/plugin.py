@@ -21,7 +21,7 @@ import logging
 import time
 from typing import Any, Dict, List, Mapping, Optional, Union
 
-from tornado.ioloop import IOLoop, PeriodicCallback
+from tornado.ioloop import PeriodicCallback
 
 from .. import __version__
 from ..hub.hub import NOTIFICATIONS_PREFIX, Hub
@@ -31,7 +31,7 @@ from ..hub.store import Retention, Store, StoredMessage
 from ..policy.auth import TokenVerifier
 from ..policy.guard import Guard
 from ..settings import Settings
-from .connection import StompConnection
+from .connection import StompConnection, transport_message_limit
 from .router import NexusRouter
 from .services import SERVICES_KEY, Services
 
@@ -68,8 +68,11 @@ class NexusPlugin:
         settings: Settings,
         store: Optional[Store] = None,
         guard: Optional[Guard] = None,
+        tick_seconds: float = TICK_SECONDS,
     ) -> None:
         self.settings = settings
+        #: Period of the housekeeping tick (tests shorten it to exercise short timeouts).
+        self.tick_seconds = tick_seconds
         self.store = store if store is not None else store_from_settings(settings)
         self.hub = Hub(self.store)
         self.presence = Presence(self._announce_presence)
@@ -97,7 +100,9 @@ class NexusPlugin:
                 SERVICES_KEY: self.services,
                 "disabled_transports": list(settings.disabled_transports),
                 "allowed_origins": list(settings.allowed_origins),
-                "max_message_size": settings.max_frame_size,
+                # Frames a little over the limit reach the STOMP layer (TOO_LARGE);
+                # messages beyond this are refused unread by the transport (1009).
+                "max_message_size": transport_message_limit(settings.max_frame_size),
             },
         )
         self._ticker: Optional[PeriodicCallback] = None
@@ -113,7 +118,7 @@ class NexusPlugin:
     async def start(self) -> None:
         """Open the store (create indexes) and start the housekeeping timers."""
         await self.store.open()
-        self._ticker = PeriodicCallback(self._tick, TICK_SECONDS * 1000)
+        self._ticker = PeriodicCallback(self._tick, self.tick_seconds * 1000)
         self._ticker.start()
         self._pruner = PeriodicCallback(self._prune, 60_000)
         self._pruner.start()

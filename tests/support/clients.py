@@ -10,7 +10,7 @@ import json
 import time
 import urllib.request
 import uuid
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 import websocket  # websocket-client
 
@@ -21,6 +21,18 @@ TIMEOUT = 10.0
 
 def frame_bytes(command: str, headers: Optional[Dict[str, str]] = None, body: bytes = b"") -> bytes:
     return serialize(Frame(command, dict(headers or {}), body))
+
+
+def chat_envelope(user: str, chat: str, content: str = "hi", **fields: Any) -> bytes:
+    """A valid CHAT_MESSAGE body from ``user`` to ``chat`` (``fields`` replace envelope keys)."""
+    document: Dict[str, Any] = {
+        "type": "CHAT_MESSAGE",
+        "timestamp": "2026-11-25T10:00:00Z",
+        "senderId": user,
+        "payload": {"chatId": chat, "content": content, "contentType": "TEXT"},
+    }
+    document.update(fields)
+    return json.dumps(document).encode()
 
 
 class _FrameClient:
@@ -67,6 +79,22 @@ class _FrameClient:
 
     def send_frame(self, command: str, headers: Optional[Dict[str, str]] = None, body: bytes = b"") -> None:
         self.send_raw(frame_bytes(command, headers, body).decode("utf-8"))
+
+    def subscribe(self, sub_id: str, destination: str, **headers: str) -> Frame:
+        """SUBSCRIBE with a receipt and wait for the RECEIPT."""
+        h = {"id": sub_id, "destination": destination, "receipt": "sub-" + sub_id}
+        h.update({k.replace("_", "-"): v for k, v in headers.items()})
+        self.send_frame("SUBSCRIBE", h)
+        return self.expect("RECEIPT", receipt_id="sub-" + sub_id)
+
+    def subscribe_errors(self, sub_id: str = "errors") -> None:
+        """Subscribe to ``/user/queue/errors`` (as clients do right after CONNECTED)."""
+        self.subscribe(sub_id, "/user/queue/errors")
+
+    def rejection(self, sub_id: str = "errors", timeout: float = TIMEOUT) -> Tuple[Frame, Dict[str, Any]]:
+        """The next error MESSAGE on the errors subscription, and its JSON body."""
+        frame = self.expect("MESSAGE", timeout=timeout, subscription=sub_id)
+        return frame, json.loads(frame.body)
 
     def send_raw(self, text: str) -> None:  # pragma: no cover - interface
         raise NotImplementedError
@@ -139,6 +167,20 @@ class SockJsWsClient(_FrameClient):
             return None
         return ""  # "h" heart-beat
 
+    def wait_closed(self, timeout: float = TIMEOUT) -> List[Any]:
+        """Read until the SockJS close frame; return ``[code, reason]``."""
+        deadline = time.monotonic() + timeout
+        try:
+            while self.closed is None:
+                if time.monotonic() > deadline:
+                    raise AssertionError("server did not close the session")
+                text = self._receive_text()
+                if text:
+                    self._feed(text)
+            return self.closed
+        finally:
+            self.close()
+
     def close(self) -> None:
         # close() skips releasing the socket once the server has closed: shutdown() does.
         self.ws.close()
@@ -171,5 +213,52 @@ class XhrPollingClient(_FrameClient):
             return None
         return ""
 
+    def wait_closed(self, timeout: float = TIMEOUT) -> List[Any]:
+        """Poll until the SockJS close frame; return ``[code, reason]``."""
+        deadline = time.monotonic() + timeout
+        while self.closed is None:
+            if time.monotonic() > deadline:
+                raise AssertionError("server did not close the session")
+            text = self._receive_text()
+            if text:
+                self._feed(text)
+        return self.closed
+
     def close(self) -> None:
         """Nothing to release: every request is its own connection."""
+
+
+class Bystander:
+    """A well-behaved client connected throughout a test: it must keep getting everything.
+
+    It subscribes to a chat of its own; :meth:`check` sends a few messages there (with
+    receipts) and asserts each comes back, in order, with the next ``seq``.
+    """
+
+    def __init__(self, ws_url: str, token: str, user: str = "bystander", chat: str = "calm") -> None:
+        """``token`` must be for ``user`` and list ``chat`` in its ``chats`` claim."""
+        self.user = user
+        self.chat = chat
+        self.client = RawWsClient(ws_url)
+        self.client.connect(token)
+        self.client.subscribe("calm", "/topic/chat/" + chat)
+        self.seq = 0
+
+    def check(self, count: int = 3) -> None:
+        user = self.user
+        for _ in range(count):
+            self.seq += 1
+            self.client.send_frame(
+                "SEND",
+                {"destination": "/topic/chat/" + self.chat, "receipt": "b%d" % self.seq},
+                chat_envelope(user, self.chat, "still here %d" % self.seq),
+            )
+        first = self.seq - count + 1
+        for seq in range(first, self.seq + 1):
+            self.client.expect("RECEIPT", receipt_id="b%d" % seq)
+            message = self.client.expect("MESSAGE", subscription="calm")
+            assert message.headers["seq"] == str(seq), "the bystander missed a message"
+            assert json.loads(message.body)["payload"]["content"] == "still here %d" % seq
+
+    def close(self) -> None:
+        self.client.close()

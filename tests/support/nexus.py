@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from typing import Any, Iterator, List, Optional
+from typing import Any, Dict, Iterator, List, Optional
 
 import jwt
 
@@ -69,9 +69,14 @@ def running_nexus(
     settings: Optional[Settings] = None,
     store_factory: Any = None,
     extra_urls: Optional[List[Any]] = None,
+    plugin_options: Optional[Dict[str, Any]] = None,
     **overrides: Any,
 ) -> Iterator[NexusServer]:
-    """Start the plugin in an app on 127.0.0.1:<free port>; stop it afterwards."""
+    """Start the plugin in an app on 127.0.0.1:<free port>; stop it afterwards.
+
+    ``overrides`` replace settings fields; ``plugin_options`` are further keyword
+    arguments of ``NexusPlugin`` (e.g. ``tick_seconds=0.05`` for short timeouts).
+    """
     if settings is None:
         settings = Settings(jwt_secret=SECRET)
     if overrides:
@@ -80,7 +85,7 @@ def running_nexus(
 
     def urls() -> List[Any]:
         store: Optional[Store] = store_factory() if store_factory else None
-        plugin = box["plugin"] = NexusPlugin(settings, store=store)
+        plugin = box["plugin"] = NexusPlugin(settings, store=store, **(plugin_options or {}))
         return plugin.urls + list(extra_urls or [])
 
     handle = start_server_handle(urls)

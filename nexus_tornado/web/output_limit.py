@@ -1,0 +1,52 @@
+"""How much a connection has written that its client has not yet taken.
+
+The slow-consumer bound (``Settings.max_pending_output``, default 1 MiB) needs one
+number per connection: the output accepted for the client but not yet handed to the
+operating system. Where it waits depends on the transport:
+
+- raw WebSocket and SockJS ``websocket``: in the Tornado ``IOStream``'s write buffer
+  of the WebSocket connection;
+- SockJS streaming (``xhr_streaming``, ``eventsource``, ``htmlfile``): in the
+  ``IOStream`` of the HTTP response that is open;
+- SockJS polling (``xhr``, ``jsonp``): in the SockJS session's ``send_queue`` while no
+  poll is waiting (and, briefly, in the response's stream).
+
+:func:`unsent_bytes` adds up all of these. Tornado has no public accessor for a stream's
+buffered output, so its ``_write_buffer`` (whose ``len()`` is the byte count, in every
+Tornado 6 release) is read here and nowhere else; should it ever disappear, the stream
+counts as empty and only ``send_queue`` is measured.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+
+def unsent_bytes(session: Any) -> int:
+    """Bytes queued for ``session``'s client and not yet written to its socket.
+
+    ``send_queue`` holds text (JSON-encoded, so ASCII in practice): its length is
+    counted as bytes.
+    """
+    total = 0
+    queue = getattr(session, "send_queue", None)
+    if isinstance(queue, str):
+        total += len(queue)
+    stream = _stream_of(getattr(session, "handler", None))
+    if stream is not None:
+        buffered = getattr(stream, "_write_buffer", None)
+        if buffered is not None:
+            total += len(buffered)
+    return total
+
+
+def _stream_of(handler: Any) -> Optional[Any]:
+    """The ``IOStream`` a transport handler writes to, if it has one right now."""
+    if handler is None:
+        return None
+    ws = getattr(handler, "ws_connection", None)
+    if ws is not None:
+        return getattr(ws, "stream", None)
+    request = getattr(handler, "request", None)
+    connection = getattr(request, "connection", None)
+    return getattr(connection, "stream", None)

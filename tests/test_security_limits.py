@@ -1,0 +1,443 @@
+"""Connection-level limits on the wire: frame size, rate, floods, caps, deadlines, slow consumers.
+
+Each test drives a real server on loopback and checks two things: the offender gets the
+documented answer (docs/security.md, "Connection-level limits"), and a well-behaved
+client connected throughout (``Bystander``) still gets all of its messages.
+Time-based limits run with short settings and a fast housekeeping tick, so nothing here
+waits for minutes; no assertion depends on how long anything took.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+import urllib.error
+import urllib.request
+import uuid
+from typing import Any, Iterator
+
+import pytest
+import websocket  # websocket-client
+
+from nexus_tornado.settings import Settings
+from nexus_tornado.web.connection import FRAME_SLACK, MAX_QUEUED_EVENTS, transport_message_limit
+from support.clients import Bystander, RawWsClient, SockJsWsClient, XhrPollingClient, chat_envelope
+from support.nexus import SECRET, NexusServer, running_nexus
+
+KIB = 1024
+#: A short housekeeping tick, so deadlines of a fraction of a second are enforced promptly.
+FAST_TICK = {"tick_seconds": 0.05}
+
+
+@pytest.fixture(scope="module")
+def nexus() -> Iterator[NexusServer]:
+    """A server with the default settings (the wire contract's limits)."""
+    with running_nexus() as server:
+        yield server
+
+
+def bystander(nexus: NexusServer) -> Bystander:
+    """A well-behaved client on a chat of its own (servers are shared within the module)."""
+    chat = "calm-" + uuid.uuid4().hex[:8]
+    return Bystander(nexus.ws_url, nexus.token("bystander", chats=[chat]), chat=chat)
+
+
+def user_connections(nexus: NexusServer, user: str) -> int:
+    return int(nexus.handle.call(lambda: nexus.plugin.services.connection_count(user)))
+
+
+def wait_until(condition: Any, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition never became true"
+        time.sleep(0.01)
+
+
+# -- the defaults are the contract's ---------------------------------------------------
+
+
+def test_default_limits_are_the_wire_contracts() -> None:
+    settings = Settings(jwt_secret=SECRET)
+    assert settings.max_frame_size == 64 * KIB
+    assert settings.sends_per_minute == 100
+    assert settings.idle_timeout == 300.0
+    assert settings.connect_timeout == 10.0
+    assert settings.max_pending_output == 1024 * KIB
+    assert transport_message_limit(settings.max_frame_size) == 64 * KIB + FRAME_SLACK
+
+
+# -- frame size -----------------------------------------------------------------------
+
+
+def oversized_send(chat: str, body_size: int, receipt: str) -> str:
+    """A SEND frame (text) whose body is exactly ``body_size`` bytes."""
+    return "SEND\ndestination:/topic/chat/%s\nreceipt:%s\n\n%s\x00" % (chat, receipt, "x" * body_size)
+
+
+def test_send_just_over_64_kib_is_too_large_and_the_connection_stays(nexus: NexusServer) -> None:
+    calm = bystander(nexus)
+    client = RawWsClient(nexus.ws_url)
+    try:
+        client.connect(nexus.token("big", chats=["big"]))
+        client.subscribe_errors()
+        # At the limit the frame is read (and refused by validation: not JSON) ...
+        client.send_raw(oversized_send("big", 64 * KIB, "at-limit"))
+        frame, body = client.rejection()
+        assert (frame.headers["receipt-id"], body["error"]) == ("at-limit", "INVALID_MESSAGE")
+        # ... one byte more and it is refused unread.
+        client.send_raw(oversized_send("big", 64 * KIB + 1, "over"))
+        frame, body = client.rejection()
+        assert frame.headers["receipt-id"] == "over"
+        assert body["error"] == "TOO_LARGE"
+        assert body["details"]["limit"] == 64 * KIB
+        assert body["trackingId"]
+        # Still connected and working.
+        client.send_frame("SEND", {"destination": "/topic/chat/big", "receipt": "ok"}, chat_envelope("big", "big"))
+        client.expect("RECEIPT", receipt_id="ok")
+        calm.check()
+    finally:
+        client.close()
+        calm.close()
+
+
+def test_websocket_message_far_beyond_the_limit_is_refused_unread_with_1009(nexus: NexusServer) -> None:
+    calm = bystander(nexus)
+    client = RawWsClient(nexus.ws_url)
+    try:
+        client.connect(nexus.token("huge"))
+        client.send_raw(oversized_send("x", transport_message_limit(64 * KIB) + 1, "r"))
+        # 1009 "message too big"; or 1006 when the reset the server sends as it drops the
+        # unread rest of the message reaches the client before the close frame does.
+        assert client.wait_closed() in (1009, 1006)
+        assert not any(f.command == "RECEIPT" for f in client.frames)
+        calm.check()
+    finally:
+        calm.close()
+
+
+def test_declared_length_far_beyond_the_limit_gets_error_and_close(nexus: NexusServer) -> None:
+    """A frame split over many small messages cannot slip past the transport's limit."""
+    calm = bystander(nexus)
+    client = RawWsClient(nexus.ws_url)
+    try:
+        client.connect(nexus.token("sneaky", chats=["s"]))
+        client.subscribe_errors()
+        declared = transport_message_limit(64 * KIB) + 1
+        client.send_raw("SEND\ndestination:/topic/chat/s\ncontent-length:%d\n\n" % declared)
+        client.send_raw("x" * 4 * KIB)  # the session answers as soon as the headers are read
+        error = client.expect("ERROR")
+        assert error.headers["message"] == "frame too large"
+        assert client.wait_closed() == 1000
+        calm.check()
+    finally:
+        calm.close()
+
+
+def test_declared_length_somewhat_over_the_limit_is_too_large(nexus: NexusServer) -> None:
+    client = RawWsClient(nexus.ws_url)
+    try:
+        client.connect(nexus.token("split", chats=["s"]))
+        client.subscribe_errors()
+        declared = 64 * KIB + FRAME_SLACK  # over the limit, not beyond the transport's
+        client.send_raw("SEND\ndestination:/topic/chat/s\nreceipt:r\ncontent-length:%d\n\n" % declared)
+        for _ in range(declared // (8 * KIB)):
+            client.send_raw("x" * 8 * KIB)
+        client.send_raw("\x00")
+        frame, body = client.rejection()
+        assert (frame.headers["receipt-id"], body["error"]) == ("r", "TOO_LARGE")
+        client.send_frame("SEND", {"destination": "/topic/chat/s", "receipt": "ok"}, chat_envelope("split", "s"))
+        client.expect("RECEIPT", receipt_id="ok")
+    finally:
+        client.close()
+
+
+def test_xhr_send_just_over_the_limit_is_too_large_and_the_session_stays(nexus: NexusServer) -> None:
+    client = XhrPollingClient(nexus.base_url)
+    client.connect(nexus.token("poller", chats=["p"]))
+    client.subscribe_errors()
+    client.send_raw(oversized_send("p", 64 * KIB + 1, "over"))
+    frame, body = client.rejection()
+    assert (frame.headers["receipt-id"], body["error"]) == ("over", "TOO_LARGE")
+    client.send_frame("SEND", {"destination": "/topic/chat/p", "receipt": "ok"}, chat_envelope("poller", "p"))
+    client.expect("RECEIPT", receipt_id="ok")
+
+
+def test_xhr_send_far_beyond_the_limit_is_refused_and_closes_only_that_session(nexus: NexusServer) -> None:
+    calm = bystander(nexus)
+    client = XhrPollingClient(nexus.base_url)
+    try:
+        client.connect(nexus.token("poster"))
+        body = json.dumps([oversized_send("p", transport_message_limit(64 * KIB) + 1, "r")]).encode()
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            client._post("/xhr_send", body)
+        assert refused.value.code == 413
+        refused.value.close()
+        assert client.wait_closed() == [1009, "message too big"]
+        calm.check()
+    finally:
+        calm.close()
+
+
+# -- rate limit -----------------------------------------------------------------------
+
+
+def test_flood_from_several_connections_of_one_user_shares_one_budget() -> None:
+    with running_nexus(sends_per_minute=10) as nexus:
+        calm = bystander(nexus)
+        floods = [RawWsClient(nexus.ws_url) for _ in range(3)]
+        try:
+            for client in floods:
+                client.connect(nexus.token("flooder", chats=["f"]))
+                client.subscribe_errors()
+            for n in range(5):  # 15 SENDs, 5 per connection: each alone is under 10
+                for i, client in enumerate(floods):
+                    receipt = "%d-%d" % (i, n)
+                    client.send_frame(
+                        "SEND", {"destination": "/topic/chat/f", "receipt": receipt}, chat_envelope("flooder", "f")
+                    )
+                    # One at a time, so the order the budget is spent in is known.
+                    got = _receipt_or_rejection(client, receipt)
+                    expected_ok = n * 3 + i < 10
+                    assert (got is None) == expected_ok, (receipt, got)
+                    if got is not None:
+                        assert got["error"] == "RATE_LIMITED"
+                        assert got["details"]["retryAfter"] > 0
+            calm.check()  # another user's budget is untouched
+        finally:
+            for client in floods:
+                client.close()
+            calm.close()
+
+
+def _receipt_or_rejection(client: RawWsClient, receipt: str) -> Any:
+    """None when ``receipt`` came back; the rejection body when it was refused."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        for i, frame in enumerate(client.frames):
+            if frame.command == "RECEIPT" and frame.headers.get("receipt-id") == receipt:
+                del client.frames[i]
+                return None
+            if frame.command == "MESSAGE" and frame.headers.get("receipt-id") == receipt:
+                del client.frames[i]
+                return json.loads(frame.body)
+        text = client._receive_text()
+        assert text is not None, "connection closed"
+        client._feed(text)
+    raise AssertionError("neither RECEIPT nor rejection for %s" % receipt)
+
+
+def test_frames_piling_up_faster_than_handled_end_the_connection(nexus: NexusServer) -> None:
+    calm = bystander(nexus)
+    client = RawWsClient(nexus.ws_url)
+    try:
+        client.connect(nexus.token("burst"))
+        frame = "SEND\ndestination:/topic/chat/x\n\n\x00"
+        client.send_raw(frame * (MAX_QUEUED_EVENTS + 1))  # one message: all queued at once
+        assert client.expect("ERROR").headers["message"] == "too many frames"
+        client.wait_closed()
+        calm.check()
+    finally:
+        calm.close()
+
+
+# -- caps on subscriptions and connections -------------------------------------------
+
+
+def test_subscriptions_per_connection_are_capped() -> None:
+    with running_nexus(max_subscriptions=3) as nexus:
+        calm = bystander(nexus)
+        client = RawWsClient(nexus.ws_url)
+        try:
+            client.connect(nexus.token("hoarder"))
+            for i in range(3):
+                client.subscribe(str(i), "/topic/presence")
+            client.send_frame("SUBSCRIBE", {"id": "3", "destination": "/topic/presence"})
+            assert client.expect("ERROR").headers["message"] == "too many subscriptions"
+            client.wait_closed()
+            calm.check()
+        finally:
+            calm.close()
+
+
+def test_connections_per_user_are_capped() -> None:
+    with running_nexus(max_connections_per_user=2) as nexus:
+        calm = bystander(nexus)
+        clients = [RawWsClient(nexus.ws_url) for _ in range(3)]
+        try:
+            clients[0].connect(nexus.token("many"))
+            clients[1].connect(nexus.token("many"))
+            clients[2].send_frame("CONNECT", {"accept-version": "1.2", "host": "x", "passcode": nexus.token("many")})
+            assert clients[2].expect("ERROR").headers["message"] == "too many connections"
+            clients[2].wait_closed()
+            # Closing one frees a place.
+            clients[0].close()
+            wait_until(lambda: user_connections(nexus, "many") == 1)
+            again = RawWsClient(nexus.ws_url)
+            assert again.connect(nexus.token("many")).headers["user-name"] == "many"
+            again.close()
+            calm.check()
+        finally:
+            clients[1].close()
+            calm.close()
+
+
+# -- deadlines and timeouts -------------------------------------------------------------
+
+
+def test_connection_without_connect_is_closed_at_the_deadline() -> None:
+    with running_nexus(connect_timeout=0.3, plugin_options=FAST_TICK) as nexus:
+        calm = bystander(nexus)
+        try:
+            silent = RawWsClient(nexus.ws_url)
+            assert silent.expect("ERROR").headers["message"] == "connect timeout"
+            silent.wait_closed()
+            calm.check()
+        finally:
+            calm.close()
+
+
+def test_idle_connection_is_closed() -> None:
+    with running_nexus(idle_timeout=0.5, plugin_options=FAST_TICK) as nexus:
+        idle = RawWsClient(nexus.ws_url)
+        idle.connect(nexus.token("sleepy"), heart_beat="0,0")
+        assert idle.expect("ERROR").headers["message"] == "idle timeout"
+        idle.wait_closed()
+
+
+def test_traffic_keeps_a_connection_alive_past_the_idle_timeout() -> None:
+    """Heart-beats count as traffic: a client beating steadily outlives a silent one."""
+    with running_nexus(idle_timeout=0.5, plugin_options=FAST_TICK) as nexus:
+        beating = RawWsClient(nexus.ws_url)
+        silent = RawWsClient(nexus.ws_url)
+        try:
+            beating.connect(nexus.token("awake"), heart_beat="0,0")
+            silent.connect(nexus.token("sleepy"), heart_beat="0,0")
+            silent.ws.settimeout(0.05)
+            while True:  # beat until the silent one, connected after us, is closed
+                beating.send_raw("\n")
+                try:
+                    text = silent._receive_text()
+                except websocket.WebSocketTimeoutException:
+                    continue
+                if text is None:
+                    break
+                silent._feed(text)
+            assert silent.frames[-1].headers["message"] == "idle timeout"
+            beating.send_frame("SUBSCRIBE", {"id": "p", "destination": "/topic/presence", "receipt": "alive"})
+            beating.expect("RECEIPT", receipt_id="alive")
+        finally:
+            beating.close()
+            silent.close()
+
+
+def test_missing_heart_beats_close_the_connection() -> None:
+    with running_nexus(heartbeat=(0, 200), plugin_options=FAST_TICK) as nexus:
+        client = RawWsClient(nexus.ws_url)
+        connected = client.connect(nexus.token("quiet"), heart_beat="200,0")
+        assert connected.headers["heart-beat"] == "0,200"
+        assert client.expect("ERROR").headers["message"] == "heart-beat timeout"
+        client.wait_closed()
+
+
+# -- slow consumers ---------------------------------------------------------------------
+
+
+def shrink_send_buffer(nexus: NexusServer, user: str) -> None:
+    """Give ``user``'s server-side socket a small kernel send buffer.
+
+    Otherwise several MiB of loopback socket buffers fill before the server's own
+    output queue grows; the bound under test is that queue.
+    """
+
+    def shrink() -> None:
+        for connection in nexus.plugin.services.connections:
+            if connection.principal is not None and connection.principal.user_id == user:
+                stream = connection.session.handler.ws_connection.stream
+                stream.socket.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+
+    nexus.handle.call(shrink)
+
+
+def publish(nexus: NexusServer, destination: str, bodies: "list[bytes]") -> None:
+    async def run() -> None:
+        for body in bodies:
+            await nexus.plugin.publish(destination, body)
+
+    nexus.run(run)
+
+
+def test_reader_that_stops_reading_is_closed_as_slow_consumer() -> None:
+    with running_nexus(max_pending_output=64 * KIB) as nexus:
+        good = RawWsClient(nexus.ws_url)
+        slow = RawWsClient(nexus.ws_url, sockopt=((socket.SOL_SOCKET, socket.SO_RCVBUF, 4096),))
+        try:
+            good.connect(nexus.token("good", chats=["busy"]))
+            good.subscribe("g", "/topic/chat/busy")
+            slow.connect(nexus.token("slow", chats=["busy"]))
+            slow.subscribe("s", "/topic/chat/busy")
+            shrink_send_buffer(nexus, "slow")
+            published = 0
+            while nexus.handle.call(lambda: nexus.plugin.hub.subscriber_count("/topic/chat/busy")) == 2:
+                assert published < 2000, "the slow reader was never cut off"
+                publish(nexus, "/topic/chat/busy", [chat_envelope("srv", "busy", "%05d" % (published + i) + "x" * 1995) for i in range(10)])
+                published += 10
+                for seq in range(published - 9, published + 1):  # the good reader keeps up
+                    assert good.expect("MESSAGE").headers["seq"] == str(seq)
+            # The server let go of the slow reader: no subscription, no connection.
+            assert user_connections(nexus, "slow") == 0
+            # It gets what was already queued, then the ERROR, then the close.
+            assert slow.wait_closed() in (1000, 1006)
+            seqs = [int(f.headers["seq"]) for f in slow.frames if f.command == "MESSAGE"]
+            assert slow.frames[-1].command == "ERROR"
+            assert slow.frames[-1].headers["message"] == "slow consumer"
+            assert seqs == list(range(1, len(seqs) + 1)) and len(seqs) < published
+            # It loses nothing: reconnecting with last-seq replays the rest.
+            again = RawWsClient(nexus.ws_url)
+            again.connect(nexus.token("slow", chats=["busy"]))
+            again.send_frame("SUBSCRIBE", {"id": "s", "destination": "/topic/chat/busy", "last-seq": str(seqs[-1] if seqs else 0)})
+            replayed = [int(again.expect("MESSAGE").headers["seq"]) for _ in range(published - len(seqs))]
+            assert replayed == list(range(len(seqs) + 1, published + 1))
+            again.close()
+            # And the hub carries on for the good reader.
+            publish(nexus, "/topic/chat/busy", [chat_envelope("srv", "busy", "after")])
+            assert good.expect("MESSAGE").headers["seq"] == str(published + 1)
+        finally:
+            good.close()
+
+
+def test_poller_that_stops_polling_is_closed_as_slow_consumer() -> None:
+    with running_nexus(max_pending_output=16 * KIB) as nexus:
+        calm = bystander(nexus)
+        poller = XhrPollingClient(nexus.base_url)
+        try:
+            poller.connect(nexus.token("away", chats=["busy"]))
+            poller.subscribe("a", "/topic/chat/busy")
+            # It stops polling; messages pile up in its session until the bound.
+            published = 0
+            while user_connections(nexus, "away") == 1:
+                assert published < 100, "the idle poller was never cut off"
+                publish(nexus, "/topic/chat/busy", [chat_envelope("srv", "busy", "x" * 1000)])
+                published += 1
+            calm.check()
+            assert poller.wait_closed()[0] == 1000
+            assert poller.frames[-1].command == "ERROR"
+            assert poller.frames[-1].headers["message"] == "slow consumer"
+            seqs = [int(f.headers["seq"]) for f in poller.frames if f.command == "MESSAGE"]
+            assert seqs == list(range(1, len(seqs) + 1))
+        finally:
+            calm.close()
+
+
+@pytest.mark.parametrize("client_class", [SockJsWsClient, XhrPollingClient])
+def test_sockjs_transports_keep_the_frame_limit(nexus: NexusServer, client_class: Any) -> None:
+    """The TOO_LARGE answer does not depend on the transport."""
+    client = client_class(nexus.base_url)
+    try:
+        client.connect(nexus.token("sj", chats=["sj"]))
+        client.subscribe_errors()
+        client.send_raw(oversized_send("sj", 64 * KIB + 1, "big"))
+        frame, body = client.rejection()
+        assert (frame.headers["receipt-id"], body["error"]) == ("big", "TOO_LARGE")
+    finally:
+        client.close()
