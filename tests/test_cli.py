@@ -3,7 +3,6 @@ process that a STOMP client talks to; a clean shutdown on SIGTERM."""
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import os
@@ -17,12 +16,12 @@ from typing import Any, Iterator, List
 
 import pytest
 import stomp
+from support.clients import RawWsClient
+from support.nexus import SECRET, make_token
 
 from nexus_tornado.cli import build_parser, gather, server_option, settings_from
 from nexus_tornado.errors import ConfigError
 from nexus_tornado.settings import Settings
-from support.clients import RawWsClient
-from support.nexus import SECRET, make_token
 
 
 def parse(argv: List[str], env: Any = None) -> Any:

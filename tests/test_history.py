@@ -17,12 +17,12 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
 
 import pytest
-
-from nexus_tornado.hub.memory import MemoryStore
-from nexus_tornado.hub.mongo import MongoStore
 from support.clients import RawWsClient
 from support.mongo import NxServer, nx_outage_server, nx_server  # noqa: F401  (fixtures)
 from support.nexus import SECRET, make_token, running_nexus
+
+from nexus_tornado.hub.memory import MemoryStore
+from nexus_tornado.hub.mongo import MongoStore
 
 CHAT = "/topic/chat/h"
 

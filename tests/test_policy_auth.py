@@ -116,8 +116,8 @@ def test_rs256_and_es256_verify_with_public_keys() -> None:
 def test_rs256_public_key_used_as_hs256_secret_is_refused() -> None:
     _, public = _rsa_pair()
     # The classic key-confusion attack: sign with HMAC, using the public key as secret.
-    import hmac
     import hashlib
+    import hmac
 
     header = base64.urlsafe_b64encode(b'{"alg":"HS256","typ":"JWT"}').rstrip(b"=")
     payload = base64.urlsafe_b64encode(json.dumps(claims()).encode()).rstrip(b"=")

@@ -1,0 +1,98 @@
+"""The host-app API: mounted next to the app's own handlers, publishing from a handler,
+heart-beats, and a clean close."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.request
+from typing import Any
+
+import pytest
+import tornado.web
+from support.clients import RawWsClient
+from support.nexus import SECRET, running_nexus
+
+from nexus_tornado.errors import ConfigError
+from nexus_tornado.settings import Settings
+
+
+class HostHandler(tornado.web.RequestHandler):
+    """A handler of the host app: publishes a board update through the plugin."""
+
+    def initialize(self, get_plugin: Any) -> None:
+        self.get_plugin = get_plugin
+
+    def get(self) -> None:
+        self.write("host app")
+
+    async def post(self) -> None:
+        stored = await self.get_plugin().publish(
+            "/topic/board/b1",
+            {"type": "BOARD_UPDATE", "timestamp": "2026-11-25T10:00:00Z", "senderId": "system",
+             "payload": {"boardId": "b1", "action": "add", "data": {"card": "c9"}}},
+        )
+        self.write({"seq": stored.seq})
+
+
+def test_plugin_mounts_next_to_host_handlers_and_host_code_publishes() -> None:
+    box: dict = {}
+    urls = [(r"/app", HostHandler, {"get_plugin": lambda: box["nexus"].plugin})]
+    with running_nexus(extra_urls=urls) as nexus:
+        box["nexus"] = nexus
+        with urllib.request.urlopen(nexus.base_url + "/app", timeout=10) as response:
+            assert response.read() == b"host app"
+        client = RawWsClient(nexus.ws_url)
+        try:
+            client.connect(nexus.token("kim", boards=["b1"]))
+            client.send_frame("SUBSCRIBE", {"id": "b", "destination": "/topic/board/b1", "receipt": "s"})
+            client.expect("RECEIPT")
+            request = urllib.request.Request(nexus.base_url + "/app", data=b"", method="POST")
+            with urllib.request.urlopen(request, timeout=10) as response:
+                assert json.loads(response.read()) == {"seq": 1}
+            message = client.expect("MESSAGE")
+            assert message.headers["seq"] == "1"
+            assert json.loads(message.body)["payload"]["data"] == {"card": "c9"}
+        finally:
+            client.close()
+
+
+def test_heart_beats_are_sent_and_a_silent_client_is_closed() -> None:
+    with running_nexus(heartbeat=(500, 500), plugin_options={"tick_seconds": 0.1}) as nexus:
+        client = RawWsClient(nexus.ws_url)
+        try:
+            connected = client.connect(nexus.token("hb"), heart_beat="500,500")
+            assert connected.headers["heart-beat"] == "500,500"
+            # The client promised a heart-beat every 500 ms and sends nothing: the server
+            # keeps beating meanwhile, then gives up on it.
+            started = time.monotonic()
+            client.wait_closed(timeout=15)
+            assert client.parser.heartbeats_received >= 1
+            error = next(f for f in client.frames if f.command == "ERROR")
+            assert error.headers["message"] == "heart-beat timeout"
+            assert time.monotonic() - started >= 1.0
+        finally:
+            client.close()
+
+
+def test_a_client_that_beats_stays_connected() -> None:
+    with running_nexus(heartbeat=(500, 500), plugin_options={"tick_seconds": 0.1}) as nexus:
+        client = RawWsClient(nexus.ws_url)
+        try:
+            client.connect(nexus.token("hb2", chats=["x"]), heart_beat="500,500")
+            deadline = time.monotonic() + 3
+            while time.monotonic() < deadline:
+                client.send_raw("\n")
+                time.sleep(0.2)
+            client.send_frame("SUBSCRIBE", {"id": "1", "destination": "/topic/chat/x", "receipt": "alive"})
+            client.expect("RECEIPT", receipt_id="alive")
+        finally:
+            client.close()
+
+
+def test_settings_are_validated_once_with_the_field_named() -> None:
+    with pytest.raises(ConfigError, match="jwt_secret is required"):
+        Settings()
+    with pytest.raises(ConfigError, match="cannot mix"):
+        Settings(jwt_secret=SECRET, jwt_algorithms=("HS256", "RS256"))
+    assert "***" in json.dumps(Settings(jwt_secret=SECRET).public_dict())
