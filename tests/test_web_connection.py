@@ -11,11 +11,10 @@ import json
 import queue
 import threading
 import time
-from typing import Any, Dict, List
+from typing import Any
 
 import pytest
 import stomp
-
 from support.clients import RawWsClient, SockJsWsClient, XhrPollingClient
 from support.nexus import make_token, running_nexus
 
