@@ -25,22 +25,12 @@ from nexus_tornado.hub.mongo import MongoStore
 from nexus_tornado.hub.store import Retention
 from tests.support.mongo import (  # noqa: F401
     MONGO_TARGETS,
+    mongo_params,
     MongoTarget,
     mongo_target,
     nx_outage_server,
     nx_server,
 )
-
-pytestmark = [
-    # pytest-tornado 0.8.1's io_loop fixture still calls IOLoop.make_current() and
-    # clear_current(), deprecated since Tornado 6.2.
-    pytest.mark.filterwarnings(
-        "ignore:make_current is deprecated:DeprecationWarning:pytest_tornado.plugin"
-    ),
-    pytest.mark.filterwarnings(
-        "ignore:clear_current is deprecated:DeprecationWarning:pytest_tornado.plugin"
-    ),
-]
 
 T = TypeVar("T")
 
@@ -54,12 +44,12 @@ TIMEOUT = 1.0
 HANG = 10 * TIMEOUT
 
 
-@pytest.fixture(params=MONGO_TARGETS)
+@pytest.fixture(params=mongo_params())
 def target(request: pytest.FixtureRequest) -> MongoTarget:
     return mongo_target(request, request.param)
 
 
-@pytest.fixture(params=NX_TARGETS)
+@pytest.fixture(params=mongo_params(NX_TARGETS))
 def outage_target(request: pytest.FixtureRequest) -> MongoTarget:
     """A target on a nx-27017 server of the test's own (``outage_target.server``)."""
     return mongo_target(request, request.param, request.getfixturevalue("nx_outage_server"))

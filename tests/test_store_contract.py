@@ -21,18 +21,7 @@ import pytest
 
 from nexus_tornado.hub.memory import MemoryStore
 from nexus_tornado.hub.store import Retention, Store, StoredMessage
-from tests.support.mongo import MONGO_TARGETS, mongo_target, nx_server  # noqa: F401
-
-pytestmark = [
-    # pytest-tornado 0.8.1's io_loop fixture still calls IOLoop.make_current() and
-    # clear_current(), deprecated since Tornado 6.2.
-    pytest.mark.filterwarnings(
-        "ignore:make_current is deprecated:DeprecationWarning:pytest_tornado.plugin"
-    ),
-    pytest.mark.filterwarnings(
-        "ignore:clear_current is deprecated:DeprecationWarning:pytest_tornado.plugin"
-    ),
-]
+from tests.support.mongo import mongo_params, mongo_target, nx_server  # noqa: F401
 
 NO_LIMITS = Retention(max_age_seconds=None, max_count=None)
 
@@ -77,7 +66,7 @@ class MongoBackend:
         return store
 
 
-@pytest.fixture(params=("memory",) + MONGO_TARGETS)
+@pytest.fixture(params=["memory"] + mongo_params())
 def backend(request: pytest.FixtureRequest) -> Any:
     if request.param == "memory":
         return MemoryBackend()

@@ -28,7 +28,7 @@ import sys
 import time
 import uuid
 from pathlib import Path
-from typing import IO, Any, Callable, Dict, Iterator, List, Optional
+from typing import IO, Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 import pytest
 
@@ -40,6 +40,11 @@ MONGO_URI_ENV = "NEXUS_TEST_MONGO_URI"
 
 #: Targets as ``<server>-<driver>``, used as test ids.
 MONGO_TARGETS = ("nx27017-motor", "nx27017-pymongo", "mongodb-motor", "mongodb-pymongo")
+
+
+def mongo_params(names: Tuple[str, ...] = MONGO_TARGETS) -> List[Any]:
+    """Fixture params for targets, marked ``mongo`` (deselect with ``-m "not mongo"``)."""
+    return [pytest.param(name, marks=pytest.mark.mongo, id=name) for name in names]
 
 
 def nx_27017_command() -> Optional[List[str]]:
