@@ -1,0 +1,152 @@
+"""The message-type table on the wire: each type's required fields, payload and rules.
+
+For every row of the seed's "Message Type Specifications" a valid message is accepted
+(RECEIPT, and delivered), and each rule broken is refused with ``INVALID_MESSAGE`` naming
+the field, on the sender's ``/user/queue/errors``, with the connection left open and the
+refused message never delivered.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Callable, Dict, Iterator, List, Tuple
+
+import pytest
+
+from support.clients import RawWsClient
+from support.nexus import NexusServer, running_nexus
+
+TIMESTAMP = "2026-11-25T10:00:00Z"
+USER = "writer"
+CLAIMS: Dict[str, Any] = {"chats": ["c1"], "boards": ["b1"]}
+
+
+@pytest.fixture(scope="module")
+def nexus() -> Iterator[NexusServer]:
+    # One writer sends every case; the rate limit is tested elsewhere.
+    with running_nexus(sends_per_minute=10_000) as server:
+        yield server
+
+
+def chat(**payload: Any) -> Dict[str, Any]:
+    body = {"chatId": "c1", "content": "hello", "contentType": "TEXT"}
+    body.update(payload)
+    return {"type": "CHAT_MESSAGE", "timestamp": TIMESTAMP, "senderId": USER, "payload": body}
+
+
+def notification(**payload: Any) -> Dict[str, Any]:
+    body = {"notificationType": "REMINDER", "title": "Stand-up", "message": "at ten"}
+    body.update(payload)
+    return {"type": "NOTIFICATION", "timestamp": TIMESTAMP, "payload": body}
+
+
+def status(**payload: Any) -> Dict[str, Any]:
+    body = {"entityId": "t1", "entityType": "task", "status": "DONE"}
+    body.update(payload)
+    return {"type": "STATUS_UPDATE", "timestamp": TIMESTAMP, "payload": body}
+
+
+def board(**payload: Any) -> Dict[str, Any]:
+    body: Dict[str, Any] = {"boardId": "b1", "action": "move", "data": {"card": 7, "to": "done"}}
+    body.update(payload)
+    return {"type": "BOARD_UPDATE", "timestamp": TIMESTAMP, "senderId": USER, "payload": body}
+
+
+def without(document: Dict[str, Any], *path: str) -> Dict[str, Any]:
+    copy = json.loads(json.dumps(document))
+    target = copy
+    for name in path[:-1]:
+        target = target[name]
+    del target[path[-1]]
+    return copy
+
+
+CHAT = "/topic/chat/c1"
+CALENDAR = "/topic/calendar/" + USER
+BOARD = "/topic/board/b1"
+
+VALID: List[Tuple[str, str, Dict[str, Any]]] = [
+    ("chat", CHAT, chat()),
+    ("chat-2000-chars", CHAT, chat(content="x" * 2000)),
+    ("notification-no-sender", CALENDAR, notification()),
+    ("notification-100-char-title", CALENDAR, notification(title="t" * 100)),
+    ("status-task", BOARD, status()),
+    ("status-event", CALENDAR, status(entityType="event", status="CANCELLED")),
+    ("board-move", BOARD, board()),
+    ("board-add", BOARD, board(action="add")),
+    ("board-delete", BOARD, board(action="delete")),
+]
+
+INVALID: List[Tuple[str, str, Any, str]] = [
+    # CHAT_MESSAGE: type, timestamp, senderId, payload; chatId, content, contentType; 2000 chars.
+    ("chat-no-sender", CHAT, without(chat(), "senderId"), "senderId"),
+    ("chat-no-timestamp", CHAT, without(chat(), "timestamp"), "timestamp"),
+    ("chat-no-type", CHAT, without(chat(), "type"), "type"),
+    ("chat-no-payload", CHAT, without(chat(), "payload"), "payload"),
+    ("chat-no-chat-id", CHAT, without(chat(), "payload", "chatId"), "payload.chatId"),
+    ("chat-no-content", CHAT, without(chat(), "payload", "content"), "payload.content"),
+    ("chat-no-content-type", CHAT, without(chat(), "payload", "contentType"), "payload.contentType"),
+    ("chat-2001-chars", CHAT, chat(content="x" * 2001), "payload.content"),
+    ("chat-bad-timestamp", CHAT, dict(chat(), timestamp="yesterday"), "timestamp"),
+    # NOTIFICATION: type, timestamp, payload; notificationType, title, message; title 100 chars.
+    ("notification-101-char-title", CALENDAR, notification(title="t" * 101), "payload.title"),
+    ("notification-no-title", CALENDAR, without(notification(), "payload", "title"), "payload.title"),
+    ("notification-no-message", CALENDAR, without(notification(), "payload", "message"), "payload.message"),
+    ("notification-no-kind", CALENDAR, without(notification(), "payload", "notificationType"),
+     "payload.notificationType"),
+    # STATUS_UPDATE: entityId, entityType, status; valid status per entity.
+    ("status-wrong-for-entity", BOARD, status(status="ONLINE"), "payload.status"),
+    ("status-unknown-entity", BOARD, status(entityType="planet"), "payload.entityType"),
+    ("status-no-entity-id", BOARD, without(status(), "payload", "entityId"), "payload.entityId"),
+    # BOARD_UPDATE: type, timestamp, senderId, payload; boardId, action, data; move/add/delete.
+    ("board-bad-action", BOARD, board(action="rename"), "payload.action"),
+    ("board-no-sender", BOARD, without(board(), "senderId"), "senderId"),
+    ("board-no-data", BOARD, without(board(), "payload", "data"), "payload.data"),
+    ("board-other-board", BOARD, board(boardId="b2"), "payload.boardId"),
+    # Type routed to a destination it may not go to, and bodies that are not envelopes.
+    ("chat-on-board", BOARD, chat(), "type"),
+    ("not-json", CHAT, b"{not json", "body"),
+    ("json-array", CHAT, b"[1, 2]", "body"),
+]
+
+
+@pytest.fixture(scope="module")
+def writer(nexus: NexusServer) -> Iterator[RawWsClient]:
+    client = RawWsClient(nexus.ws_url)
+    client.connect(nexus.token(USER, **CLAIMS))
+    client.subscribe_errors()
+    for sub_id, destination in (("chat", CHAT), ("cal", CALENDAR), ("board", BOARD)):
+        client.subscribe(sub_id, destination)
+    yield client
+    client.close()
+
+
+def encode(body: Any) -> bytes:
+    return body if isinstance(body, bytes) else json.dumps(body).encode()
+
+
+@pytest.mark.parametrize("destination, document", [v[1:] for v in VALID], ids=[v[0] for v in VALID])
+def test_valid_message_is_accepted_and_delivered(writer: RawWsClient, destination: str, document: Any) -> None:
+    writer.send_frame("SEND", {"destination": destination, "receipt": "ok"}, encode(document))
+    writer.expect("RECEIPT", receipt_id="ok")
+    message = writer.expect("MESSAGE", destination=destination)
+    assert json.loads(message.body) == document
+
+
+@pytest.mark.parametrize(
+    "destination, document, field", [v[1:] for v in INVALID], ids=[v[0] for v in INVALID]
+)
+def test_invalid_message_is_refused_naming_the_field(
+    writer: RawWsClient, destination: str, document: Any, field: str
+) -> None:
+    writer.send_frame("SEND", {"destination": destination, "receipt": "bad"}, encode(document))
+    frame, body = writer.rejection()
+    assert frame.headers["receipt-id"] == "bad"
+    assert body["error"] == "INVALID_MESSAGE"
+    assert field in body["details"]["errors"], body
+    # Never delivered, and the connection goes on: a valid message comes through next.
+    writer.send_frame("SEND", {"destination": CHAT, "receipt": "next"}, encode(chat(content="next")))
+    writer.expect("RECEIPT", receipt_id="next")
+    message = writer.expect("MESSAGE")
+    assert json.loads(message.body)["payload"]["content"] == "next"
+    assert not any(f.command == "RECEIPT" and f.headers.get("receipt-id") == "bad" for f in writer.frames)
