@@ -162,11 +162,14 @@
     }
   }
 
-  /** The client's getToken: the current token while it has over a minute left, else a
-   * new one from the demo login (so a reconnect storm does not mint tokens). */
-  function currentToken(done) {
+  /** The client's getToken: on a plain (re)connect, the current token while it has
+   * over a minute left (so a reconnect storm does not mint tokens); a new one from the
+   * demo login for a refresh, or when the server refused the last one (a restarted
+   * server may have a new secret). */
+  function currentToken(done, info) {
     var claims = state.token ? window.NexusClient.decodeJwt(state.token) : null;
-    if (claims && claims.exp * 1000 - new Date().getTime() > 60000) {
+    var reuse = !info || info.reason === 'connect';
+    if (reuse && claims && claims.exp * 1000 - new Date().getTime() > 60000) {
       done(null, state.token);
       return;
     }
@@ -224,7 +227,6 @@
     client.on('state', showState);
     client.on('gap', function (g) { logEvent('gap on ' + g.destination + ': seq ' + g.from + '–' + g.to + ' no longer retained'); });
     client.on('duplicate', function (d) { logEvent('dropped duplicate seq ' + d.seq + ' on ' + d.destination); });
-    client.on('reset', function (r) { logEvent('numbering of ' + r.destination + ' started over (server restarted without persistence)'); });
     client.on('token', function (t) { if (t.refreshed) { logEvent('token refreshed without reconnecting'); } });
     client.on('error', function (e) { logEvent('error: ' + e.message); });
 

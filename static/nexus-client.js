@@ -9,7 +9,8 @@
  *
  * What it adds to stompjs (see docs/demo.md for the full API):
  *  - connects with a JWT (STOMP CONNECT header `Authorization: Bearer <jwt>`), asking
- *    `getToken` for a fresh one before every attempt;
+ *    `getToken` for one before every attempt (saying why: a first connect, a
+ *    reconnect after the server refused the token, or a refresh);
  *  - reconnects by itself with exponential back-off, jitter and a cap; the back-off
  *    starts over after a successful connection;
  *  - re-subscribes after a reconnect with `last-seq` (the highest `seq` seen per
@@ -153,7 +154,9 @@
     url: '/stomp',                 // the SockJS endpoint (the server's prefix)
     transport: 'auto',             // 'auto', a SockJS transport name, or 'raw-websocket'
     token: null,                   // a fixed JWT, when there is no getToken
-    getToken: null,                // function (done) { done(error, jwt) }
+    getToken: null,                // function (done, info) { done(error, jwt) }; info.reason:
+                                   // 'connect', 'refused' (the last attempt ended in a STOMP
+                                   // ERROR, e.g. token expired) or 'refresh'
     storage: undefined,            // defaults to window.localStorage; null for memory only
     storagePrefix: 'nexus:',
     backoff: { initial: 1000, factor: 2, max: 30000, jitter: 0.5 },
@@ -194,6 +197,7 @@
     this._reconnectTimer = null;
     this._countdownTimer = null;
     this._refreshTimer = null;
+    this._refusal = null;     // the ERROR message that ended the last connection, if any
     this.state = 'disconnected';
     this.transport = null;
     this.userId = null;
@@ -214,7 +218,6 @@
    *  'rejected'  a rejection from /user/queue/errors (also given to options.onRejected)
    *  'gap'       {destination, from, to}: messages the server no longer has
    *  'duplicate' {destination, seq}: a message dropped because its seq was already seen
-   *  'reset'     {destination, lastSeq}: the server's numbering started over
    *  'token'     {exp, refreshed: bool}: a token was sent (on connect or refresh)
    *  'error'     {message, frame?}: STOMP ERROR frames and client-side failures
    */
@@ -314,8 +317,10 @@
       self._token = token;
       self._openWith(generation, token);
     };
+    var info = this._refusal ? { reason: 'refused', message: this._refusal } : { reason: 'connect' };
+    this._refusal = null;
     if (typeof this.options.getToken === 'function') {
-      try { this.options.getToken(proceed); } catch (e) { proceed(e); }
+      try { this.options.getToken(proceed, info); } catch (e) { proceed(e); }
     } else {
       proceed(null, this._token);
     }
@@ -338,8 +343,10 @@
       },
       onStompError: function (frame) {
         if (generation !== self._generation) { return; }
-        // STOMP 1.2 "ERROR": the server closes the connection after sending it.
-        self._emit('error', { message: frame.headers.message || 'server error', frame: frame });
+        // STOMP 1.2 "ERROR": the server closes the connection after sending it. The
+        // next attempt tells getToken, which may need to fetch a new token.
+        self._refusal = frame.headers.message || 'server error';
+        self._emit('error', { message: self._refusal, frame: frame });
       },
       onWebSocketClose: function (evt) {
         if (generation !== self._generation) { return; }
@@ -462,7 +469,6 @@
       resume: opts.resume !== false,
       lastSeq: null,       // highest seq seen by this page
       resumed: false,      // true once subscribed at least once
-      firstAfterSubscribe: false,
       handle: null
     };
     this._subs[id] = record;
@@ -521,7 +527,6 @@
       record.lastSeq = null;  // a fresh start: the snapshot and live messages
     }
     record.resumed = true;
-    record.firstAfterSubscribe = true;
     record.handle = this._stomp.subscribe(record.destination, function (message) {
       self._onMessage(record, message);
     }, headers);
@@ -531,21 +536,12 @@
     if (!this._subs[record.id]) { return; }  // unsubscribed meanwhile
     var headers = message.headers || {};
     var seq = headers.seq !== undefined ? parseInt(headers.seq, 10) : NaN;
-    var first = record.firstAfterSubscribe;
-    record.firstAfterSubscribe = false;
     if (record.ack !== 'auto') {
       try { message.ack(); } catch (e) { /* connection gone; it will come again */ }
     }
     if (!isNaN(seq) && record.lastSeq !== null && seq <= record.lastSeq) {
-      if (first && seq === 1 && record.lastSeq > 1) {
-        // A correct server never re-sends seq 1 after a later seq was seen: its
-        // numbering started over (a restart on a non-persistent store).
-        this._emit('reset', { destination: record.destination, lastSeq: record.lastSeq });
-        record.lastSeq = 0;
-      } else {
-        this._emit('duplicate', { destination: record.destination, seq: seq });
-        return;
-      }
+      this._emit('duplicate', { destination: record.destination, seq: seq });
+      return;
     }
     var gap = null;
     if (headers['gap-from'] !== undefined) {
@@ -705,7 +701,7 @@
     if (token) {
       withToken(null, token);
     } else if (typeof this.options.getToken === 'function') {
-      try { this.options.getToken(withToken); } catch (e) { withToken(e); }
+      try { this.options.getToken(withToken, { reason: 'refresh' }); } catch (e) { withToken(e); }
     } else {
       withToken(new Error('no getToken option'));
     }

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import IO, Any, Dict, Iterator, List, Optional
 
 import pytest
+from playwright.sync_api import expect
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -40,6 +41,7 @@ CHROMIUM_ARGS = [
 ]
 #: How long a page may take to show what a test waits for, milliseconds.
 WAIT_MS = 15_000
+expect.set_options(timeout=WAIT_MS)
 START_TIMEOUT = 20.0
 
 #: The line the command logs once it listens (with the port it bound, for --port 0).
@@ -49,8 +51,9 @@ LISTENING = re.compile(rb"listening on http://127\.0\.0\.1:(\d+)")
 class NexusServer:
     """One ``nexus-tornado`` process on a loopback port, restartable on that port."""
 
-    def __init__(self, log_dir: Path, extra_args: Optional[List[str]] = None) -> None:
-        self.secret = secrets.token_hex(32)
+    def __init__(self, log_dir: Path, extra_args: Optional[List[str]] = None, with_secret: bool = True) -> None:
+        #: None: the command picks a random secret of its own at every start.
+        self.secret: Optional[str] = secrets.token_hex(32) if with_secret else None
         self.extra_args = list(extra_args or [])
         self.log_path = log_dir / "nexus-tornado.log"
         self.port: Optional[int] = None
@@ -68,8 +71,9 @@ class NexusServer:
         offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         self._log = open(self.log_path, "ab")
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "nexus_tornado", "--port", str(self.port or 0),
-             "--jwt-secret", self.secret, "--log-level", "INFO"] + self.extra_args,
+            [sys.executable, "-m", "nexus_tornado", "--port", str(self.port or 0), "--log-level", "INFO"]
+            + (["--jwt-secret", self.secret] if self.secret else [])
+            + self.extra_args,
             cwd=str(self.log_path.parent),  # away from the checkout: the installed package
             stdin=subprocess.DEVNULL,
             stdout=self._log,
@@ -142,10 +146,10 @@ def nexus_factory(tmp_path: Path) -> Iterator[Any]:
     """Start ``nexus-tornado`` with extra command-line arguments; all killed at the end."""
     servers: List[NexusServer] = []
 
-    def make(*extra_args: str) -> NexusServer:
+    def make(*extra_args: str, with_secret: bool = True) -> NexusServer:
         log_dir = tmp_path / ("server-%d" % len(servers))
         log_dir.mkdir()
-        server = NexusServer(log_dir, list(extra_args))
+        server = NexusServer(log_dir, list(extra_args), with_secret)
         servers.append(server)
         server.start()
         return server

@@ -90,7 +90,7 @@ def make_client(page: Any, token: str, **options: Any) -> None:
           options.random = function () { return 0; };
           options.onRejected = function (r) { window.rejections.push(r); };
           window.client = new NexusClient(options);
-          ['state', 'gap', 'duplicate', 'reset', 'token', 'error'].forEach(function (name) {
+          ['state', 'gap', 'duplicate', 'token', 'error'].forEach(function (name) {
             window.client.on(name, function (data) { window.events.push([name, data]); });
           });
         }""",

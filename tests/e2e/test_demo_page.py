@@ -150,6 +150,32 @@ def test_restart_with_mongo_reconnects_and_replays(
     alice.screenshot(path=str(screenshot_dir / "demo-after-restart.png"), full_page=True)
 
 
+def test_restart_without_persistence_reconnects_with_a_new_token(nexus_factory: Any, new_page: Any) -> None:
+    """The in-memory store and a random secret (no --jwt-secret): the restarted server
+    knows none of the old messages or tokens. The pages come back by themselves with
+    a new token (the old one is refused: invalid signature) and live traffic flows.
+    It proves nothing about replay: that needs a persistent store (see the test above).
+    """
+    server: NexusServer = nexus_factory(with_secret=False)
+    query = "backoffMax=1500"
+    alice = open_as(new_page(), server.url, "alice", query)
+    bob = open_as(new_page(), server.url, "bob", query)
+    wait_subscribed(alice, "bob")
+
+    server.kill()
+    expect(alice.locator("#connection-text")).to_contain_text("Reconnecting in")
+    server.start()
+    expect(alice.locator("#connection")).to_have_attribute("data-state", "connected")
+    expect(bob.locator("#connection")).to_have_attribute("data-state", "connected")
+    expect(alice.locator("#event-log")).to_contain_text("invalid signature")
+    assert server.output().count("issued a 900 s token for alice") == 2
+
+    alice.get_by_label("Announcement title").fill("Back again")
+    alice.get_by_label("Announcement message").fill("after a restart without persistence")
+    alice.get_by_role("button", name="Post announcement").click()
+    expect(bob.locator("#announcement-list li", has_text="Back again")).to_be_visible()
+
+
 def test_announcements_calendar_presence_and_rejections(
     nexus_server: NexusServer, new_page: Any, screenshot_dir: Path
 ) -> None:
