@@ -425,6 +425,27 @@ async def test_a_given_database_is_used_and_left_open(target: MongoTarget) -> No
     assert await client[target.database_name]["nexus_messages"].count_documents({}) == 2
 
 
+@pytest.mark.parametrize(
+    "uri, name, expected",
+    [
+        ("mongodb://127.0.0.1:1/", None, "nexus"),
+        ("mongodb://127.0.0.1:1/fromuri", None, "fromuri"),
+        ("mongodb://127.0.0.1:1/fromuri", "given", "given"),
+    ],
+)
+@pytest.mark.gen_test
+async def test_from_uri_picks_the_database(uri: str, name: Optional[str], expected: str) -> None:
+    for client_class in (None, pymongo.AsyncMongoClient):
+        store = MongoStore.from_uri(uri, name, client_class=client_class)
+        try:
+            assert store.database.name == expected
+            assert store.messages.name == "nexus_messages"
+            assert store.counters.name == "nexus_counters"
+        finally:
+            await store.close()
+            await store.close()  # idempotent
+
+
 @pytest.mark.parametrize("prefix", ["nexus-", "a.b", "x$", "ü_"])
 def test_collection_prefix_is_letters_digits_and_underscores(prefix: str) -> None:
     with pytest.raises(ConfigError):
