@@ -120,6 +120,7 @@
     box.setAttribute('data-transport', s.state === 'connected' && s.transport ? s.transport : '');
     $('reconnect-now').hidden = s.state !== 'reconnecting';
     if (s.state !== 'reconnecting' || s.secondsLeft === Math.ceil(s.delay / 1000)) {
+      $('connection-announce').textContent = text + (s.state === 'connected' && s.transport ? ' via ' + s.transport : '');
       logEvent(s.state + (s.transport ? ' (' + s.transport + ')' : '') +
                (s.state === 'reconnecting' ? ' in ' + s.secondsLeft + ' s' : '') +
                (s.reason ? ': ' + s.reason : ''));
