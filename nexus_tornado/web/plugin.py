@@ -31,6 +31,7 @@ from ..hub.store import Retention, Store, StoredMessage
 from ..policy.auth import TokenVerifier
 from ..policy.guard import Guard
 from ..settings import Settings
+from . import log_redaction
 from .connection import StompConnection, transport_message_limit
 from .router import NexusRouter
 from .services import SERVICES_KEY, Services
@@ -71,6 +72,7 @@ class NexusPlugin:
         tick_seconds: float = TICK_SECONDS,
     ) -> None:
         self.settings = settings
+        log_redaction.install()  # the access log must not show ?access_token=<jwt>
         #: Period of the housekeeping tick (tests shorten it to exercise short timeouts).
         self.tick_seconds = tick_seconds
         self.store = store if store is not None else store_from_settings(settings)
