@@ -2,7 +2,8 @@
  *
  * runTransport(url, transport) resolves to a report the test asserts on:
  * which transport sockjs-client used, the echoes, the server-initiated close as the
- * page saw it, and the same after reconnecting. It never rejects: failures are
+ * page saw it, and after reconnecting: an echo, then a message sent just before the
+ * server closes (both must arrive). It never rejects: failures are
  * reported as {error: "..."} so the test can say which step broke.
  */
 "use strict";
@@ -18,7 +19,9 @@ function bigMessage(size) {
 
 function openSocket(url, transport, timeoutMs) {
   return new Promise(function (resolve, reject) {
-    var sock = new SockJS(url, null, { transports: [transport] });
+    // A generous per-transport timeout: sockjs-client's default (a few round trips,
+    // about a second on loopback) is too tight while many pages load at once.
+    var sock = new SockJS(url, null, { transports: [transport], timeout: 10000 });
     var timer = setTimeout(function () { reject(new Error("open timed out")); }, timeoutMs);
     sock.onopen = function () { clearTimeout(timer); resolve(sock); };
     sock.onclose = function (e) {
@@ -66,7 +69,19 @@ async function runTransport(url, transport) {
     var again = await openSocket(url, transport, 15000);
     report.reconnectTransport = again.transport;
     report.reconnectEcho = (await roundTrip(again, "again", 15000)).data;
-    again.close();
+    step = "message then close";
+    // The server sends one message and closes at once: both must arrive, in order.
+    var closing = new Promise(function (resolve, reject) {
+      var seen = [];
+      var timer = setTimeout(function () { reject(new Error("no close in time")); }, 15000);
+      again.onmessage = function (e) { seen.push(e.data); };
+      again.onclose = function (e) {
+        clearTimeout(timer);
+        resolve({ messages: seen, code: e.code, reason: e.reason });
+      };
+    });
+    again.send("send-close:last words");
+    report.lastWords = await closing;
   } catch (err) {
     report.error = step + ": " + (err && err.message ? err.message : String(err));
   }
