@@ -45,7 +45,8 @@ class Settings:
     max_connections_per_user: int = _opt(20, "Most simultaneous connections of one user.")
     max_pending_output: int = _opt(1024 * 1024, "Unsent output per connection beyond which it is closed as a slow consumer, bytes.")
     mongo_uri: str = _opt("", "MongoDB URI; empty means the in-memory store.")
-    mongo_database: str = _opt("nexus", "Database name when the URI names none.")
+    mongo_database: str = _opt("", "Database to use; empty means the one the URI names, else 'nexus'.")
+    mongo_timeout: float = _opt(5.0, "Longest a MongoDB operation may take before the client gets UNAVAILABLE, seconds.")
     retention_count: int = _opt(10_000, "Messages kept per destination (0: no limit).")
     retention_seconds: float = _opt(7 * 24 * 3600.0, "Age after which messages are dropped, seconds (0: no limit).")
 
@@ -88,7 +89,7 @@ class Settings:
         ):
             if getattr(self, name) <= 0:
                 raise ConfigError("%s must be positive" % name)
-        for name in ("idle_timeout", "connect_timeout"):
+        for name in ("idle_timeout", "connect_timeout", "mongo_timeout"):
             if getattr(self, name) <= 0:
                 raise ConfigError("%s must be positive" % name)
         if len(self.heartbeat) != 2 or min(self.heartbeat) < 0:

@@ -23,7 +23,7 @@ from pymongo.errors import AutoReconnect
 from nexus_tornado.errors import ConfigError, StoreUnavailable
 from nexus_tornado.hub.mongo import MongoStore
 from nexus_tornado.hub.store import Retention
-from tests.support.mongo import (  # noqa: F401
+from support.mongo import (  # noqa: F401
     MONGO_TARGETS,
     mongo_params,
     MongoTarget,

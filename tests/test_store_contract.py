@@ -21,7 +21,7 @@ import pytest
 
 from nexus_tornado.hub.memory import MemoryStore
 from nexus_tornado.hub.store import Retention, Store, StoredMessage
-from tests.support.mongo import mongo_params, mongo_target, nx_server  # noqa: F401
+from support.mongo import mongo_params, mongo_target, nx_server  # noqa: F401
 
 NO_LIMITS = Retention(max_age_seconds=None, max_count=None)
 

@@ -57,7 +57,10 @@ def store_from_settings(settings: Settings) -> Store:
     from ..hub.mongo import MongoStore  # only the Mongo store imports the driver
 
     return MongoStore.from_uri(
-        settings.mongo_uri, settings.mongo_database, retention=retention_of(settings)
+        settings.mongo_uri,
+        settings.mongo_database or None,
+        retention=retention_of(settings),
+        timeout=settings.mongo_timeout,
     )
 
 
