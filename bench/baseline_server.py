@@ -60,7 +60,7 @@ class BroadcastHub:
                 subscribers.discard(conn)
 
 
-class BroadcastConnection(SockJSConnection):  # type: ignore[misc]
+class BroadcastConnection(SockJSConnection):
     """One client; commands as described in the module docstring."""
 
     def on_open(self, request: object) -> None:

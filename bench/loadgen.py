@@ -158,7 +158,12 @@ class Client:
         loop = asyncio.get_running_loop()
         done: asyncio.Future[bool] = loop.create_future()
         rid = "s%d" % next(self._ids)
-        self.receipts[rid] = lambda ok: done.done() or done.set_result(ok)
+
+        def answered(ok: bool) -> None:
+            if not done.done():
+                done.set_result(ok)
+
+        self.receipts[rid] = answered
         if self.dialect == "stomp":
             self.conn.send_text(wire.subscribe(rid, destination, receipt=rid, last_seq=last_seq))
         else:
@@ -179,11 +184,10 @@ class Client:
         """Publish one body; ``on_receipt(ok)`` runs when the server answers."""
         assert self.conn is not None
         rid = "p%d" % next(self._ids)
+        self.receipts[rid] = on_receipt
         if self.dialect == "stomp":
-            self.receipts[rid] = on_receipt
             self.conn.send_text(wire.send(destination, body, receipt=rid))
         else:
-            self.receipts[rid] = on_receipt
             self.conn.send_text("P%s\n%s" % (destination, body))
 
     def close(self) -> None:
@@ -276,7 +280,7 @@ async def run_publisher(spec: Dict[str, Any], stats: Stats, go: "asyncio.Future[
     chat_ids: List[str] = spec.get("chat_ids") or ["0"] * len(dests)
     templates = [body_template(spec["user"], cid, spec.get("body_size", 256)) for cid in chat_ids]
     rng = random.Random(1)
-    counters = {"sent": 0, "receipts": 0, "refused": 0}
+    counters: Dict[str, float] = {"sent": 0, "receipts": 0, "refused": 0}
     mode = spec["mode"]
     if mode != "count":
         emit({"event": "ready"})

@@ -110,3 +110,21 @@ def cpu_busy(cpus: Optional[Set[int]]) -> float:
                 ticks = [int(v) for v in values]
                 total += sum(ticks[:8]) - ticks[3] - ticks[4]
     return total / _CLK_TCK
+
+
+def listen_overflows() -> int:
+    """Connections the kernel dropped because a listen queue was full (TcpExt, this netns).
+
+    A server that accepts too slowly for its backlog makes clients wait for SYN
+    retransmission (1 s, then 3 s, 7 s, ...): worth knowing when a storm is slow.
+    """
+    try:
+        with open("/proc/net/netstat") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return 0
+    for names, values in zip(lines[::2], lines[1::2]):
+        if names.startswith("TcpExt:"):
+            table = dict(zip(names.split()[1:], values.split()[1:]))
+            return int(table.get("ListenOverflows", 0))
+    return 0

@@ -78,20 +78,26 @@ def delivery_table(
         ratios = []
         for _, match in refs:
             ref = find(sel, variant=r["variant"], **match)
-            ratios.append(ratio(r.get("deliveries_per_s"), ref and ref.get("deliveries_per_s")))
+            ratios.append(ratio(r.get("deliveries_per_s"), ref.get("deliveries_per_s") if ref else None))
+        for _, match in refs:
+            ref = find(sel, variant=r["variant"], **match)
+            ratios.append(ratio(r.get("deliveries_per_cpu_s"), ref.get("deliveries_per_cpu_s") if ref else None))
         lines.append([
             r["variant"], r["target"], r.get("transport", "websocket"),
             fmt(r.get("deliveries_per_s")),
-            *ratios,
+            *ratios[: len(refs)],
             fmt(r.get("p50_ms"), 1), fmt(r.get("p99_ms"), 1),
             fmt((r.get("cpu_s_per_1k") or 0) * 1000 if r.get("cpu_s_per_1k") else None, 1),
+            *ratios[len(refs):],
             fmt((r.get("server_cpu_util") or 0) * 100) + "%",
             fmt((r.get("loadgen_cpu_util") or 0) * 100) + "%",
             problems(r),
         ])
+    titles = [title for title, _ in refs]
     return table(
-        ["case", "server", "transport", "deliveries/s", *[title for title, _ in refs],
-         "p50 ms", "p99 ms", "server CPU-ms / 1k deliveries", "server CPU", "load-gen CPU", "checks"],
+        ["case", "server", "transport", "deliveries/s", *titles, "p50 ms", "p99 ms",
+         "server CPU-ms / 1k deliveries", *["work per CPU-s " + t for t in titles],
+         "server CPU used", "load-gen CPU used", "checks"],
         lines,
     )
 
@@ -135,7 +141,7 @@ def render(rows: List[Dict[str, Any]], meta: Dict[str, Any], skipped: List[str],
         parts.append("")
         base = find(idle, target=BASELINE)
         lines = [[r["target"], r["variant"], fmt(r.get("kb_per_connection"), 1),
-                  ratio(r.get("kb_per_connection"), base and base.get("kb_per_connection")),
+                  ratio(r.get("kb_per_connection"), base.get("kb_per_connection") if base else None),
                   fmt(r.get("connect_cpu_ms"), 2), fmt(r.get("server_rss_mb"), 0)] for r in idle]
         parts.append(table(["server", "case", "KB per connection", "vs sockjs-tornado",
                             "server CPU-ms per connect+subscribe", "server RSS MB"], lines))
@@ -146,12 +152,15 @@ def render(rows: List[Dict[str, Any]], meta: Dict[str, Any], skipped: List[str],
         parts.append("")
         base = find(storms, target=BASELINE)
         lines = [[r["target"], r["variant"], fmt(r.get("catchup_all_s"), 2),
-                  ratio(r.get("catchup_all_s"), base and base.get("catchup_all_s")),
+                  ratio(r.get("catchup_all_s"), base.get("catchup_all_s") if base else None),
                   fmt(r.get("catchup_p50_s"), 2), fmt(r.get("catchup_p99_s"), 2),
                   fmt(r.get("deliveries_per_s")),
                   fmt((r.get("cpu_s_per_1k") or 0) * 1000 if r.get("cpu_s_per_1k") else None, 1),
                   "%d/%d caught up" % (r.get("caught_up", 0), r.get("clients", 0))
-                  + ("; %d errors" % r["errors"] if r.get("errors") else "")]
+                  + ("; %d errors" % r["errors"] if r.get("errors") else "")
+                  + ("; %d listen-queue overflows" % r["listen_overflows"] if r.get("listen_overflows") else "")
+                  + ("; other processes took %.0f%% of the server core" % (100 * r["foreign_cpu_util"])
+                     if (r.get("foreign_cpu_util") or 0) > 0.05 else "")]
                  for r in storms]
         parts.append(table(["server", "case", "all caught up, s", "vs sockjs-tornado", "p50 client, s",
                             "p99 client, s", "replayed deliveries/s", "server CPU-ms / 1k", "checks"], lines))

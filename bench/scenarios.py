@@ -37,15 +37,19 @@ LATENCY_RATE = 5000.0
 class Config:
     """How long and how big; ``quick`` and ``full`` fill it differently."""
 
-    warmup: float = 1.0
-    duration: float = 3.0
-    drain: float = 1.0
+    warmup: float = 0.5
+    duration: float = 2.5
+    drain: float = 0.5
     fanout_sizes: List[int] = field(default_factory=lambda: [1000])
-    rooms: int = 500
-    room_users: int = 500
-    idle_connections: int = 2000
-    storm_clients: int = 1000
+    rooms: int = 300
+    room_users: int = 300
+    idle_connections: int = 1000
+    storm_clients: int = 500
     storm_backlog: int = 100
+    #: Connection attempts in flight at once during the storm.  Tornado listens with a
+    #: backlog of 128: more than that overflows the accept queue of a busy server and
+    #: turns the measurement into one of SYN retransmission timers.
+    storm_concurrency: int = 100
     per_process: int = 2500
     body_size: int = 256
     server_cpus: Optional[Set[int]] = None
@@ -76,7 +80,8 @@ class LoadGen:
         )
         err.close()
         self.events: "queue.Queue[Dict[str, Any]]" = queue.Queue()
-        threading.Thread(target=self._read, daemon=True).start()
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
         self.command(json.dumps(spec))
 
     def _read(self) -> None:
@@ -123,16 +128,19 @@ class LoadGen:
             self.kill()
 
     def kill(self) -> None:
-        if self.proc.poll() is None:
-            try:
-                self.proc.stdin.close()  # type: ignore[union-attr]
-            except OSError:
-                pass
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        """End the process (closing stdin asks it to stop) and close its pipes."""
+        try:
+            self.proc.stdin.close()  # type: ignore[union-attr]
+        except OSError:
+            pass
+        try:
+            self.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.reader.join(5)
+        if self.proc.stdout is not None and not self.reader.is_alive():
+            self.proc.stdout.close()
 
 
 # -- helpers -----------------------------------------------------------------------------
@@ -173,9 +181,10 @@ def start_subscribers(
                 cfg, "subs%d" % i)
         for i, part in enumerate(chunks(entries, cfg.per_process))
     ]
+    subscriptions = sum(len(e.get("dests", ())) for e in entries)
     try:
         for gen in gens:
-            gen.expect("ready", 60 + len(entries) / 50)
+            gen.expect("ready", 60 + subscriptions / 20)
     except Exception:
         for gen in gens:
             gen.kill()
@@ -251,10 +260,21 @@ def _one_phase(
         l1 = procstat.sample(loadgen_pids)
         b1 = procstat.cpu_busy(cfg.server_cpus)
         sleep_until(t_end + cfg.drain)
-        for gen in subs:
-            gen.command("REPORT")
-        after = [gen.expect("report", 30) for gen in subs]
-        pub_result = pub.finish(30)
+        pub.command("STOP")
+        pub_result = pub.expect("result", 30)
+        # Wait (a bounded while) until every accepted publish reached every subscriber,
+        # so that "undelivered" means lost, not late.
+        deadline = time.monotonic() + 10
+        while True:
+            for gen in subs:
+                gen.command("REPORT")
+            after = [gen.expect("report", 30) for gen in subs]
+            if not expected_per_publish or time.monotonic() > deadline:
+                break
+            arrived = sum(r["total"] for r in after) - sum(r["total"] for r in before)
+            if arrived >= round(pub_result.get("receipts", 0) * expected_per_publish):
+                break
+            time.sleep(0.2)
     finally:
         pub.kill()
     span = t1 - t0
@@ -271,6 +291,8 @@ def _one_phase(
         "server_cpu_s": cpu,
         "server_cpu_util": cpu / span,
         "cpu_s_per_1k": (cpu / (delivered / 1000.0)) if delivered else None,
+        # What one whole core would sustain at this cost: robust to a shared machine.
+        "deliveries_per_cpu_s": (delivered / cpu) if cpu else None,
         "server_rss_mb": s1["rss_kb"] / 1024.0,
         "loadgen_cpu_util": (l1["cpu"] - l0["cpu"]) / span,
         # Time other processes (not the server, not ours) took on the server's CPUs.
@@ -289,7 +311,7 @@ def _one_phase(
     if pub_result.get("failed"):
         row["failed"] = pub_result["failed"]
     if expected_per_publish:
-        row["undelivered"] = int(round(pub_result.get("receipts", 0) * expected_per_publish)) - total_delta
+        row["undelivered"] = round(pub_result.get("receipts", 0) * expected_per_publish) - total_delta
     if spec["mode"] == "rate":
         row["target_rate"] = spec["rate"] * (expected_per_publish or 1)
     return row
@@ -414,16 +436,21 @@ def storm(server: Server, cfg: Config) -> Dict[str, Any]:
     entries = [{"user": "r%d" % i, "chats": [chat]} for i in range(cfg.storm_clients)]
     gen = LoadGen(
         {"role": "storm", "target": server.target(False), "clients": entries, "destination": dest,
-         "last_seq": total - backlog, "expect": backlog, "timeout": 90},
+         "last_seq": total - backlog, "expect": backlog, "timeout": 90,
+         "concurrency": cfg.storm_concurrency},
         cfg, "storm",
     )
     try:
         gen.expect("ready", 30)
         s0 = procstat.sample(server.pids)
+        o0 = procstat.listen_overflows()
+        b0 = procstat.cpu_busy(cfg.server_cpus)
         now = time.monotonic()
         gen.command("GO %.6f %.6f %.6f" % (now, now + 3600, now + 3600))
         gen.expect("done", 150)
         s1 = procstat.sample(server.pids)
+        o1 = procstat.listen_overflows()
+        b1 = procstat.cpu_busy(cfg.server_cpus)
         result = gen.finish(30)
     finally:
         gen.kill()
@@ -442,6 +469,11 @@ def storm(server: Server, cfg: Config) -> Dict[str, Any]:
         "catchup_p99_s": times[min(len(times) - 1, math.ceil(0.99 * len(times)) - 1)] if times else None,
         "deliveries_per_s": (done * backlog / elapsed) if elapsed else None,
         "server_cpu_s": s1["cpu"] - s0["cpu"],
+        "server_cpu_util": (s1["cpu"] - s0["cpu"]) / elapsed if elapsed else None,
+        "loadgen_cpu_s": result.get("cpu"),
+        "listen_overflows": o1 - o0,
+        "foreign_cpu_util": max(0.0, (b1 - b0) - (s1["cpu"] - s0["cpu"])) / elapsed
+        if (cfg.server_cpus and elapsed) else None,
         "cpu_s_per_1k": ((s1["cpu"] - s0["cpu"]) / (done * backlog / 1000.0)) if done else None,
         "errors": result.get("errors", 0),
         "error_sample": result.get("error_sample", []),
@@ -461,6 +493,6 @@ def with_server(
 
 
 __all__ = [
-    "Config", "LoadGenFailed", "Unavailable", "fanout", "chat_rooms", "idle", "storm",
-    "with_server", "percentile",
+    "Config", "LoadGenFailed", "Unavailable", "chat_rooms", "fanout", "idle", "percentile", "storm",
+    "with_server",
 ]

@@ -151,10 +151,10 @@ class BaselineServer(Server):
         return self
 
     def version(self) -> str:
+        from importlib.metadata import version
+
         import sockjs.tornado  # noqa: F401
         import tornado
-
-        from importlib.metadata import version
 
         return "sockjs-tornado %s, tornado %s" % (version("sockjs-tornado"), tornado.version)
 

@@ -70,7 +70,7 @@ class WsConnection(asyncio.Protocol):
                 opcode = event.opcode
                 if opcode is _OP_TEXT:
                     if event.fin:
-                        self._message(event.data.decode())
+                        self._message(bytes(event.data).decode())
                     else:
                         self._fragments = [event.data]
                 elif opcode is _OP_CONT:
@@ -163,10 +163,11 @@ async def open_ws(
     if sockjs:
         url = sockjs_url(url)
     parts = urlsplit(url)
+    host = parts.hostname or "127.0.0.1"
     loop = asyncio.get_running_loop()
     _, conn = await asyncio.wait_for(
         loop.create_connection(
-            lambda: WsConnection(url, on_text, sockjs), parts.hostname, parts.port or 80
+            lambda: WsConnection(url, on_text, sockjs), host, parts.port or 80
         ),
         timeout,
     )
