@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import struct
-from typing import Optional, Tuple
+from typing import List, Optional, Tuple
 
 import pytest
 import websocket  # websocket-client
@@ -17,14 +17,16 @@ def ws_url(h: ServerHandle, path: str) -> str:
     return "ws" + h.base_url[len("http"):] + path
 
 
-def connect(h: ServerHandle, path: str, origin: Optional[str] = None) -> websocket.WebSocket:
+def connect(
+    h: ServerHandle, path: str, origin: Optional[str] = None, subprotocols: Optional[List[str]] = None
+) -> websocket.WebSocket:
     ws = websocket.WebSocket()
     ws.settimeout(10)
     try:
         if origin is None:
-            ws.connect(ws_url(h, path), suppress_origin=True)
+            ws.connect(ws_url(h, path), suppress_origin=True, subprotocols=subprotocols)
         else:
-            ws.connect(ws_url(h, path), origin=origin)
+            ws.connect(ws_url(h, path), origin=origin, subprotocols=subprotocols)
     except BaseException:
         release(ws)
         raise
@@ -156,3 +158,22 @@ def test_null_origin_is_refused_unless_any(serve: Serve) -> None:
         connect(h, "/s/websocket", origin="null")
     h2 = serve({"allowed_origins": "*"})
     release(connect(h2, "/s/websocket", origin="null"))
+
+
+# -- subprotocols ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "offered,chosen",
+    [(["v10.stomp", "v11.stomp", "v12.stomp"], "v12.stomp"), (["v10.stomp"], "v10.stomp"), (None, None)],
+)
+def test_raw_endpoint_answers_stomp_subprotocol(serve: Serve, offered: Optional[List[str]], chosen: Optional[str]) -> None:
+    """@stomp/stompjs offers v1x.stomp; with none answered, browsers fail the handshake."""
+    h = serve()
+    ws = connect(h, "/s/websocket", subprotocols=offered)
+    try:
+        assert ws.getsubprotocol() == chosen
+        ws.send("hi")
+        assert ws.recv() == "hi"
+    finally:
+        release(ws)

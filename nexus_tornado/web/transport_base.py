@@ -55,6 +55,8 @@ NEXUS_DEFAULTS: Dict[str, Any] = {
     # Largest xhr_send / jsonp_send request body; None = SEND_BODY_FACTOR x the above.
     "max_send_body_size": None,
     "sockjs_url": DEFAULT_SOCKJS_URL,
+    # WebSocket subprotocols the raw endpoint accepts, most preferred first.
+    "websocket_subprotocols": ["v12.stomp", "v11.stomp", "v10.stomp"],
 }
 
 #: Close used by ``NexusRouter.close_all_sessions`` by default (RFC 6455 section
@@ -188,6 +190,11 @@ class TransportSettings:
         if not isinstance(url, str) or not url:
             raise ConfigError("sockjs_url must be a URL of sockjs-client's sockjs.min.js")
         self.sockjs_url: str = url
+
+        protocols = settings.get("websocket_subprotocols", NEXUS_DEFAULTS["websocket_subprotocols"])
+        if isinstance(protocols, str) or not all(isinstance(p, str) for p in protocols):
+            raise ConfigError("websocket_subprotocols must be a list of subprotocol names")
+        self.websocket_subprotocols: Tuple[str, ...] = tuple(protocols)
 
 
 CLOSED = sockjs_session.CLOSED

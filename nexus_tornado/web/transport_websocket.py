@@ -8,11 +8,14 @@ Fixed against sockjs-tornado 1.0.7:
   1009 before the message is buffered (instead of Tornado's 10 MiB default).
 - When the session closes, the WebSocket close frame carries the session's code and
   reason (the raw endpoint sent neither, so clients saw 1005 "no status").
+- The raw endpoint answers the STOMP subprotocols (``v12.stomp``, ``v11.stomp``,
+  ``v10.stomp``) that @stomp/stompjs offers: a browser fails a handshake that offered
+  subprotocols and got none back.
 """
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any, List, Optional
 
 from .transport_base import NexusRawSession, log, websocket_close_args
 from .transport_sockjs import sockjs_transports
@@ -59,6 +62,13 @@ class WebSocketTransport(WebSocketMixin, sockjs_transports.WebSocketTransport):
 
 class RawWebSocketTransport(WebSocketMixin, sockjs_transports.RawWebSocketTransport):
     """``{prefix}/websocket``: no SockJS framing, for STOMP clients that speak WebSocket."""
+
+    def select_subprotocol(self, subprotocols: List[str]) -> Optional[str]:
+        """The first of ``websocket_subprotocols`` (our preference) the client offers."""
+        for name in self.server.transport_settings.websocket_subprotocols:
+            if name in subprotocols:
+                return str(name)
+        return None
 
     def open(self) -> None:
         self.server.stats.on_conn_opened()

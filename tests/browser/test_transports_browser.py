@@ -12,35 +12,17 @@ browser; each parametrized test then checks its case's report.
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
-from pathlib import Path
 from typing import Any, Dict, Iterator, List, Tuple
 
 import pytest
-from tornado.web import StaticFileHandler
 
+from browser.chromium import Case, page_routes, require_chromium, run_pages
 from nexus_tornado.web.router import NexusRouter
 from support.server import ServerHandle, start_server_handle
 from support.sockjs_echo import EchoConnection
 
 pytestmark = pytest.mark.browser
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-ROOT = Path(__file__).resolve().parents[2]
-PAGES = Path(__file__).resolve().parent / "pages"
 
 #: sockjs-client's names, in its own order of preference.
 TRANSPORTS = [
@@ -55,52 +37,12 @@ TRANSPORTS = [
 ]
 MODES = ["same-origin", "cross-origin"]
 BIG = 60 * 1024
-
-
-def vendor_dir() -> Path:
-    """Where sockjs.min.js (1.6.1) is: the demo's vendor directory, else ours."""
-    for candidate in (ROOT / "static" / "vendor", Path(__file__).resolve().parent / "vendor"):
-        if (candidate / "sockjs.min.js").exists():
-            return candidate
-    pytest.skip("sockjs-client's sockjs.min.js is not vendored")
-    raise AssertionError("unreachable")
-
-
-def page_routes() -> List[Any]:
-    return [
-        (r"/vendor/(.*)", StaticFileHandler, {"path": str(vendor_dir())}),
-        (r"/page/(.*)", StaticFileHandler, {"path": str(PAGES)}),
-    ]
-
-
-async def run_cases(cases: List[Tuple[str, str, str]]) -> List[Dict[str, Any]]:
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        try:
-
-            async def one(page_url: str, sockjs_url: str, transport: str) -> Dict[str, Any]:
-                context = await browser.new_context()
-                try:
-                    page = await context.new_page()
-                    await page.goto(page_url)
-                    report: Dict[str, Any] = await page.evaluate(
-                        "([url, transport]) => runTransport(url, transport)", [sockjs_url, transport]
-                    )
-                    return report
-                finally:
-                    await context.close()
-
-            return list(await asyncio.gather(*(one(*case) for case in cases)))
-        finally:
-            await browser.close()
+RUN = "([url, transport]) => runTransport(url, transport)"
 
 
 @pytest.fixture(scope="module")
 def reports() -> Iterator[Dict[Tuple[str, str], Dict[str, Any]]]:
-    if not os.path.exists(CHROMIUM):
-        pytest.skip("Chromium is not installed at %s" % CHROMIUM)
+    require_chromium()
     page_server = start_server_handle(page_routes())
     foreign_server = start_server_handle(page_routes())
     handles: List[ServerHandle] = [page_server, foreign_server]
@@ -119,15 +61,15 @@ def reports() -> Iterator[Dict[Tuple[str, str], Dict[str, Any]]]:
     try:
         sockjs_url = sockjs_server.base_url + "/s"
         keys: List[Tuple[str, str]] = []
-        cases: List[Tuple[str, str, str]] = []
+        cases: List[Case] = []
         for transport in TRANSPORTS:
             for mode, server in (("same-origin", sockjs_server), ("cross-origin", page_server)):
                 keys.append((transport, mode))
-                cases.append((server.base_url + "/page/transports.html", sockjs_url, transport))
+                cases.append((server.base_url + "/page/transports.html", RUN, [sockjs_url, transport]))
         for transport in ("websocket", "xhr-streaming", "iframe-eventsource"):
             keys.append((transport, "foreign-origin"))
-            cases.append((foreign_server.base_url + "/page/transports.html", sockjs_url, transport))
-        results = asyncio.run(run_cases(cases))
+            cases.append((foreign_server.base_url + "/page/transports.html", RUN, [sockjs_url, transport]))
+        results = run_pages(cases)
         yield dict(zip(keys, results))
     finally:
         sockjs_server.call(holder["router"].close)
