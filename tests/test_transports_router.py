@@ -59,6 +59,7 @@ def test_import_emits_no_warning() -> None:
         {"max_message_size": "64k"},
         {"max_send_body_size": -1},
         {"sockjs_url": ""},
+        {"websocket_subprotocols": "v12.stomp"},
     ],
 )
 def test_bad_settings_are_config_errors(settings: dict) -> None:

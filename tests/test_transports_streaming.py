@@ -26,7 +26,7 @@ class Stream:
 
     def __init__(self, h: ServerHandle, method: str, path: str) -> None:
         parts = urlsplit(h.base_url)
-        self.conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+        self.conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=10)
         self.conn.request(method, path, body=b"" if method == "POST" else None)
         self.response = self.conn.getresponse()
         self.data = b""

@@ -99,7 +99,7 @@ class NexusRouter(sockjs_router.SockJSRouter):
         self._transport_urls = self._build_urls(prefix, disabled)
 
     @property
-    def io_loop(self) -> IOLoop:  # type: ignore[override]
+    def io_loop(self) -> IOLoop:
         """The loop serving the current request (sockjs-tornado schedules on it)."""
         return IOLoop.current()
 

@@ -27,7 +27,12 @@ from ..errors import ConfigError
 from .transport_sockjs import session as sockjs_session
 
 if TYPE_CHECKING:  # pragma: no cover
+    # Mixins see the handler they are mixed into (untyped sockjs-tornado: Any to mypy).
+    from sockjs.tornado.basehandler import PreflightHandler as MixinBase
+
     from .router import NexusRouter
+else:
+    MixinBase = object
 
 log = logging.getLogger("nexus_tornado.web.transports")
 
@@ -214,6 +219,8 @@ class NexusSession(sockjs_session.Session):
     - The close frame is JSON-encoded, so any reason text is valid.
     """
 
+    send_queue: str
+
     def __init__(self, conn: Any, server: "NexusRouter", session_id: str, expiry: Any = None):
         super().__init__(conn, server, session_id, expiry)
         server.track_session(self)
@@ -260,7 +267,7 @@ class NexusRawSession(sockjs_session.BaseSession):
             self.conn.on_message(msg)
 
 
-class HandlerMixin:
+class HandlerMixin(MixinBase):
     """HTTP-side behaviour shared by our SockJS handlers (mix in before sockjs's)."""
 
     server: "NexusRouter"
@@ -278,7 +285,7 @@ class HandlerMixin:
         self._auto_finish = False
 
     def prepare(self) -> None:
-        super().prepare()  # type: ignore[misc]  # connection statistics
+        super().prepare()  # connection statistics
         if self.check_origin_header and not self.origin_allowed():
             origin = self.request.headers.get("Origin")
             log.info("refused %s %s from origin %r", self.request.method, self.request.path, origin)
@@ -334,7 +341,7 @@ class HandlerMixin:
     def finish(self, chunk: Any = None) -> Any:
         """Finish and return Tornado's flush future (sockjs-tornado's drops it)."""
         self._log_disconnect()
-        return RequestHandler.finish(self, chunk)  # type: ignore[arg-type]
+        return RequestHandler.finish(self, chunk)
 
     def safe_finish(self) -> None:
         if self._finished:

@@ -15,13 +15,19 @@ Fixed against sockjs-tornado 1.0.7:
 
 from __future__ import annotations
 
-from typing import Any, List, Optional
+from typing import TYPE_CHECKING, Any, List, Optional
 
 from .transport_base import NexusRawSession, log, websocket_close_args
 from .transport_sockjs import sockjs_transports
 
+if TYPE_CHECKING:  # pragma: no cover
+    # The mixin sees the handler it is mixed into (untyped sockjs-tornado: Any to mypy).
+    from sockjs.tornado.websocket import SockJSWebSocketHandler as WebSocketBase
+else:
+    WebSocketBase = object
 
-class WebSocketMixin:
+
+class WebSocketMixin(WebSocketBase):
     """Origin check, message size limit and coded close for both endpoints."""
 
     server: Any
@@ -47,11 +53,11 @@ class WebSocketMixin:
         session = self.session
         code, reason = session.get_close_reason() if session is not None else (1000, "")
         try:
-            self.close(*websocket_close_args(code, reason))  # type: ignore[attr-defined]
+            self.close(*websocket_close_args(code, reason))
         except (OSError, IOError):
             pass
         finally:
-            self._detach()  # type: ignore[attr-defined]
+            self._detach()
 
 
 class WebSocketTransport(WebSocketMixin, sockjs_transports.WebSocketTransport):

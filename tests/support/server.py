@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import threading
-from typing import Any, Callable, List, Optional, Tuple, TypeVar
+from typing import Any, Callable, List, Optional, Tuple, TypeVar, Union
 
 from tornado.httpserver import HTTPServer
 from tornado.ioloop import IOLoop
@@ -64,7 +64,7 @@ class ServerHandle:
 
 
 def start_server_handle(
-    urls: List[Any],
+    urls: Union[List[Any], Callable[[], List[Any]]],
     app_settings: Optional[dict] = None,
     setup: Optional[Callable[[], Any]] = None,
     **server_kwargs: Any,
@@ -128,7 +128,7 @@ def start_server_handle(
 
 
 def start_server(
-    urls: List[Any], app_settings: Optional[dict] = None, **server_kwargs: Any
+    urls: Union[List[Any], Callable[[], List[Any]]], app_settings: Optional[dict] = None, **server_kwargs: Any
 ) -> Tuple[str, Callable[[], None]]:
     """Start a server for ``urls``; return ``(base_url, stop)``."""
     handle = start_server_handle(urls, app_settings, **server_kwargs)

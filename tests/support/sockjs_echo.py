@@ -36,7 +36,7 @@ from .server import ServerHandle, start_server_handle
 RECEIVED: List[str] = []
 
 
-class EchoConnection(SockJSConnection):  # type: ignore[misc]
+class EchoConnection(SockJSConnection):
     """Echo with a few commands (see the module docstring)."""
 
     def on_open(self, info: Any) -> None:
@@ -77,7 +77,7 @@ def http_request(
 ) -> Tuple[int, Dict[str, str], bytes]:
     """One HTTP/1.1 request on a fresh connection: (status, lower-cased headers, body)."""
     parts = urlsplit(base_url)
-    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
+    conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=timeout)
     try:
         conn.request(method, path, body=body, headers=headers or {})
         resp = conn.getresponse()
