@@ -14,6 +14,7 @@ import websocket
 
 from nexus_tornado.errors import ConfigError
 from nexus_tornado.web.router import NexusRouter
+from support.server import start_server_handle
 from support.sockjs_echo import (  # noqa: F401  (serve is a fixture)
     EchoConnection,
     Serve,
@@ -36,6 +37,24 @@ def test_construction_needs_no_loop_and_starts_nothing() -> None:
         router = NexusRouter(EchoConnection, "/s", {"allowed_origins": ["https://a.example"]})
     assert router._sessions_cleanup is None
     router.close()
+
+
+def test_router_built_outside_the_serving_loop_expires_sessions() -> None:
+    """Built in this thread (no loop running), served by another thread's loop: its
+    timers must run on the serving loop (sockjs-tornado bound them to IOLoop.instance()
+    of the constructing thread, which never runs here, so sessions never expired)."""
+    router = NexusRouter(EchoConnection, "/s", {"disconnect_delay": 0.2, "session_check_interval": 0.05})
+    handle = start_server_handle(router.urls)
+    try:
+        s = sid()
+        assert frames(http_request(handle.base_url, "POST", "/s/000/%s/xhr" % s)[2]) == ["o"]
+        deadline = time.monotonic() + 10
+        while handle.call(lambda: router.get_session(s)) is not None:
+            assert time.monotonic() < deadline, "session never expired"
+            time.sleep(0.02)
+    finally:
+        handle.call(router.close)
+        handle.stop()
 
 
 def test_import_emits_no_warning() -> None:
