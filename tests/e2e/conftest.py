@@ -166,8 +166,14 @@ def nexus_server(nexus_factory: Any) -> NexusServer:
     return server
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    """Chromium for the tests of one module.
+
+    Not for the whole session: while Playwright's sync API runs it keeps an asyncio
+    loop running in the main thread, where ``asyncio.run`` in other modules' tests
+    (run by the same worker) would then fail.
+    """
     if not os.path.exists(CHROMIUM):
         pytest.skip("%s is not installed" % CHROMIUM)
     from playwright.sync_api import sync_playwright
