@@ -56,6 +56,10 @@ def configure(args: argparse.Namespace) -> sc.Config:
         cfg = sc.Config()
     if args.duration:
         cfg.duration = args.duration
+    if args.rooms:
+        cfg.rooms = args.rooms
+    if args.room_users:
+        cfg.room_users = args.room_users
     if args.storm_concurrency:
         cfg.storm_concurrency = args.storm_concurrency
     cfg.logdir = args.logdir
@@ -205,9 +209,10 @@ class Runner:
                              functools.partial(sc.fanout, n=1000, cfg=cfg, sockjs=True, latency=False))
             self.add("sockjs", name, label, rows, transport="sockjs")
         elif scenario == "rooms":
-            if name == "rabbitmq" and not self.args.full:
-                # A queue per subscription: thousands take RabbitMQ a minute to set up.
-                self.skipped.append("chat rooms on RabbitMQ: --full only (a queue per subscription is slow to set up)")
+            if name == "rabbitmq" and (cfg.rooms > 500 or not self.args.full):
+                # A queue per subscription: tens of thousands take RabbitMQ minutes to set up.
+                self.skipped.append("chat rooms on RabbitMQ: %d rooms of ~26 members mean a queue per "
+                                    "subscription, slow to set up (runs with --full --rooms 500 or fewer)" % cfg.rooms)
                 return
             rows = on_target("chat rooms on %s" % label, functools.partial(sc.chat_rooms, cfg=cfg))
             self.add("rooms", name, label, rows, transport="websocket")
@@ -276,6 +281,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--profile", action="store_true",
                         help="record py-spy profiles of nexus-tornado into the log directory")
     parser.add_argument("--mongo-uri", default="", help="also measure persistence on this MongoDB")
+    parser.add_argument("--rooms", type=int, default=0, help="chat rooms (quick 300, full 2000)")
+    parser.add_argument("--room-users", type=int, default=0, help="users sharing the rooms (quick 300, full 1000)")
     parser.add_argument("--storm-concurrency", type=int, default=0,
                         help="connection attempts in flight during the reconnect storm (default 100)")
     parser.add_argument("--duration", type=float, default=0.0, help="seconds measured per phase")
@@ -298,6 +305,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         import tempfile
 
         args.logdir = tempfile.mkdtemp(prefix="nx-bench-")
+    os.makedirs(args.logdir, exist_ok=True)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     cfg = configure(args)
     with open("/proc/loadavg") as f:
@@ -335,7 +343,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"meta": meta, "rows": runner.rows, "skipped": runner.skipped}, f, indent=1)
-    if args.doc:
+    if args.doc and not runner.rows:
+        log.warning("nothing was measured: %s left as it was", args.doc)
+    elif args.doc:
         plots = report.plot(runner.rows, os.path.join(os.path.dirname(args.doc), "benchmarks"))
         report.write_doc(args.doc, report.render(runner.rows, meta, runner.skipped, plots), INTRO)
         log.info("wrote %s", args.doc)

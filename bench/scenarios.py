@@ -38,7 +38,7 @@ class Config:
     """How long and how big; ``quick`` and ``full`` fill it differently."""
 
     warmup: float = 0.5
-    duration: float = 2.5
+    duration: float = 3.0
     drain: float = 0.5
     fanout_sizes: List[int] = field(default_factory=lambda: [1000])
     rooms: int = 300
