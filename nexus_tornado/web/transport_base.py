@@ -348,5 +348,5 @@ class HandlerMixin(MixinBase):
             return
         try:
             self.finish()
-        except (OSError, IOError):
+        except OSError:
             log.debug("client went away before the response finished")

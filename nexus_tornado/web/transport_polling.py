@@ -68,7 +68,7 @@ class OneFramePollingMixin(HandlerMixin):
             self.set_header("Content-Length", str(len(body)))
             self.write(body)
             self.flush().add_done_callback(self.send_complete)
-        except (OSError, IOError):
+        except OSError:
             # The client went away: close its session rather than raise into the caller.
             if self.session is not None:
                 self.session.delayed_close()

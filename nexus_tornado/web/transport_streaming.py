@@ -126,7 +126,7 @@ class HtmlFileTransport(StreamingMixin, sockjs_transports.HtmlFileTransport):
             self.notify_sent(len(message))
             self.write("<script>\np(%s);\n</script>\r\n" % script_safe_json(message))
             self.flush().add_done_callback(self.send_complete)
-        except (OSError, IOError):
+        except OSError:
             if self.session is not None:
                 self.session.delayed_close()
             self._detach()

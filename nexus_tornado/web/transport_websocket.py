@@ -54,7 +54,7 @@ class WebSocketMixin(WebSocketBase):
         code, reason = session.get_close_reason() if session is not None else (1000, "")
         try:
             self.close(*websocket_close_args(code, reason))
-        except (OSError, IOError):
+        except OSError:
             pass
         finally:
             self._detach()

@@ -32,10 +32,6 @@ from sockjs.tornado import SockJSConnection
 
 from .server import ServerHandle, start_server_handle
 
-#: Every connection's on_message text, for assertions (test thread reads it after).
-RECEIVED: List[str] = []
-
-
 class EchoConnection(SockJSConnection):
     """Echo with a few commands (see the module docstring)."""
 
@@ -48,7 +44,6 @@ class EchoConnection(SockJSConnection):
             self.session.close(3002, "closed on open")
 
     def on_message(self, message: str) -> None:
-        RECEIVED.append(message)
         if message.startswith("close:"):
             _, code, reason = message.split(":", 2)
             self.session.close(int(code), reason)
