@@ -97,9 +97,10 @@ def test_jsonp_refuses_unsafe_callback(serve: Serve, callback: str) -> None:
     from urllib.parse import quote
 
     h = serve()
-    status, _, body = http_request(h.base_url, "GET", "/s/000/%s/jsonp?c=%s" % (sid(), quote(callback)))
+    status, headers, body = http_request(h.base_url, "GET", "/s/000/%s/jsonp?c=%s" % (sid(), quote(callback)))
     assert status == 500
     assert body == b'invalid "callback" parameter'
+    assert headers["content-type"].startswith("text/plain")
     assert callback.encode() not in body
 
 

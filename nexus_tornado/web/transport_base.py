@@ -293,6 +293,12 @@ class HandlerMixin(MixinBase):
             self.set_header("Content-Type", "text/plain; charset=UTF-8")
             self.finish("Origin not allowed.")
 
+    def refuse_callback(self, text: str) -> None:
+        """Answer a missing or unsafe JSONP / htmlfile callback (500, as SockJS says)."""
+        self.set_status(500)
+        self.set_header("Content-Type", "text/plain; charset=UTF-8")
+        self.finish(text)
+
     def origin_allowed(self) -> bool:
         origin = self.request.headers.get("Origin")
         return self.server.origin_policy.allows(origin, self.request.host)

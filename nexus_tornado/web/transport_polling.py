@@ -99,14 +99,12 @@ class JSONPTransport(OneFramePollingMixin, sockjs_transports.JSONPTransport):
         self.disable_cache()
         callback = self.get_argument("c", None)
         if not callback:
-            self.set_status(500)
-            self.finish('"callback" parameter required')
+            self.refuse_callback('"callback" parameter required')
             return
         if not callback_is_valid(callback):
             # The callback is echoed into a script: anything but a dotted identifier
             # would let the URL inject code (c=alert(document.domain)//).
-            self.set_status(500)
-            self.finish('invalid "callback" parameter')
+            self.refuse_callback('invalid "callback" parameter')
             return
         self.callback = callback
         self.keep_open()

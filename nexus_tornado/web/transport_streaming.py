@@ -103,12 +103,10 @@ class HtmlFileTransport(StreamingMixin, sockjs_transports.HtmlFileTransport):
         self.set_header("Content-Type", "text/html; charset=UTF-8")
         callback = self.get_argument("c", None)
         if not callback:
-            self.set_status(500)
-            self.finish('"callback" parameter required')
+            self.refuse_callback('"callback" parameter required')
             return
         if not callback_is_valid(callback):
-            self.set_status(500)
-            self.finish('invalid "callback" parameter')
+            self.refuse_callback('invalid "callback" parameter')
             return
         self.write(sockjs_htmlfile.HTMLFILE_HEAD % callback)
         self.flush()
