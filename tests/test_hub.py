@@ -258,3 +258,14 @@ async def test_unsubscribing_during_catch_up_leaves_nothing_behind() -> None:
     delivered = len(inbox.templates)
     await hub.publish("/d", b"after")
     assert len(inbox.templates) == delivered
+
+
+@pytest.mark.gen_test
+async def test_last_seq_beyond_a_restarted_numbering_does_not_hold_back_live_messages() -> None:
+    hub = Hub(MemoryStore())  # a fresh in-memory store: the numbering starts again at 1
+    await hub.publish("/d", b"1")
+    inbox = Inbox()
+    await hub.subscribe("/d", inbox, last_seq=50)
+    assert inbox.seqs == []
+    await hub.publish("/d", b"2")
+    assert inbox.seqs == [2]

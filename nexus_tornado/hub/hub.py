@@ -249,8 +249,13 @@ class Hub:
         catch_up: _CatchUp,
         last_seq: int,
     ) -> int:
-        """Deliver stored messages after ``last_seq``; return the last seq delivered."""
-        cursor = max(0, last_seq)
+        """Deliver stored messages after ``last_seq``; return the last seq delivered.
+
+        A ``last_seq`` beyond anything the store ever numbered means the numbering
+        started again (an in-memory store after a restart): the subscription then
+        continues from the store's present, so new messages are not held back.
+        """
+        cursor = min(max(0, last_seq), await self.store.last_seq(destination))
         gap = await self._gap(destination, cursor)
         while True:
             overflows = catch_up.overflows
