@@ -314,7 +314,9 @@ def test_traffic_keeps_a_connection_alive_past_the_idle_timeout() -> None:
             beating.connect(nexus.token("awake"), heart_beat="0,0")
             silent.connect(nexus.token("sleepy"), heart_beat="0,0")
             silent.ws.settimeout(0.05)
+            deadline = time.monotonic() + 10
             while True:  # beat until the silent one, connected after us, is closed
+                assert time.monotonic() < deadline, "the silent connection was never closed"
                 beating.send_raw("\n")
                 try:
                     text = silent._receive_text()
