@@ -218,6 +218,7 @@
    *  'rejected'  a rejection from /user/queue/errors (also given to options.onRejected)
    *  'gap'       {destination, from, to}: messages the server no longer has
    *  'duplicate' {destination, seq}: a message dropped because its seq was already seen
+   *  'reset' {destination, seq}: the server's numbering of a destination started again
    *  'token'     {exp, refreshed: bool}: a token was sent (on connect or refresh)
    *  'error'     {message, frame?}: STOMP ERROR frames and client-side failures
    */
@@ -538,6 +539,12 @@
     var seq = headers.seq !== undefined ? parseInt(headers.seq, 10) : NaN;
     if (record.ack !== 'auto') {
       try { message.ack(); } catch (e) { /* connection gone; it will come again */ }
+    }
+    if (headers['seq-reset'] !== undefined) {
+      // The server's numbering started again (its in-memory store was restarted):
+      // numbers seen before say nothing about this message.
+      record.lastSeq = null;
+      this._emit('reset', { destination: record.destination, seq: seq });
     }
     if (!isNaN(seq) && record.lastSeq !== null && seq <= record.lastSeq) {
       this._emit('duplicate', { destination: record.destination, seq: seq });

@@ -268,4 +268,8 @@ async def test_last_seq_beyond_a_restarted_numbering_does_not_hold_back_live_mes
     await hub.subscribe("/d", inbox, last_seq=50)
     assert inbox.seqs == []
     await hub.publish("/d", b"2")
-    assert inbox.seqs == [2]
+    await hub.publish("/d", b"3")
+    assert inbox.seqs == [2, 3]
+    # The first message says the numbering started again; the others do not.
+    assert inbox.templates[0].headers["seq-reset"] == "true"
+    assert "seq-reset" not in inbox.templates[1].headers

@@ -97,18 +97,38 @@ class _Floor(Subscriber):
     drops those and hands over to the subscriber itself at the first newer message.
     """
 
-    __slots__ = ("hub", "destination", "subscriber", "floor")
+    __slots__ = ("hub", "destination", "subscriber", "target", "floor")
 
-    def __init__(self, hub: "Hub", destination: str, subscriber: Subscriber, floor: int) -> None:
+    def __init__(
+        self, hub: "Hub", destination: str, subscriber: Subscriber, target: Subscriber, floor: int
+    ) -> None:
         self.hub = hub
         self.destination = destination
         self.subscriber = subscriber
+        self.target = target
         self.floor = floor
 
     def deliver(self, template: MessageTemplate) -> None:
         if int(template.headers["seq"]) <= self.floor:
             return
         self.hub._replace(self.destination, self.subscriber, self.subscriber)
+        self.target.deliver(template)
+
+
+class _MarkFirst(Subscriber):
+    """Adds ``headers`` to the first message delivered to ``subscriber`` (its own copy)."""
+
+    __slots__ = ("subscriber", "headers")
+
+    def __init__(self, subscriber: Subscriber, headers: Mapping[str, str]) -> None:
+        self.subscriber = subscriber
+        self.headers: Optional[Mapping[str, str]] = headers
+
+    def deliver(self, template: MessageTemplate) -> None:
+        if self.headers is not None:
+            merged = dict(template.headers)
+            merged.update(self.headers)
+            template, self.headers = MessageTemplate(merged, template.body), None
         self.subscriber.deliver(template)
 
 
@@ -225,11 +245,19 @@ class Hub:
             return
         catch_up = _CatchUp(self.catch_up_buffer)
         self._add(destination, subscriber, catch_up)
+        target = subscriber
         try:
             if last_seq is None:
                 delivered = await self._undelivered(destination, subscriber, catch_up)
             else:
-                delivered = await self._replay(destination, subscriber, catch_up, last_seq)
+                newest = await self.store.last_seq(destination)
+                if last_seq > newest:
+                    # The numbering started again (an in-memory store after a restart):
+                    # continue from the present and tell the client, whose own
+                    # duplicate filter would otherwise drop every number it saw before.
+                    last_seq = newest
+                    target = _MarkFirst(subscriber, {"seq-reset": "true"})
+                delivered = await self._replay(destination, target, catch_up, last_seq)
         except BaseException:
             self.unsubscribe(destination, subscriber)
             raise
@@ -238,9 +266,9 @@ class Hub:
         # No await from here on: the hand-over is atomic on the IOLoop.
         for seq in sorted(catch_up.buffer):
             if seq > delivered:
-                subscriber.deliver(catch_up.buffer[seq])
+                target.deliver(catch_up.buffer[seq])
                 delivered = seq
-        self._replace(destination, subscriber, _Floor(self, destination, subscriber, delivered))
+        self._replace(destination, subscriber, _Floor(self, destination, subscriber, target, delivered))
 
     async def _replay(
         self,
@@ -249,13 +277,8 @@ class Hub:
         catch_up: _CatchUp,
         last_seq: int,
     ) -> int:
-        """Deliver stored messages after ``last_seq``; return the last seq delivered.
-
-        A ``last_seq`` beyond anything the store ever numbered means the numbering
-        started again (an in-memory store after a restart): the subscription then
-        continues from the store's present, so new messages are not held back.
-        """
-        cursor = min(max(0, last_seq), await self.store.last_seq(destination))
+        """Deliver stored messages after ``last_seq``; return the last seq delivered."""
+        cursor = max(0, last_seq)
         gap = await self._gap(destination, cursor)
         while True:
             overflows = catch_up.overflows

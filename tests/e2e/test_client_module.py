@@ -90,7 +90,7 @@ def make_client(page: Any, token: str, **options: Any) -> None:
           options.random = function () { return 0; };
           options.onRejected = function (r) { window.rejections.push(r); };
           window.client = new NexusClient(options);
-          ['state', 'gap', 'duplicate', 'token', 'error'].forEach(function (name) {
+          ['state', 'gap', 'duplicate', 'reset', 'token', 'error'].forEach(function (name) {
             window.client.on(name, function (data) { window.events.push([name, data]); });
           });
         }""",
@@ -148,6 +148,12 @@ def test_resubscribes_with_last_seq_and_drops_duplicates(page: Any) -> None:
     assert ["duplicate", {"destination": "/topic/chat/general", "seq": 2}] in events
     assert ["gap", {"destination": "/topic/chat/general", "from": 3, "to": 4}] in events
     assert page.evaluate("localStorage.getItem('nexus:alice:/topic/chat/general')") == "5"
+
+    # A restarted in-memory server numbers from 1 again and says so with seq-reset.
+    page.evaluate("%s.deliver('/topic/chat/general', {n: 1}, {seq: '1', 'seq-reset': 'true'})" % fake(page))
+    page.evaluate("%s.deliver('/topic/chat/general', {n: 2}, {seq: '2'})" % fake(page))
+    assert [r["seq"] for r in page.evaluate("window.received")] == [1, 2, 5, 1, 2]
+    assert ["reset", {"destination": "/topic/chat/general", "seq": 1}] in page.evaluate("window.events")
 
 
 def test_last_seq_survives_a_reload(page: Any) -> None:
