@@ -37,6 +37,8 @@ from .settings import Settings
 log = logging.getLogger("nexus_tornado.cli")
 
 ENV_PREFIX = "NEXUS_"
+#: The demo page's vendored sockjs-client, served by the demo app.
+DEMO_SOCKJS_URL = "/static/vendor/sockjs.min.js"
 CONFIG_SECTION = "nexus"
 
 #: Options of the command itself (not plugin settings): name -> (default, type, help).
@@ -210,6 +212,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             # Tokens come from the demo login, so any secret will do: a fresh random one.
             values = dict(values, jwt_secret=secrets.token_hex(32))
             log.info("no --jwt-secret given: signing demo tokens with a random secret")
+        if demo and not values.get("sockjs_url"):
+            # The iframe transports must load the same sockjs-client as the page.
+            values = dict(values, sockjs_url=DEMO_SOCKJS_URL)
         settings = settings_from(values)
     except (ConfigError, ValueError) as exc:
         parser.error(str(exc))

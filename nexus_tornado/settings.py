@@ -35,6 +35,7 @@ class Settings:
     jwt_leeway: float = _opt(30.0, "Clock skew tolerated on ``exp``/``nbf``/``iat``, seconds.")
     prefix: str = _opt("/stomp", "URL prefix of the SockJS endpoint; the raw WebSocket is at ``{prefix}/websocket``.")
     disabled_transports: Tuple[str, ...] = _opt((), "SockJS transports to turn off, e.g. ``(\"jsonp\", \"htmlfile\")``.")
+    sockjs_url: str = _opt("", "Where the SockJS iframe page loads sockjs-client from; use the page's own copy (empty: sockjs-client 1.6.1 from jsDelivr; the demo serves its vendored copy).")
     allowed_origins: Tuple[str, ...] = _opt(("*",), "Origins allowed to open the WebSocket / load the SockJS iframe (``\"*\"``: any).")
     max_frame_size: int = _opt(64 * 1024, "Largest STOMP frame accepted, bytes (wire contract: 64 KiB).")
     sends_per_minute: int = _opt(100, "SENDs per minute per user, over all of that user's connections.")

@@ -145,6 +145,9 @@ def test_the_command_serves_stomp_and_the_demo_page_and_stops_cleanly(server: Se
 
     with urllib.request.urlopen("http://127.0.0.1:%d/" % server.port, timeout=10) as page:
         assert page.status == 200 and b"<html" in page.read().lower()
+    # The iframe transports load the same (vendored) sockjs-client as the demo page.
+    with urllib.request.urlopen("http://127.0.0.1:%d/stomp/iframe.html" % server.port, timeout=10) as page:
+        assert b'src="/static/vendor/sockjs.min.js"' in page.read()
 
     watcher = RawWsClient("ws://127.0.0.1:%d/stomp/websocket" % server.port)
     watcher.connect(make_token("jay"))

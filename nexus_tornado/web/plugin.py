@@ -105,6 +105,7 @@ class NexusPlugin:
                 SERVICES_KEY: self.services,
                 "disabled_transports": list(settings.disabled_transports),
                 "allowed_origins": list(settings.allowed_origins),
+                **({"sockjs_url": settings.sockjs_url} if settings.sockjs_url else {}),
                 # Frames a little over the limit reach the STOMP layer (TOO_LARGE);
                 # messages beyond this are refused unread by the transport (1009).
                 "max_message_size": transport_message_limit(settings.max_frame_size),
