@@ -15,7 +15,7 @@ from typing import Any, Dict, Iterator, Optional
 
 import pytest
 
-from support.clients import Bystander, RawWsClient, chat_envelope
+from support.clients import Bystander, RawWsClient, chat_envelope, closing_new_clients
 from support.nexus import NexusServer, running_nexus
 
 TIMESTAMP = "2026-11-25T10:00:00Z"
@@ -23,6 +23,12 @@ TIMESTAMP = "2026-11-25T10:00:00Z"
 ALICE: Dict[str, Any] = {"chats": ["c1"], "boards": ["b1"], "calendars": ["bob"]}
 ADMIN: Dict[str, Any] = {"roles": ["admin"]}
 CLAIMS = {"alice": ALICE, "root": ADMIN}
+
+
+@pytest.fixture(autouse=True)
+def close_clients() -> Iterator[None]:
+    with closing_new_clients():
+        yield
 
 
 @pytest.fixture(scope="module")
@@ -76,6 +82,13 @@ def outcome(client: RawWsClient, receipt: str) -> Optional[Dict[str, Any]]:
         text = client._receive_text()
         assert text is not None, "connection closed: %r" % client.frames
         client._feed(text)
+
+
+def rejected(client: RawWsClient, receipt: str) -> Dict[str, Any]:
+    """The rejection body for ``receipt`` (failing if the frame was accepted)."""
+    body = outcome(client, receipt)
+    assert body is not None, "the frame with receipt %s was accepted" % receipt
+    return body
 
 
 CELLS = [
@@ -150,7 +163,7 @@ def test_refused_subscription_receives_nothing_published_there(nexus: NexusServe
     spy = connect(nexus, "eve", chats=["public"])
     try:
         spy.send_frame("SUBSCRIBE", {"id": "x", "destination": "/topic/notifications/victim", "receipt": "x"})
-        assert outcome(spy, "x")["error"] == "FORBIDDEN"
+        assert rejected(spy, "x")["error"] == "FORBIDDEN"
         spy.subscribe("pub", "/topic/chat/public")
         nexus.run(lambda: nexus.plugin.notify("victim", notification("secret")))
         nexus.run(lambda: nexus.plugin.publish("/topic/chat/public", chat_envelope("srv", "public", "after")))
@@ -196,10 +209,10 @@ def test_non_admin_announcement_and_presence_never_reach_subscribers(nexus: Nexu
         watcher.subscribe("a", "/topic/announcements")
         user.send_frame("SEND", {"destination": "/topic/announcements", "receipt": "a"},
                         valid_body("plain", "/topic/announcements"))
-        assert outcome(user, "a")["error"] == "FORBIDDEN"
+        assert rejected(user, "a")["error"] == "FORBIDDEN"
         user.send_frame("SEND", {"destination": "/topic/presence", "receipt": "p"},
                         valid_body("plain", "/topic/presence"))
-        assert outcome(user, "p")["error"] == "FORBIDDEN"
+        assert rejected(user, "p")["error"] == "FORBIDDEN"
         admin.send_frame("SEND", {"destination": "/topic/announcements", "receipt": "ok"},
                          json.dumps(notification("from the admin")).encode())
         assert outcome(admin, "ok") is None
@@ -216,7 +229,7 @@ def test_each_session_sees_only_its_own_rejections(nexus: NexusServer) -> None:
     try:
         second.send_frame("SEND", {"destination": "/topic/chat/nope", "receipt": "theirs"},
                           chat_envelope("two", "nope"))
-        assert outcome(second, "theirs")["error"] == "FORBIDDEN"
+        assert rejected(second, "theirs")["error"] == "FORBIDDEN"
         first.send_frame("SEND", {"destination": "/topic/chat/nope", "receipt": "mine"},
                          chat_envelope("one", "nope"))
         frame, body = first.rejection()

@@ -14,7 +14,7 @@ import pytest
 
 from nexus_tornado.errors import NexusError
 from nexus_tornado.web import log_redaction
-from support.clients import Bystander, RawWsClient, XhrPollingClient, chat_envelope, frame_bytes
+from support.clients import Bystander, RawWsClient, XhrPollingClient, chat_envelope, closing_new_clients, frame_bytes
 from support.nexus import NexusServer, make_token, running_nexus
 
 #: Text only the server's exception carries: it must reach the log, never the client.
@@ -27,6 +27,12 @@ class Explosion(NexusError):
 
 def explode(principal: Any, **ids: Any) -> bool:
     raise Explosion(SECRET_DETAIL)
+
+
+@pytest.fixture(autouse=True)
+def close_clients() -> Iterator[None]:
+    with closing_new_clients():
+        yield
 
 
 @pytest.fixture(scope="module")
@@ -250,8 +256,9 @@ def test_redaction_keeps_the_line_but_not_the_token(line: str, expected: str) ->
 
 
 def test_redacting_filter_rewrites_formatted_records_and_keeps_them() -> None:
+    args = ("GET /s?access_token=eyJ.x.y", {"uri": "/s?access_token=eyJ.x.y"})
     record = logging.LogRecord("tornado.application", logging.ERROR, __file__, 1,
-                               "Uncaught exception %s\n%r", ("GET /s?access_token=eyJ.x.y", {"uri": "/s?access_token=eyJ.x.y"}), None)
+                               "Uncaught exception %s\n%r", args, None)
     assert log_redaction.TokenRedactor().filter(record) is True
     assert "eyJ" not in record.getMessage()
     assert record.getMessage().startswith("Uncaught exception GET /s?access_token=***")

@@ -25,7 +25,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from nexus_tornado.stomp.frame import COMMANDS
-from support.clients import Bystander, RawWsClient, chat_envelope
+from support.clients import Bystander, RawWsClient, chat_envelope, closing_new_clients
 from support.nexus import NexusServer, running_nexus
 
 FUZZ = settings(
@@ -36,6 +36,12 @@ FUZZ = settings(
 )
 PROBE = "SUBSCRIBE\nid:probe-%s\ndestination:/topic/presence\nreceipt:probe-%s\n\n\x00"
 _users = itertools.count()
+
+
+@pytest.fixture(autouse=True)
+def close_clients() -> Iterator[None]:
+    with closing_new_clients():
+        yield
 
 
 @pytest.fixture(scope="module")
@@ -218,7 +224,8 @@ def test_any_send_body_is_accepted_or_invalid_never_a_failure(nexus: NexusServer
     try:
         client.connect(nexus.token("sender", chats=["c1"]))
         client.subscribe_errors()
-        client.send_frame("SEND", {"destination": "/topic/chat/c1", "receipt": "r", "content-length": str(len(body))}, body)
+        headers = {"destination": "/topic/chat/c1", "receipt": "r", "content-length": str(len(body))}
+        client.send_frame("SEND", headers, body)
         client.send_frame("SUBSCRIBE", {"id": "p", "destination": "/topic/presence", "receipt": "probe"})
         assert outcome(client, "probe") == "alive"
         rejections = [json.loads(f.body) for f in client.frames

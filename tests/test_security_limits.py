@@ -22,12 +22,20 @@ import websocket  # websocket-client
 
 from nexus_tornado.settings import Settings
 from nexus_tornado.web.connection import FRAME_SLACK, MAX_QUEUED_EVENTS, transport_message_limit
-from support.clients import Bystander, RawWsClient, SockJsWsClient, XhrPollingClient, chat_envelope
+from support.clients import Bystander, RawWsClient, SockJsWsClient, XhrPollingClient, chat_envelope, closing_new_clients
 from support.nexus import SECRET, NexusServer, running_nexus
 
 KIB = 1024
+#: Frames in one burst: one more than may wait to be handled (docs/security.md).
+FLOOD = 1001
 #: A short housekeeping tick, so deadlines of a fraction of a second are enforced promptly.
 FAST_TICK = {"tick_seconds": 0.05}
+
+
+@pytest.fixture(autouse=True)
+def close_clients() -> Iterator[None]:
+    with closing_new_clients():
+        yield
 
 
 @pytest.fixture(scope="module")
@@ -65,6 +73,7 @@ def test_default_limits_are_the_wire_contracts() -> None:
     assert settings.connect_timeout == 10.0
     assert settings.max_pending_output == 1024 * KIB
     assert transport_message_limit(settings.max_frame_size) == 64 * KIB + FRAME_SLACK
+    assert MAX_QUEUED_EVENTS == FLOOD - 1
 
 
 # -- frame size -----------------------------------------------------------------------
@@ -233,7 +242,7 @@ def test_frames_piling_up_faster_than_handled_end_the_connection(nexus: NexusSer
     try:
         client.connect(nexus.token("burst"))
         frame = "SEND\ndestination:/topic/chat/x\n\n\x00"
-        client.send_raw(frame * (MAX_QUEUED_EVENTS + 1))  # one message: all queued at once
+        client.send_raw(frame * FLOOD)  # one message: all queued at once
         assert client.expect("ERROR").headers["message"] == "too many frames"
         client.wait_closed()
         calm.check()
@@ -382,7 +391,8 @@ def test_reader_that_stops_reading_is_closed_as_slow_consumer() -> None:
             published = 0
             while nexus.handle.call(lambda: nexus.plugin.hub.subscriber_count("/topic/chat/busy")) == 2:
                 assert published < 2000, "the slow reader was never cut off"
-                publish(nexus, "/topic/chat/busy", [chat_envelope("srv", "busy", "%05d" % (published + i) + "x" * 1995) for i in range(10)])
+                bodies = [chat_envelope("srv", "busy", "x" * 2000) for _ in range(10)]
+                publish(nexus, "/topic/chat/busy", bodies)
                 published += 10
                 for seq in range(published - 9, published + 1):  # the good reader keeps up
                     assert good.expect("MESSAGE").headers["seq"] == str(seq)
@@ -397,7 +407,8 @@ def test_reader_that_stops_reading_is_closed_as_slow_consumer() -> None:
             # It loses nothing: reconnecting with last-seq replays the rest.
             again = RawWsClient(nexus.ws_url)
             again.connect(nexus.token("slow", chats=["busy"]))
-            again.send_frame("SUBSCRIBE", {"id": "s", "destination": "/topic/chat/busy", "last-seq": str(seqs[-1] if seqs else 0)})
+            last_seq = str(seqs[-1] if seqs else 0)
+            again.send_frame("SUBSCRIBE", {"id": "s", "destination": "/topic/chat/busy", "last-seq": last_seq})
             replayed = [int(again.expect("MESSAGE").headers["seq"]) for _ in range(published - len(seqs))]
             assert replayed == list(range(len(seqs) + 1, published + 1))
             again.close()

@@ -22,10 +22,16 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from support.clients import Bystander, RawWsClient, chat_envelope
+from support.clients import Bystander, RawWsClient, chat_envelope, closing_new_clients
 from support.nexus import NexusServer, make_token, running_nexus
 
 FAST_TICK = {"tick_seconds": 0.05}
+
+
+@pytest.fixture(autouse=True)
+def close_clients() -> Iterator[None]:
+    with closing_new_clients():
+        yield
 
 
 @pytest.fixture(scope="module")
@@ -240,7 +246,8 @@ def publish(nexus: NexusServer, destination: str, body: bytes) -> None:
     [
         (lambda n: n.token("someone-else", chats=["c"]), "token is for another user"),
         (lambda n: n.token("sam", ttl=-3600, chats=["c"]), "token expired"),
-        (lambda n: make_token("sam", secret="not-the-server-secret-0123456789abcdef", chats=["c"]), "invalid signature"),
+        (lambda n: make_token("sam", secret="not-the-server-secret-0123456789abcdef", chats=["c"]),
+         "invalid signature"),
     ],
     ids=["other-user", "expired", "forged"],
 )

@@ -270,7 +270,9 @@ class StompConnection(SockJSConnection):
                 await hub.subscribe(destination, sub, last_seq)
             except StoreUnavailable:
                 self._subscriptions.pop(sub.id, None)
-                raise Rejection("UNAVAILABLE", "history is unavailable, try again shortly", {"destination": destination})
+                raise Rejection(
+                    "UNAVAILABLE", "history is unavailable, try again shortly", {"destination": destination}
+                )
             except BaseException:
                 self._subscriptions.pop(sub.id, None)
                 raise

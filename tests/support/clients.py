@@ -6,17 +6,36 @@ interoperability is proven with third-party clients (stomp.py, @stomp/stompjs) e
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 import urllib.request
 import uuid
-from typing import Any, Dict, List, Optional, Tuple
+import weakref
+from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import websocket  # websocket-client
 
 from nexus_tornado.stomp import Frame, FrameParser, serialize
 
 TIMEOUT = 10.0
+
+#: WebSocket clients not yet closed (see ``close_all_clients``).
+_open_clients: "weakref.WeakSet[Any]" = weakref.WeakSet()
+
+
+@contextlib.contextmanager
+def closing_new_clients() -> Iterator[None]:
+    """Close the WebSocket clients opened inside the block that are still open: a teardown
+    for tests that may fail midway (a socket left to the garbage collector becomes a
+    ResourceWarning in some later test). Clients opened before the block are left alone."""
+    before = set(_open_clients)
+    try:
+        yield
+    finally:
+        for client in list(_open_clients):
+            if client not in before:
+                client.close()
 
 
 def frame_bytes(command: str, headers: Optional[Dict[str, str]] = None, body: bytes = b"") -> bytes:
@@ -106,6 +125,7 @@ class RawWsClient(_FrameClient):
     def __init__(self, url: str, **options: Any) -> None:
         super().__init__()
         self.ws = websocket.create_connection(url, timeout=TIMEOUT, **options)
+        _open_clients.add(self)
         self.close_status: Optional[int] = None
         self.close_reason = ""
 
@@ -141,6 +161,7 @@ class RawWsClient(_FrameClient):
 
     def close(self) -> None:
         # close() skips releasing the socket once the server has closed: shutdown() does.
+        _open_clients.discard(self)
         self.ws.close()
         self.ws.shutdown()
 
@@ -152,6 +173,7 @@ class SockJsWsClient(_FrameClient):
         super().__init__()
         url = base_url.replace("http://", "ws://") + "%s/000/%s/websocket" % (prefix, uuid.uuid4().hex[:8])
         self.ws = websocket.create_connection(url, timeout=TIMEOUT)
+        _open_clients.add(self)
         self.closed: Optional[List[Any]] = None
         assert self.ws.recv() == "o"
 
@@ -183,6 +205,7 @@ class SockJsWsClient(_FrameClient):
 
     def close(self) -> None:
         # close() skips releasing the socket once the server has closed: shutdown() does.
+        _open_clients.discard(self)
         self.ws.close()
         self.ws.shutdown()
 
