@@ -271,14 +271,24 @@ async def open_clients(
 async def run_publisher(spec: Dict[str, Any], stats: Stats, go: "asyncio.Future[Any]") -> Dict[str, Any]:
     """Publish as configured; returns the publisher's counters."""
     target = spec["target"]
-    client = Client(target, stats, spec["user"], spec.get("chats", []))
-    await client.open()
-    if target["dialect"] == "stomp" and target.get("jwt_secret"):
-        # Rejections arrive here (wire contract "Receipts and errors").
-        await client.subscribe("/user/queue/errors")
-    dests: List[str] = spec["dests"]
-    chat_ids: List[str] = spec.get("chat_ids") or ["0"] * len(dests)
-    templates = [body_template(spec["user"], cid, spec.get("body_size", 256)) for cid in chat_ids]
+    # One connection per shard: a user's JWT lists its chats, and a header is bounded
+    # (8 KiB in nexus-tornado), so thousands of rooms need several publishing users.
+    shards = spec.get("shards") or [
+        {"user": spec["user"], "chats": spec.get("chats", []), "dests": spec["dests"],
+         "chat_ids": spec.get("chat_ids")}
+    ]
+    routes: List[Any] = []  # (client, destination, body template) per destination
+    clients: List[Client] = []
+    for shard in shards:
+        client = Client(target, stats, shard["user"], shard.get("chats", []))
+        await client.open()
+        if target["dialect"] == "stomp" and target.get("jwt_secret"):
+            # Rejections arrive here (wire contract "Receipts and errors").
+            await client.subscribe("/user/queue/errors")
+        clients.append(client)
+        chat_ids = shard.get("chat_ids") or ["0"] * len(shard["dests"])
+        for dest, cid in zip(shard["dests"], chat_ids):
+            routes.append((client, dest, body_template(shard["user"], cid, spec.get("body_size", 256))))
     rng = random.Random(1)
     counters: Dict[str, float] = {"sent": 0, "receipts": 0, "refused": 0}
     mode = spec["mode"]
@@ -314,8 +324,8 @@ async def run_publisher(spec: Dict[str, Any], stats: Stats, go: "asyncio.Future[
             if monotonic() >= t_end:
                 window.release()
                 break
-        i = rng.randrange(len(dests)) if len(dests) > 1 else 0
-        client.send(dests[i], templates[i] % stamp(), on_receipt)
+        client, dest, template = routes[rng.randrange(len(routes))] if len(routes) > 1 else routes[0]
+        client.send(dest, template % stamp(), on_receipt)
         counters["sent"] += 1
         k += 1
     # Wait (briefly) for the last receipts.
@@ -323,7 +333,8 @@ async def run_publisher(spec: Dict[str, Any], stats: Stats, go: "asyncio.Future[
     while counters["receipts"] + counters["refused"] < counters["sent"] and monotonic() < deadline:
         await asyncio.sleep(0.01)
     counters["elapsed"] = monotonic() - start
-    client.close()
+    for client in clients:
+        client.close()
     return counters
 
 

@@ -47,6 +47,9 @@ def table(header: List[str], lines: List[List[str]]) -> str:
 
 def problems(row: Dict[str, Any]) -> str:
     notes = []
+    spread = row.get("deliveries_per_s_range")
+    if row.get("repeats") and spread and row.get("phase") != "storm":
+        notes.append("quietest of %d (all: %s–%s/s)" % (row["repeats"], fmt(spread[0]), fmt(spread[1])))
     if row.get("failed"):
         notes.append("failed: %s" % row["failed"])
     if row.get("refused"):
@@ -106,8 +109,10 @@ def render(rows: List[Dict[str, Any]], meta: Dict[str, Any], skipped: List[str],
     parts = [BEGIN, ""]
     parts.append("Measured %s on %s." % (meta["date"], meta["machine"]))
     parts.append("")
-    parts.append("- Command: `%s` (%s mode, %s s measured per phase after %s s warm-up)"
-                 % (meta["command"], meta["mode"], meta["duration"], meta["warmup"]))
+    parts.append("- Command: `%s` (%s mode, %s s measured per phase after %s s warm-up%s)"
+                 % (meta["command"], meta["mode"], meta["duration"], meta["warmup"],
+                    "; each phase measured %d times, the one least disturbed by other processes kept"
+                    % meta["repeats"] if meta.get("repeats", 1) > 1 else ""))
     parts.append("- CPUs: %s" % meta["pinning"])
     parts.append("- Versions: %s" % "; ".join(meta["versions"]))
     parts.append("- Load when the run started (1/5/15 min): %s; %s" % (meta["loadavg"], meta["conditions"]))
@@ -159,6 +164,9 @@ def render(rows: List[Dict[str, Any]], meta: Dict[str, Any], skipped: List[str],
                   "%d/%d caught up" % (r.get("caught_up", 0), r.get("clients", 0))
                   + ("; %d errors" % r["errors"] if r.get("errors") else "")
                   + ("; %d listen-queue overflows" % r["listen_overflows"] if r.get("listen_overflows") else "")
+                  + ("; quietest of %d (all: %s–%s s)" % (r["repeats"], fmt(r["catchup_all_s_range"][0], 2),
+                                                          fmt(r["catchup_all_s_range"][1], 2))
+                     if r.get("catchup_all_s_range") else "")
                   + ("; other processes took %.0f%% of the server core" % (100 * r["foreign_cpu_util"])
                      if (r.get("foreign_cpu_util") or 0) > 0.05 else "")]
                  for r in storms]

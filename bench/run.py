@@ -56,6 +56,8 @@ def configure(args: argparse.Namespace) -> sc.Config:
         cfg = sc.Config()
     if args.duration:
         cfg.duration = args.duration
+    if args.repeat:
+        cfg.repeats = args.repeat
     if args.rooms:
         cfg.rooms = args.rooms
     if args.room_users:
@@ -260,6 +262,20 @@ class Runner:
             self.skipped.append("persistence on a real MongoDB: no --mongo-uri given")
 
 
+def source_revision() -> str:
+    """The git commit of the tree measured, marked when nexus_tornado/ has local changes."""
+    import subprocess
+
+    try:
+        rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=tg.REPO_DIR,
+                             capture_output=True, text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "nexus_tornado"], cwd=tg.REPO_DIR,
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return (rev or "unknown") + (" with uncommitted changes in nexus_tornado/" if dirty else "")
+
+
 def summary(row: Dict[str, Any]) -> str:
     keys = ("deliveries_per_s", "p50_ms", "p99_ms", "cpu_s_per_1k", "server_cpu_util", "loadgen_cpu_util",
             "kb_per_connection", "catchup_all_s", "errors", "closed", "refused")
@@ -285,6 +301,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--room-users", type=int, default=0, help="users sharing the rooms (quick 300, full 1000)")
     parser.add_argument("--storm-concurrency", type=int, default=0,
                         help="connection attempts in flight during the reconnect storm (default 100)")
+    parser.add_argument("--repeat", type=int, default=0,
+                        help="measure each phase this many times, keep the least disturbed (default 1)")
     parser.add_argument("--duration", type=float, default=0.0, help="seconds measured per phase")
     parser.add_argument("--baseline-gc", choices=("default", "freeze", "off"), default="default",
                         help="cyclic GC in the baseline server")
@@ -326,11 +344,13 @@ def main(argv: Optional[List[str]] = None) -> int:
     import websockets
 
     versions = [v for v in runner.versions.values() if v] + ["websockets %s (load generator)" % websockets.__version__]
+    versions.append("source tree at commit %s" % source_revision())
     meta = {
         "date": started.strftime("%Y-%m-%d %H:%M UTC"),
         "machine": machine(),
         "command": "python bench/run.py " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])),
         "mode": "full" if args.full else "quick",
+        "repeats": cfg.repeats,
         "duration": cfg.duration,
         "warmup": cfg.warmup,
         "pinning": ("server on CPU %s, load generators on CPU %s (sched_setaffinity)"

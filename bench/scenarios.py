@@ -51,6 +51,8 @@ class Config:
     #: turns the measurement into one of SYN retransmission timers.
     storm_concurrency: int = 100
     per_process: int = 2500
+    #: Measure each phase this many times and keep the quietest (see :func:`quietest`).
+    repeats: int = 1
     body_size: int = 256
     server_cpus: Optional[Set[int]] = None
     client_cpus: Optional[Set[int]] = None
@@ -209,12 +211,18 @@ def measure_phases(
     sockjs: bool = False,
     expected_per_publish: float = 0.0,
 ) -> List[Dict[str, Any]]:
-    """Subscribe ``entries`` once, then run each publisher spec as one measured phase."""
+    """Subscribe ``entries`` once, then run each publisher spec as one measured phase.
+
+    With ``cfg.repeats`` > 1 each phase runs that many times and the repetition in which
+    other processes took the least of the server's CPUs is kept (:func:`quietest`).
+    """
     subs = start_subscribers(server, entries, cfg, sockjs)
     rows: List[Dict[str, Any]] = []
     try:
         for pub_spec in publishers:
-            rows.append(_one_phase(server, subs, pub_spec, cfg, sockjs, expected_per_publish))
+            tries = [_one_phase(server, subs, pub_spec, cfg, sockjs, expected_per_publish)
+                     for _ in range(max(1, cfg.repeats))]
+            rows.append(quietest(tries))
     finally:
         for gen in subs:
             try:
@@ -222,6 +230,23 @@ def measure_phases(
             except LoadGenFailed:
                 gen.kill()
     return rows
+
+
+def quietest(tries: List[Dict[str, Any]]) -> Dict[str, Any]:
+    """The repetition least disturbed by other processes, with the spread of all of them.
+
+    On a shared machine contention only ever slows a server down, so the quietest
+    window is the closest to what the server can do; the others are kept as a range.
+    """
+    best = min(tries, key=lambda r: r.get("foreign_cpu_util") or 0.0)
+    if len(tries) > 1:
+        best = dict(best)
+        best["repeats"] = len(tries)
+        for key in ("deliveries_per_s", "catchup_all_s"):
+            values = [r[key] for r in tries if r.get(key) is not None]
+            if values:
+                best[key + "_range"] = [min(values), max(values)]
+    return best
 
 
 def _one_phase(
@@ -368,7 +393,11 @@ def chat_rooms(server: Server, cfg: Config) -> List[Dict[str, Any]]:
         if chats
     ]
     mean = total / len(rooms)
-    base = {"user": "pub", "chats": rooms, "dests": [server.destination(r) for r in rooms], "chat_ids": rooms}
+    shards = [
+        {"user": "pub%d" % k, "chats": part, "dests": [server.destination(r) for r in part], "chat_ids": part}
+        for k, part in enumerate(chunks(rooms, 200))
+    ]
+    base: Dict[str, Any] = {"shards": shards, "user": "pub", "dests": []}
     publishers = [
         dict(base, mode="window", window=32),
         dict(base, mode="rate", rate=LATENCY_RATE / mean),
@@ -418,11 +447,29 @@ def idle(server: Server, cfg: Config) -> Dict[str, Any]:
 
 
 def storm(server: Server, cfg: Config) -> Dict[str, Any]:
-    """``storm_clients`` clients reconnect at once with ``last-seq`` 100 messages back."""
+    """``storm_clients`` clients reconnect at once with ``last-seq`` 100 messages back.
+
+    Repeated runs reuse the destination (its first 200 messages do not change).
+    """
+    prefilled = False
+    tries = []
+    for _ in range(max(1, cfg.repeats)):
+        tries.append(_storm_once(server, cfg, prefill=not prefilled))
+        prefilled = True
+    return quietest(tries)
+
+
+def _storm_once(server: Server, cfg: Config, prefill: bool) -> Dict[str, Any]:
     chat = "2"
     dest = server.destination(chat)
     backlog = cfg.storm_backlog
     total = 2 * backlog
+    if prefill:
+        _prefill(server, cfg, chat, dest, total)
+    return _storm_measure(server, cfg, chat, dest, total, backlog)
+
+
+def _prefill(server: Server, cfg: Config, chat: str, dest: str, total: int) -> None:
     prefill = LoadGen(
         {"role": "publisher", "target": server.target(False), "mode": "count", "count": total,
          "window": 8, "user": "pub", "chats": [chat], "dests": [dest], "chat_ids": [chat],
@@ -433,6 +480,11 @@ def storm(server: Server, cfg: Config) -> Dict[str, Any]:
     prefill.kill()
     if pre.get("failed") or pre.get("receipts") != total:
         raise LoadGenFailed("prefill: %s" % json.dumps({k: pre.get(k) for k in ("failed", "receipts", "refused", "error_sample")}))
+
+
+def _storm_measure(
+    server: Server, cfg: Config, chat: str, dest: str, total: int, backlog: int
+) -> Dict[str, Any]:
     entries = [{"user": "r%d" % i, "chats": [chat]} for i in range(cfg.storm_clients)]
     gen = LoadGen(
         {"role": "storm", "target": server.target(False), "clients": entries, "destination": dest,

@@ -16,11 +16,11 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import loadgen  # noqa: E402
-import report  # noqa: E402
-import scenarios  # noqa: E402
-import stomp_wire as wire  # noqa: E402
-import targets  # noqa: E402
+import loadgen
+import report
+import scenarios
+import stomp_wire as wire
+import targets
 
 SPLIT_CASES = [
     # (wire text, [(command, {headers}, body)])
@@ -98,7 +98,7 @@ def test_report_renders_ratios() -> None:
          "deliveries_per_s": 1000.0, "deliveries_per_cpu_s": 1000.0, "cpu_s_per_1k": 1.0},
     ]
     text = report.delivery_table(rows, "fanout", "max")
-    nexus_line = [line for line in text.splitlines() if "nexus-tornado" in line][0]
+    nexus_line = next(line for line in text.splitlines() if "nexus-tornado" in line)
     assert "0.50×" in nexus_line
 
 
