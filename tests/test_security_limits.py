@@ -9,20 +9,30 @@ waits for minutes; no assertion depends on how long anything took.
 
 from __future__ import annotations
 
+import http.client
 import json
 import socket
 import time
 import urllib.error
 import urllib.request
 import uuid
-from typing import Any, Iterator
+from typing import Any, Dict, Iterator, List, Optional
 
 import pytest
 import websocket  # websocket-client
 
 from nexus_tornado.settings import Settings
+from nexus_tornado.stomp import Frame, FrameParser
 from nexus_tornado.web.connection import FRAME_SLACK, MAX_QUEUED_EVENTS, transport_message_limit
-from support.clients import Bystander, RawWsClient, SockJsWsClient, XhrPollingClient, chat_envelope, closing_new_clients
+from support.clients import (
+    Bystander,
+    RawWsClient,
+    SockJsWsClient,
+    XhrPollingClient,
+    chat_envelope,
+    closing_new_clients,
+    frame_bytes,
+)
 from support.nexus import SECRET, NexusServer, running_nexus
 
 KIB = 1024
@@ -364,10 +374,24 @@ def shrink_send_buffer(nexus: NexusServer, user: str) -> None:
     def shrink() -> None:
         for connection in nexus.plugin.services.connections:
             if connection.principal is not None and connection.principal.user_id == user:
-                stream = connection.session.handler.ws_connection.stream
+                handler = connection.session.handler
+                ws = getattr(handler, "ws_connection", None)
+                stream = ws.stream if ws is not None else handler.request.connection.stream
                 stream.socket.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
 
     nexus.handle.call(shrink)
+
+
+def flood_until_dropped(nexus: NexusServer, good: RawWsClient, user: str, destination: str) -> int:
+    """Publish 2 KB messages until ``user`` is disconnected; ``good`` must get each one."""
+    published = 0
+    while user_connections(nexus, user) > 0:
+        assert published < 2000, "the slow reader was never cut off"
+        publish(nexus, destination, [chat_envelope("srv", "busy", "x" * 2000) for _ in range(10)])
+        published += 10
+        for seq in range(published - 9, published + 1):  # the good reader keeps up
+            assert good.expect("MESSAGE").headers["seq"] == str(seq)
+    return published
 
 
 def publish(nexus: NexusServer, destination: str, bodies: "list[bytes]") -> None:
@@ -388,16 +412,9 @@ def test_reader_that_stops_reading_is_closed_as_slow_consumer() -> None:
             slow.connect(nexus.token("slow", chats=["busy"]))
             slow.subscribe("s", "/topic/chat/busy")
             shrink_send_buffer(nexus, "slow")
-            published = 0
-            while nexus.handle.call(lambda: nexus.plugin.hub.subscriber_count("/topic/chat/busy")) == 2:
-                assert published < 2000, "the slow reader was never cut off"
-                bodies = [chat_envelope("srv", "busy", "x" * 2000) for _ in range(10)]
-                publish(nexus, "/topic/chat/busy", bodies)
-                published += 10
-                for seq in range(published - 9, published + 1):  # the good reader keeps up
-                    assert good.expect("MESSAGE").headers["seq"] == str(seq)
+            published = flood_until_dropped(nexus, good, "slow", "/topic/chat/busy")
             # The server let go of the slow reader: no subscription, no connection.
-            assert user_connections(nexus, "slow") == 0
+            assert nexus.handle.call(lambda: nexus.plugin.hub.subscriber_count("/topic/chat/busy")) == 1
             # It gets what was already queued, then the ERROR, then the close.
             assert slow.wait_closed() in (1000, 1006)
             seqs = [int(f.headers["seq"]) for f in slow.frames if f.command == "MESSAGE"]
@@ -417,6 +434,82 @@ def test_reader_that_stops_reading_is_closed_as_slow_consumer() -> None:
             assert good.expect("MESSAGE").headers["seq"] == str(published + 1)
         finally:
             good.close()
+
+
+def test_sockjs_websocket_reader_that_stops_reading_is_closed_as_slow_consumer() -> None:
+    with running_nexus(max_pending_output=64 * KIB) as nexus:
+        good = RawWsClient(nexus.ws_url)
+        slow = SockJsWsClient(nexus.base_url, sockopt=((socket.SOL_SOCKET, socket.SO_RCVBUF, 4096),))
+        try:
+            good.connect(nexus.token("good", chats=["busy"]))
+            good.subscribe("g", "/topic/chat/busy")
+            slow.connect(nexus.token("slow", chats=["busy"]))
+            slow.subscribe("s", "/topic/chat/busy")
+            shrink_send_buffer(nexus, "slow")
+            published = flood_until_dropped(nexus, good, "slow", "/topic/chat/busy")
+            assert slow.wait_closed()[0] == 1000
+            assert slow.frames[-1].command == "ERROR"
+            assert slow.frames[-1].headers["message"] == "slow consumer"
+            assert len([f for f in slow.frames if f.command == "MESSAGE"]) < published
+        finally:
+            good.close()
+
+
+def test_streaming_reader_that_stops_reading_is_closed_as_slow_consumer() -> None:
+    """xhr-streaming: the unsent output sits in the open HTTP response's stream."""
+    with running_nexus(max_pending_output=64 * KIB) as nexus:
+        good = RawWsClient(nexus.ws_url)
+        base = "/stomp/000/%s" % uuid.uuid4().hex[:8]
+        stream = http.client.HTTPConnection("127.0.0.1", nexus.port, timeout=10)
+        try:
+            good.connect(nexus.token("good", chats=["busy"]))
+            good.subscribe("g", "/topic/chat/busy")
+            stream.request("POST", base + "/xhr_streaming")
+            assert stream.sock is not None
+            stream.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            response = stream.getresponse()
+            assert response.readline() == b"h" * 2048 + b"\n"
+            assert response.readline() == b"o\n"
+            frames = _FrameReader()
+
+            def send(command: str, headers: Dict[str, str]) -> None:
+                body = json.dumps([frame_bytes(command, headers).decode()]).encode()
+                request = urllib.request.Request(nexus.base_url + base + "/xhr_send", data=body, method="POST")
+                with urllib.request.urlopen(request, timeout=10):
+                    pass
+
+            send("CONNECT", {"accept-version": "1.2", "host": "x", "passcode": nexus.token("slow", chats=["busy"])})
+            send("SUBSCRIBE", {"id": "s", "destination": "/topic/chat/busy", "receipt": "sub"})
+            while not any(f.command == "RECEIPT" for f in frames.frames):
+                frames.feed(response.readline())
+            shrink_send_buffer(nexus, "slow")
+            flood_until_dropped(nexus, good, "slow", "/topic/chat/busy")
+            for line in iter(response.readline, b""):  # to the end of the response
+                frames.feed(line)
+            assert frames.closed == [1000, "stomp session ended"]
+            assert frames.frames[-1].command == "ERROR"
+            assert frames.frames[-1].headers["message"] == "slow consumer"
+        finally:
+            stream.close()
+            good.close()
+
+
+class _FrameReader:
+    """STOMP frames out of SockJS streaming lines (``a[...]``, ``h``, ``c[...]``)."""
+
+    def __init__(self) -> None:
+        self.parser = FrameParser(max_frame_size=1024 * 1024)
+        self.frames: List[Frame] = []
+        self.closed: Optional[List[Any]] = None
+
+    def feed(self, line: bytes) -> None:
+        text = line.decode().rstrip("\n")
+        if text.startswith("a"):
+            for message in json.loads(text[1:]):
+                self.parser.receive_data(message.encode())
+            self.frames.extend(f for f in self.parser.events_received() if isinstance(f, Frame))
+        elif text.startswith("c"):
+            self.closed = json.loads(text[1:])
 
 
 def test_poller_that_stops_polling_is_closed_as_slow_consumer() -> None:

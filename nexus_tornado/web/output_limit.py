@@ -4,10 +4,13 @@ The slow-consumer bound (``Settings.max_pending_output``, default 1 MiB) needs o
 number per connection: the output accepted for the client but not yet handed to the
 operating system. Where it waits depends on the transport:
 
-- raw WebSocket and SockJS ``websocket``: in the Tornado ``IOStream``'s write buffer
-  of the WebSocket connection;
-- SockJS streaming (``xhr_streaming``, ``eventsource``, ``htmlfile``): in the
-  ``IOStream`` of the HTTP response that is open;
+- raw WebSocket and SockJS ``websocket``: queued for the end of the IOLoop iteration
+  (``pending_output``, see :mod:`.websocket_writer`), then in the Tornado
+  ``IOStream``'s write buffer of the WebSocket connection;
+- SockJS streaming (``xhr_streaming``, ``eventsource``, ``htmlfile``): in the SockJS
+  session's ``send_queue`` (sockjs-tornado hands a streaming response the next message
+  only once the previous one was flushed), plus what the open response's ``IOStream``
+  has not written yet;
 - SockJS polling (``xhr``, ``jsonp``): in the SockJS session's ``send_queue`` while no
   poll is waiting (and, briefly, in the response's stream).
 
@@ -32,7 +35,11 @@ def unsent_bytes(session: Any) -> int:
     queue = getattr(session, "send_queue", None)
     if isinstance(queue, str):
         total += len(queue)
-    stream = _stream_of(getattr(session, "handler", None))
+    handler = getattr(session, "handler", None)
+    if handler is None:
+        return total
+    total += getattr(handler, "pending_output", 0)
+    stream = _stream_of(handler)
     if stream is not None:
         buffered = getattr(stream, "_write_buffer", None)
         if buffered is not None:

@@ -169,10 +169,10 @@ class RawWsClient(_FrameClient):
 class SockJsWsClient(_FrameClient):
     """STOMP over SockJS framing on the SockJS websocket transport."""
 
-    def __init__(self, base_url: str, prefix: str = "/stomp") -> None:
+    def __init__(self, base_url: str, prefix: str = "/stomp", **options: Any) -> None:
         super().__init__()
         url = base_url.replace("http://", "ws://") + "%s/000/%s/websocket" % (prefix, uuid.uuid4().hex[:8])
-        self.ws = websocket.create_connection(url, timeout=TIMEOUT)
+        self.ws = websocket.create_connection(url, timeout=TIMEOUT, **options)
         _open_clients.add(self)
         self.closed: Optional[List[Any]] = None
         assert self.ws.recv() == "o"
