@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import collections
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -69,7 +70,8 @@ def summarize(raw: str, top: int = 25) -> str:
                 continue
             n = int(count)
             total += n
-            frames = stack.split(";")
+            # "func (file.py:123)" -> "func (file.py)": one row per function, not per line.
+            frames = [re.sub(r":\d+\)$", ")", frame) for frame in stack.split(";")]
             own[frames[-1]] += n
             for frame in set(frames):
                 inclusive[frame] += n

@@ -107,9 +107,9 @@ class Runner:
     def server(self, name: str, **kw: Any) -> Callable[[], tg.Server]:
         cpus, logdir = self.cfg.server_cpus, self.cfg.logdir
         if name == "baseline":
-            return lambda: tg.BaselineServer(cpus, logdir, self.args.baseline_gc)
+            return lambda: tg.BaselineServer(cpus, logdir, self.args.gc)
         if name == "nexus":
-            return lambda: tg.NexusServer(cpus, logdir, **kw)
+            return lambda: tg.NexusServer(cpus, logdir, gc_mode=self.args.gc, **kw)
         raise ValueError(name)
 
     def with_target(self, name: str, run: Callable[[tg.Server], Any], **kw: Any) -> Any:
@@ -304,8 +304,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--repeat", type=int, default=0,
                         help="measure each phase this many times, keep the least disturbed (default 1)")
     parser.add_argument("--duration", type=float, default=0.0, help="seconds measured per phase")
-    parser.add_argument("--baseline-gc", choices=("default", "freeze", "off"), default="default",
-                        help="cyclic GC in the baseline server")
+    parser.add_argument("--gc", choices=("default", "off"), default="default",
+                        help="cyclic GC in the Python servers (off: an experiment measuring its cost)")
     parser.add_argument("--doc", default=os.path.join(tg.REPO_DIR, "docs", "benchmarks.md"),
                         help="markdown page to write ('' for none)")
     parser.add_argument("--json", default="", help="also write the raw rows here")
