@@ -185,8 +185,11 @@ class NexusServer(Server):
         if self.gc_mode == "off":
             # An experiment, not a recommendation: how much of the server's CPU and of
             # its latency tail is Python's cyclic garbage collector.
-            launcher = [sys.executable, "-c", "import gc, runpy; gc.disable(); "
-                        "runpy.run_module('nexus_tornado', run_name='__main__', alter_sys=True)"]
+            code = (
+                "import gc, runpy; gc.disable(); "
+                "runpy.run_module('nexus_tornado', run_name='__main__', alter_sys=True)"
+            )
+            launcher = [sys.executable, "-c", code]
         else:
             launcher = [sys.executable, "-m", "nexus_tornado"]
         argv = [
