@@ -26,19 +26,9 @@ from pathlib import Path
 from typing import IO, Any, Dict, Iterator, List, Optional
 
 import pytest
+from browser.chromium import CHROMIUM, CHROMIUM_ARGS
 from playwright.sync_api import expect
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 #: How long a page may take to show what a test waits for, milliseconds.
 WAIT_MS = 15_000
 expect.set_options(timeout=WAIT_MS)
