@@ -11,6 +11,8 @@ Fixed against sockjs-tornado 1.0.7:
 - The raw endpoint answers the STOMP subprotocols (``v12.stomp``, ``v11.stomp``,
   ``v10.stomp``) that @stomp/stompjs offers: a browser fails a handshake that offered
   subprotocols and got none back.
+- Output is framed here and written once per connection and IOLoop iteration
+  (:mod:`.websocket_writer`), not with a Task and a system call per message.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import TYPE_CHECKING, Any, List, Optional
 
 from .transport_base import NexusRawSession, log, websocket_close_args
 from .transport_sockjs import sockjs_transports
+from .websocket_writer import BatchedWriterMixin
 
 if TYPE_CHECKING:  # pragma: no cover
     # The mixin sees the handler it is mixed into (untyped sockjs-tornado: Any to mypy).
@@ -27,8 +30,9 @@ else:
     WebSocketBase = object
 
 
-class WebSocketMixin(WebSocketBase):
-    """Origin check, message size limit and coded close for both endpoints."""
+class WebSocketMixin(BatchedWriterMixin, WebSocketBase):
+    """Origin check, message size limit, batched output and coded close for both
+    endpoints."""
 
     server: Any
     request: Any
@@ -53,6 +57,7 @@ class WebSocketMixin(WebSocketBase):
         session = self.session
         code, reason = session.get_close_reason() if session is not None else (1000, "")
         try:
+            self.flush_output()  # what the session sent last goes before the close frame
             self.close(*websocket_close_args(code, reason))
         except OSError:
             pass
