@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from nexus_tornado.stomp.frame import SUPPORTED_VERSIONS, Frame, MessageTemplate, serialize
+from nexus_tornado.stomp.frame import RENDER_CACHE_SIZE, SUPPORTED_VERSIONS, Frame, MessageTemplate, serialize
 
 # (frame, version, expected bytes). Escapes per STOMP 1.2 "Value Encoding" and STOMP
 # 1.1 "Value Encoding"; STOMP 1.0 has none.
@@ -179,3 +179,23 @@ def test_render_equals_serialize_property(
     head_e, _, body_e = expected.partition(b"\n\n")
     assert sorted(head_r.split(b"\n")) == sorted(head_e.split(b"\n"))
     assert body_r == body_e
+
+
+def test_render_shares_one_frame_per_subscription_id() -> None:
+    """Subscribers with the same subscription id get the same bytes object."""
+    template = MessageTemplate({"destination": "/topic/a", "message-id": "1"}, b"hi")
+    first = template.render("sub-0")
+    assert template.render("sub-0") is first
+    assert template.render("sub-0", "1.1") == first
+    assert template.render("sub-0", "1.0") == first
+    # With an ack id the frame is the subscriber's own, never a shared one.
+    assert b"\nack:7\n" in template.render("sub-0", "1.2", ack_id="7")
+    assert template.render("sub-0") is first
+
+
+def test_render_past_the_cache_still_renders_each_id() -> None:
+    template = MessageTemplate({"destination": "/topic/a", "message-id": "1"}, b"hi")
+    for i in range(3 * RENDER_CACHE_SIZE):
+        frame = template.render("s:%d" % i)
+        assert b"\nsubscription:s\\c%d\n" % i in frame
+        assert template.render("s:%d" % i) == frame

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Dict, List, Mapping, Optional
+from typing import Dict, List, Mapping, Optional, Tuple
 
 from .escaping import RAW, dialect_for, escape, escape_name
 
@@ -49,6 +49,9 @@ _MESSAGE_DIALECTS: Dict[str, str] = {"1.0": RAW, "1.1": "1.1", "1.2": "1.2"}
 # Headers a template never carries in its shared part: they are per subscriber or
 # computed.
 _PER_RENDER_HEADERS = frozenset({"subscription", "ack", "content-length"})
+#: Distinct (dialect, subscription id) frames one template keeps. Templates outlive
+#: their broadcast (pending ACKs, catch-up buffers), so the cache is bounded.
+RENDER_CACHE_SIZE = 8
 
 
 def _redacted(headers: Mapping[str, str]) -> Dict[str, str]:
@@ -115,12 +118,16 @@ class MessageTemplate:
     subscriber. ``headers`` is a read-only snapshot.
     """
 
-    __slots__ = ("headers", "body", "_prefixes")
+    __slots__ = ("headers", "body", "_prefixes", "_rendered")
 
     def __init__(self, headers: Mapping[str, str], body: bytes) -> None:
         self.headers: Mapping[str, str] = MappingProxyType(dict(headers))
         self.body: bytes = bytes(body)
         self._prefixes: Dict[str, bytes] = {}
+        # Complete frames without ``ack``, per (dialect, subscription id): clients of
+        # one library tend to pick the same ids (stompjs: "sub-0"), so most subscribers
+        # of a publish get the very same bytes object.
+        self._rendered: Dict[Tuple[str, str], bytes] = {}
 
     def __repr__(self) -> str:
         return f"MessageTemplate(headers={dict(self.headers)!r}, body={self.body!r})"
@@ -153,11 +160,19 @@ class MessageTemplate:
             dialect = _MESSAGE_DIALECTS[version]
         except KeyError:
             raise ValueError(f"unsupported STOMP version {version!r}") from None
+        if ack_id is None:
+            key = (dialect, subscription_id)
+            frame = self._rendered.get(key)
+            if frame is not None:
+                return frame
         prefix = self._prefixes.get(dialect)
         if prefix is None:
             prefix = self._build_prefix(dialect)
         sub = escape(subscription_id, dialect).encode("utf-8")
         if ack_id is None:
-            return b"".join((prefix, sub, b"\n\n", self.body, b"\x00"))
+            frame = b"".join((prefix, sub, b"\n\n", self.body, b"\x00"))
+            if len(self._rendered) < RENDER_CACHE_SIZE:
+                self._rendered[key] = frame
+            return frame
         ack = escape(ack_id, dialect).encode("utf-8")
         return b"".join((prefix, sub, b"\nack:", ack, b"\n\n", self.body, b"\x00"))
