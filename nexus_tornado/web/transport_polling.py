@@ -163,7 +163,15 @@ class SendMixin(HandlerMixin):
             session.close(*TOO_BIG_CLOSE)
 
     def open_session(self, session_id: str) -> Any:
-        """The live session this send is for, or None after answering 404."""
+        """The live session this send is for, or None after answering (404, 413)."""
+        if self._finished:
+            return None
+        self.preflight()
+        self.handle_session_cookie()
+        self.disable_cache()
+        if self._too_large:
+            self.refuse_too_large("body")
+            return None
         session = self._get_session(session_id)
         if session is None or session.is_closed:
             self.set_status(404)
@@ -211,14 +219,6 @@ class XhrSendHandler(SendMixin, sockjs_transports.XhrSendHandler):
     """``xhr_send``: a JSON array of messages in the body; 204 when taken."""
 
     def post(self, session_id: str) -> None:
-        if self._finished:
-            return
-        self.preflight()
-        self.handle_session_cookie()
-        self.disable_cache()
-        if self._too_large:
-            self.refuse_too_large("body")
-            return
         session = self.open_session(session_id)
         if session is None:
             return
@@ -234,14 +234,6 @@ class JSONPSendHandler(SendMixin, sockjs_transports.JSONPSendHandler):
     """``jsonp_send``: a form field ``d`` (or a raw body) holding the JSON array."""
 
     def post(self, session_id: str) -> None:
-        if self._finished:
-            return
-        self.preflight()
-        self.handle_session_cookie()
-        self.disable_cache()
-        if self._too_large:
-            self.refuse_too_large("body")
-            return
         session = self.open_session(session_id)
         if session is None:
             return
