@@ -59,6 +59,9 @@ from .transport_sockjs import SockJSConnection
 
 log = logging.getLogger("nexus_tornado.web.connection")
 
+_monotonic = time.monotonic
+_CLOSED = State.CLOSED
+
 #: The per-session destination rejections are reported on (wire contract).
 ERRORS_DESTINATION = "/user/queue/errors"
 #: SEND here to swap the session's token without reconnecting (wire contract).
@@ -440,18 +443,24 @@ class StompConnection(SockJSConnection):
         ``max_pending_output`` unsent bytes it gets ERROR ``slow consumer`` and the
         connection closes (it reconnects with ``last-seq`` and loses nothing).
         """
-        data = self.stomp.data_to_send()
+        # The delivery hot path: one call per subscriber and message, so it reads each
+        # attribute once and uses the state, not the ``closed`` property.
+        stomp = self.stomp
+        data = stomp.data_to_send()
         if data and not self._closed:
-            self.last_outbound = time.monotonic()
+            self.last_outbound = _monotonic()
+            session = self.session
+            send = session.send_message
             for chunk in data:
-                self.session.send_message(chunk)
-            limit = self.services.settings.max_pending_output
-            if not self.stomp.closed and unsent_bytes(self.session) > limit:
-                log.warning("closing %s: slow consumer (over %d bytes unsent)", self._who(), limit)
-                self.stomp.send_error("slow consumer", "more than %d bytes of output not taken" % limit)
-                for chunk in self.stomp.data_to_send():
-                    self.session.send_message(chunk)
-        if self.stomp.closed and not self._closed:
+                send(chunk)
+            if stomp.state is not _CLOSED:
+                limit = self.services.settings.max_pending_output
+                if unsent_bytes(session) > limit:
+                    log.warning("closing %s: slow consumer (over %d bytes unsent)", self._who(), limit)
+                    stomp.send_error("slow consumer", "more than %d bytes of output not taken" % limit)
+                    for chunk in stomp.data_to_send():
+                        send(chunk)
+        if stomp.state is _CLOSED and not self._closed:
             self.close_with(1002 if self.principal is None else 1000, "stomp session ended")
 
     def close_with(self, code: int, reason: str) -> None:
