@@ -14,6 +14,7 @@ import json
 import socket
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
 from typing import Any, Dict, Iterator, List, Optional
@@ -171,25 +172,36 @@ def test_declared_length_somewhat_over_the_limit_is_too_large(nexus: NexusServer
         client.close()
 
 
-def test_xhr_send_just_over_the_limit_is_too_large_and_the_session_stays(nexus: NexusServer) -> None:
+def send_body(endpoint: str, text: str) -> bytes:
+    """The request body of a SockJS send endpoint carrying one message."""
+    data = json.dumps([text])
+    return (data if endpoint == "xhr_send" else urllib.parse.urlencode({"d": data})).encode()
+
+
+@pytest.mark.parametrize("endpoint", ["xhr_send", "jsonp_send"])
+def test_send_endpoint_just_over_the_limit_is_too_large(nexus: NexusServer, endpoint: str) -> None:
     client = XhrPollingClient(nexus.base_url)
-    client.connect(nexus.token("poller", chats=["p"]))
+    client.connect(nexus.token("poster", chats=["p"]))
     client.subscribe_errors()
-    client.send_raw(oversized_send("p", 64 * KIB + 1, "over"))
+    client._post("/" + endpoint, send_body(endpoint, oversized_send("p", 64 * KIB + 1, "over")))
     frame, body = client.rejection()
     assert (frame.headers["receipt-id"], body["error"]) == ("over", "TOO_LARGE")
-    client.send_frame("SEND", {"destination": "/topic/chat/p", "receipt": "ok"}, chat_envelope("poller", "p"))
+    # The session stays.
+    client.send_frame("SEND", {"destination": "/topic/chat/p", "receipt": "ok"}, chat_envelope("poster", "p"))
     client.expect("RECEIPT", receipt_id="ok")
 
 
-def test_xhr_send_far_beyond_the_limit_is_refused_and_closes_only_that_session(nexus: NexusServer) -> None:
+@pytest.mark.parametrize("endpoint", ["xhr_send", "jsonp_send"])
+def test_send_endpoint_far_beyond_the_limit_is_refused_and_closes_only_that_session(
+    nexus: NexusServer, endpoint: str
+) -> None:
     calm = bystander(nexus)
     client = XhrPollingClient(nexus.base_url)
     try:
         client.connect(nexus.token("poster"))
-        body = json.dumps([oversized_send("p", transport_message_limit(64 * KIB) + 1, "r")]).encode()
+        body = send_body(endpoint, oversized_send("p", transport_message_limit(64 * KIB) + 1, "r"))
         with pytest.raises(urllib.error.HTTPError) as refused:
-            client._post("/xhr_send", body)
+            client._post("/" + endpoint, body)
         assert refused.value.code == 413
         refused.value.close()
         assert client.wait_closed() == [1009, "message too big"]
