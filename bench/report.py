@@ -62,6 +62,9 @@ def problems(row: Dict[str, Any]) -> str:
         notes.append("%d not yet delivered at stop" % row["undelivered"])
     if (row.get("loadgen_cpu_util") or 0) > 0.9:
         notes.append("load generator saturated")
+    if row.get("store_cpu_s_per_1k") is not None:
+        notes.append("the store process used %s CPU-ms / 1k deliveries more on the same core"
+                     % fmt(row["store_cpu_s_per_1k"] * 1000, 1))
     if (row.get("foreign_cpu_util") or 0) > 0.05:
         notes.append("other processes took %.0f%% of the server core" % (100 * row["foreign_cpu_util"]))
     return "; ".join(notes) or "ok"

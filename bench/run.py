@@ -245,7 +245,8 @@ class Runner:
             nx.start()
             self.versions.setdefault("nx-27017", nx.version())
             try:
-                return self.with_target("nexus", server_run, mongo_uri=nx.uri(), store_label="nx-27017")
+                return self.with_target("nexus", server_run, mongo_uri=nx.uri(), store_label="nx-27017",
+                                        sidecar_pids=nx.pids)
             finally:
                 nx.stop()
 

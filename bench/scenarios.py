@@ -279,10 +279,12 @@ def _one_phase(
         sleep_until(t0)
         s0 = procstat.sample(server.pids)
         l0 = procstat.sample(loadgen_pids)
+        c0 = procstat.sample(server.sidecar_pids)
         b0 = procstat.cpu_busy(cfg.server_cpus)
         sleep_until(t1)
         s1 = procstat.sample(server.pids)
         l1 = procstat.sample(loadgen_pids)
+        c1 = procstat.sample(server.sidecar_pids)
         b1 = procstat.cpu_busy(cfg.server_cpus)
         sleep_until(t_end + cfg.drain)
         pub.command("STOP")
@@ -321,7 +323,8 @@ def _one_phase(
         "server_rss_mb": s1["rss_kb"] / 1024.0,
         "loadgen_cpu_util": (l1["cpu"] - l0["cpu"]) / span,
         # Time other processes (not the server, not ours) took on the server's CPUs.
-        "foreign_cpu_util": max(0.0, (b1 - b0) - cpu - _ours_on(cfg, l1["cpu"] - l0["cpu"])) / span
+        "foreign_cpu_util": max(0.0, (b1 - b0) - cpu - (c1["cpu"] - c0["cpu"])
+                                - _ours_on(cfg, l1["cpu"] - l0["cpu"])) / span
         if cfg.server_cpus else None,
         "published": pub_result.get("sent", 0),
         "receipts": pub_result.get("receipts", 0),
@@ -333,6 +336,10 @@ def _one_phase(
         "close_sample": [e for r in after for e in r["close_sample"]][:3],
         "seconds": span,
     }
+    if server.sidecar_pids:
+        # The store's own CPU time, per 1,000 deliveries, next to the server's.
+        row["store_cpu_s_per_1k"] = ((c1["cpu"] - c0["cpu"]) / (delivered / 1000.0)) if delivered else None
+        row["store_cpu_util"] = (c1["cpu"] - c0["cpu"]) / span
     if pub_result.get("failed"):
         row["failed"] = pub_result["failed"]
     if expected_per_publish:

@@ -74,6 +74,8 @@ class Server:
         self.logdir = logdir
         self.port = free_port()
         self.proc: Optional[subprocess.Popen] = None
+        #: Processes serving this server on its CPUs but measured apart (the MongoDB store).
+        self.sidecar_pids: List[int] = []
         self.log = os.path.join(logdir, "%s-%d.log" % (self.name, self.port))
 
     # What clients need.
@@ -165,9 +167,10 @@ class NexusServer(Server):
 
     def __init__(
         self, cpus: Optional[Set[int]], logdir: str, mongo_uri: str = "", store_label: str = "memory",
-        gc_mode: str = "default",
+        gc_mode: str = "default", sidecar_pids: Optional[List[int]] = None,
     ) -> None:
         super().__init__(cpus, logdir)
+        self.sidecar_pids = list(sidecar_pids or [])
         self.mongo_uri = mongo_uri
         self.store_label = store_label
         self.gc_mode = gc_mode
