@@ -5,7 +5,6 @@ violations as ERROR and close, failures of ours as ``SERVER_ERROR`` with a track
 
 from __future__ import annotations
 
-import json
 import logging
 import uuid
 from typing import Any, Iterator, List

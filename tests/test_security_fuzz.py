@@ -25,7 +25,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from nexus_tornado.stomp.frame import COMMANDS
-from support.clients import Bystander, RawWsClient, chat_envelope, closing_new_clients
+from support.clients import Bystander, RawWsClient, closing_new_clients
 from support.nexus import NexusServer, running_nexus
 
 FUZZ = settings(

@@ -9,7 +9,7 @@ refused message never delivered.
 from __future__ import annotations
 
 import json
-from typing import Any, Callable, Dict, Iterator, List, Tuple
+from typing import Any, Dict, Iterator, List, Tuple
 
 import pytest
 
