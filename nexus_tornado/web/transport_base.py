@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 from tornado.web import RequestHandler
 
 from ..errors import ConfigError
+from .transport_sockjs import proto as sockjs_proto
 from .transport_sockjs import session as sockjs_session
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -203,6 +204,8 @@ class TransportSettings:
 
 
 CLOSED = sockjs_session.CLOSED
+#: The message :meth:`NexusSession.send_message` encoded last, and its encoding.
+_last_encoded: Tuple[Any, str] = (None, "")
 CLOSING = sockjs_session.CLOSING
 
 
@@ -224,6 +227,20 @@ class NexusSession(sockjs_session.Session):
     def __init__(self, conn: Any, server: "NexusRouter", session_id: str, expiry: Any = None):
         super().__init__(conn, server, session_id, expiry)
         server.track_session(self)
+
+    def send_message(self, msg: Any, stats: bool = True, binary: bool = False) -> None:
+        """JSON-encode ``msg`` for the SockJS ``a[...]`` frame, once per broadcast.
+
+        A broadcast hands every subscriber with the same subscription id the same
+        rendered frame object, so the encoding of the last message is kept and reused
+        when the very same object comes again.
+        """
+        global _last_encoded
+        last, encoded = _last_encoded
+        if msg is not last:
+            encoded = sockjs_proto.json_encode(msg.decode("utf-8") if isinstance(msg, bytes) else msg)
+            _last_encoded = (msg, encoded)
+        self.send_jsonified(encoded, stats)
 
     def set_handler(self, handler: Any, start_heartbeat: bool = True) -> bool:
         if self.handler is None and self.state in (CLOSING, CLOSED) and not self.send_queue:

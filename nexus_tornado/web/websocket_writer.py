@@ -106,10 +106,12 @@ class BatchedWriterMixin(WriterBase):
     pending_output = 0
 
     def send_pack(self, message: Union[str, bytes], binary: bool = False) -> None:
-        ws = self.ws_connection
-        if ws is None or ws.is_closing():
-            return  # nothing reaches the client any more; Tornado reports the close
-        if ws.mask_outgoing or getattr(ws, "_compressor", None) is not None:
+        # A WebSocketProtocol13: mask_outgoing and _compressor are not on its base class.
+        ws: Any = self.ws_connection
+        if ws is None:
+            return  # closed: nothing reaches the client any more (flush_output checks
+            # for a closing connection once per batch rather than once per message)
+        if ws._compressor is not None or ws.mask_outgoing:
             self._write_through(message, binary)
             return
         data = message.encode("utf-8") if isinstance(message, str) else bytes(message)
@@ -139,9 +141,9 @@ class BatchedWriterMixin(WriterBase):
             return
         self._out = None
         self.pending_output = 0
-        ws = self.ws_connection
+        ws: Any = self.ws_connection
         if ws is None or ws.is_closing():
-            return
+            return  # Tornado reports the close (on_close); what was queued is moot
         data = out[0] + out[1] if len(out) == 2 else b"".join(out)
         try:
             ws.stream.write(data)
