@@ -29,21 +29,23 @@ def unsent_bytes(session: Any) -> int:
     """Bytes queued for ``session``'s client and not yet written to its socket.
 
     ``send_queue`` holds text (JSON-encoded, so ASCII in practice): its length is
-    counted as bytes.
+    counted as bytes. WebSocket handlers count their own output (``unsent_bytes()``
+    of :class:`~.websocket_writer.BatchedWriterMixin`); this runs once per delivery.
     """
-    total = 0
-    queue = getattr(session, "send_queue", None)
-    if isinstance(queue, str):
-        total += len(queue)
     handler = getattr(session, "handler", None)
-    if handler is None:
-        return total
-    total += getattr(handler, "pending_output", 0)
-    stream = _stream_of(handler)
-    if stream is not None:
-        buffered = getattr(stream, "_write_buffer", None)
-        if buffered is not None:
-            total += len(buffered)
+    count = getattr(handler, "unsent_bytes", None)
+    if count is not None:
+        total = int(count())
+    else:
+        total = 0
+        stream = _stream_of(handler)
+        if stream is not None:
+            buffered = getattr(stream, "_write_buffer", None)
+            if buffered is not None:
+                total += len(buffered)
+    queue = getattr(session, "send_queue", None)
+    if queue:
+        total += len(queue)
     return total
 
 

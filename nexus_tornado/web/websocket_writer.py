@@ -9,10 +9,11 @@ message: in a profile of a 1,000-subscriber fan-out it was 60% of the server's t
 A server-side frame without permessage-deflate is only a 2-10 byte header and the
 payload (RFC 6455 section 5.2; a server never masks, section 5.1). So
 :class:`BatchedWriterMixin` frames the message itself, keeps the frames queued for its
-connection during the current IOLoop iteration, and writes them with one
-``IOStream.write`` when the iteration's callbacks have run. One callback per event loop
-and iteration (:class:`_Batch`) serves every connection with pending output: no Task,
-no Future awaited, no callback per message.
+connection during the current IOLoop iteration, and writes them with one ``send()``
+when the iteration's callbacks have run (through ``IOStream.write`` when the stream
+still holds output, is not a plain socket stream, or the socket takes only part). One
+callback per event loop and iteration (:class:`_Batch`) serves every connection with
+pending output: no Task, no Future, no callback per message.
 
 Ordering is unchanged: frames leave a connection in the order they were queued, and a
 close the application asks for (:meth:`BatchedWriterMixin.flush_output` first) comes
@@ -23,17 +24,20 @@ Tornado's ``write_message`` as before.
 from __future__ import annotations
 
 import asyncio
+import logging
 import struct
 import weakref
 from typing import TYPE_CHECKING, Any, List, Optional, Tuple, Union
 
-from tornado.iostream import StreamClosedError
+from tornado.iostream import IOStream, StreamClosedError
 from tornado.websocket import WebSocketClosedError
 
 if TYPE_CHECKING:  # pragma: no cover
     from tornado.websocket import WebSocketHandler as WriterBase
 else:
     WriterBase = object
+
+log = logging.getLogger("nexus_tornado.web.transports")
 
 #: FIN bit plus the opcode of a text (0x1) or binary (0x2) frame (RFC 6455 5.2).
 _TEXT = 0x81
@@ -73,7 +77,10 @@ class _Batch:
         self.scheduled = False
         writers, self.writers = self.writers, []
         for writer in writers:
-            writer.flush_output()
+            try:
+                writer.flush_output()
+            except Exception:  # one connection's failure must not hold up the others
+                log.exception("writing to a WebSocket failed")
 
 
 _batches: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Batch]" = weakref.WeakKeyDictionary()
@@ -121,18 +128,26 @@ class BatchedWriterMixin(WriterBase):
         else:
             header = frame_header(size, binary)
         out = self._out
-        if out is None:
-            try:
-                loop = asyncio.get_running_loop()
-            except RuntimeError:  # called outside the loop (shutdown code): write now
-                self._out = [header, data]
-                self.flush_output()
-                return
-            self._out = out = []
-            _batch_for(loop).add(self, loop)
-        out.append(header)
-        out.append(data)
-        self.pending_output += size + len(header)
+        if out is not None:
+            out.append(header)
+            out.append(data)
+            self.pending_output += size + len(header)
+            return
+        self._out = [header, data]
+        self.pending_output = size + len(header)
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # called outside the loop (shutdown code): write now
+            self.flush_output()
+            return
+        _batch_for(loop).add(self, loop)
+
+    def unsent_bytes(self) -> int:
+        """Bytes queued here plus those the stream has not written yet."""
+        ws: Any = self.ws_connection
+        stream = ws.stream if ws is not None else None
+        buffered = getattr(stream, "_write_buffer", None)
+        return self.pending_output + (len(buffered) if buffered is not None else 0)
 
     def flush_output(self) -> None:
         """Write every queued frame now, in one ``IOStream.write``."""
@@ -145,8 +160,22 @@ class BatchedWriterMixin(WriterBase):
         if ws is None or ws.is_closing():
             return  # Tornado reports the close (on_close); what was queued is moot
         data = out[0] + out[1] if len(out) == 2 else b"".join(out)
+        stream = ws.stream
+        if type(stream) is IOStream and not stream._write_buffer:
+            # Nothing waits in the stream: send() straight away, as IOStream.write
+            # would, without its Future and the callback that settles it. What the
+            # socket does not take goes through IOStream.write (and its buffer).
+            try:
+                sent = stream.socket.send(data)
+            except BlockingIOError:
+                sent = 0
+            except OSError:
+                sent = 0  # IOStream.write meets the error again and closes the stream
+            if sent == len(data):
+                return
+            data = data[sent:]
         try:
-            ws.stream.write(data)
+            stream.write(data)
         except StreamClosedError:
             pass  # the stream's close callback runs on_close
 
