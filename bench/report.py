@@ -116,6 +116,8 @@ def render(rows: List[Dict[str, Any]], meta: Dict[str, Any], skipped: List[str],
                  % (meta["command"], meta["mode"], meta["duration"], meta["warmup"],
                     "; each phase measured %d times, the one least disturbed by other processes kept"
                     % meta["repeats"] if meta.get("repeats", 1) > 1 else ""))
+    if meta.get("merged"):
+        parts.append("- Merged: %s" % meta["merged"])
     parts.append("- CPUs: %s" % meta["pinning"])
     parts.append("- Versions: %s" % "; ".join(meta["versions"]))
     parts.append("- Load when the run started (1/5/15 min): %s; %s" % (meta["loadavg"], meta["conditions"]))

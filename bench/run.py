@@ -58,6 +58,8 @@ def configure(args: argparse.Namespace) -> sc.Config:
         cfg.duration = args.duration
     if args.repeat:
         cfg.repeats = args.repeat
+    if args.sizes:
+        cfg.fanout_sizes = [int(n) for n in args.sizes.split(",") if n]
     if args.rooms:
         cfg.rooms = args.rooms
     if args.room_users:
@@ -263,6 +265,37 @@ class Runner:
             self.skipped.append("persistence on a real MongoDB: no --mongo-uri given")
 
 
+def row_key(row: Dict[str, Any]) -> Any:
+    return (row["scenario"], row["target"], row.get("variant"), row.get("phase"), row.get("transport"))
+
+
+def merge(
+    path: str, rows: List[Dict[str, Any]], skipped: List[str], meta: Dict[str, Any]
+) -> Any:
+    """Rows of an earlier run (``results.json``) with this run's rows in their place.
+
+    For re-measuring a few rows (say, ones another process disturbed) without the whole
+    matrix; every row keeps the date it was measured, and the page names both runs.
+    """
+    with open(path) as f:
+        old = json.load(f)
+    fresh = {row_key(r): r for r in rows}
+    merged: List[Dict[str, Any]] = []
+    for row in old["rows"]:
+        key = row_key(row)
+        merged.append(fresh.pop(key, row))
+    merged.extend(r for r in rows if row_key(r) in fresh)
+    meta = dict(meta)
+    base = old["meta"]
+    meta["merged"] = "%d of %d rows re-measured %s with `%s`; the others from %s with `%s`" % (
+        len(rows), len(merged), meta["date"], meta["command"], base.get("date"), base.get("command"))
+    meta["date"], meta["command"] = base.get("date", meta["date"]), base.get("command", meta["command"])
+    for key in ("mode", "duration", "warmup", "repeats", "loadavg"):
+        meta[key] = base.get(key, meta.get(key))
+    kept = [s for s in old.get("skipped", []) if s not in skipped]
+    return merged, kept + skipped, meta
+
+
 def source_revision() -> str:
     """The git commit of the tree measured, marked when nexus_tornado/ has local changes."""
     import subprocess
@@ -298,6 +331,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--profile", action="store_true",
                         help="record py-spy profiles of nexus-tornado into the log directory")
     parser.add_argument("--mongo-uri", default="", help="also measure persistence on this MongoDB")
+    parser.add_argument("--sizes", default="", help="fan-out subscriber counts, e.g. 1000,5000")
     parser.add_argument("--rooms", type=int, default=0, help="chat rooms (quick 300, full 2000)")
     parser.add_argument("--room-users", type=int, default=0, help="users sharing the rooms (quick 300, full 1000)")
     parser.add_argument("--storm-concurrency", type=int, default=0,
@@ -310,6 +344,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--doc", default=os.path.join(tg.REPO_DIR, "docs", "benchmarks.md"),
                         help="markdown page to write ('' for none)")
     parser.add_argument("--json", default="", help="also write the raw rows here")
+    parser.add_argument("--merge", default="", metavar="RESULTS_JSON",
+                        help="re-measure only what this run covers; keep the other rows of an earlier "
+                             "run (e.g. docs/benchmarks/results.json)")
     parser.add_argument("--logdir", default="", help="server and load-generator logs (default: a temp dir)")
     args = parser.parse_args(argv)
     args.targets = [t for t in args.targets.split(",") if t]
@@ -361,15 +398,23 @@ def main(argv: Optional[List[str]] = None) -> int:
         "conditions": "a shared machine: other processes were running, so expect a few percent of noise",
         "elapsed_s": time.monotonic() - t,
     }
+    rows, skipped = runner.rows, runner.skipped
+    for row in rows:
+        row["measured"] = meta["date"]
+    if args.merge:
+        rows, skipped, meta = merge(args.merge, rows, skipped, meta)
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"meta": meta, "rows": runner.rows, "skipped": runner.skipped}, f, indent=1)
+            json.dump({"meta": meta, "rows": rows, "skipped": skipped}, f, indent=1)
     if args.doc and not runner.rows:
         log.warning("nothing was measured: %s left as it was", args.doc)
     elif args.doc:
-        plots = report.plot(runner.rows, os.path.join(os.path.dirname(args.doc), "benchmarks"))
-        report.write_doc(args.doc, report.render(runner.rows, meta, runner.skipped, plots), INTRO)
-        log.info("wrote %s", args.doc)
+        outdir = os.path.join(os.path.dirname(args.doc), "benchmarks")
+        plots = report.plot(rows, outdir)
+        with open(os.path.join(outdir, "results.json"), "w") as f:
+            json.dump({"meta": meta, "rows": rows, "skipped": skipped}, f, indent=1)
+        report.write_doc(args.doc, report.render(rows, meta, skipped, plots), INTRO)
+        log.info("wrote %s and %s", args.doc, os.path.join(outdir, "results.json"))
     return 0
 
 

@@ -7,8 +7,10 @@ published arrived, counted once.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import struct
 import sys
 from typing import Any, Dict, List
 
@@ -21,6 +23,7 @@ import report
 import scenarios
 import stomp_wire as wire
 import targets
+import wsclient
 
 SPLIT_CASES = [
     # (wire text, [(command, {headers}, body)])
@@ -115,3 +118,31 @@ def test_fanout_against_the_baseline_server(tmp_path: Any) -> None:
         assert row["undelivered"] == 0  # every accepted publish reached all 5 subscribers
         assert row["deliveries_per_s"] > 0
         assert row["p50_ms"] is not None
+
+
+def server_frame(payload: bytes, opcode: int = 1, fin: bool = True) -> bytes:
+    """An unmasked frame as a server sends it (RFC 6455 5.2)."""
+    first = (0x80 if fin else 0) | opcode
+    if len(payload) < 126:
+        return bytes((first, len(payload))) + payload
+    if len(payload) < 65536:
+        return struct.pack("!BBH", first, 126, len(payload)) + payload
+    return struct.pack("!BBQ", first, 127, len(payload)) + payload
+
+
+@pytest.mark.parametrize("chunk", [1, 3, 7, 1000, 10**6])
+def test_fast_frame_path_reassembles_split_and_packed_frames(chunk: int) -> None:
+    texts = ["a", "é" * 100, "b" * 300, "c" * 70000, "MESSAGE\n\nx\x00"]
+    wire_bytes = b"".join(server_frame(t.encode()) for t in texts[:3])
+    wire_bytes += server_frame(b"frag", fin=False) + server_frame(b"mented", opcode=0)
+    wire_bytes += b"".join(server_frame(t.encode()) for t in texts[3:])
+    got: List[str] = []
+
+    async def feed() -> None:
+        conn = wsclient.WsConnection("ws://127.0.0.1:1/x", got.append)
+        conn._fast = True
+        for i in range(0, len(wire_bytes), chunk):
+            conn.data_received(wire_bytes[i : i + chunk])
+
+    asyncio.run(feed())
+    assert got == texts[:3] + ["fragmented"] + texts[3:]

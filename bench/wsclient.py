@@ -1,8 +1,10 @@
 """A lean asyncio WebSocket client for the load generator, with optional SockJS framing.
 
 Thousands of connections share one process and one core, so each connection is an
-``asyncio.Protocol`` driving the sans-I/O :class:`websockets.client.ClientProtocol`:
-bytes in, frames out, with no task, queue or coroutine switch per message.  Every text
+``asyncio.Protocol`` driving the sans-I/O :class:`websockets.client.ClientProtocol`
+(handshake, and every frame we send: masking, close, pong), with no task, queue or
+coroutine switch per message.  Once open, incoming frames take a short hand-written
+path (server frames are unmasked; see :meth:`WsConnection._fast_received`).  Every text
 message is handed to a plain callback as ``str``.
 
 With ``sockjs=True`` the connection uses the SockJS WebSocket transport
@@ -54,6 +56,9 @@ class WsConnection(asyncio.Protocol):
         self.transport: Optional[asyncio.Transport] = None
         self.closed = False
         self._fragments: list = []
+        #: Incoming frames parsed by :meth:`_fast_received` (after the handshake).
+        self._fast = False
+        self._buf = bytearray()
 
     # -- asyncio.Protocol -------------------------------------------------------------
 
@@ -63,6 +68,9 @@ class WsConnection(asyncio.Protocol):
         self._flush()
 
     def data_received(self, data: bytes) -> None:
+        if self._fast:
+            self._fast_received(data)
+            return
         proto = self.proto
         proto.receive_data(data)
         for event in proto.events_received():
@@ -86,8 +94,70 @@ class WsConnection(asyncio.Protocol):
                     self._fail(proto.handshake_exc)
                 elif not self.sockjs and not self.opened.done():
                     self.opened.set_result(None)
+                    # The server says nothing before our first frame: nothing is in
+                    # flight, so incoming frames can be parsed by the fast path.
+                    self._go_fast()
         if proto.writes:
             self._flush()
+
+    def _go_fast(self) -> None:
+        if not self.proto.reader.buffer:
+            self._fast = True
+
+    def _fast_received(self, data: bytes) -> None:
+        """Parse server frames directly (RFC 6455 5.2): unmasked, mostly small, text.
+
+        After the handshake this replaces the sans-I/O parser, which is built for
+        generality (generators, events, limits) and cost the load generator about
+        half of its time per message.  Control frames are answered the simple way: a
+        ping with a pong (through the library, which masks it), a close by closing.
+        """
+        buf = self._buf
+        if buf:
+            buf += data
+        else:
+            buf = bytearray(data)
+        pos = 0
+        end = len(buf)
+        while end - pos >= 2:
+            b0 = buf[pos]
+            length = buf[pos + 1] & 0x7F
+            start = pos + 2
+            if length == 126:
+                if end - pos < 4:
+                    break
+                length = (buf[pos + 2] << 8) | buf[pos + 3]
+                start = pos + 4
+            elif length == 127:
+                if end - pos < 10:
+                    break
+                length = int.from_bytes(buf[pos + 2 : pos + 10], "big")
+                start = pos + 10
+            stop = start + length
+            if stop > end:
+                break
+            opcode = b0 & 0x0F
+            payload = bytes(buf[start:stop])
+            pos = stop
+            if opcode == 1:
+                if b0 & 0x80:
+                    self._message(payload.decode())
+                else:
+                    self._fragments = [payload]
+            elif opcode == 0:
+                self._fragments.append(payload)
+                if b0 & 0x80:
+                    joined = b"".join(self._fragments)
+                    self._fragments = []
+                    self._message(joined.decode())
+            elif opcode == 9:
+                self.proto.send_pong(payload)
+                self._flush()
+            elif opcode == 8:
+                self._closed("websocket close")
+                self.close()
+                return
+        self._buf = buf[pos:] if pos < end else bytearray()
 
     def eof_received(self) -> Optional[bool]:
         self.proto.receive_eof()
@@ -126,6 +196,7 @@ class WsConnection(asyncio.Protocol):
         elif kind == "o":
             if not self.opened.done():
                 self.opened.set_result(None)
+                self._go_fast()
         elif kind == "c":
             self._closed("sockjs close %s" % text[1:])
         # "h": SockJS heart-beat, nothing to do.
