@@ -111,6 +111,9 @@ class BatchedWriterMixin(WriterBase):
     #: Frames (headers and payloads) queued in this iteration; None when nothing is.
     _out: Optional[List[bytes]] = None
     pending_output = 0
+    #: Whether the stream may hold output (the last batch did not go out whole by
+    #: ``send()``); while it does not, ``unsent_bytes`` need not look into it.
+    _backlog = False
 
     def send_pack(self, message: Union[str, bytes], binary: bool = False) -> None:
         # A WebSocketProtocol13: mask_outgoing and _compressor are not on its base class.
@@ -144,13 +147,15 @@ class BatchedWriterMixin(WriterBase):
 
     def unsent_bytes(self) -> int:
         """Bytes queued here plus those the stream has not written yet."""
+        if not self._backlog:
+            return self.pending_output
         ws: Any = self.ws_connection
         stream = ws.stream if ws is not None else None
         buffered = getattr(stream, "_write_buffer", None)
         return self.pending_output + (len(buffered) if buffered is not None else 0)
 
     def flush_output(self) -> None:
-        """Write every queued frame now, in one ``IOStream.write``."""
+        """Write every queued frame now, in one ``send()`` (or ``IOStream.write``)."""
         out = self._out
         if out is None:
             return
@@ -172,8 +177,11 @@ class BatchedWriterMixin(WriterBase):
             except OSError:
                 sent = 0  # IOStream.write meets the error again and closes the stream
             if sent == len(data):
+                if self._backlog:
+                    self._backlog = False
                 return
             data = data[sent:]
+        self._backlog = True
         try:
             stream.write(data)
         except StreamClosedError:
@@ -182,6 +190,7 @@ class BatchedWriterMixin(WriterBase):
     def _write_through(self, message: Union[str, bytes], binary: bool) -> None:
         """Tornado's own path (compression or masking), after what is queued."""
         self.flush_output()
+        self._backlog = True
         try:
             self.write_message(message, binary)
         except (WebSocketClosedError, StreamClosedError):
