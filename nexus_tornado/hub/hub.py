@@ -69,6 +69,12 @@ def _with_gap(template: MessageTemplate, gap: Tuple[int, int]) -> MessageTemplat
     return MessageTemplate(headers, template.body)
 
 
+def _after(template: MessageTemplate, previous: int) -> MessageTemplate:
+    """``template``, marked with the gap before it when it does not follow ``previous``."""
+    seq = int(template.headers["seq"])
+    return _with_gap(template, (previous + 1, seq - 1)) if seq > previous + 1 else template
+
+
 class _CatchUp(Subscriber):
     """Stands in for a subscriber while its history is read: buffers live messages."""
 
@@ -97,22 +103,30 @@ class _Floor(Subscriber):
     drops those and hands over to the subscriber itself at the first newer message.
     """
 
-    __slots__ = ("hub", "destination", "subscriber", "target", "floor")
+    __slots__ = ("hub", "destination", "subscriber", "target", "floor", "gaps")
 
     def __init__(
-        self, hub: "Hub", destination: str, subscriber: Subscriber, target: Subscriber, floor: int
+        self,
+        hub: "Hub",
+        destination: str,
+        subscriber: Subscriber,
+        target: Subscriber,
+        floor: int,
+        gaps: bool,
     ) -> None:
         self.hub = hub
         self.destination = destination
         self.subscriber = subscriber
         self.target = target
         self.floor = floor
+        #: Mark the first live message with the gap before it (resumed subscriptions).
+        self.gaps = gaps
 
     def deliver(self, template: MessageTemplate) -> None:
         if int(template.headers["seq"]) <= self.floor:
             return
         self.hub._replace(self.destination, self.subscriber, self.subscriber)
-        self.target.deliver(template)
+        self.target.deliver(_after(template, self.floor) if self.gaps else template)
 
 
 class _MarkFirst(Subscriber):
@@ -264,11 +278,15 @@ class Hub:
         if self._subscribers.get(destination, {}).get(subscriber) is not catch_up:
             return  # unsubscribed meanwhile
         # No await from here on: the hand-over is atomic on the IOLoop.
+        resumed = last_seq is not None
         for seq in sorted(catch_up.buffer):
             if seq > delivered:
-                target.deliver(catch_up.buffer[seq])
+                buffered = catch_up.buffer[seq]
+                target.deliver(_after(buffered, delivered) if resumed else buffered)
                 delivered = seq
-        self._replace(destination, subscriber, _Floor(self, destination, subscriber, target, delivered))
+        self._replace(
+            destination, subscriber, _Floor(self, destination, subscriber, target, delivered, resumed)
+        )
 
     async def _replay(
         self,
@@ -277,38 +295,23 @@ class Hub:
         catch_up: _CatchUp,
         last_seq: int,
     ) -> int:
-        """Deliver stored messages after ``last_seq``; return the last seq delivered."""
+        """Deliver stored messages after ``last_seq``; return the last seq delivered.
+
+        A message that does not follow the one before carries ``gap-from``/``gap-to``:
+        the numbers between were dropped by retention, or were handed out by a writer
+        that died before it wrote (nothing was acknowledged for them).
+        """
         cursor = max(0, last_seq)
-        gap = await self._gap(destination, cursor)
         while True:
             overflows = catch_up.overflows
             chunk = await self.store.read_after(destination, cursor, self.replay_chunk)
             for message in chunk:
-                template = template_for(message)
-                if gap is not None:
-                    if message.seq > gap[1]:
-                        template = _with_gap(template, gap)
-                    gap = None
-                subscriber.deliver(template)
+                subscriber.deliver(_after(template_for(message), cursor))
                 cursor = message.seq
             if len(chunk) < self.replay_chunk and catch_up.overflows == overflows:
                 break
             await asyncio.sleep(0)  # let other clients run between chunks
-        if gap is not None:
-            # Nothing retained to carry the gap: the next live message will.
-            pending = {s: t for s, t in catch_up.buffer.items() if s > cursor}
-            if pending:
-                first = min(pending)
-                catch_up.buffer[first] = _with_gap(pending[first], gap)
         return cursor
-
-    async def _gap(self, destination: str, after: int) -> Optional[Tuple[int, int]]:
-        """The range after ``after`` that retention no longer holds, if any."""
-        first = await self.store.first_seq(destination)
-        if first is not None:
-            return (after + 1, first - 1) if first > after + 1 else None
-        last = await self.store.last_seq(destination)
-        return (after + 1, last) if last > after else None
 
     async def _undelivered(
         self, destination: str, subscriber: Subscriber, catch_up: _CatchUp
