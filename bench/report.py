@@ -58,8 +58,10 @@ def problems(row: Dict[str, Any]) -> str:
         notes.append("%d closed" % row["closed"])
     if row.get("errors"):
         notes.append("%d errors" % row["errors"])
-    if row.get("undelivered"):
-        notes.append("%d not yet delivered at stop" % row["undelivered"])
+    if (row.get("undelivered") or 0) > 0:
+        notes.append("%d accepted but not delivered" % row["undelivered"])
+    elif (row.get("undelivered") or 0) < 0:
+        notes.append("the previous phase was still draining (%d late deliveries)" % -row["undelivered"])
     if (row.get("loadgen_cpu_util") or 0) > 0.9:
         notes.append("load generator saturated")
     if row.get("store_cpu_s_per_1k") is not None:

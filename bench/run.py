@@ -292,6 +292,7 @@ def merge(
     meta["date"], meta["command"] = base.get("date", meta["date"]), base.get("command", meta["command"])
     for key in ("mode", "duration", "warmup", "repeats", "loadavg"):
         meta[key] = base.get(key, meta.get(key))
+    meta["versions"] = list(dict.fromkeys(base.get("versions", []) + meta.get("versions", [])))
     kept = [s for s in old.get("skipped", []) if s not in skipped]
     return merged, kept + skipped, meta
 
@@ -344,6 +345,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--doc", default=os.path.join(tg.REPO_DIR, "docs", "benchmarks.md"),
                         help="markdown page to write ('' for none)")
     parser.add_argument("--json", default="", help="also write the raw rows here")
+    parser.add_argument("--render", default="", metavar="RESULTS_JSON",
+                        help="only rewrite the page and plots from saved rows")
     parser.add_argument("--merge", default="", metavar="RESULTS_JSON",
                         help="re-measure only what this run covers; keep the other rows of an earlier "
                              "run (e.g. docs/benchmarks/results.json)")
@@ -357,6 +360,14 @@ def main(argv: Optional[List[str]] = None) -> int:
     for s in args.scenarios:
         if s not in ALL_SCENARIOS:
             parser.error("unknown scenario %r" % s)
+    if args.render:
+        # Rewrite the page and plots from saved rows, measuring nothing.
+        with open(args.render) as f:
+            saved = json.load(f)
+        outdir = os.path.join(os.path.dirname(args.doc), "benchmarks")
+        plots = report.plot(saved["rows"], outdir)
+        report.write_doc(args.doc, report.render(saved["rows"], saved["meta"], saved["skipped"], plots), INTRO)
+        return 0
     if not args.logdir:
         import tempfile
 
@@ -382,6 +393,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     import websockets
 
     versions = [v for v in runner.versions.values() if v] + ["websockets %s (load generator)" % websockets.__version__]
+    try:
+        import uvloop
+
+        versions.append("uvloop %s (load generator)" % uvloop.__version__)
+    except ImportError:
+        pass
     versions.append("source tree at commit %s" % source_revision())
     meta = {
         "date": started.strftime("%Y-%m-%d %H:%M UTC"),
