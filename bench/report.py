@@ -242,7 +242,7 @@ def plot(rows: List[Dict[str, Any]], outdir: str) -> List[str]:
                 groups.append(g)
         names = []
         for r in fan:
-            name = r["target"] + (" (%s)" % r["store"] if r.get("store") and r["scenario"] == "persistence" else "")
+            name = r["target"]
             r["_name"] = name
             if name not in names:
                 names.append(name)
