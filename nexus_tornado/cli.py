@@ -46,6 +46,7 @@ CONFIG_SECTION = "nexus"
 SERVER_OPTIONS: Dict[str, Any] = {
     "host": ("127.0.0.1", str, "Interface to listen on."),
     "port": (8888, int, "Port to listen on (0: any free port, shown in the log)."),
+    "backlog": (1024, int, "Connections the kernel queues before the server accepts them (a crowd reconnecting at once needs more than the usual 128)."),
     "demo": (True, bool, "Mount the demo app (page, demo-only login) next to the plugin."),
     "log_level": ("INFO", str, "Logging level (DEBUG, INFO, WARNING, ERROR)."),
 }
@@ -182,7 +183,7 @@ def tune_gc() -> None:
     gc.set_threshold(*GC_THRESHOLDS)
 
 
-async def serve(settings: Settings, host: str, port: int, demo: bool) -> None:
+async def serve(settings: Settings, host: str, port: int, demo: bool, backlog: int = 1024) -> None:
     """Run until SIGINT/SIGTERM, then shut down cleanly."""
     from .web.plugin import NexusPlugin
 
@@ -194,7 +195,7 @@ async def serve(settings: Settings, host: str, port: int, demo: bool) -> None:
         urls = urls + demo_app.demo_urls(plugin)
     app = tornado.web.Application(urls)
     await plugin.start()
-    sockets = bind_sockets(port, host)
+    sockets = bind_sockets(port, host, backlog=backlog)
     port = sockets[0].getsockname()[1]  # the port actually bound, for --port 0
     server = HTTPServer(app)
     server.add_sockets(sockets)
@@ -242,7 +243,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except (ConfigError, ValueError) as exc:
         parser.error(str(exc))
     try:
-        asyncio.run(serve(settings, host, port, demo))
+        asyncio.run(serve(settings, host, port, demo, server_option(values, "backlog")))
     except OSError as exc:
         log.error("cannot serve on %s:%s: %s", host, port, exc.strerror or exc)
         return 1

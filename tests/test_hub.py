@@ -315,3 +315,22 @@ async def test_a_number_never_written_is_reported_as_a_gap_on_replay_and_live() 
     await hub2.subscribe("/d", live, last_seq=5)
     assert live.seqs == [7]
     assert (live.templates[0].headers["gap-from"], live.templates[0].headers["gap-to"]) == ("6", "6")
+
+
+@pytest.mark.gen_test
+async def test_clients_catching_up_share_the_templates_of_recent_messages() -> None:
+    hub = Hub(MemoryStore(), recent_templates=10)
+    live = Inbox()
+    await hub.subscribe("/d", live)
+    for _ in range(5):
+        await hub.publish("/d", b"x")
+    first, second = Inbox(), Inbox()
+    await hub.subscribe("/d", first, last_seq=0)
+    await hub.subscribe("/d", second, last_seq=0)
+    assert first.seqs == second.seqs == [1, 2, 3, 4, 5]
+    # The replays reuse what the broadcast encoded, and share it with each other.
+    assert all(a is b for a, b in zip(live.templates, first.templates))
+    assert all(a is b for a, b in zip(first.templates, second.templates))
+    for _ in range(20):
+        await hub.publish("/d", b"y")
+    assert len(hub._recent) == 10  # bounded

@@ -20,6 +20,7 @@ transport glue; it knows nothing of sockets. Its rules:
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 from typing import Any, Dict, Iterable, Mapping, Optional, Set, Tuple
 
@@ -165,10 +166,17 @@ class Hub:
         *,
         replay_chunk: int = 500,
         catch_up_buffer: int = 10_000,
+        recent_templates: int = 4096,
     ) -> None:
         self.store = store
         self.replay_chunk = replay_chunk
         self.catch_up_buffer = catch_up_buffer
+        #: The MESSAGE templates of recently published or replayed messages, so that a
+        #: crowd of clients catching up on the same messages shares their encoding.
+        self._recent: "collections.OrderedDict[Tuple[str, int], MessageTemplate]" = (
+            collections.OrderedDict()
+        )
+        self._recent_limit = recent_templates
         #: destination -> {subscriber: what receives its deliveries now} (the
         #: subscriber itself, or a stand-in while it catches up).
         self._subscribers: Dict[str, Dict[Subscriber, Subscriber]] = {}
@@ -208,14 +216,24 @@ class Hub:
         """Deliver an already persisted message to the destination's subscribers."""
         self.published += 1
         subscribers = self._subscribers.get(message.destination)
+        template = self._template(message)
         if not subscribers:
             return
-        template = template_for(message)
         for target in tuple(subscribers.values()):
             try:
                 target.deliver(template)
             except Exception:
                 log.exception("delivery to %r failed", target)
+
+    def _template(self, message: StoredMessage) -> MessageTemplate:
+        """The shared template of ``message``, built once while it is recent."""
+        key = (message.destination, message.seq)
+        template = self._recent.get(key)
+        if template is None or template.headers["message-id"] != message.message_id:
+            template = self._recent[key] = template_for(message)
+            if len(self._recent) > self._recent_limit:
+                self._recent.popitem(last=False)
+        return template
 
     # -- subscribing ------------------------------------------------------------
 
@@ -306,7 +324,7 @@ class Hub:
             overflows = catch_up.overflows
             chunk = await self.store.read_after(destination, cursor, self.replay_chunk)
             for message in chunk:
-                subscriber.deliver(_after(template_for(message), cursor))
+                subscriber.deliver(_after(self._template(message), cursor))
                 cursor = message.seq
             if len(chunk) < self.replay_chunk and catch_up.overflows == overflows:
                 break
@@ -322,7 +340,7 @@ class Hub:
             stored = await self.store.read_undelivered(destination, self.catch_up_buffer)
             if catch_up.overflows == overflows:
                 break
-        pending: Dict[int, MessageTemplate] = {m.seq: template_for(m) for m in stored}
+        pending: Dict[int, MessageTemplate] = {m.seq: self._template(m) for m in stored}
         pending.update(catch_up.buffer)
         catch_up.buffer.clear()
         last = 0
