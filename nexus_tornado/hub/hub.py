@@ -183,7 +183,6 @@ class Hub:
         self._lanes: Dict[str, _Lane] = {}
         self._delivered: Dict[str, Set[int]] = {}
         self._delivered_flush: Optional[asyncio.Future[Any]] = None
-        self.published = 0
 
     # -- publishing -------------------------------------------------------------
 
@@ -214,7 +213,6 @@ class Hub:
 
     def broadcast(self, message: StoredMessage) -> None:
         """Deliver an already persisted message to the destination's subscribers."""
-        self.published += 1
         subscribers = self._subscribers.get(message.destination)
         template = self._template(message)
         if not subscribers:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from typing import TYPE_CHECKING, Dict, Optional
 
 from ..hub.hub import Hub
@@ -40,7 +39,6 @@ class Services:
         self.connections: Dict["StompConnection", None] = {}
         #: True once shutdown began: new connections are refused.
         self.closing = False
-        self.log = logging.getLogger("nexus_tornado.web")
 
     def connection_count(self, user_id: Optional[str] = None) -> int:
         if user_id is None:
