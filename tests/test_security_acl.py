@@ -10,12 +10,11 @@ nothing refused ever reaches a subscriber.
 from __future__ import annotations
 
 import json
-import uuid
 from typing import Any, Dict, Iterator, Optional
 
 import pytest
 
-from support.clients import Bystander, RawWsClient, chat_envelope, closing_new_clients
+from support.clients import RawWsClient, chat_envelope, closing_new_clients
 from support.nexus import NexusServer, running_nexus
 
 TIMESTAMP = "2026-11-25T10:00:00Z"
@@ -35,11 +34,6 @@ def close_clients() -> Iterator[None]:
 def nexus() -> Iterator[NexusServer]:
     with running_nexus() as server:
         yield server
-
-
-def bystander(nexus: NexusServer) -> Bystander:
-    chat = "calm-" + uuid.uuid4().hex[:8]
-    return Bystander(nexus.ws_url, nexus.token("bystander", chats=[chat]), chat=chat)
 
 
 def notification(title: str = "hello") -> Dict[str, Any]:
@@ -174,7 +168,7 @@ def test_refused_subscription_receives_nothing_published_there(nexus: NexusServe
 
 
 def test_spoofed_sender_is_refused_and_never_delivered(nexus: NexusServer) -> None:
-    calm = bystander(nexus)
+    calm = nexus.bystander()
     victim = connect(nexus, "bob", chats=["c1"])
     mallory = connect(nexus, "mallory", chats=["c1"])
     try:

@@ -6,14 +6,13 @@ violations as ERROR and close, failures of ours as ``SERVER_ERROR`` with a track
 from __future__ import annotations
 
 import logging
-import uuid
 from typing import Any, Iterator, List
 
 import pytest
 
 from nexus_tornado.errors import NexusError
 from nexus_tornado.web import log_redaction
-from support.clients import Bystander, RawWsClient, XhrPollingClient, chat_envelope, closing_new_clients, frame_bytes
+from support.clients import RawWsClient, XhrPollingClient, chat_envelope, closing_new_clients, frame_bytes
 from support.nexus import NexusServer, make_token, running_nexus
 
 #: Text only the server's exception carries: it must reach the log, never the client.
@@ -41,11 +40,6 @@ def nexus() -> Iterator[NexusServer]:
         server.handle.call(lambda: server.plugin.services.guard.acl.add_rule(
             "/topic/fragile/{id}", subscribe=explode, send=explode))
         yield server
-
-
-def bystander(nexus: NexusServer) -> Bystander:
-    chat = "calm-" + uuid.uuid4().hex[:8]
-    return Bystander(nexus.ws_url, nexus.token("bystander", chats=[chat]), chat=chat)
 
 
 def records_with(caplog: Any, text: str) -> List[logging.LogRecord]:
@@ -85,7 +79,7 @@ def test_handler_failure_is_server_error_with_tracking_id_and_trace_only_in_log(
     nexus: NexusServer, caplog: Any, command: str
 ) -> None:
     caplog.set_level(logging.INFO)
-    calm = bystander(nexus)
+    calm = nexus.bystander()
     client = RawWsClient(nexus.ws_url)
     try:
         client.connect(nexus.token("frank"))
@@ -129,7 +123,7 @@ def test_failure_before_connected_is_error_with_tracking_id_and_close(
     nexus: NexusServer, caplog: Any, monkeypatch: Any
 ) -> None:
     caplog.set_level(logging.INFO)
-    calm = bystander(nexus)
+    calm = nexus.bystander()
 
     def broken(token: Any) -> Any:
         raise Explosion(SECRET_DETAIL)
@@ -171,7 +165,7 @@ VIOLATIONS = [
 
 @pytest.mark.parametrize("connect, raw, message", [v[1:] for v in VIOLATIONS], ids=[v[0] for v in VIOLATIONS])
 def test_protocol_violation_gets_error_and_close(nexus: NexusServer, connect: Any, raw: str, message: Any) -> None:
-    calm = bystander(nexus)
+    calm = nexus.bystander()
     client = RawWsClient(nexus.ws_url)
     try:
         if connect:

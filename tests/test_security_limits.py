@@ -26,7 +26,6 @@ from nexus_tornado.settings import Settings
 from nexus_tornado.stomp import Frame, FrameParser
 from nexus_tornado.web.connection import FRAME_SLACK, MAX_QUEUED_EVENTS, transport_message_limit
 from support.clients import (
-    Bystander,
     RawWsClient,
     SockJsWsClient,
     XhrPollingClient,
@@ -54,12 +53,6 @@ def nexus() -> Iterator[NexusServer]:
     """A server with the default settings (the wire contract's limits)."""
     with running_nexus() as server:
         yield server
-
-
-def bystander(nexus: NexusServer) -> Bystander:
-    """A well-behaved client on a chat of its own (servers are shared within the module)."""
-    chat = "calm-" + uuid.uuid4().hex[:8]
-    return Bystander(nexus.ws_url, nexus.token("bystander", chats=[chat]), chat=chat)
 
 
 def user_connections(nexus: NexusServer, user: str) -> int:
@@ -96,7 +89,7 @@ def oversized_send(chat: str, body_size: int, receipt: str) -> str:
 
 
 def test_send_just_over_64_kib_is_too_large_and_the_connection_stays(nexus: NexusServer) -> None:
-    calm = bystander(nexus)
+    calm = nexus.bystander()
     client = RawWsClient(nexus.ws_url)
     try:
         client.connect(nexus.token("big", chats=["big"]))
@@ -122,7 +115,7 @@ def test_send_just_over_64_kib_is_too_large_and_the_connection_stays(nexus: Nexu
 
 
 def test_websocket_message_far_beyond_the_limit_is_refused_unread_with_1009(nexus: NexusServer) -> None:
-    calm = bystander(nexus)
+    calm = nexus.bystander()
     client = RawWsClient(nexus.ws_url)
     try:
         client.connect(nexus.token("huge"))
@@ -138,7 +131,7 @@ def test_websocket_message_far_beyond_the_limit_is_refused_unread_with_1009(nexu
 
 def test_declared_length_far_beyond_the_limit_gets_error_and_close(nexus: NexusServer) -> None:
     """A frame split over many small messages cannot slip past the transport's limit."""
-    calm = bystander(nexus)
+    calm = nexus.bystander()
     client = RawWsClient(nexus.ws_url)
     try:
         client.connect(nexus.token("sneaky", chats=["s"]))
@@ -195,7 +188,7 @@ def test_send_endpoint_just_over_the_limit_is_too_large(nexus: NexusServer, endp
 def test_send_endpoint_far_beyond_the_limit_is_refused_and_closes_only_that_session(
     nexus: NexusServer, endpoint: str
 ) -> None:
-    calm = bystander(nexus)
+    calm = nexus.bystander()
     client = XhrPollingClient(nexus.base_url)
     try:
         client.connect(nexus.token("poster"))
@@ -215,7 +208,7 @@ def test_send_endpoint_far_beyond_the_limit_is_refused_and_closes_only_that_sess
 
 def test_flood_from_several_connections_of_one_user_shares_one_budget() -> None:
     with running_nexus(sends_per_minute=10) as nexus:
-        calm = bystander(nexus)
+        calm = nexus.bystander()
         floods = [RawWsClient(nexus.ws_url) for _ in range(3)]
         try:
             for client in floods:
@@ -259,7 +252,7 @@ def _receipt_or_rejection(client: RawWsClient, receipt: str) -> Any:
 
 
 def test_frames_piling_up_faster_than_handled_end_the_connection(nexus: NexusServer) -> None:
-    calm = bystander(nexus)
+    calm = nexus.bystander()
     client = RawWsClient(nexus.ws_url)
     try:
         client.connect(nexus.token("burst"))
@@ -277,7 +270,7 @@ def test_frames_piling_up_faster_than_handled_end_the_connection(nexus: NexusSer
 
 def test_subscriptions_per_connection_are_capped() -> None:
     with running_nexus(max_subscriptions=3) as nexus:
-        calm = bystander(nexus)
+        calm = nexus.bystander()
         client = RawWsClient(nexus.ws_url)
         try:
             client.connect(nexus.token("hoarder"))
@@ -293,7 +286,7 @@ def test_subscriptions_per_connection_are_capped() -> None:
 
 def test_connections_per_user_are_capped() -> None:
     with running_nexus(max_connections_per_user=2) as nexus:
-        calm = bystander(nexus)
+        calm = nexus.bystander()
         clients = [RawWsClient(nexus.ws_url) for _ in range(3)]
         try:
             clients[0].connect(nexus.token("many"))
@@ -318,7 +311,7 @@ def test_connections_per_user_are_capped() -> None:
 
 def test_connection_without_connect_is_closed_at_the_deadline() -> None:
     with running_nexus(connect_timeout=0.3, plugin_options=FAST_TICK) as nexus:
-        calm = bystander(nexus)
+        calm = nexus.bystander()
         try:
             silent = RawWsClient(nexus.ws_url)
             assert silent.expect("ERROR").headers["message"] == "connect timeout"
@@ -526,7 +519,7 @@ class _FrameReader:
 
 def test_poller_that_stops_polling_is_closed_as_slow_consumer() -> None:
     with running_nexus(max_pending_output=16 * KIB) as nexus:
-        calm = bystander(nexus)
+        calm = nexus.bystander()
         poller = XhrPollingClient(nexus.base_url)
         try:
             poller.connect(nexus.token("away", chats=["busy"]))

@@ -14,15 +14,14 @@ import hashlib
 import hmac
 import json
 import time
-import uuid
-from typing import Any, Callable, Dict, Iterator, Optional
+from typing import Any, Dict, Iterator
 
 import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from support.clients import Bystander, RawWsClient, chat_envelope, closing_new_clients
+from support.clients import RawWsClient, chat_envelope, closing_new_clients
 from support.nexus import NexusServer, make_token, running_nexus
 
 FAST_TICK = {"tick_seconds": 0.05}
@@ -38,12 +37,6 @@ def close_clients() -> Iterator[None]:
 def nexus() -> Iterator[NexusServer]:
     with running_nexus() as server:
         yield server
-
-
-def bystander(nexus: NexusServer, token: Optional[Callable[..., str]] = None) -> Bystander:
-    chat = "calm-" + uuid.uuid4().hex[:8]
-    sign = token or nexus.token
-    return Bystander(nexus.ws_url, sign("bystander", chats=[chat]), chat=chat)
 
 
 def claims(**changes: Any) -> Dict[str, Any]:
@@ -120,7 +113,7 @@ SECRET_CASES = [
 
 @pytest.mark.parametrize("make, reason", [c[1:] for c in SECRET_CASES], ids=[c[0] for c in SECRET_CASES])
 def test_bad_token_on_connect_gets_error_and_close(nexus: NexusServer, make: Any, reason: str) -> None:
-    calm = bystander(nexus)
+    calm = nexus.bystander()
     try:
         token = make(nexus)
         for how in ("authorization", "passcode", "query"):
@@ -140,7 +133,7 @@ def test_connect_without_a_token_is_refused(nexus: NexusServer) -> None:
 def test_issuer_and_audience_are_enforced_on_connect() -> None:
     with running_nexus(jwt_issuer="https://auth.example", jwt_audience="nexus") as nexus:
         good = {"iss": "https://auth.example", "aud": "nexus"}
-        calm = bystander(nexus, lambda user, **c: nexus.token(user, **good, **c))
+        calm = nexus.bystander(lambda user, **c: nexus.token(user, **good, **c))
         try:
             assert_refused(nexus, nexus.token("m", iss="https://evil.example", aud="nexus"), "invalid issuer")
             assert_refused(nexus, nexus.token("m", iss="https://auth.example", aud="other"), "invalid audience")
@@ -167,7 +160,7 @@ def test_rs256_server_refuses_wrong_key_and_public_key_as_hmac_secret() -> None:
         def sign(user: str, **extra: Any) -> str:
             return jwt.encode(claims(sub=user, **extra), key, algorithm="RS256")
 
-        calm = bystander(nexus, sign)
+        calm = nexus.bystander(sign)
         try:
             # The key-confusion attack: HMAC-sign with the (public) verification key.
             confused = hmac_signed(claims(roles=["admin"]), public.encode())
@@ -184,7 +177,7 @@ def test_rs256_server_refuses_wrong_key_and_public_key_as_hmac_secret() -> None:
 
 def test_session_ends_with_token_expired_when_exp_passes() -> None:
     with running_nexus(jwt_leeway=0.0, plugin_options=FAST_TICK) as nexus:
-        calm = bystander(nexus)
+        calm = nexus.bystander()
         client = RawWsClient(nexus.ws_url)
         try:
             client.connect(nexus.token("brief", ttl=2, chats=["b"]))

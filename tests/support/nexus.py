@@ -13,7 +13,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from typing import Any, Dict, Iterator, List, Optional
+import uuid
+from typing import Any, Callable, Dict, Iterator, List, Optional
 
 import jwt
 
@@ -21,6 +22,7 @@ from nexus_tornado.hub.store import Store
 from nexus_tornado.settings import Settings
 from nexus_tornado.web.plugin import NexusPlugin
 
+from .clients import Bystander
 from .server import ServerHandle, start_server_handle
 
 SECRET = "test-secret-0123456789abcdef0123456789"
@@ -52,6 +54,11 @@ class NexusServer:
 
     def token(self, user: str, **claims: Any) -> str:
         return make_token(user, secret=self.plugin.settings.jwt_secret, **claims)
+
+    def bystander(self, sign: Optional[Callable[..., str]] = None) -> Bystander:
+        """A well-behaved client on a chat of its own, to show others are unaffected."""
+        chat = "calm-" + uuid.uuid4().hex[:8]
+        return Bystander(self.ws_url, (sign or self.token)("bystander", chats=[chat]), chat=chat)
 
     def run(self, coro_fn: Any) -> Any:
         """Run ``await coro_fn()`` on the server loop and return its result."""
