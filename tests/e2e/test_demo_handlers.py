@@ -6,11 +6,9 @@ where the page's files are found.
 
 from __future__ import annotations
 
-import asyncio
 import http.client
 import json
 import os
-import time
 from typing import Any, Dict, Iterator, Optional, Tuple
 
 import jwt
@@ -21,16 +19,19 @@ from nexus_tornado.demo.tokens import MAX_TTL, MIN_TTL, SigningUnavailable, sign
 from nexus_tornado.hub.store import StoredMessage
 from nexus_tornado.policy.auth import TokenVerifier
 from nexus_tornado.settings import Settings
-from nexus_tornado.web.plugin import NexusPlugin
-from tests.support.server import ServerHandle, start_server_handle
+from support.nexus import NexusServer, running_nexus
 
 SECRET = "demo-test-secret-0123456789abcdef0123"
 
 
 class Demo:
-    def __init__(self, handle: ServerHandle, plugin: NexusPlugin) -> None:
-        self.handle = handle
-        self.plugin = plugin
+    """The plugin with the demo app mounted, and a JSON client for its endpoints."""
+
+    def __init__(self, nexus: NexusServer) -> None:
+        self.nexus = nexus
+        self.handle = nexus.handle
+        self.plugin = nexus.plugin
+        self.run = nexus.run
 
     def request(
         self, method: str, path: str, body: Any = None, token: Optional[str] = None
@@ -47,38 +48,15 @@ class Demo:
         finally:
             conn.close()
 
-    def run(self, coro_fn: Any) -> Any:
-        """Run ``await coro_fn()`` on the server loop and return its result."""
-        future = self.handle.call(lambda: asyncio.ensure_future(coro_fn()))
-        deadline = time.monotonic() + 10
-        while not future.done():
-            if time.monotonic() > deadline:
-                raise TimeoutError("server coroutine did not finish")
-            time.sleep(0.005)
-        return future.result()
-
     def stored(self, destination: str) -> Any:
         return self.run(lambda: self.plugin.store.read_after(destination, 0, 100))
 
 
 @pytest.fixture
 def demo() -> Iterator[Demo]:
-    box: Dict[str, NexusPlugin] = {}
-
-    def urls() -> Any:
-        plugin = box["plugin"] = NexusPlugin(Settings(jwt_secret=SECRET, jwt_issuer="nexus-demo"))
-        return plugin.urls + demo_urls(plugin)
-
-    handle = start_server_handle(urls)
-    server = Demo(handle, box["plugin"])
-    try:
-        server.run(server.plugin.start)
-        yield server
-    finally:
-        try:
-            server.run(lambda: server.plugin.close(drain_seconds=0.1))
-        finally:
-            handle.stop()
+    settings = Settings(jwt_secret=SECRET, jwt_issuer="nexus-demo")
+    with running_nexus(settings, extra_urls=demo_urls) as nexus:
+        yield Demo(nexus)
 
 
 def verify(token: str) -> Any:

@@ -75,11 +75,14 @@ class NexusServer:
 def running_nexus(
     settings: Optional[Settings] = None,
     store_factory: Any = None,
-    extra_urls: Optional[List[Any]] = None,
+    extra_urls: Any = None,
     plugin_options: Optional[Dict[str, Any]] = None,
     **overrides: Any,
 ) -> Iterator[NexusServer]:
     """Start the plugin in an app on 127.0.0.1:<free port>; stop it afterwards.
+
+    ``extra_urls`` are the host app's URL specs, or a function of the plugin that
+    returns them (as ``nexus_tornado.demo.demo_urls`` is).
 
     ``overrides`` replace settings fields; ``plugin_options`` are further keyword
     arguments of ``NexusPlugin`` (e.g. ``tick_seconds=0.05`` for short timeouts).
@@ -93,7 +96,8 @@ def running_nexus(
     def urls() -> List[Any]:
         store: Optional[Store] = store_factory() if store_factory else None
         plugin = box["plugin"] = NexusPlugin(settings, store=store, **(plugin_options or {}))
-        return plugin.urls + list(extra_urls or [])
+        extra = extra_urls(plugin) if callable(extra_urls) else list(extra_urls or [])
+        return plugin.urls + extra
 
     handle = start_server_handle(urls)
     nexus = NexusServer(handle, box["plugin"])
