@@ -144,10 +144,13 @@ class Client:
         self.connected = loop.create_future()
         if self.target.get("jwt_secret"):
             passcode = make_token(self.target["jwt_secret"], self.user, self.chats)
-            frame = wire.connect("localhost", self.user, passcode)
+            frame = wire.connect(
+                "localhost", self.user, passcode, self.target.get("heart_beat", "0,0")
+            )
         else:
             frame = wire.connect(
-                self.target.get("vhost", "/"), self.target["login"], self.target["passcode"]
+                self.target.get("vhost", "/"), self.target["login"], self.target["passcode"],
+                self.target.get("heart_beat", "0,0"),
             )
         self.conn.send_text(frame)
         await asyncio.wait_for(self.connected, 30)
@@ -266,6 +269,23 @@ async def open_clients(
 
     await asyncio.gather(*(one(entry) for entry in spec["clients"]))
     return clients
+
+
+def heart_beats(clients: List[Client], negotiated: str) -> "Optional[asyncio.Future[None]]":
+    """Send the EOL heart-beats promised in CONNECT (STOMP 1.2 "Heart-beating"), at
+    half the promised interval, on every connection; ``None`` when none were promised."""
+    every_ms = int(negotiated.split(",")[0])
+    if not every_ms:
+        return None
+
+    async def beat() -> None:
+        while True:
+            await asyncio.sleep(every_ms / 2000.0)
+            for client in clients:
+                if client.conn is not None:
+                    client.conn.send_text("\n")
+
+    return asyncio.ensure_future(beat())
 
 
 async def run_publisher(spec: Dict[str, Any], stats: Stats, go: "asyncio.Future[Any]") -> Dict[str, Any]:
@@ -455,7 +475,10 @@ async def main_async() -> None:
             gc.collect()
             gc.freeze()
             emit({"event": "ready", "clients": len(clients)})
+            beating = heart_beats(clients, spec["target"].get("heart_beat", "0,0"))
             await stop
+            if beating is not None:
+                beating.cancel()
         elif role == "publisher":
             result.update(await run_publisher(spec, stats, go))
             if spec["mode"] != "count":

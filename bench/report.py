@@ -76,6 +76,15 @@ def problems(row: Dict[str, Any]) -> str:
 DEFAULT_REFS = [("vs sockjs-tornado", {"target": BASELINE}), ("vs RabbitMQ", {"target": RABBIT})]
 
 
+def held(row: Dict[str, Any]) -> str:
+    """How the idle connections were held, and how many the server closed meanwhile."""
+    if "held_seconds" not in row:
+        return "–"
+    beats = row.get("heart_beat", "none")
+    how = "%g s, heart-beats %s" % (row["held_seconds"], beats) if beats != "none" else "%g s" % row["held_seconds"]
+    return "%s; %d closed" % (how, row.get("closed", 0))
+
+
 def delivery_table(
     rows: List[Dict[str, Any]], scenario: str, phase: str, refs: Optional[List[Any]] = None
 ) -> str:
@@ -154,9 +163,11 @@ def render(rows: List[Dict[str, Any]], meta: Dict[str, Any], skipped: List[str],
         base = find(idle, target=BASELINE)
         lines = [[r["target"], r["variant"], fmt(r.get("kb_per_connection"), 1),
                   ratio(r.get("kb_per_connection"), base.get("kb_per_connection") if base else None),
-                  fmt(r.get("connect_cpu_ms"), 2), fmt(r.get("server_rss_mb"), 0)] for r in idle]
+                  fmt(r.get("connect_cpu_ms"), 2), fmt(r.get("server_rss_mb"), 0),
+                  held(r)] for r in idle]
         parts.append(table(["server", "case", "KB per connection", "vs sockjs-tornado",
-                            "server CPU-ms per connect+subscribe", "server RSS MB"], lines))
+                            "server CPU-ms per connect+subscribe", "server RSS MB",
+                            "held"], lines))
         parts.append("")
     storms = [r for r in rows if r["scenario"] == "storm"]
     if storms:
