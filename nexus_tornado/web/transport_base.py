@@ -310,11 +310,20 @@ class HandlerMixin(MixinBase):
             self.set_header("Content-Type", "text/plain; charset=UTF-8")
             self.finish("Origin not allowed.")
 
-    def refuse_callback(self, text: str) -> None:
-        """Answer a missing or unsafe JSONP / htmlfile callback (500, as SockJS says)."""
+    def script_callback(self) -> Optional[str]:
+        """The JSONP / htmlfile callback name ``c``, or None after answering 500 (as
+        SockJS says) when it is missing or unsafe.
+
+        The name is echoed into a script: anything but a dotted identifier would let the
+        URL inject code (``c=alert(document.domain)//``).
+        """
+        callback = self.get_argument("c", None)
+        if callback and callback_is_valid(callback):
+            return callback
         self.set_status(500)
         self.set_header("Content-Type", "text/plain; charset=UTF-8")
-        self.finish(text)
+        self.finish('"callback" parameter required' if not callback else 'invalid "callback" parameter')
+        return None
 
     def origin_allowed(self) -> bool:
         origin = self.request.headers.get("Origin")

@@ -25,7 +25,6 @@ from .transport_base import (
     ERROR_CLOSE,
     TOO_BIG_CLOSE,
     HandlerMixin,
-    callback_is_valid,
     log,
 )
 from .transport_sockjs import proto, sockjs_transports
@@ -97,14 +96,8 @@ class JSONPTransport(OneFramePollingMixin, sockjs_transports.JSONPTransport):
     def get(self, session_id: str) -> None:
         self.handle_session_cookie()
         self.disable_cache()
-        callback = self.get_argument("c", None)
-        if not callback:
-            self.refuse_callback('"callback" parameter required')
-            return
-        if not callback_is_valid(callback):
-            # The callback is echoed into a script: anything but a dotted identifier
-            # would let the URL inject code (c=alert(document.domain)//).
-            self.refuse_callback('invalid "callback" parameter')
+        callback = self.script_callback()
+        if callback is None:
             return
         self.callback = callback
         self.keep_open()

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .transport_base import HandlerMixin, callback_is_valid
+from .transport_base import HandlerMixin
 from .transport_sockjs import proto, sockjs_htmlfile, sockjs_transports
 
 
@@ -101,12 +101,8 @@ class HtmlFileTransport(StreamingMixin, sockjs_transports.HtmlFileTransport):
     def get(self, session_id: str) -> None:
         self.start_stream()
         self.set_header("Content-Type", "text/html; charset=UTF-8")
-        callback = self.get_argument("c", None)
-        if not callback:
-            self.refuse_callback('"callback" parameter required')
-            return
-        if not callback_is_valid(callback):
-            self.refuse_callback('invalid "callback" parameter')
+        callback = self.script_callback()
+        if callback is None:
             return
         self.write(sockjs_htmlfile.HTMLFILE_HEAD % callback)
         self.flush()
