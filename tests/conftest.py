@@ -6,6 +6,7 @@ import asyncio
 from typing import Iterator
 
 import pytest
+from support.clients import closing_new_clients
 from tornado.ioloop import IOLoop
 
 
@@ -24,3 +25,12 @@ def io_loop() -> Iterator[IOLoop]:
     finally:
         io_loop.close(all_fds=True)
         asyncio.set_event_loop(None)
+
+
+@pytest.fixture(autouse=True)
+def close_clients() -> Iterator[None]:
+    """Close the test clients a test opened and left open (say, because it failed):
+    a socket left to the garbage collector would fail a later test with a
+    ResourceWarning."""
+    with closing_new_clients():
+        yield

@@ -14,7 +14,7 @@ from typing import Any, Dict, Iterator, Optional
 
 import pytest
 
-from support.clients import RawWsClient, chat_envelope, closing_new_clients
+from support.clients import RawWsClient, chat_envelope
 from support.nexus import NexusServer, running_nexus
 
 TIMESTAMP = "2026-11-25T10:00:00Z"
@@ -22,12 +22,6 @@ TIMESTAMP = "2026-11-25T10:00:00Z"
 ALICE: Dict[str, Any] = {"chats": ["c1"], "boards": ["b1"], "calendars": ["bob"]}
 ADMIN: Dict[str, Any] = {"roles": ["admin"]}
 CLAIMS = {"alice": ALICE, "root": ADMIN}
-
-
-@pytest.fixture(autouse=True)
-def close_clients() -> Iterator[None]:
-    with closing_new_clients():
-        yield
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ import pytest
 
 from nexus_tornado.errors import NexusError
 from nexus_tornado.web import log_redaction
-from support.clients import RawWsClient, XhrPollingClient, chat_envelope, closing_new_clients, frame_bytes
+from support.clients import RawWsClient, XhrPollingClient, chat_envelope, frame_bytes
 from support.nexus import NexusServer, make_token, running_nexus
 
 #: Text only the server's exception carries: it must reach the log, never the client.
@@ -25,12 +25,6 @@ class Explosion(NexusError):
 
 def explode(principal: Any, **ids: Any) -> bool:
     raise Explosion(SECRET_DETAIL)
-
-
-@pytest.fixture(autouse=True)
-def close_clients() -> Iterator[None]:
-    with closing_new_clients():
-        yield
 
 
 @pytest.fixture(scope="module")

@@ -25,7 +25,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from nexus_tornado.stomp.frame import COMMANDS
-from support.clients import Bystander, RawWsClient, closing_new_clients
+from support.clients import Bystander, RawWsClient
 from support.nexus import NexusServer, running_nexus
 
 FUZZ = settings(
@@ -36,12 +36,6 @@ FUZZ = settings(
 )
 PROBE = "SUBSCRIBE\nid:probe-%s\ndestination:/topic/presence\nreceipt:probe-%s\n\n\x00"
 _users = itertools.count()
-
-
-@pytest.fixture(autouse=True)
-def close_clients() -> Iterator[None]:
-    with closing_new_clients():
-        yield
 
 
 @pytest.fixture(scope="module")

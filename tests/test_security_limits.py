@@ -30,7 +30,6 @@ from support.clients import (
     SockJsWsClient,
     XhrPollingClient,
     chat_envelope,
-    closing_new_clients,
     frame_bytes,
 )
 from support.nexus import SECRET, NexusServer, running_nexus
@@ -40,12 +39,6 @@ KIB = 1024
 FLOOD = 1001
 #: A short housekeeping tick, so deadlines of a fraction of a second are enforced promptly.
 FAST_TICK = {"tick_seconds": 0.05}
-
-
-@pytest.fixture(autouse=True)
-def close_clients() -> Iterator[None]:
-    with closing_new_clients():
-        yield
 
 
 @pytest.fixture(scope="module")

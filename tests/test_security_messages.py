@@ -13,18 +13,12 @@ from typing import Any, Dict, Iterator, List, Tuple
 
 import pytest
 
-from support.clients import RawWsClient, closing_new_clients
+from support.clients import RawWsClient
 from support.nexus import NexusServer, running_nexus
 
 TIMESTAMP = "2026-11-25T10:00:00Z"
 USER = "writer"
 CLAIMS: Dict[str, Any] = {"chats": ["c1"], "boards": ["b1"]}
-
-
-@pytest.fixture(autouse=True)
-def close_clients() -> Iterator[None]:
-    with closing_new_clients():
-        yield
 
 
 @pytest.fixture(scope="module")

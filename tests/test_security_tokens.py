@@ -21,16 +21,10 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from support.clients import RawWsClient, chat_envelope, closing_new_clients
+from support.clients import RawWsClient, chat_envelope
 from support.nexus import NexusServer, make_token, running_nexus
 
 FAST_TICK = {"tick_seconds": 0.05}
-
-
-@pytest.fixture(autouse=True)
-def close_clients() -> Iterator[None]:
-    with closing_new_clients():
-        yield
 
 
 @pytest.fixture(scope="module")
