@@ -28,6 +28,20 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 
+#: sockjs-client 1.6's transports, in its own order of preference.
+SOCKJS_TRANSPORTS = [
+    "websocket",
+    "xhr-streaming",
+    "eventsource",
+    "iframe-eventsource",
+    "iframe-htmlfile",
+    "xhr-polling",
+    "iframe-xhr-polling",
+    "jsonp-polling",
+]
+#: The page served from the server's own origin, or from another one.
+MODES = ["same-origin", "cross-origin"]
+
 ROOT = Path(__file__).resolve().parents[2]
 PAGES = Path(__file__).resolve().parent / "pages"
 

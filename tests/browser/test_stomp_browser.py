@@ -13,24 +13,14 @@ from typing import Any, Dict, Iterator, List, Tuple
 
 import pytest
 
-from browser.chromium import Case, page_routes, require_chromium, run_pages
+from browser.chromium import MODES, SOCKJS_TRANSPORTS, Case, page_routes, require_chromium, run_pages
 from support.nexus import running_nexus
 from support.server import start_server_handle
 
 pytestmark = pytest.mark.browser
 
-TRANSPORTS = [
-    "websocket",
-    "xhr-streaming",
-    "eventsource",
-    "iframe-eventsource",
-    "iframe-htmlfile",
-    "xhr-polling",
-    "iframe-xhr-polling",
-    "jsonp-polling",
-    "raw",
-]
-MODES = ["same-origin", "cross-origin"]
+#: Every SockJS transport, and the raw WebSocket endpoint.
+TRANSPORTS = SOCKJS_TRANSPORTS + ["raw"]
 RUN = "(opts) => runStomp(opts)"
 
 

@@ -17,25 +17,14 @@ from typing import Any, Dict, Iterator, List, Tuple
 
 import pytest
 
-from browser.chromium import Case, page_routes, require_chromium, run_pages
+from browser.chromium import MODES, SOCKJS_TRANSPORTS, Case, page_routes, require_chromium, run_pages
 from nexus_tornado.web.router import NexusRouter
 from support.server import ServerHandle, start_server_handle
 from support.sockjs_echo import EchoConnection
 
 pytestmark = pytest.mark.browser
 
-#: sockjs-client's names, in its own order of preference.
-TRANSPORTS = [
-    "websocket",
-    "xhr-streaming",
-    "eventsource",
-    "iframe-eventsource",
-    "iframe-htmlfile",
-    "xhr-polling",
-    "iframe-xhr-polling",
-    "jsonp-polling",
-]
-MODES = ["same-origin", "cross-origin"]
+TRANSPORTS = SOCKJS_TRANSPORTS
 BIG = 60 * 1024
 RUN = "([url, transport]) => runTransport(url, transport)"
 
