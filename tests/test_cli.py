@@ -5,11 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
-import re
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any, Iterator, List
@@ -17,6 +13,7 @@ from typing import Any, Iterator, List
 import pytest
 import stomp
 from support.clients import RawWsClient
+from support.command import CommandServer
 from support.nexus import SECRET, make_token
 
 from nexus_tornado.cli import build_parser, gather, server_option, settings_from
@@ -84,44 +81,17 @@ def test_unknown_config_key_is_an_error(tmp_path: Path) -> None:
         parse(["--config", str(config)])
 
 
-class Server:
-    def __init__(self, process: "subprocess.Popen[str]", port: int) -> None:
-        self.process = process
-        self.port = port
-
-
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[Server]:
-    # Run from an empty directory so the installed package (with its demo) is imported.
-    process = subprocess.Popen(
-        [sys.executable, "-m", "nexus_tornado", "--port", "0", "--jwt-secret", SECRET],
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=dict(os.environ, NEXUS_LOG_LEVEL="INFO"),
-    )
-    port = 0
-    deadline = time.monotonic() + 20
-    assert process.stdout is not None
-    while time.monotonic() < deadline:
-        line = process.stdout.readline()
-        match = re.search(r"listening on http://127\.0\.0\.1:(\d+)", line)
-        if match:
-            port = int(match.group(1))
-            break
-        assert line, "server exited before listening"
-    assert port, "server did not report its port"
+def server(tmp_path: Path) -> Iterator[CommandServer]:
+    command = CommandServer(tmp_path)
+    command.start()
     try:
-        yield Server(process, port)
+        yield command
     finally:
-        if process.poll() is None:
-            process.kill()
-        process.wait(10)
-        process.stdout.close()
+        command.kill()
 
 
-def test_the_command_serves_stomp_and_the_demo_page_and_stops_cleanly(server: Server) -> None:
+def test_the_command_serves_stomp_and_the_demo_page_and_stops_cleanly(server: CommandServer) -> None:
     conn = stomp.WSStompConnection([("127.0.0.1", server.port)], ws_path="/stomp/websocket")
     received: List[Any] = []
 
@@ -130,7 +100,7 @@ def test_the_command_serves_stomp_and_the_demo_page_and_stops_cleanly(server: Se
             received.append(frame)
 
     conn.set_listener("l", Listener())
-    conn.connect(passcode=make_token("ivy", chats=["cli"]), wait=True)
+    conn.connect(passcode=make_token("ivy", secret=server.secret, chats=["cli"]), wait=True)
     conn.subscribe("/topic/chat/cli", id="1")
     body = json.dumps({"type": "CHAT_MESSAGE", "timestamp": "2026-11-25T10:00:00Z", "senderId": "ivy",
                        "payload": {"chatId": "cli", "content": "hi", "contentType": "TEXT"}})
@@ -150,12 +120,10 @@ def test_the_command_serves_stomp_and_the_demo_page_and_stops_cleanly(server: Se
         assert b'src="/static/vendor/sockjs.min.js"' in page.read()
 
     watcher = RawWsClient("ws://127.0.0.1:%d/stomp/websocket" % server.port)
-    watcher.connect(make_token("jay"))
-    server.process.send_signal(signal.SIGTERM)
+    watcher.connect(make_token("jay", secret=server.secret))
+    assert server.stop(signal.SIGTERM) == 0
     assert watcher.wait_closed() == 1001
     assert watcher.close_reason == "server shutting down"
-    assert server.process.wait(15) == 0
-    assert server.process.stdout is not None
-    log = server.process.stdout.read()
+    log = server.output()
     assert "Traceback" not in log
     assert "stopped" in log

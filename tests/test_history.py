@@ -6,10 +6,6 @@ from __future__ import annotations
 
 import json
 import random
-import re
-import signal
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -18,8 +14,9 @@ from typing import Any, Callable, Dict, List, Optional
 
 import pytest
 from support.clients import RawWsClient
+from support.command import CommandServer
 from support.mongo import NxServer, nx_outage_server, nx_server  # noqa: F401  (fixtures)
-from support.nexus import SECRET, make_token, running_nexus
+from support.nexus import make_token, running_nexus
 
 from nexus_tornado.hub.memory import MemoryStore
 from nexus_tornado.hub.mongo import MongoStore
@@ -104,62 +101,41 @@ def test_resubscribing_readers_get_every_message_once_in_order_under_load(
         assert reader.reconnects > 3
 
 
-def start_cli(mongo_uri: str, cwd: Path) -> "tuple[subprocess.Popen[str], int]":
-    process = subprocess.Popen(
-        [sys.executable, "-m", "nexus_tornado", "--port", "0", "--jwt-secret", SECRET,
-         "--no-demo", "--mongo-uri", mongo_uri, "--sends-per-minute", "100000"],
-        cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )
-    assert process.stdout is not None
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        line = process.stdout.readline()
-        assert line, "server exited early"
-        match = re.search(r"listening on http://127\.0\.0\.1:(\d+)", line)
-        if match:
-            # Keep draining its output so the server never blocks on a full pipe.
-            threading.Thread(target=_drain, args=(process,), daemon=True).start()
-            return process, int(match.group(1))
-    raise AssertionError("server did not start")
-
-
-def _drain(process: "subprocess.Popen[str]") -> None:
-    assert process.stdout is not None
-    with process.stdout:
-        process.stdout.read()
+def server_token(server: CommandServer, user: str) -> str:
+    return make_token(user, secret=server.secret or "", chats=["h"])
 
 
 def test_killed_server_restarts_on_the_same_database_and_clients_catch_up(
     nx_server: NxServer, tmp_path: Path  # noqa: F811
 ) -> None:
     uri = nx_server.uri.replace("/?", "/restart_%s?" % uuid.uuid4().hex[:8])
-    process, port = start_cli(uri, tmp_path)
-    url = "ws://127.0.0.1:%d/stomp/websocket" % port
-    reader = RawWsClient(url)
-    publisher = RawWsClient(url)
+    server = CommandServer(
+        tmp_path, ["--no-demo", "--mongo-uri", uri, "--sends-per-minute", "100000"]
+    )
+    server.start()
+    reader = RawWsClient(server.ws_url)
+    publisher = RawWsClient(server.ws_url)
     try:
-        reader.connect(make_token("r", chats=["h"]))
+        reader.connect(server_token(server, "r"))
         reader.send_frame("SUBSCRIBE", {"id": "s", "destination": CHAT})
-        publisher.connect(make_token("p", chats=["h"]))
+        publisher.connect(server_token(server, "p"))
         for n in range(1, 41):
             publisher.send_frame("SEND", {"destination": CHAT, "receipt": str(n)}, body("p", n))
         receipted = [int(publisher.expect("RECEIPT").headers["receipt-id"]) for _ in range(20)]
         seen = [int(reader.expect("MESSAGE").headers["seq"]) for _ in range(10)]
-        process.send_signal(signal.SIGKILL)  # mid-stream, no chance to clean up
-        process.wait(10)
+        server.kill()  # SIGKILL mid-stream: no chance to clean up
         publisher.frames.clear()
     finally:
         reader.close()
         publisher.close()
 
-    process, port = start_cli(uri, tmp_path)
-    url = "ws://127.0.0.1:%d/stomp/websocket" % port
-    reader = RawWsClient(url)
-    publisher = RawWsClient(url)
+    server.start()  # the same port, database and secret
+    reader = RawWsClient(server.ws_url)
+    publisher = RawWsClient(server.ws_url)
     try:
-        reader.connect(make_token("r", chats=["h"]))
+        reader.connect(server_token(server, "r"))
         reader.send_frame("SUBSCRIBE", {"id": "s", "destination": CHAT, "last-seq": str(seen[-1])})
-        publisher.connect(make_token("p", chats=["h"]))
+        publisher.connect(server_token(server, "p"))
         publisher.send_frame("SEND", {"destination": CHAT, "receipt": "after"}, body("p", 999))
         publisher.expect("RECEIPT", receipt_id="after")
         caught_up: List[Dict[str, Any]] = []
@@ -190,8 +166,7 @@ def test_killed_server_restarts_on_the_same_database_and_clients_catch_up(
     finally:
         reader.close()
         publisher.close()
-        process.terminate()
-        process.wait(10)
+        server.stop()
 
 
 def test_store_outage_answers_unavailable_and_recovers(nx_outage_server: NxServer) -> None:  # noqa: F811

@@ -13,117 +13,24 @@ Screenshots go to the directory named by ``NEXUS_E2E_SCREENSHOT_DIR`` (e.g.
 
 from __future__ import annotations
 
-import http.client
-import json
 import os
-import re
-import secrets
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
-from typing import IO, Any, Dict, Iterator, List, Optional
+from typing import Any, Iterator, List
 
 import pytest
 from browser.chromium import CHROMIUM, CHROMIUM_ARGS
 from playwright.sync_api import expect
+from support.command import CommandServer
 
 #: How long a page may take to show what a test waits for, milliseconds.
 WAIT_MS = 15_000
 expect.set_options(timeout=WAIT_MS)
-START_TIMEOUT = 20.0
-
-#: The line the command logs once it listens (with the port it bound, for --port 0).
-LISTENING = re.compile(rb"listening on http://127\.0\.0\.1:(\d+)")
 
 
-class NexusServer:
-    """One ``nexus-tornado`` process on a loopback port, restartable on that port."""
+class NexusServer(CommandServer):
+    """The command with its demo app: ready once ``/demo/config`` answers."""
 
-    def __init__(self, log_dir: Path, extra_args: Optional[List[str]] = None, with_secret: bool = True) -> None:
-        #: None: the command picks a random secret of its own at every start.
-        self.secret: Optional[str] = secrets.token_hex(32) if with_secret else None
-        self.extra_args = list(extra_args or [])
-        self.log_path = log_dir / "nexus-tornado.log"
-        self.port: Optional[int] = None
-        self._process: Optional["subprocess.Popen[bytes]"] = None
-        self._log: Optional[IO[bytes]] = None
-
-    @property
-    def url(self) -> str:
-        assert self.port is not None, "not started"
-        return "http://127.0.0.1:%d" % self.port
-
-    def start(self) -> None:
-        """Start (the first time on a port the kernel picks; later on that same port)
-        and return once ``/demo/config`` answers."""
-        offset = self.log_path.stat().st_size if self.log_path.exists() else 0
-        self._log = open(self.log_path, "ab")
-        self._process = subprocess.Popen(
-            [sys.executable, "-m", "nexus_tornado", "--port", str(self.port or 0), "--log-level", "INFO"]
-            + (["--jwt-secret", self.secret] if self.secret else [])
-            + self.extra_args,
-            cwd=str(self.log_path.parent),  # away from the checkout: the installed package
-            stdin=subprocess.DEVNULL,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline and self._process.poll() is None:
-            if self.port is None:
-                with open(self.log_path, "rb") as log:
-                    log.seek(offset)
-                    match = LISTENING.search(log.read())
-                if match:
-                    self.port = int(match.group(1))
-            if self.port is not None and self._answers():
-                return
-            time.sleep(0.05)
-        self.kill()
-        raise RuntimeError("nexus-tornado did not start; its output:\n" + self.output())
-
-    def _answers(self) -> bool:
-        try:
-            status, _ = self.request("GET", "/demo/config")
-        except OSError:
-            return False
-        return bool(status == 200)
-
-    def kill(self) -> None:
-        """SIGKILL: a crash, nothing is shut down cleanly."""
-        process, self._process = self._process, None
-        if process is not None and process.poll() is None:
-            process.send_signal(signal.SIGKILL)
-            process.wait(10)
-        if self._log is not None:
-            self._log.close()
-            self._log = None
-
-    def output(self) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")
-        except OSError:
-            return ""
-
-    def request(self, method: str, path: str, body: Any = None, token: Optional[str] = None) -> Any:
-        """A JSON request to the server: ``(status, decoded body)``."""
-        assert self.port is not None
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
-        try:
-            headers: Dict[str, str] = {"Content-Type": "application/json"}
-            if token:
-                headers["Authorization"] = "Bearer " + token
-            conn.request(method, path, body=None if body is None else json.dumps(body), headers=headers)
-            response = conn.getresponse()
-            data = response.read()
-            try:
-                decoded = json.loads(data)
-            except ValueError:
-                decoded = data
-            return response.status, decoded
-        finally:
-            conn.close()
+    READY_PATH = "/demo/config"
 
     def token(self, user: str) -> str:
         status, data = self.request("POST", "/demo/token", {"user": user})
