@@ -271,13 +271,12 @@ class StompConnection(SockJSConnection):
                 self._send_presence_snapshot(sub)
             try:
                 await hub.subscribe(destination, sub, last_seq)
-            except StoreUnavailable:
+            except BaseException as exc:
                 self._subscriptions.pop(sub.id, None)
-                raise Rejection(
-                    "UNAVAILABLE", "history is unavailable, try again shortly", {"destination": destination}
-                )
-            except BaseException:
-                self._subscriptions.pop(sub.id, None)
+                if isinstance(exc, StoreUnavailable):
+                    raise Rejection(
+                        "UNAVAILABLE", "history is unavailable, try again shortly", {"destination": destination}
+                    ) from None
                 raise
         except Rejection as rejection:
             if self.stomp.state is State.CONNECTED and event.subscription_id in self.stomp.subscriptions:
