@@ -191,6 +191,11 @@ def test_store_outage_answers_unavailable_and_recovers(nx_outage_server: NxServe
             # The connection keeps working: live subscriptions need no store.
             client.send_frame("SUBSCRIBE", {"id": "l", "destination": "/topic/chat/live", "receipt": "l"})
             client.expect("RECEIPT", receipt_id="l")
+            # History cannot be read meanwhile: a resumed subscription is refused, not half made.
+            client.send_frame("SUBSCRIBE", {"id": "r", "destination": "/topic/chat/live", "last-seq": "0",
+                                            "receipt": "r"})
+            refused = json.loads(client.expect("MESSAGE", subscription="e").body)
+            assert (refused["error"], refused["details"]["subscription"]) == ("UNAVAILABLE", "r")
 
             nx_outage_server.start()
             deadline = time.monotonic() + 30
