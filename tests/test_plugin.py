@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+import urllib.error
 import urllib.request
 from typing import Any
 
@@ -96,3 +97,15 @@ def test_settings_are_validated_once_with_the_field_named() -> None:
     with pytest.raises(ConfigError, match="cannot mix"):
         Settings(jwt_secret=SECRET, jwt_algorithms=("HS256", "RS256"))
     assert "***" in json.dumps(Settings(jwt_secret=SECRET).public_dict())
+
+
+def test_disabled_transports_setting_turns_a_transport_off() -> None:
+    with running_nexus(disabled_transports=("jsonp",)) as nexus:
+        url = nexus.base_url + "/stomp/000/abcdefgh/%s?c=callback"
+        with pytest.raises(urllib.error.HTTPError) as off:
+            urllib.request.urlopen(url % "jsonp", timeout=10)
+        assert off.value.code == 404
+        off.value.close()
+        request = urllib.request.Request(url % "xhr", data=b"", method="POST")
+        with urllib.request.urlopen(request, timeout=10) as on:
+            assert on.read() == b"o\n"
