@@ -6,10 +6,11 @@ broadcast and replays what a reconnecting client missed.
 
 Layers, each importing only downward::
 
-    nexus_tornado.stomp   sans-I/O STOMP frames, parser and session state (stdlib only)
-    nexus_tornado.policy  JWT -> principal, ACLs, validation, limits (no Tornado)
-    nexus_tornado.hub     publish/subscribe, seq numbers, replay; stores
-    nexus_tornado.web     the Tornado / sockjs-tornado glue and the host-app plugin
+    nexus_tornado.stomp      sans-I/O STOMP frames, parser and session state (stdlib only)
+    nexus_tornado.policy     JWT -> principal, ACLs, validation, limits (no Tornado)
+    nexus_tornado.hub        publish/subscribe, seq numbers, replay; stores
+    nexus_tornado.transport  the SockJS transport layer fitted to Tornado 6 (knows no STOMP)
+    nexus_tornado.server     the STOMP glue (one connection = one session) and the host-app plugin
 """
 
 from typing import Any
@@ -22,7 +23,7 @@ __all__ = ["NexusPlugin", "Settings", "__version__"]
 def __getattr__(name: str) -> Any:
     # Lazy, so that importing the sans-I/O layers never pulls in Tornado.
     if name == "NexusPlugin":
-        from .web.plugin import NexusPlugin
+        from .server.plugin import NexusPlugin
 
         return NexusPlugin
     if name == "Settings":

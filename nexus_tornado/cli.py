@@ -185,7 +185,7 @@ def tune_gc() -> None:
 
 async def serve(settings: Settings, host: str, port: int, demo: bool, backlog: int = 1024) -> None:
     """Run until SIGINT/SIGTERM, then shut down cleanly."""
-    from .web.plugin import NexusPlugin
+    from .server.plugin import NexusPlugin
 
     plugin = NexusPlugin(settings)
     urls: List[Any] = plugin.urls

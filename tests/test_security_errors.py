@@ -11,7 +11,7 @@ from typing import Any, Iterator, List
 import pytest
 
 from nexus_tornado.errors import NexusError
-from nexus_tornado.web import log_redaction
+from nexus_tornado.server import log_redaction
 from support.clients import RawWsClient, XhrPollingClient, chat_envelope, frame_bytes
 from support.nexus import NexusServer, make_token, running_nexus
 

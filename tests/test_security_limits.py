@@ -24,7 +24,7 @@ import websocket  # websocket-client
 
 from nexus_tornado.settings import Settings
 from nexus_tornado.stomp import Frame, FrameParser
-from nexus_tornado.web.connection import FRAME_SLACK, MAX_QUEUED_EVENTS, transport_message_limit
+from nexus_tornado.server.connection import FRAME_SLACK, MAX_QUEUED_EVENTS, transport_message_limit
 from support.clients import (
     RawWsClient,
     SockJsWsClient,

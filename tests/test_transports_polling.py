@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from nexus_tornado.web.router import NexusRouter
+from nexus_tornado.transport.router import NexusRouter
 from support.server import ServerHandle
 from support.sockjs_echo import (  # noqa: F401  (serve is a fixture)
     EchoConnection,

@@ -13,7 +13,7 @@ import pytest
 import websocket
 
 from nexus_tornado.errors import ConfigError
-from nexus_tornado.web.router import NexusRouter
+from nexus_tornado.transport.router import NexusRouter
 from support.server import start_server_handle
 from support.sockjs_echo import (  # noqa: F401  (serve is a fixture)
     EchoConnection,
@@ -60,7 +60,7 @@ def test_router_built_outside_the_serving_loop_expires_sessions() -> None:
 def test_import_emits_no_warning() -> None:
     """sockjs-tornado's @asynchronous shim warns on import; nexus_tornado contains it."""
     out = subprocess.run(
-        [sys.executable, "-W", "error", "-c", "import nexus_tornado.web.router"],
+        [sys.executable, "-W", "error", "-c", "import nexus_tornado.transport.router"],
         capture_output=True,
         text=True,
         timeout=60,

@@ -18,7 +18,7 @@ from typing import Any, Dict, Iterator, List, Tuple
 import pytest
 
 from browser.chromium import MODES, SOCKJS_TRANSPORTS, Case, page_routes, require_chromium, run_pages
-from nexus_tornado.web.router import NexusRouter
+from nexus_tornado.transport.router import NexusRouter
 from support.server import ServerHandle, start_server_handle
 from support.sockjs_echo import EchoConnection
 

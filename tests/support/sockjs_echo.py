@@ -26,8 +26,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-import nexus_tornado.web.transport_sockjs  # noqa: F401  (imports sockjs-tornado quietly)
-from nexus_tornado.web.router import NexusRouter
+import nexus_tornado.transport.sockjs_compat  # noqa: F401  (imports sockjs-tornado quietly)
+from nexus_tornado.transport.router import NexusRouter
 from sockjs.tornado import SockJSConnection
 
 from .server import ServerHandle, start_server_handle

@@ -5,7 +5,7 @@ decorator, which emits a ``DeprecationWarning`` for every handler method it deco
 at import time. None of our handlers use it; the warning says nothing about our code, so
 it is silenced here, for exactly that message from exactly that module, while the
 package is first imported. Import sockjs-tornado through this module (or anything in
-``nexus_tornado.web``) before importing it directly, so the warning never escapes.
+``nexus_tornado.transport``) before importing it directly, so the warning never escapes.
 """
 
 from __future__ import annotations

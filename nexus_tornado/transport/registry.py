@@ -19,11 +19,11 @@ from typing import Dict, List, Tuple, Type
 
 from tornado.web import RequestHandler
 
-from .transport_polling import JSONPSendHandler, JSONPTransport, XhrPollingTransport, XhrSendHandler
-from .transport_sockjs import static as sockjs_static
-from .transport_static import IFrameHandler, InfoHandler
-from .transport_streaming import EventSourceTransport, HtmlFileTransport, XhrStreamingTransport
-from .transport_websocket import RawWebSocketTransport, WebSocketTransport
+from .polling import JSONPSendHandler, JSONPTransport, XhrPollingTransport, XhrSendHandler
+from .sockjs_compat import static as sockjs_static
+from .static import IFrameHandler, InfoHandler
+from .streaming import EventSourceTransport, HtmlFileTransport, XhrStreamingTransport
+from .websocket import RawWebSocketTransport, WebSocketTransport
 
 #: Session transports: URL suffix (after /<server>/<session>/) -> handler.
 TRANSPORTS: Dict[str, Type[RequestHandler]] = {

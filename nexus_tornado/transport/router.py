@@ -14,7 +14,7 @@ Differences:
   built before any loop runs, and it uses whichever loop serves its requests. The
   session-expiry and statistics timers start with the first session, and ``close()``
   stops them.
-- Every handler is nexus-tornado's fixed subclass (``transports.py``); ``chunking_test``
+- Every handler is nexus-tornado's fixed subclass (``registry.py``); ``chunking_test``
   (gone from the SockJS protocol and unused by sockjs-client 1.x) is not mounted.
 - ``close_all_sessions(code, reason)`` closes every live session on every transport.
 - Our settings keys (``allowed_origins``, ``max_message_size``, ``max_send_body_size``)
@@ -29,17 +29,17 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from tornado.ioloop import IOLoop, PeriodicCallback
 
-from .transport_base import (
+from .base import (
     NEXUS_DEFAULTS,
     SHUTDOWN_CLOSE,
     NexusSession,
     OriginPolicy,
     TransportSettings,
 )
-from .transport_sockjs import sessioncontainer, sockjs_router, stats
-from .transports import RAW_WEBSOCKET, SEND_HANDLERS, STATIC_HANDLERS, TRANSPORTS
+from .sockjs_compat import sessioncontainer, sockjs_router, stats
+from .registry import RAW_WEBSOCKET, SEND_HANDLERS, STATIC_HANDLERS, TRANSPORTS
 
-log = logging.getLogger("nexus_tornado.web.router")
+log = logging.getLogger("nexus_tornado.transport.router")
 
 
 class RouterStats(stats.StatsCollector):

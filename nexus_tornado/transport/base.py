@@ -24,8 +24,8 @@ from urllib.parse import urlsplit
 from tornado.web import RequestHandler
 
 from ..errors import ConfigError
-from .transport_sockjs import proto as sockjs_proto
-from .transport_sockjs import session as sockjs_session
+from .sockjs_compat import proto as sockjs_proto
+from .sockjs_compat import session as sockjs_session
 
 if TYPE_CHECKING:  # pragma: no cover
     # Mixins see the handler they are mixed into (untyped sockjs-tornado: Any to mypy).
@@ -35,7 +35,7 @@ if TYPE_CHECKING:  # pragma: no cover
 else:
     MixinBase = object
 
-log = logging.getLogger("nexus_tornado.web.transports")
+log = logging.getLogger("nexus_tornado.transport")
 
 #: 64 KiB (the STOMP frame limit) plus slack for SockJS framing: the JSON array and
 #: string quoting around each message. Larger inbound messages are refused by the

@@ -19,8 +19,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, List, Optional
 
-from .transport_base import NexusRawSession, log, websocket_close_args
-from .transport_sockjs import sockjs_transports
+from .base import NexusRawSession, log, websocket_close_args
+from .sockjs_compat import sockjs_transports
 from .websocket_writer import BatchedWriterMixin
 
 if TYPE_CHECKING:  # pragma: no cover

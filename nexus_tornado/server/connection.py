@@ -53,11 +53,11 @@ from ..stomp import (
     TooLarge,
     Unsubscribe,
 )
-from .output_limit import unsent_bytes
+from ..transport.output_limit import unsent_bytes
+from ..transport.sockjs_compat import SockJSConnection
 from .services import SERVICES_KEY, Services
-from .transport_sockjs import SockJSConnection
 
-log = logging.getLogger("nexus_tornado.web.connection")
+log = logging.getLogger("nexus_tornado.server.connection")
 
 _monotonic = time.monotonic
 _CLOSED = State.CLOSED

@@ -31,12 +31,12 @@ from ..hub.store import Retention, Store, StoredMessage
 from ..policy.auth import TokenVerifier
 from ..policy.guard import Guard
 from ..settings import Settings
+from ..transport.router import NexusRouter
 from . import log_redaction
 from .connection import StompConnection, transport_message_limit
-from .router import NexusRouter
 from .services import SERVICES_KEY, Services
 
-log = logging.getLogger("nexus_tornado.web.plugin")
+log = logging.getLogger("nexus_tornado.server.plugin")
 
 #: How often deadlines, idle timeouts, token expiry and heart-beats are checked, seconds.
 TICK_SECONDS = 1.0

@@ -37,7 +37,7 @@ if TYPE_CHECKING:  # pragma: no cover
 else:
     WriterBase = object
 
-log = logging.getLogger("nexus_tornado.web.transports")
+log = logging.getLogger("nexus_tornado.transport")
 
 #: FIN bit plus the opcode of a text (0x1) or binary (0x2) frame (RFC 6455 5.2).
 _TEXT = 0x81

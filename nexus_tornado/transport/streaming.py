@@ -19,8 +19,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .transport_base import HandlerMixin
-from .transport_sockjs import proto, sockjs_htmlfile, sockjs_transports
+from .base import HandlerMixin
+from .sockjs_compat import proto, sockjs_htmlfile, sockjs_transports
 
 
 class StreamingMixin(HandlerMixin):

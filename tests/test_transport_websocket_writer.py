@@ -1,4 +1,4 @@
-"""Batched WebSocket output (nexus_tornado.web.websocket_writer)."""
+"""Batched WebSocket output (nexus_tornado.transport.websocket_writer)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import websocket  # websocket-client
 
 from tornado.iostream import IOStream
 
-from nexus_tornado.web.websocket_writer import BatchedWriterMixin, frame_header
+from nexus_tornado.transport.websocket_writer import BatchedWriterMixin, frame_header
 from support.sockjs_echo import Serve, serve, sid  # noqa: F401  (serve is a fixture)
 from test_transports_websocket import connect, recv_close, release
 

@@ -15,8 +15,8 @@ import hashlib
 import html
 from typing import Any
 
-from .transport_base import HandlerMixin
-from .transport_sockjs import static
+from .base import HandlerMixin
+from .sockjs_compat import static
 
 IFRAME_TEMPLATE = """<!DOCTYPE html>
 <html>

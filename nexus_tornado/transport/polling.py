@@ -21,13 +21,13 @@ from urllib.parse import parse_qs
 
 from tornado.web import stream_request_body
 
-from .transport_base import (
+from .base import (
     ERROR_CLOSE,
     TOO_BIG_CLOSE,
     HandlerMixin,
     log,
 )
-from .transport_sockjs import proto, sockjs_transports
+from .sockjs_compat import proto, sockjs_transports
 
 
 class OneFramePollingMixin(HandlerMixin):

@@ -1,1 +1,0 @@
-"""The Tornado / sockjs-tornado glue: the only layer that imports either."""
