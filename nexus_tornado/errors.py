@@ -8,7 +8,7 @@
     │   └── FrameTooLarge    a frame beyond the size limit
     ├── AuthError            a CONNECT or token refresh that cannot be accepted
     ├── Rejection            a frame refused without breaking the protocol; carries the
-    │                        wire contract's error code (INVALID_MESSAGE, FORBIDDEN, ...)
+    │                        wire contract's error code (a :class:`RejectionCode`)
     └── StoreUnavailable     the store cannot take or serve messages right now
 
 Each carries ``message``: text safe to show to the client. What goes only to the log
@@ -17,7 +17,35 @@ is passed separately (``log_detail``) and never contains a token.
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Optional
+import enum
+from typing import Any, Mapping, Optional, Union
+
+
+class RejectionCode(str, enum.Enum):
+    """The wire contract's error codes: the ``error`` of a ``/user/queue/errors`` body.
+
+    A ``str`` enum, so JSON bodies and header values carry the bare name
+    (``"FORBIDDEN"``) and a member compares equal to it.
+    """
+
+    #: Schema or business-rule validation failed (also a bad ``last-seq``).
+    INVALID_MESSAGE = "INVALID_MESSAGE"
+    #: The ACL refused the destination, or a token refresh was refused.
+    FORBIDDEN = "FORBIDDEN"
+    #: Over the per-user SEND rate; ``details.retryAfter`` says when to try again.
+    RATE_LIMITED = "RATE_LIMITED"
+    #: A frame body over ``max_frame_size``.
+    TOO_LARGE = "TOO_LARGE"
+    #: The store cannot take or serve messages right now.
+    UNAVAILABLE = "UNAVAILABLE"
+    #: A failure of ours; ``trackingId`` finds it in the log.
+    SERVER_ERROR = "SERVER_ERROR"
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+    def __format__(self, spec: str) -> str:
+        return format(str(self.value), spec)
 
 
 class NexusError(Exception):
@@ -48,20 +76,20 @@ class AuthError(NexusError):
 class Rejection(NexusError):
     """A frame refused without breaking the protocol.
 
-    ``code`` is one of the wire contract's codes: ``INVALID_MESSAGE``, ``FORBIDDEN``,
-    ``RATE_LIMITED``, ``TOO_LARGE``, ``UNAVAILABLE``, ``SERVER_ERROR``.
+    ``code`` is one of the wire contract's codes (:class:`RejectionCode`; its name as a
+    string is accepted too, anything else is a ``ValueError``).
     """
 
     def __init__(
         self,
-        code: str,
+        code: Union[RejectionCode, str],
         message: str,
         details: Optional[Mapping[str, Any]] = None,
         *,
         log_detail: Optional[str] = None,
     ) -> None:
         super().__init__(message, log_detail=log_detail)
-        self.code = code
+        self.code = RejectionCode(code)
         self.details = dict(details or {})
 
 

@@ -22,6 +22,7 @@ from nexus_tornado.stomp import (
     Nack,
     ReceiptRequested,
     Send,
+    TRANSITIONS,
     SessionStateError,
     State,
     StompSession,
@@ -274,6 +275,20 @@ def test_state_table_byte_by_byte(
     assert session.events_received() == events
     assert out_summary(session) == frames
     assert session.state is state
+
+
+def test_the_transition_table_is_data() -> None:
+    # Handlers are functions and next states are States: nothing is looked up by name.
+    assert set(TRANSITIONS) == set(State)
+    assert TRANSITIONS[State.CLOSED] == {}
+    for state, commands in TRANSITIONS.items():
+        for command, transition in commands.items():
+            assert callable(transition.handler), (state, command)
+            assert isinstance(transition.next_state, State), (state, command)
+    assert TRANSITIONS[State.AWAIT_CONNECT]["CONNECT"].next_state is State.CONNECTING
+    assert TRANSITIONS[State.AWAIT_CONNECT]["STOMP"].next_state is State.CONNECTING
+    assert set(TRANSITIONS[State.CONNECTING]) == set(TRANSITIONS[State.CONNECTED])
+    assert all(t.next_state is State.CONNECTED for t in TRANSITIONS[State.CONNECTED].values())
 
 
 def test_error_frame_has_detail_body() -> None:

@@ -24,13 +24,12 @@ import collections
 import logging
 from typing import Any, Dict, Iterable, Mapping, Optional, Set, Tuple
 
+from ..policy.destinations import NOTIFICATIONS_PREFIX
 from ..stomp import MessageTemplate
 from .store import Store, StoredMessage
 
 log = logging.getLogger("nexus_tornado.hub")
 
-#: Destinations under this prefix keep messages for recipients who are offline.
-NOTIFICATIONS_PREFIX = "/topic/notifications/"
 
 #: Default content type of stored bodies (the wire contract's JSON envelopes).
 JSON = "application/json"
@@ -60,19 +59,19 @@ def template_for(message: StoredMessage) -> MessageTemplate:
     for name, value in message.headers.items():
         if name not in headers:
             headers[name] = value
-    return MessageTemplate(headers, message.body)
+    return MessageTemplate(headers, message.body, message.seq)
 
 
 def _with_gap(template: MessageTemplate, gap: Tuple[int, int]) -> MessageTemplate:
     """A copy of ``template`` telling its one recipient which range it can no longer get."""
     headers = dict(template.headers)
     headers["gap-from"], headers["gap-to"] = str(gap[0]), str(gap[1])
-    return MessageTemplate(headers, template.body)
+    return MessageTemplate(headers, template.body, template.seq)
 
 
 def _after(template: MessageTemplate, previous: int) -> MessageTemplate:
     """``template``, marked with the gap before it when it does not follow ``previous``."""
-    seq = int(template.headers["seq"])
+    seq = template.seq
     return _with_gap(template, (previous + 1, seq - 1)) if seq > previous + 1 else template
 
 
@@ -92,7 +91,7 @@ class _CatchUp(Subscriber):
             # store instead (the catch-up loop notices the overflow and reads again).
             self.buffer.clear()
             self.overflows += 1
-        self.buffer[int(template.headers["seq"])] = template
+        self.buffer[template.seq] = template
 
 
 class _Floor(Subscriber):
@@ -124,7 +123,7 @@ class _Floor(Subscriber):
         self.gaps = gaps
 
     def deliver(self, template: MessageTemplate) -> None:
-        if int(template.headers["seq"]) <= self.floor:
+        if template.seq <= self.floor:
             return
         self.hub._replace(self.destination, self.subscriber, self.subscriber)
         self.target.deliver(_after(template, self.floor) if self.gaps else template)
@@ -143,7 +142,7 @@ class _MarkFirst(Subscriber):
         if self.headers is not None:
             merged = dict(template.headers)
             merged.update(self.headers)
-            template, self.headers = MessageTemplate(merged, template.body), None
+            template, self.headers = MessageTemplate(merged, template.body, template.seq), None
         self.subscriber.deliver(template)
 
 
@@ -351,7 +350,8 @@ class Hub:
 
     @staticmethod
     def tracks_delivery(destination: str) -> bool:
-        """Whether messages of ``destination`` wait for recipients who are offline."""
+        """Whether messages of ``destination`` wait for recipients who are offline
+        (the notifications destinations)."""
         return destination.startswith(NOTIFICATIONS_PREFIX)
 
     def mark_delivered(self, destination: str, seqs: Iterable[int]) -> None:

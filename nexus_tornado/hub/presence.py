@@ -14,8 +14,9 @@ from typing import Any, Callable, Dict, List
 
 log = logging.getLogger("nexus_tornado.hub.presence")
 
-#: Where presence changes are published.
-PRESENCE_DESTINATION = "/topic/presence"
+from ..policy.destinations import PRESENCE_DESTINATION
+
+__all__ = ["PRESENCE_DESTINATION", "Presence", "presence_envelope"]
 
 
 def _now_iso() -> str:

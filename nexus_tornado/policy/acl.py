@@ -26,7 +26,7 @@ with the principal. A resolver allows only by returning exactly ``True``.
 The host app adds rules for its own destinations with :meth:`TopicAcl.add_rule`; a rule's
 checks are called as ``check(principal, **ids)`` with the pattern's placeholders as
 keyword arguments and may be plain or async functions. Every refusal raises
-``Rejection("FORBIDDEN", ..., details={"destination": ...})``.
+``Rejection(RejectionCode.FORBIDDEN, ..., details={"destination": ...})``.
 """
 
 from __future__ import annotations
@@ -37,8 +37,17 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Awaitable, Callable, Dict, Iterable, Mapping, Optional, Tuple, Union
 
-from ..errors import ConfigError, Rejection
-from .destinations import DestinationPattern
+from ..errors import ConfigError, Rejection, RejectionCode
+from .destinations import (
+    ANNOUNCEMENTS,
+    BOARD,
+    CALENDAR,
+    CHAT,
+    ERRORS_DESTINATION,
+    NOTIFICATIONS,
+    PRESENCE_DESTINATION,
+    DestinationPattern,
+)
 from .principal import Principal
 
 __all__ = [
@@ -204,7 +213,7 @@ class TopicAcl:
         if found is None:
             log.debug("%s by %s refused: unknown destination", operation.value, principal.user_id)
             raise Rejection(
-                "FORBIDDEN",
+                RejectionCode.FORBIDDEN,
                 "unknown destination",
                 details={"destination": destination},
             )
@@ -226,7 +235,7 @@ class TopicAcl:
             )
             verb = "subscribe to" if operation is Operation.SUBSCRIBE else "send to"
             raise Rejection(
-                "FORBIDDEN",
+                RejectionCode.FORBIDDEN,
                 f"not allowed to {verb} this destination",
                 details={"destination": destination},
             )
@@ -257,13 +266,13 @@ class TopicAcl:
             return (await calendars(principal, userId)) is True
 
         table: Iterable[Tuple[str, Optional[Check], Optional[Check]]] = (
-            ("/topic/chat/{chatId}", chat_participant, chat_participant),
-            ("/topic/notifications/{userId}", own_or_admin, None),
-            ("/topic/board/{boardId}", board_member, board_member),
-            ("/topic/calendar/{userId}", own_or_shared_calendar, own),
-            ("/topic/presence", everyone, None),
-            ("/topic/announcements", everyone, admins),
-            ("/user/queue/errors", everyone, None),
+            (CHAT, chat_participant, chat_participant),
+            (NOTIFICATIONS, own_or_admin, None),
+            (BOARD, board_member, board_member),
+            (CALENDAR, own_or_shared_calendar, own),
+            (PRESENCE_DESTINATION, everyone, None),
+            (ANNOUNCEMENTS, everyone, admins),
+            (ERRORS_DESTINATION, everyone, None),
         )
         for pattern, subscribe, send in table:
             self.add_rule(pattern, subscribe=subscribe, send=send)

@@ -1,4 +1,11 @@
-"""Destination patterns such as ``/topic/chat/{chatId}``, and the ids they may carry.
+"""The wire contract's destinations, their patterns, and the ids they may carry.
+
+Every destination the contract names is defined here once (``CHAT``, ``PRESENCE``,
+``ERRORS``, ...) and imported wherever one is needed: the ACL's table, the hub's
+delivery tracking, the glue's error queue and token refresh, the plugin's server-side
+publishing.
+
+Destination patterns such as ``/topic/chat/{chatId}``:
 
 A pattern is a ``/``-separated path whose segments are either literal text or one
 ``{name}`` placeholder. A placeholder matches exactly one segment made of the safe id
@@ -13,7 +20,48 @@ from __future__ import annotations
 import re
 from typing import Dict, Optional, Tuple
 
-__all__ = ["ID_REGEX", "DestinationPattern", "is_valid_id"]
+__all__ = [
+    "ANNOUNCEMENTS",
+    "BOARD",
+    "CALENDAR",
+    "CHAT",
+    "ERRORS_DESTINATION",
+    "ID_REGEX",
+    "NOTIFICATIONS",
+    "NOTIFICATIONS_PREFIX",
+    "PRESENCE_DESTINATION",
+    "TOKEN_DESTINATION",
+    "DestinationPattern",
+    "is_valid_id",
+    "notifications_for",
+]
+
+# -- the wire contract's destinations (docs/protocol.md "Destinations") ---------------
+
+#: A chat's messages; participants subscribe and send.
+CHAT = "/topic/chat/{chatId}"
+#: One user's notifications, kept for them while offline; sent by the server only.
+NOTIFICATIONS = "/topic/notifications/{userId}"
+#: What every ``/topic/notifications/{userId}`` starts with.
+NOTIFICATIONS_PREFIX = NOTIFICATIONS[: NOTIFICATIONS.index("{")]
+#: A board's updates; board members subscribe and send.
+BOARD = "/topic/board/{boardId}"
+#: One user's calendar; they send, users it is shared with subscribe.
+CALENDAR = "/topic/calendar/{userId}"
+#: Who is online (ONLINE/OFFLINE status updates); sent by the server only.
+PRESENCE_DESTINATION = "/topic/presence"
+#: Announcements to everyone; admins send.
+ANNOUNCEMENTS = "/topic/announcements"
+#: Each session's own rejections (``{"error": CODE, ...}`` bodies); never sent to.
+ERRORS_DESTINATION = "/user/queue/errors"
+#: A SEND here replaces the session's token without reconnecting.
+TOKEN_DESTINATION = "/session/token"
+
+
+def notifications_for(user_id: str) -> str:
+    """The notifications destination of ``user_id``."""
+    return NOTIFICATIONS_PREFIX + user_id
+
 
 #: An id inside a destination (and a ``chatId``/``boardId``/``entityId`` in a payload):
 #: 1-128 ASCII letters, digits, ``_``, ``-``, ``.`` or ``@``, not starting with ``.``.

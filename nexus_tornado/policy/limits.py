@@ -22,7 +22,7 @@ import math
 import time
 from typing import Callable, Deque, Dict
 
-from ..errors import ConfigError, Rejection
+from ..errors import ConfigError, Rejection, RejectionCode
 
 __all__ = ["SendRateLimiter"]
 
@@ -73,7 +73,7 @@ class SendRateLimiter:
             retry_after = max(retry_after, 0.001)
             log.debug("SEND by %s rate limited; retry after %.3f s", user_id, retry_after)
             raise Rejection(
-                "RATE_LIMITED",
+                RejectionCode.RATE_LIMITED,
                 f"more than {self.limit} messages in {self.window:g} seconds",
                 details={"retryAfter": retry_after},
             )

@@ -15,7 +15,7 @@ A body passes, in this order (the seed's validation workflow):
    present, equals the authenticated user; every payload field named like a
    placeholder of the destination pattern (``chatId``, ``boardId``) equals that id.
 
-Any failure raises ``Rejection("INVALID_MESSAGE", text, details={"errors": {...}})``
+Any failure raises ``Rejection(RejectionCode.INVALID_MESSAGE, text, details={"errors": {...}})``
 where ``errors`` maps dotted field paths (``payload.content``, ``body``) to lists of
 messages.
 """
@@ -34,7 +34,7 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 
 from cerberus import SchemaError, Validator  # type: ignore[import-untyped]
 
-from ..errors import ConfigError, Rejection
+from ..errors import ConfigError, Rejection, RejectionCode
 from .destinations import DestinationPattern, is_valid_id
 
 __all__ = [
@@ -409,7 +409,7 @@ class MessageValidator:
         summary = f"invalid message: {path}: {messages[0]}"
         if len(errors) > 1:
             summary += f" (and {len(errors) - 1} more)"
-        return Rejection("INVALID_MESSAGE", summary, details={"errors": errors})
+        return Rejection(RejectionCode.INVALID_MESSAGE, summary, details={"errors": errors})
 
 
 def _refuse_constant(name: str) -> Any:

@@ -34,10 +34,10 @@ from typing import Any, Deque, Dict, Mapping, Optional
 
 from tornado.ioloop import IOLoop
 
-from ..errors import AuthError, Rejection, StoreUnavailable
+from ..errors import AuthError, Rejection, RejectionCode, StoreUnavailable
 from ..hub.hub import Subscriber
-from ..hub.presence import PRESENCE_DESTINATION
 from ..policy.auth import token_from_connect
+from ..policy.destinations import ERRORS_DESTINATION, PRESENCE_DESTINATION, TOKEN_DESTINATION
 from ..policy.principal import Principal
 from ..stomp import (
     Ack,
@@ -53,6 +53,7 @@ from ..stomp import (
     TooLarge,
     Unsubscribe,
 )
+from ..transport.close_codes import SHUTDOWN_CLOSE, CloseCode
 from ..transport.output_limit import unsent_bytes
 from ..transport.sockjs_compat import SockJSConnection
 from .services import SERVICES_KEY, Services
@@ -62,10 +63,6 @@ log = logging.getLogger("nexus_tornado.server.connection")
 _monotonic = time.monotonic
 _CLOSED = State.CLOSED
 
-#: The per-session destination rejections are reported on (wire contract).
-ERRORS_DESTINATION = "/user/queue/errors"
-#: SEND here to swap the session's token without reconnecting (wire contract).
-TOKEN_DESTINATION = "/session/token"
 #: Most frames waiting to be worked off before the connection counts as flooding.
 MAX_QUEUED_EVENTS = 1000
 #: Room beyond ``max_frame_size`` for one frame's headers and its SockJS framing: the
@@ -143,7 +140,7 @@ class StompConnection(SockJSConnection):
 
     def on_open(self, info: Any) -> None:
         if self.services.closing:
-            self.close_with(1001, "server shutting down")
+            self.close_with(*SHUTDOWN_CLOSE)
             return
         self.remote_ip = getattr(info, "ip", "") or ""
         self._query_token = info.get_argument("access_token") if info is not None else None
@@ -220,7 +217,7 @@ class StompConnection(SockJSConnection):
             if event.receipt:
                 self.stomp.send_receipt(event.receipt)
             self._flush()
-            self.close_with(1000, "disconnect")
+            self.close_with(CloseCode.NORMAL_CLOSURE, "disconnect")
 
     def _on_too_large(self, event: TooLarge) -> None:
         """A body over the limit was discarded unread; refuse it, or end a far-off one."""
@@ -233,7 +230,7 @@ class StompConnection(SockJSConnection):
             )
             return
         details: Dict[str, Any] = {"limit": limit, "command": event.command}
-        self.reject(Rejection("TOO_LARGE", "frame exceeds %d bytes" % limit, details), event.receipt)
+        self.reject(Rejection(RejectionCode.TOO_LARGE, "frame exceeds %d bytes" % limit, details), event.receipt)
 
     def _on_connect(self, event: Connect) -> None:
         services = self.services
@@ -275,7 +272,7 @@ class StompConnection(SockJSConnection):
                 self._subscriptions.pop(sub.id, None)
                 if isinstance(exc, StoreUnavailable):
                     raise Rejection(
-                        "UNAVAILABLE", "history is unavailable, try again shortly", {"destination": destination}
+                        RejectionCode.UNAVAILABLE, "history is unavailable, try again shortly", {"destination": destination}
                     ) from None
                 raise
         except Rejection as rejection:
@@ -302,7 +299,7 @@ class StompConnection(SockJSConnection):
             sub = self._subscriptions.get(event.subscription_id)
             if sub is not None and sub.tracked:
                 self.services.hub.mark_delivered(
-                    sub.destination, [int(m.headers["seq"]) for m in event.messages]
+                    sub.destination, [m.seq for m in event.messages]
                 )
         self._receipt(event.receipt)
 
@@ -317,7 +314,7 @@ class StompConnection(SockJSConnection):
                 await self.services.hub.publish(event.destination, event.body)
             except StoreUnavailable as exc:
                 raise Rejection(
-                    "UNAVAILABLE",
+                    RejectionCode.UNAVAILABLE,
                     "message store unavailable, message not accepted",
                     {"destination": event.destination},
                     log_detail="store unavailable: %s" % exc.log_detail,
@@ -334,11 +331,11 @@ class StompConnection(SockJSConnection):
         try:
             principal = self.services.verifier.verify(token)
         except AuthError as exc:
-            self.reject(Rejection("FORBIDDEN", exc.message, {"destination": TOKEN_DESTINATION}), event.receipt)
+            self.reject(Rejection(RejectionCode.FORBIDDEN, exc.message, {"destination": TOKEN_DESTINATION}), event.receipt)
             return
         if principal.user_id != current.user_id:
             self.reject(
-                Rejection("FORBIDDEN", "token is for another user", {"destination": TOKEN_DESTINATION}),
+                Rejection(RejectionCode.FORBIDDEN, "token is for another user", {"destination": TOKEN_DESTINATION}),
                 event.receipt,
             )
             return
@@ -372,7 +369,7 @@ class StompConnection(SockJSConnection):
         stomp = self.stomp
         stomp.send_message(sub.id, template)
         if sub.tracked and stomp.subscriptions[sub.id].ack == "auto":
-            self.services.hub.mark_delivered(sub.destination, (int(template.headers["seq"]),))
+            self.services.hub.mark_delivered(sub.destination, (template.seq,))
         self._flush()
 
     def _send_presence_snapshot(self, sub: _Subscription) -> None:
@@ -417,7 +414,7 @@ class StompConnection(SockJSConnection):
             {"error": rejection.code, "message": rejection.message, "details": rejection.details, "trackingId": tid},
             separators=(",", ":"),
         ).encode()
-        self.stomp.send_message(self._errors_subscription, MessageTemplate(headers, body))
+        self.stomp.send_message(self._errors_subscription, MessageTemplate(headers, body, self._errors_seq))
 
     def _fail(self, what: str, receipt: Optional[str] = None) -> None:
         """An unexpected failure of ours: log the trace, tell the client only an id."""
@@ -425,7 +422,7 @@ class StompConnection(SockJSConnection):
         log.exception("%s for %s [trackingId=%s]", what, self._who(), tid)
         if self.stomp.state is State.CONNECTED:
             # Not a protocol fault: the connection stays (wire contract, SERVER_ERROR).
-            self._report(Rejection("SERVER_ERROR", "internal error", {"trackingId": tid}), receipt, tid)
+            self._report(Rejection(RejectionCode.SERVER_ERROR, "internal error", {"trackingId": tid}), receipt, tid)
         elif not self.stomp.closed:
             self.stomp.send_error("internal error", "trackingId: %s" % tid, receipt)
 
@@ -460,7 +457,8 @@ class StompConnection(SockJSConnection):
                     for chunk in stomp.data_to_send():
                         send(chunk)
         if stomp.state is _CLOSED and not self._closed:
-            self.close_with(1002 if self.principal is None else 1000, "stomp session ended")
+            code = CloseCode.PROTOCOL_ERROR if self.principal is None else CloseCode.NORMAL_CLOSURE
+            self.close_with(code, "stomp session ended")
 
     def close_with(self, code: int, reason: str) -> None:
         """Close the transport with a code/reason the client can see."""
@@ -501,7 +499,7 @@ def _last_seq(headers: Mapping[str, str]) -> Optional[int]:
     try:
         seq = int(value)
     except ValueError:
-        raise Rejection("INVALID_MESSAGE", "last-seq must be a non-negative integer", {"last-seq": value}) from None
+        raise Rejection(RejectionCode.INVALID_MESSAGE, "last-seq must be a non-negative integer", {"last-seq": value}) from None
     if seq < 0:
-        raise Rejection("INVALID_MESSAGE", "last-seq must be a non-negative integer", {"last-seq": value})
+        raise Rejection(RejectionCode.INVALID_MESSAGE, "last-seq must be a non-negative integer", {"last-seq": value})
     return seq

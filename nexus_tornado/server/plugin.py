@@ -24,13 +24,15 @@ from typing import Any, Dict, List, Mapping, Optional, Union
 from tornado.ioloop import PeriodicCallback
 
 from .. import __version__
-from ..hub.hub import NOTIFICATIONS_PREFIX, Hub
+from ..hub.hub import Hub
 from ..hub.memory import MemoryStore
-from ..hub.presence import PRESENCE_DESTINATION, Presence, presence_envelope
+from ..hub.presence import Presence, presence_envelope
 from ..hub.store import Retention, Store, StoredMessage
 from ..policy.auth import TokenVerifier
+from ..policy.destinations import PRESENCE_DESTINATION, notifications_for
 from ..policy.guard import Guard
 from ..settings import Settings
+from ..transport.close_codes import SHUTDOWN_CLOSE
 from ..transport.router import NexusRouter
 from . import log_redaction
 from .connection import StompConnection, transport_message_limit
@@ -147,7 +149,7 @@ class NexusPlugin:
         ):
             await asyncio.sleep(0.02)
         for connection in list(services.connections):
-            connection.close_with(1001, "server shutting down")
+            connection.close_with(*SHUTDOWN_CLOSE)
         self.router.close()
         await self.hub.flush()
         await self.store.close()
@@ -176,11 +178,11 @@ class NexusPlugin:
 
     async def notify(self, user_id: str, notification: Mapping[str, Any]) -> StoredMessage:
         """Send a notification to one user; kept for them until delivered."""
-        return await self.publish(NOTIFICATIONS_PREFIX + user_id, notification)
+        return await self.publish(notifications_for(user_id), notification)
 
     async def delivery_status(self, user_id: str, seq: int) -> Optional[bool]:
         """Whether notification ``seq`` of ``user_id`` was delivered (``None``: unknown)."""
-        return await self.store.is_delivered(NOTIFICATIONS_PREFIX + user_id, seq)
+        return await self.store.is_delivered(notifications_for(user_id), seq)
 
     def online_users(self) -> List[str]:
         return self.presence.online()

@@ -24,13 +24,15 @@ from .events import (
     Unsubscribe,
 )
 from .frame import SUPPORTED_VERSIONS, Frame, MessageTemplate, serialize
-from .parser import FrameParser, Oversized
+from .parser import FrameParser, Oversized, ParserState
 from .session import (
     ACK_MODES,
+    TRANSITIONS,
     SessionStateError,
     State,
     StompSession,
     Subscription,
+    Transition,
     negotiate_heartbeat,
     parse_heartbeat,
 )
@@ -38,6 +40,7 @@ from .session import (
 __all__ = [
     "ACK_MODES",
     "SUPPORTED_VERSIONS",
+    "TRANSITIONS",
     "Ack",
     "Connect",
     "Disconnect",
@@ -47,6 +50,7 @@ __all__ = [
     "MessageTemplate",
     "Nack",
     "Oversized",
+    "ParserState",
     "ReceiptRequested",
     "Send",
     "SessionStateError",
@@ -55,6 +59,7 @@ __all__ = [
     "Subscribe",
     "Subscription",
     "TooLarge",
+    "Transition",
     "Unsubscribe",
     "negotiate_heartbeat",
     "parse_heartbeat",

@@ -116,13 +116,19 @@ class MessageTemplate:
     ...) and ``content-length`` are encoded once per escaping dialect and cached;
     :meth:`render` adds only ``subscription`` (and ``ack`` when given) for each
     subscriber. ``headers`` is a read-only snapshot.
+
+    ``seq`` is the message's number in its destination as an ``int``, carried beside
+    the frame so nobody parses it back from the ``seq`` header (which the caller
+    writes, from the same number); 0 for a message outside any numbering (such as a
+    presence snapshot).
     """
 
-    __slots__ = ("headers", "body", "_prefixes", "_rendered")
+    __slots__ = ("headers", "body", "seq", "_prefixes", "_rendered")
 
-    def __init__(self, headers: Mapping[str, str], body: bytes) -> None:
+    def __init__(self, headers: Mapping[str, str], body: bytes, seq: int = 0) -> None:
         self.headers: Mapping[str, str] = MappingProxyType(dict(headers))
         self.body: bytes = bytes(body)
+        self.seq: int = seq
         self._prefixes: Dict[str, bytes] = {}
         # Complete frames without ``ack``, per (dialect, subscription id): clients of
         # one library tend to pick the same ids (stompjs: "sub-0"), so most subscribers
@@ -130,7 +136,7 @@ class MessageTemplate:
         self._rendered: Dict[Tuple[str, str], bytes] = {}
 
     def __repr__(self) -> str:
-        return f"MessageTemplate(headers={dict(self.headers)!r}, body={self.body!r})"
+        return f"MessageTemplate(headers={dict(self.headers)!r}, body={self.body!r}, seq={self.seq!r})"
 
     def _build_prefix(self, dialect: str) -> bytes:
         parts: List[str] = ["MESSAGE\n"]

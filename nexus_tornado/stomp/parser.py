@@ -25,6 +25,7 @@ then unusable (the stream cannot be resynchronised).
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Union
 
@@ -40,13 +41,23 @@ _MAX_COMMAND_LINE = max(len(c) for c in COMMANDS) + 1
 #: A content-length with more digits than this is not a size anyone can send.
 _MAX_LENGTH_DIGITS = 15
 
-# Parser states.
-_IDLE = 0  # between frames: skipping heart-beat EOLs
-_HEAD = 1  # reading the command line and headers
-_BODY = 2  # headers parsed, reading the body
-_SKIP_COUNTED = 3  # discarding an oversized body of known length (plus its NUL)
-_SKIP_TO_NUL = 4  # discarding an oversized body up to its NUL
-_BROKEN = 5  # a protocol error happened
+
+
+class ParserState(enum.Enum):
+    """Where :class:`FrameParser` is in the byte stream."""
+
+    #: Between frames: skipping heart-beat EOLs.
+    IDLE = "idle"
+    #: Reading the command line and headers.
+    HEAD = "head"
+    #: Headers parsed, reading the body.
+    BODY = "body"
+    #: Discarding an oversized body of known length (plus its NUL).
+    SKIP_COUNTED = "skip-counted"
+    #: Discarding an oversized body up to its NUL.
+    SKIP_TO_NUL = "skip-to-nul"
+    #: A protocol error happened; the stream cannot be resynchronised.
+    BROKEN = "broken"
 
 
 @dataclass(frozen=True)
@@ -89,7 +100,7 @@ class FrameParser:
         # Start of the unconsumed data (the current frame, if any); offsets below are
         # relative to it so compacting the buffer does not move them.
         self._pos = 0
-        self._state = _IDLE
+        self._state: ParserState = ParserState.IDLE
         self._scan = 0  # where the next search for the awaited delimiter resumes
         self._line = 0  # start of the header line being read
         self._headers_start = 0  # first byte after the command line
@@ -147,7 +158,7 @@ class FrameParser:
         if self._pos:
             del self._buf[: self._pos]
             self._pos = 0
-        if self._state == _SKIP_COUNTED or self._state == _SKIP_TO_NUL:
+        if self._state is ParserState.SKIP_COUNTED or self._state is ParserState.SKIP_TO_NUL:
             # Discard oversized body bytes straight from the input, never buffering.
             data = self._skip(bytes(data))
             if not data:
@@ -162,14 +173,14 @@ class FrameParser:
             return self._next()
         except ProtocolError as exc:
             self._error = exc
-            self._state = _BROKEN
+            self._state = ParserState.BROKEN
             raise
 
     # -- internals -------------------------------------------------------------------
 
     def _skip(self, data: bytes) -> bytes:
         """Consume oversized-body bytes from ``data``; return what follows the frame."""
-        if self._state == _SKIP_COUNTED:
+        if self._state is ParserState.SKIP_COUNTED:
             if len(data) < self._skip_remaining:
                 self._skip_remaining -= len(data)
                 return b""
@@ -177,39 +188,39 @@ class FrameParser:
             end = self._skip_remaining
             if data[end - 1] != _NUL:
                 raise self._fail("frame not terminated by NUL after content-length octets")
-            self._state = _IDLE
+            self._state = ParserState.IDLE
             return data[end:]
         nul = data.find(b"\x00")
         if nul < 0:
             return b""
-        self._state = _IDLE
+        self._state = ParserState.IDLE
         return data[nul + 1 :]
 
     def _fail(self, detail: str) -> ProtocolError:
         self._error = ProtocolError("malformed frame", log_detail=detail)
-        self._state = _BROKEN
+        self._state = ParserState.BROKEN
         return self._error
 
     def _next(self) -> Optional[Union[Frame, Oversized]]:
         buf = self._buf
         while True:
             state = self._state
-            if state == _IDLE:
+            if state is ParserState.IDLE:
                 if not self._skip_eols():
                     return None
-                self._state = _HEAD
+                self._state = ParserState.HEAD
                 self._scan = 0
                 self._command = ""
-            elif state == _HEAD:
+            elif state is ParserState.HEAD:
                 if not self._parse_head():
                     return None
-            elif state == _BODY:
+            elif state is ParserState.BODY:
                 return self._parse_body()
             else:  # skipping: whatever is buffered belongs to the oversized body
                 rest = self._skip(bytes(buf[self._pos :]))
                 del buf[:]
                 self._pos = 0
-                if self._state != _IDLE:
+                if self._state is not ParserState.IDLE:
                     return None
                 buf += rest
 
@@ -288,13 +299,13 @@ class FrameParser:
         block = bytes(buf[start + self._headers_start : line_start])
         self._headers = self._parse_headers(block, crlf)
         self._body_start = self._scan = nl + 1 - start
-        self._state = _BODY
+        self._state = ParserState.BODY
         self._content_length = self._declared_length()
         return True
 
     def _too_large(self, detail: str) -> ProtocolError:
         self._error = FrameTooLarge("frame too large", log_detail=detail)
-        self._state = _BROKEN
+        self._state = ParserState.BROKEN
         return self._error
 
     def _parse_headers(self, block: bytes, crlf: bool) -> Dict[str, str]:
@@ -318,7 +329,7 @@ class FrameParser:
                 value = unescape(value, dialect)
             except ProtocolError as exc:
                 self._error = exc
-                self._state = _BROKEN
+                self._state = ParserState.BROKEN
                 raise
             # STOMP 1.2 "Repeated Header Entries": only the first is used.
             if name not in headers:
@@ -365,10 +376,10 @@ class FrameParser:
         body_start = self._pos + self._body_start
         self._reset(body_start)
         if skip_counted is not None:
-            self._state = _SKIP_COUNTED
+            self._state = ParserState.SKIP_COUNTED
             self._skip_remaining = skip_counted
         else:
-            self._state = _SKIP_TO_NUL
+            self._state = ParserState.SKIP_TO_NUL
         return event
 
     def _finish(self, body: bytes, next_pos: int) -> Frame:
@@ -378,7 +389,7 @@ class FrameParser:
 
     def _reset(self, next_pos: int) -> None:
         self._pos = next_pos
-        self._state = _IDLE
+        self._state = ParserState.IDLE
         self._scan = 0
         self._command = ""
         self._headers = {}

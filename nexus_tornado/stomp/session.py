@@ -5,8 +5,9 @@ asked for comes out of :meth:`StompSession.events_received`; the frames to write
 out of :meth:`StompSession.data_to_send`. The driver answers events with the
 ``accept_connect`` / ``send_*`` / ``drop_subscription`` actions.
 
-States (``State``) and which client commands each accepts are data
-(``_TRANSITIONS``); any other (state, command) pair is a protocol error. A protocol
+States (``State``), the client commands each accepts, the handler of each and the
+state it leads to are data (``TRANSITIONS``, as in h11's ``_state.py``); any other
+(state, command) pair is a protocol error. A protocol
 error never raises out of ``receive_data``: the session queues an ERROR frame whose
 ``message`` header says why and whose body gives detail, and moves to CLOSED (STOMP
 1.2 "ERROR": the server closes the connection after sending it)::
@@ -26,7 +27,7 @@ import re
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Callable, Dict, List, Mapping, Optional, Tuple, Type, Union
+from typing import Callable, Dict, List, Mapping, NamedTuple, Optional, Tuple, Type, Union
 
 from ..errors import NexusError, ProtocolError
 from .events import (
@@ -102,26 +103,6 @@ def _violation(message: str, detail: str = "") -> ProtocolError:
 
 class _VersionMismatch(ProtocolError):
     """No protocol version in common: the ERROR lists the supported ones."""
-
-
-_CLIENT_ONLY = ("SEND", "SUBSCRIBE", "UNSUBSCRIBE", "ACK", "NACK", "BEGIN", "COMMIT", "ABORT", "DISCONNECT")
-
-#: (state, command) -> handler method. Anything absent is a protocol error whose
-#: ERROR message comes from ``_REFUSALS``.
-_TRANSITIONS: Dict[Tuple[State, str], str] = {
-    (State.AWAIT_CONNECT, "CONNECT"): "_on_connect",
-    (State.AWAIT_CONNECT, "STOMP"): "_on_connect",
-    **{(State.CONNECTING, command): "_on_pipelined" for command in _CLIENT_ONLY},
-    (State.CONNECTED, "SEND"): "_on_send",
-    (State.CONNECTED, "SUBSCRIBE"): "_on_subscribe",
-    (State.CONNECTED, "UNSUBSCRIBE"): "_on_unsubscribe",
-    (State.CONNECTED, "ACK"): "_on_ack",
-    (State.CONNECTED, "NACK"): "_on_nack",
-    (State.CONNECTED, "BEGIN"): "_on_begin",
-    (State.CONNECTED, "COMMIT"): "_on_commit",
-    (State.CONNECTED, "ABORT"): "_on_abort",
-    (State.CONNECTED, "DISCONNECT"): "_on_disconnect",
-}
 
 
 def _refusal(state: State, command: str) -> str:
@@ -346,14 +327,14 @@ class StompSession:
             self._on_oversized(event)
             self._receipt = None
             return
-        name = _TRANSITIONS.get((self.state, event.command))
-        if name is None:
+        transition = TRANSITIONS[self.state].get(event.command)
+        if transition is None:
             raise _violation(
                 _refusal(self.state, event.command),
                 f"{event.command} frame not allowed in state {self.state.name}",
             )
-        handler: Callable[[Frame], None] = getattr(self, name)
-        handler(event)
+        transition.handler(self, event)
+        self.state = transition.next_state
         # Handled: a later fault (say, malformed bytes) is not about this frame.
         self._receipt = None
 
@@ -419,7 +400,6 @@ class StompSession:
         self.version = version
         self._parser.version = version
         self.client_heartbeat = client_heartbeat
-        self.state = State.CONNECTING
         self._events.append(
             Connect(
                 headers=headers,
@@ -566,7 +546,7 @@ class StompSession:
             headers = {k: v for k, v in held.headers.items() if k != "transaction"}
             released = Frame(held.command, headers, held.body)
             self._receipt = headers.get("receipt")
-            getattr(self, _TRANSITIONS[(State.CONNECTED, released.command)])(released)
+            TRANSITIONS[State.CONNECTED][released.command].handler(self, released)
         self._receipt = receipt
         self._receipt_only()
 
@@ -611,3 +591,44 @@ class StompSession:
         if pending:
             for key in pending:
                 self._settle(key)
+
+
+class Transition(NamedTuple):
+    """What a client command does in a state: run ``handler``, then be in ``next_state``."""
+
+    handler: Callable[[StompSession, Frame], None]
+    next_state: State
+
+
+#: Commands a client may pipeline after CONNECT: held until CONNECTED.
+_CLIENT_ONLY = ("SEND", "SUBSCRIBE", "UNSUBSCRIBE", "ACK", "NACK", "BEGIN", "COMMIT", "ABORT", "DISCONNECT")
+
+#: state -> {client command -> Transition}. A command absent from its state's table is
+#: a protocol error whose ERROR message comes from ``_refusal``; CLOSED accepts
+#: nothing. The server actions move the session too: ``accept_connect`` from
+#: CONNECTING to CONNECTED, ``reject_connect`` / ``send_error`` (and any protocol error)
+#: to CLOSED.
+TRANSITIONS: Mapping[State, Mapping[str, Transition]] = MappingProxyType(
+    {
+        State.AWAIT_CONNECT: {
+            "CONNECT": Transition(StompSession._on_connect, State.CONNECTING),
+            "STOMP": Transition(StompSession._on_connect, State.CONNECTING),
+        },
+        State.CONNECTING: {
+            command: Transition(StompSession._on_pipelined, State.CONNECTING) for command in _CLIENT_ONLY
+        },
+        State.CONNECTED: {
+            "SEND": Transition(StompSession._on_send, State.CONNECTED),
+            "SUBSCRIBE": Transition(StompSession._on_subscribe, State.CONNECTED),
+            "UNSUBSCRIBE": Transition(StompSession._on_unsubscribe, State.CONNECTED),
+            "ACK": Transition(StompSession._on_ack, State.CONNECTED),
+            "NACK": Transition(StompSession._on_nack, State.CONNECTED),
+            "BEGIN": Transition(StompSession._on_begin, State.CONNECTED),
+            "COMMIT": Transition(StompSession._on_commit, State.CONNECTED),
+            "ABORT": Transition(StompSession._on_abort, State.CONNECTED),
+            # DISCONNECT keeps the state; ``disconnecting`` stops further input.
+            "DISCONNECT": Transition(StompSession._on_disconnect, State.CONNECTED),
+        },
+        State.CLOSED: {},
+    }
+)

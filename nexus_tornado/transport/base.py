@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 from tornado.web import RequestHandler
 
 from ..errors import ConfigError
+from .close_codes import CloseCode, is_sendable
 from .sockjs_compat import proto as sockjs_proto
 from .sockjs_compat import session as sockjs_session
 
@@ -64,14 +65,6 @@ NEXUS_DEFAULTS: Dict[str, Any] = {
     # WebSocket subprotocols the raw endpoint accepts, most preferred first.
     "websocket_subprotocols": ["v12.stomp", "v11.stomp", "v10.stomp"],
 }
-
-#: Close used by ``NexusRouter.close_all_sessions`` by default (RFC 6455 section
-#: 7.4.1: 1001, "an endpoint is going away, such as a server going down").
-SHUTDOWN_CLOSE: Tuple[int, str] = (1001, "server shutting down")
-#: Close for a session whose client sent a message beyond the limit (RFC 6455 1009).
-TOO_BIG_CLOSE: Tuple[int, str] = (1009, "message too big")
-#: Close for a session whose connection raised while handling a message.
-ERROR_CLOSE: Tuple[int, str] = (1011, "internal error")
 
 #: A JavaScript callback name as sockjs-client builds them (``_jp.a1b2c3``): dotted
 #: identifiers only, so nothing but a property lookup and a call can be injected.
@@ -116,8 +109,8 @@ def websocket_close_args(code: int, reason: str) -> Tuple[int, str]:
     the 123 bytes a close frame has room for.
     """
     code = int(code)
-    if not (1000 <= code <= 1003 or 1007 <= code <= 1011 or 3000 <= code <= 4999):
-        code = 1000
+    if not is_sendable(code):
+        code = CloseCode.NORMAL_CLOSURE
     data = str(reason).encode("utf-8")[:123]
     return code, data.decode("utf-8", "ignore")
 
@@ -248,7 +241,7 @@ class NexusSession(sockjs_session.Session):
             return False
         return bool(super().set_handler(handler, start_heartbeat))
 
-    def close(self, code: int = 3000, message: str = "Go away!") -> None:
+    def close(self, code: int = CloseCode.GO_AWAY, message: str = "Go away!") -> None:
         if self.state == CLOSED:
             return
         handler = self.handler

@@ -21,12 +21,8 @@ from urllib.parse import parse_qs
 
 from tornado.web import stream_request_body
 
-from .base import (
-    ERROR_CLOSE,
-    TOO_BIG_CLOSE,
-    HandlerMixin,
-    log,
-)
+from .base import HandlerMixin, log
+from .close_codes import ERROR_CLOSE, TOO_BIG_CLOSE
 from .sockjs_compat import proto, sockjs_transports
 
 

@@ -29,13 +29,8 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from tornado.ioloop import IOLoop, PeriodicCallback
 
-from .base import (
-    NEXUS_DEFAULTS,
-    SHUTDOWN_CLOSE,
-    NexusSession,
-    OriginPolicy,
-    TransportSettings,
-)
+from .base import NEXUS_DEFAULTS, NexusSession, OriginPolicy, TransportSettings
+from .close_codes import SHUTDOWN_CLOSE
 from .sockjs_compat import sessioncontainer, sockjs_router, stats
 from .registry import RAW_WEBSOCKET, SEND_HANDLERS, STATIC_HANDLERS, TRANSPORTS
 

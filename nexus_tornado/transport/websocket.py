@@ -20,6 +20,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, List, Optional
 
 from .base import NexusRawSession, log, websocket_close_args
+from .close_codes import CloseCode
 from .sockjs_compat import sockjs_transports
 from .websocket_writer import BatchedWriterMixin
 
@@ -55,7 +56,7 @@ class WebSocketMixin(BatchedWriterMixin, WebSocketBase):
     def session_closed(self) -> None:
         """The session was closed by the application: close the socket with its code."""
         session = self.session
-        code, reason = session.get_close_reason() if session is not None else (1000, "")
+        code, reason = session.get_close_reason() if session is not None else (CloseCode.NORMAL_CLOSURE, "")
         try:
             self.flush_output()  # what the session sent last goes before the close frame
             self.close(*websocket_close_args(code, reason))
