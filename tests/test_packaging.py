@@ -68,18 +68,3 @@ def test_installed_wheel_finds_its_page_outside_the_source_tree(wheel: Path, tmp
     assert origin.startswith(str(target))
     assert found == "True"
 
-
-@pytest.mark.parametrize("package", ["nexus_tornado.stomp", "nexus_tornado.policy", "nexus_tornado.hub"])
-def test_lower_layers_import_no_tornado(package: str) -> None:
-    modules = {
-        "nexus_tornado.stomp": "frame, parser, session, events",
-        "nexus_tornado.policy": "auth, acl, validation, limits, guard",
-        "nexus_tornado.hub": "hub, memory, store, presence",
-    }[package]
-    code = (
-        "import sys\nfrom %s import %s\n"
-        "bad = sorted(m for m in sys.modules if m.split('.')[0] == 'tornado' or m.startswith('sockjs.'))\n"
-        "print(','.join(bad))" % (package, modules)
-    )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert result.stdout.strip() == ""

@@ -1,0 +1,49 @@
+"""The layering, as import-linter contracts (setup.cfg ``[importlinter]``).
+
+Layers import only downward: the demo app, ``cli``, ``server`` (the glue), ``settings``,
+then ``transport`` and ``hub`` side by side, ``policy``, ``stomp``, ``errors``. The
+transport layer imports nothing of STOMP, policy or the hub; nothing below the glue
+imports Tornado or sockjs-tornado; the STOMP core uses the standard library only; only
+the Mongo store imports the driver. ``lint-imports`` (run from the repository root)
+prints the same verdicts.
+"""
+
+from __future__ import annotations
+
+import configparser
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIG = ROOT / "setup.cfg"
+CONTRACTS = ("layers", "transport", "no-tornado", "stomp-stdlib", "driver")
+
+
+def test_the_contracts_are_configured() -> None:
+    parser = configparser.ConfigParser()
+    parser.read(CONFIG)
+    names = [s.split(":", 2)[2] for s in parser.sections() if s.startswith("importlinter:contract:")]
+    assert sorted(names) == sorted(CONTRACTS)
+
+
+def test_every_contract_is_kept() -> None:
+    # In a process of its own: import-linter configures logging (disabling the loggers
+    # that exist), which would blind the log assertions of later tests. It finds the
+    # root packages (nexus_tornado, handlers) from the repository root.
+    program = (
+        "import sys\n"
+        "from importlinter.cli import lint_imports\n"
+        "sys.exit(lint_imports(config_filename=%r, no_cache=True, no_logo=True))\n" % os.fspath(CONFIG)
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", program],
+        cwd=os.fspath(ROOT),
+        env=dict(os.environ, PYTHONPATH=os.fspath(ROOT)),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "%d kept, 0 broken" % len(CONTRACTS) in result.stdout
