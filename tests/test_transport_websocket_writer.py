@@ -16,7 +16,7 @@ from tornado.iostream import IOStream
 
 from nexus_tornado.transport.websocket_writer import BatchedWriterMixin, frame_header
 from support.sockjs_echo import Serve, serve, sid  # noqa: F401  (serve is a fixture)
-from test_transports_websocket import connect, recv_close, release
+from test_transport_websocket import connect, recv_close, release
 
 # RFC 6455 section 5.2: FIN + opcode, then the payload length in 7, 7+16 or 7+64 bits;
 # a server's frames are never masked.

@@ -11,7 +11,7 @@ timeout) raises :class:`~nexus_tornado.errors.StoreUnavailable`; the hub turns t
 
 Implementations: :class:`~nexus_tornado.hub.memory.MemoryStore` (the embedded default)
 and :class:`~nexus_tornado.hub.mongo.MongoStore` (motor or PyMongo's async API). One
-contract suite (``tests/test_store_contract.py``) runs against each.
+contract suite (``tests/test_hub_store.py``) runs against each.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 No gaps when an insert fails after its seq was allocated; StoreUnavailable within a
 bounded time when MongoDB is down or frozen, and recovery when it is back; collections,
 indexes and document layout; construction. The contract itself is in
-test_store_contract.py.
+test_hub_store.py.
 
 Targets (the test id says which ran): nx-27017 through motor and through PyMongo's
 async client; a real MongoDB too when ``NEXUS_TEST_MONGO_URI`` is set. Outage tests
