@@ -91,7 +91,7 @@ class Settings:
             if getattr(self, name) <= 0:
                 raise ConfigError("%s must be positive" % name)
         for name in ("idle_timeout", "connect_timeout", "mongo_timeout"):
-            if getattr(self, name) <= 0:
+            if not getattr(self, name) > 0:  # NaN too
                 raise ConfigError("%s must be positive" % name)
         if len(self.heartbeat) != 2 or min(self.heartbeat) < 0:
             raise ConfigError("heartbeat must be two non-negative integers (ms)")
@@ -111,5 +111,3 @@ class Settings:
             values["mongo_uri"] = "***"
         return values
 
-
-FIELDS = {f.name: f for f in dataclasses.fields(Settings)}

@@ -6,8 +6,16 @@ import asyncio
 from typing import Iterator
 
 import pytest
+from hypothesis import settings
 from support.clients import closing_new_clients
 from tornado.ioloop import IOLoop
+
+# No wall-clock deadline for hypothesis examples: a correct example run on a busy
+# machine (two pytest workers, other builds) must not fail for being slow. No example
+# database either: nothing is written to the working tree, and runs are reproducible
+# from the printed seed.
+settings.register_profile("nexus", deadline=None, database=None)
+settings.load_profile("nexus")
 
 
 @pytest.fixture

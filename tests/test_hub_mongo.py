@@ -304,11 +304,16 @@ def every_method(store: MongoStore) -> List[Callable[[], Awaitable[Any]]]:
 
 
 async def assert_all_unavailable(store: MongoStore) -> None:
-    for method in every_method(store):
+    """Every method gives up with StoreUnavailable. They run side by side: each waits
+    out the store's timeout on its own, so one after another would only add the waits."""
+
+    async def unavailable(method: Callable[[], Awaitable[Any]]) -> None:
         with pytest.raises(StoreUnavailable) as raised:
             # wait_for only turns a hang into a failure; it is not a speed check.
             await asyncio.wait_for(method(), HANG)
         assert raised.value.message == "message store unavailable"
+
+    await asyncio.gather(*(unavailable(method) for method in every_method(store)))
 
 
 async def once_available(operation: Callable[[], Awaitable[T]], attempts: int = 30) -> T:
@@ -448,13 +453,29 @@ async def test_from_uri_picks_the_database(uri: str, name: Optional[str], expect
 
 @pytest.mark.parametrize("prefix", ["nexus-", "a.b", "x$", "ü_"])
 def test_collection_prefix_is_letters_digits_and_underscores(prefix: str) -> None:
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError, match="collection_prefix"):
         MongoStore.from_uri("mongodb://127.0.0.1:1", collection_prefix=prefix)
 
 
-def test_timeout_must_be_positive() -> None:
-    with pytest.raises(ConfigError):
-        MongoStore.from_uri("mongodb://127.0.0.1:1", timeout=0)
+@pytest.mark.parametrize("timeout", [0, -1.0, float("nan")])
+def test_timeout_must_be_positive(timeout: float) -> None:
+    with pytest.raises(ConfigError, match="timeout must be > 0"):
+        MongoStore.from_uri("mongodb://127.0.0.1:1", timeout=timeout)
+    with pytest.raises(ConfigError, match="timeout must be > 0"):
+        MongoStore(FakeDatabase(), timeout=timeout)
+
+
+def test_a_small_timeout_is_accepted() -> None:
+    assert MongoStore(FakeDatabase(), timeout=0.01).timeout == 0.01
+
+
+class FakeDatabase:
+    """Enough of a database for the constructor (which only names its collections)."""
+
+    name = "fake"
+
+    def get_collection(self, name: str) -> Any:
+        return name
 
 
 def test_something_else_than_a_database_is_refused() -> None:

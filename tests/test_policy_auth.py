@@ -79,6 +79,17 @@ def test_leeway_tolerates_small_skew_only() -> None:
         verifier(leeway=5).verify(hs(claims(exp=time.time() - 10)))
 
 
+def test_expiry_is_also_checked_against_the_verifiers_own_clock() -> None:
+    # PyJWT checks exp against the real time; the verifier checks it again against the
+    # clock it was given (the one the housekeeping tick and the tests use).
+    exp = time.time() + 600
+    token = hs(claims(exp=exp))
+    assert verifier(leeway=30.0, clock=lambda: exp + 29.0).verify(token).user_id == "alice"
+    for late in (exp + 30.0, exp + 31.0, exp + 3600.0):
+        with pytest.raises(AuthError, match="token expired"):
+            verifier(leeway=30.0, clock=lambda: late).verify(token)
+
+
 def test_issuer_and_audience_are_enforced_when_configured() -> None:
     v = verifier(issuer="https://auth.example", audience="nexus")
     assert v.verify(hs(claims(iss="https://auth.example", aud="nexus"))).user_id == "alice"

@@ -64,6 +64,18 @@ def test_retry_after_is_positive_up_to_the_last_instant() -> None:
     assert isinstance(retry, float) and retry > 0
 
 
+def test_retry_after_is_at_least_a_millisecond_where_float_rounding_gives_zero() -> None:
+    # The oldest send is still (just) in the window, yet oldest + window - now rounds to
+    # 0.0: the client is told to wait a millisecond, never 0.
+    sent_at, now = 16370.887284248909, 16430.887284248907
+    assert sent_at > now - 60.0 and sent_at + 60.0 - now == 0.0
+    clock = FakeClock(sent_at)
+    limiter = SendRateLimiter(limit=1, window=60.0, clock=clock)
+    limiter.check("alice")
+    clock.now = now
+    assert refused(limiter, "alice").details["retryAfter"] == 0.001
+
+
 def test_window_slides() -> None:
     clock = FakeClock(0.0)
     limiter = SendRateLimiter(limit=3, window=60.0, clock=clock)

@@ -32,7 +32,7 @@ FUZZ = settings(
     max_examples=60,
     deadline=None,
     database=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+    suppress_health_check=[HealthCheck.too_slow],
 )
 PROBE = "SUBSCRIBE\nid:probe-%s\ndestination:/topic/presence\nreceipt:probe-%s\n\n\x00"
 _users = itertools.count()
@@ -129,49 +129,53 @@ def stomp_like_frames(draw: Any) -> str:
     return command + eol + "".join(h + eol for h in headers) + eol + body + "\x00"
 
 
-@pytest.mark.usefixtures("calm")
-@FUZZ
-@given(frames=st.lists(stomp_like_frames(), min_size=1, max_size=3))
-def test_stomp_like_frames_get_an_answer_never_a_failure(nexus: NexusServer, frames: List[str]) -> None:
-    n = next(_users)
-    client = RawWsClient(nexus.ws_url)
-    try:
-        client.connect(nexus.token("fuzz%d" % n, chats=["c1"]))
-        client.subscribe_errors()
-        client.send_raw("".join(frames))
-        client.send_raw(PROBE % (n, n))
-        state = outcome(client, "probe-%d" % n)
-        event(state)
-        check_answer(client, state)
-    finally:
-        client.close()
+def test_stomp_like_frames_get_an_answer_never_a_failure(nexus: NexusServer, calm: Bystander) -> None:
+    @FUZZ
+    @given(frames=st.lists(stomp_like_frames(), min_size=1, max_size=3))
+    def run(frames: List[str]) -> None:
+        n = next(_users)
+        client = RawWsClient(nexus.ws_url)
+        try:
+            client.connect(nexus.token("fuzz%d" % n, chats=["c1"]))
+            client.subscribe_errors()
+            client.send_raw("".join(frames))
+            client.send_raw(PROBE % (n, n))
+            state = outcome(client, "probe-%d" % n)
+            event(state)
+            check_answer(client, state)
+        finally:
+            client.close()
+
+    run()
+    # A well-behaved client connected throughout got all of its messages.
+    calm.check()
 
 
-@pytest.mark.usefixtures("calm")
-@FUZZ
-@given(garbage=st.text(max_size=200))
-def test_garbage_before_connect_gets_error_and_close_or_is_ignored(nexus: NexusServer, garbage: str) -> None:
-    client = RawWsClient(nexus.ws_url)
-    try:
-        if garbage:
-            client.send_raw(garbage)
-        client.send_frame("CONNECT", {"accept-version": "1.2", "host": "x", "passcode": nexus.token("early")})
-        while not any(f.command in ("CONNECTED", "ERROR") for f in client.frames):
-            text = client._receive_text()
-            if text is None:
-                break
-            client._feed(text)
-        commands = [f.command for f in client.frames]
-        if "CONNECTED" in commands:
-            assert garbage.strip("\r\n") == "", "garbage was taken for a frame: %r" % garbage
-        else:
-            assert "ERROR" in commands, "closed without an ERROR frame"
-            assert client.wait_closed()
-    finally:
-        client.close()
+def test_garbage_before_connect_gets_error_and_close_or_is_ignored(nexus: NexusServer, calm: Bystander) -> None:
+    @FUZZ
+    @given(garbage=st.text(max_size=200))
+    def run(garbage: str) -> None:
+        client = RawWsClient(nexus.ws_url)
+        try:
+            if garbage:
+                client.send_raw(garbage)
+            client.send_frame("CONNECT", {"accept-version": "1.2", "host": "x", "passcode": nexus.token("early")})
+            while not any(f.command in ("CONNECTED", "ERROR") for f in client.frames):
+                text = client._receive_text()
+                if text is None:
+                    break
+                client._feed(text)
+            commands = [f.command for f in client.frames]
+            if "CONNECTED" in commands:
+                assert garbage.strip("\r\n") == "", "garbage was taken for a frame: %r" % garbage
+            else:
+                assert "ERROR" in commands, "closed without an ERROR frame"
+                assert client.wait_closed()
+        finally:
+            client.close()
 
-
-def test_bystander_got_everything_through_the_frame_fuzzing(calm: Bystander) -> None:
+    run()
+    # A well-behaved client connected throughout got all of its messages.
     calm.check()
 
 
@@ -208,29 +212,29 @@ def envelopes(draw: Any) -> Dict[str, Any]:
     return doc
 
 
-@pytest.mark.usefixtures("calm")
-@FUZZ
-@given(body=st.one_of(envelopes().map(lambda d: json.dumps(d).encode()),
-                      json_values.map(lambda v: json.dumps(v).encode()),
-                      st.text(max_size=100).map(lambda t: t.encode("utf-8", "replace"))))
-def test_any_send_body_is_accepted_or_invalid_never_a_failure(nexus: NexusServer, body: bytes) -> None:
-    client = RawWsClient(nexus.ws_url)
-    try:
-        client.connect(nexus.token("sender", chats=["c1"]))
-        client.subscribe_errors()
-        headers = {"destination": "/topic/chat/c1", "receipt": "r", "content-length": str(len(body))}
-        client.send_frame("SEND", headers, body)
-        client.send_frame("SUBSCRIBE", {"id": "p", "destination": "/topic/presence", "receipt": "probe"})
-        assert outcome(client, "probe") == "alive"
-        rejections = [json.loads(f.body) for f in client.frames
-                      if f.command == "MESSAGE" and f.headers.get("receipt-id") == "r"]
-        accepted = any(f.command == "RECEIPT" and f.headers.get("receipt-id") == "r" for f in client.frames)
-        assert accepted != bool(rejections)
-        if rejections:
-            assert rejections[0]["error"] == "INVALID_MESSAGE", rejections[0]
-    finally:
-        client.close()
+def test_any_send_body_is_accepted_or_invalid_never_a_failure(nexus: NexusServer, calm: Bystander) -> None:
+    @FUZZ
+    @given(body=st.one_of(envelopes().map(lambda d: json.dumps(d).encode()),
+                          json_values.map(lambda v: json.dumps(v).encode()),
+                          st.text(max_size=100).map(lambda t: t.encode("utf-8", "replace"))))
+    def run(body: bytes) -> None:
+        client = RawWsClient(nexus.ws_url)
+        try:
+            client.connect(nexus.token("sender", chats=["c1"]))
+            client.subscribe_errors()
+            headers = {"destination": "/topic/chat/c1", "receipt": "r", "content-length": str(len(body))}
+            client.send_frame("SEND", headers, body)
+            client.send_frame("SUBSCRIBE", {"id": "p", "destination": "/topic/presence", "receipt": "probe"})
+            assert outcome(client, "probe") == "alive"
+            rejections = [json.loads(f.body) for f in client.frames
+                          if f.command == "MESSAGE" and f.headers.get("receipt-id") == "r"]
+            accepted = any(f.command == "RECEIPT" and f.headers.get("receipt-id") == "r" for f in client.frames)
+            assert accepted != bool(rejections)
+            if rejections:
+                assert rejections[0]["error"] == "INVALID_MESSAGE", rejections[0]
+        finally:
+            client.close()
 
-
-def test_bystander_got_everything_through_the_body_fuzzing(calm: Bystander) -> None:
+    run()
+    # A well-behaved client connected throughout got all of its messages.
     calm.check()

@@ -256,3 +256,24 @@ def test_server_side_notify_waits_for_offline_user(nexus: Any) -> None:
             time.sleep(0.02)
     finally:
         client.close()
+
+
+@pytest.mark.parametrize("last_seq", ["-1", "x", "1.5", ""])
+def test_a_last_seq_that_is_not_a_non_negative_integer_is_invalid(nexus: Any, last_seq: str) -> None:
+    client = RawWsClient(nexus.ws_url)
+    try:
+        client.connect(nexus.token("resumer", chats=["neg"]))
+        client.subscribe_errors()
+        client.send_frame(
+            "SUBSCRIBE", {"id": "r", "destination": "/topic/chat/neg", "last-seq": last_seq, "receipt": "s"}
+        )
+        frame, body = client.rejection()
+        assert frame.headers["receipt-id"] == "s"
+        assert body["error"] == "INVALID_MESSAGE"
+        assert body["message"] == "last-seq must be a non-negative integer"
+        assert body["details"] == {"last-seq": last_seq, "subscription": "r"}
+        # The connection stays, and no subscription was left behind.
+        client.send_frame("SUBSCRIBE", {"id": "r", "destination": "/topic/chat/neg", "last-seq": "0", "receipt": "t"})
+        client.expect("RECEIPT", receipt_id="t")
+    finally:
+        client.close()

@@ -12,10 +12,7 @@ from typing import Any
 import pytest
 import tornado.web
 from support.clients import RawWsClient
-from support.nexus import SECRET, running_nexus
-
-from nexus_tornado.errors import ConfigError
-from nexus_tornado.settings import Settings
+from support.nexus import running_nexus
 
 
 class HostHandler(tornado.web.RequestHandler):
@@ -89,14 +86,6 @@ def test_a_client_that_beats_stays_connected() -> None:
             client.expect("RECEIPT", receipt_id="alive")
         finally:
             client.close()
-
-
-def test_settings_are_validated_once_with_the_field_named() -> None:
-    with pytest.raises(ConfigError, match="jwt_secret is required"):
-        Settings()
-    with pytest.raises(ConfigError, match="cannot mix"):
-        Settings(jwt_secret=SECRET, jwt_algorithms=("HS256", "RS256"))
-    assert "***" in json.dumps(Settings(jwt_secret=SECRET).public_dict())
 
 
 def test_disabled_transports_setting_turns_a_transport_off() -> None:

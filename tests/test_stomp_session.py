@@ -589,6 +589,22 @@ def test_pending_acks_are_bounded() -> None:
     assert session.state is State.CONNECTED
 
 
+def test_remembered_settled_ack_ids_are_bounded() -> None:
+    # A late ACK of a settled message is answered quietly only while the session still
+    # remembers it; it remembers at most max_pending_acks ids, so memory stays bounded.
+    session = subscribed("client-individual", max_pending_acks=2)
+    ids: List[str] = []
+    for n in (1, 2, 3, 4):
+        _deliver(session, n)
+        ids += _ack_ids(session)
+        session.receive_data(b"ACK\nid:%s\n\n\x00" % ids[-1].encode())
+        assert len(session.events_received()) == 1
+    session.receive_data(b"ACK\nid:%s\nreceipt:late\n\n\x00" % ids[3].encode())
+    assert session.events_received() == [ReceiptRequested("late")]
+    session.receive_data(b"ACK\nid:%s\nreceipt:forgotten\n\n\x00" % ids[1].encode())
+    assert out_summary(session) == [error("unknown ack id", receipt_id="forgotten")]
+
+
 def test_ack_in_auto_mode_is_unknown() -> None:
     session = subscribed("auto")
     session.send_message("0", template(1))
