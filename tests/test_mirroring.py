@@ -1,0 +1,58 @@
+"""Each source module has its own test module, named after it (as websockets does).
+
+``nexus_tornado/<package>/<module>.py`` is tested in ``tests/test_<package>_<module>.py``
+(``nexus_tornado/<module>.py`` in ``tests/test_<module>.py``). The other test modules
+are the cross-cutting suites listed in :data:`CROSS_CUTTING` (docs/testing.md says what
+each covers); a new test module is one or the other.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Dict
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "nexus_tornado"
+TESTS = ROOT / "tests"
+
+#: Test modules that follow a concern across modules rather than mirror one.
+CROSS_CUTTING = {
+    "test_architecture.py": "the import-linter layering contracts",
+    "test_mirroring.py": "this rule",
+    "test_history.py": "replay, restarts and outages through a real server and store",
+    "test_offline_delivery.py": "notifications kept for offline users, end to end",
+    "test_packaging.py": "the wheel and what it installs",
+    "test_readme.py": "the README's examples, run",
+    "test_security_acl.py": "the destination table through a real server",
+    "test_security_errors.py": "rejections, ERROR frames and tracking ids on the wire",
+    "test_security_fuzz.py": "generated malformed input against a real server",
+    "test_security_limits.py": "every configured limit through a real server",
+    "test_security_messages.py": "message validation through a real server",
+    "test_security_tokens.py": "token handling through a real server",
+}
+
+#: Source modules with nothing of their own to test.
+NO_TEST_MODULE = {"__init__.py", "__main__.py"}
+
+
+def expected_test_modules() -> Dict[str, str]:
+    """test module name -> the source module it mirrors."""
+    expected = {}
+    for source in sorted(PACKAGE.rglob("*.py")):
+        if source.name in NO_TEST_MODULE:
+            continue
+        parts = source.relative_to(PACKAGE).with_suffix("").parts
+        expected["test_%s.py" % "_".join(parts)] = str(source.relative_to(ROOT))
+    return expected
+
+
+def test_every_source_module_has_its_test_module() -> None:
+    present = {p.name for p in TESTS.glob("test_*.py")}
+    missing = {test: source for test, source in expected_test_modules().items() if test not in present}
+    assert not missing, "source modules without a test module: %s" % missing
+
+
+def test_every_test_module_mirrors_a_source_module_or_is_a_known_suite() -> None:
+    known = set(expected_test_modules()) | set(CROSS_CUTTING)
+    strays = sorted(p.name for p in TESTS.glob("test_*.py") if p.name not in known)
+    assert not strays, "test modules that mirror no source module: %s" % strays
