@@ -134,8 +134,18 @@
     return fromUrl || stored || 'auto';
   }
 
+  /** Transports this browser cannot use (an old one has no WebSocket or EventSource). */
+  var NEEDS = { 'websocket': 'WebSocket', 'raw-websocket': 'WebSocket', 'eventsource': 'EventSource' };
+
   function setupTransportPicker() {
     var select = $('transport');
+    for (var i = 0; i < select.options.length; i++) {
+      var api = NEEDS[select.options[i].value];
+      if (api && !window[api]) {
+        select.options[i].disabled = true;
+        select.options[i].text += ' (this browser has no ' + api + ')';
+      }
+    }
     select.value = chosenTransport();
     if (select.value === '') { select.value = 'auto'; }
     select.onchange = function () {

@@ -13,6 +13,7 @@ Screenshots go to the directory named by ``NEXUS_E2E_SCREENSHOT_DIR`` (e.g.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any, Iterator, List
@@ -25,6 +26,22 @@ from support.command import CommandServer
 #: How long a page may take to show what a test waits for, milliseconds.
 WAIT_MS = 15_000
 expect.set_options(timeout=WAIT_MS)
+
+#: What an IE 9-11-era browser lacks, as far as the page is concerned.
+OLD_BROWSER_MISSING = ["WebSocket", "EventSource", "fetch", "Promise", "TextEncoder", "TextDecoder"]
+#: Runs in every frame before any of its scripts: removes those APIs and records in
+#: ``window.nexusTestMissing`` which ones really were gone (a polyfill may bring one
+#: back later, which is the point).
+OLD_BROWSER_SCRIPT = """
+(function (names) {
+  var missing = [];
+  for (var i = 0; i < names.length; i++) {
+    try { delete window[names[i]]; } catch (e) { /* not configurable */ }
+    if (typeof window[names[i]] === 'undefined') { missing.push(names[i]); }
+  }
+  window.nexusTestMissing = missing;
+}(%s));
+""" % json.dumps(OLD_BROWSER_MISSING)
 
 
 class NexusServer(CommandServer):
@@ -94,13 +111,18 @@ class PageErrors:
 
 @pytest.fixture
 def new_page(browser: Any) -> Iterator[Any]:
-    """``new_page()``: a page in a fresh browser context (its own localStorage)."""
+    """``new_page()``: a page in a fresh browser context (its own localStorage).
+
+    ``new_page(old_browser=True)``: every frame of it lacks ``OLD_BROWSER_MISSING``.
+    """
     contexts: List[Any] = []
     errors = PageErrors()
 
-    def make(width: int = 1280, height: int = 900) -> Any:
+    def make(width: int = 1280, height: int = 900, old_browser: bool = False) -> Any:
         context = browser.new_context(viewport={"width": width, "height": height})
         context.set_default_timeout(WAIT_MS)
+        if old_browser:
+            context.add_init_script(OLD_BROWSER_SCRIPT)
         contexts.append(context)
         return errors.watch(context.new_page())
 

@@ -159,10 +159,15 @@ def test_vendored_libraries_are_recorded() -> None:
     assert versions["sockjs-client"][0].startswith("1.6.")
     assert versions["@stomp/stompjs"][0].startswith("7.")
     assert versions["sockjs-client"][1] == "MIT" and versions["@stomp/stompjs"][1] == "Apache-2.0"
-    for name in ("LICENSE.sockjs-client", "LICENSE.stompjs", "sockjs.min.js", "stomp.umd.min.js"):
+    assert versions["promise-polyfill"][1] == "MIT" and versions["fast-text-encoding"][1] == "Apache-2.0"
+    names = ("sockjs.min.js", "stomp.es5.min.js", "promise-polyfill.min.js", "fast-text-encoding.min.js",
+             "LICENSE.sockjs-client", "LICENSE.stompjs", "LICENSE.promise-polyfill", "LICENSE.fast-text-encoding")
+    for name in names:
         assert os.path.getsize(os.path.join(vendor, name)) > 0, name
     with open(os.path.join(vendor, "sockjs.min.js"), encoding="utf-8") as handle:
         assert '"%s"' % versions["sockjs-client"][0] in handle.read()
+    with open(os.path.join(vendor, "stomp.es5.min.js"), encoding="utf-8") as handle:
+        assert "@stomp/stompjs %s" % versions["@stomp/stompjs"][0] in handle.readline()
 
 
 @pytest.mark.parametrize("path, content_type", [
