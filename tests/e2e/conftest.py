@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any, Iterator, List
 
@@ -98,15 +99,27 @@ def browser() -> Iterator[Any]:
         chromium.close()
 
 
+#: sockjs-client 1.6's jsonp-polling cannot cancel a poll in flight: when the page
+#: closes the connection (log out, another transport), it deletes the poll's callback
+#: ``_jp.<id>``, and the response still runs as a script and calls it. Harmless (the
+#: connection is closed anyway) and not ours to fix; every other error counts.
+SOCKJS_LATE_JSONP = re.compile(r"^_jp\.a\w+ is not a function$")
+
+
 class PageErrors:
-    """Uncaught exceptions of the pages of a test; the test fails if there are any."""
+    """Uncaught exceptions of the pages of a test; the test fails if there are any
+    (but ``SOCKJS_LATE_JSONP``)."""
 
     def __init__(self) -> None:
         self.errors: List[str] = []
 
     def watch(self, page: Any) -> Any:
-        page.on("pageerror", lambda exc: self.errors.append(str(exc)))
+        page.on("pageerror", self._record)
         return page
+
+    def _record(self, exc: Any) -> None:
+        if not SOCKJS_LATE_JSONP.match(str(exc)):
+            self.errors.append(str(exc))
 
 
 @pytest.fixture
