@@ -25,6 +25,7 @@ import secrets
 import signal
 import sys
 import typing
+from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 import tornado.web
@@ -48,6 +49,7 @@ SERVER_OPTIONS: Dict[str, Any] = {
     "port": (8888, int, "Port to listen on (0: any free port, shown in the log)."),
     "backlog": (1024, int, "Connections the kernel queues before the server accepts them (a crowd reconnecting at once needs more than the usual 128)."),
     "demo": (True, bool, "Mount the demo app (page, demo-only login) next to the plugin."),
+    "demo_secret_file": ("", str, "With the demo and no --jwt-secret: the file that keeps the demo's JWT secret across restarts, made on first use; none given: $XDG_STATE_HOME/nexus-tornado/demo-jwt-secret ($XDG_STATE_HOME is ~/.local/state by default)."),
     "log_level": ("INFO", str, "Logging level (DEBUG, INFO, WARNING, ERROR)."),
 }
 
@@ -99,7 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
             parser.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction, default=None,
                                 help="%s (default: %s)" % (help_text, "on" if default else "off"))
         else:
-            parser.add_argument(flag, dest=name, default=None, help="%s (default: %s)" % (help_text, default))
+            parser.add_argument(flag, dest=name, default=None,
+                                help="%s (default: %s)" % (help_text, default if default != "" else "none"))
     for field in dataclasses.fields(Settings):
         flag = "--" + field.name.replace("_", "-")
         help_text = field.metadata.get("help", "").replace("``", "")
@@ -108,7 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
             default = ",".join(str(d) for d in default)
         shown = "(default: %s)" % (default if default not in ("", None) else "none")
         if field.name == "jwt_secret":
-            shown = "(required unless --demo, which makes a random one; @FILE reads it from a file)"
+            shown = "(required unless --demo, which keeps one in --demo-secret-file; @FILE reads it from a file)"
         parser.add_argument(flag, dest=field.name, default=None, metavar=field.name.upper(),
                             help="%s %s" % (help_text, shown))
     return parser
@@ -160,6 +163,31 @@ def settings_from(values: Mapping[str, Any]) -> Settings:
 def server_option(values: Mapping[str, Any], name: str) -> Any:
     default, kind, _ = SERVER_OPTIONS[name]
     return _convert(name, values.get(name, default), kind)
+
+
+def demo_secret(values: Mapping[str, Any], environ: Mapping[str, str]) -> str:
+    """The demo's JWT secret when none is configured: kept in a file, so that a
+    restarted server accepts the tokens open pages hold; a random one for this run
+    only when that file can be neither read nor made."""
+    tokens = importlib.import_module("nexus_tornado.demo.tokens")
+    configured = server_option(values, "demo_secret_file")
+    path = Path(configured) if configured else tokens.default_secret_path(environ)
+    try:
+        secret, created = tokens.stable_secret(path)
+    except OSError as exc:
+        log.warning(
+            "no --jwt-secret given and the demo secret file %s is unusable (%s): signing demo "
+            "tokens with a random secret; pages will need a new token after a restart",
+            path, exc.strerror or exc,
+        )
+        return secrets.token_hex(32)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    log.info(
+        "no --jwt-secret given: signing demo tokens with the secret in %s (%s)",
+        path, "made now" if created else "kept across restarts",
+    )
+    return str(secret)
 
 
 #: Cyclic garbage collector thresholds while serving (Python's default: 700, 10, 10).
@@ -233,9 +261,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         port = server_option(values, "port")
         demo = server_option(values, "demo")
         if demo and not values.get("jwt_secret"):
-            # Tokens come from the demo login, so any secret will do: a fresh random one.
-            values = dict(values, jwt_secret=secrets.token_hex(32))
-            log.info("no --jwt-secret given: signing demo tokens with a random secret")
+            values = dict(values, jwt_secret=demo_secret(values, os.environ))
         if demo and not values.get("sockjs_url"):
             # The iframe transports must load the same sockjs-client as the page.
             values = dict(values, sockjs_url=DEMO_SOCKJS_URL)

@@ -1,12 +1,15 @@
 /*
  * The demo page of nexus-tornado: every feature of the server, driven through
- * nexus-client.js. Plain ES5, no build step.
+ * nexus-client.js, with the helpers of demo-support.js. Plain ES5, no build step.
  *
  * URL parameters (handy for trying things and for the tests):
  *   ?as=<user>             log in as that demo user at once
  *   &transport=<name>      force a transport (also the picker in the header)
  *   &ttl=<seconds>         ask for short-lived tokens to watch them being refreshed
  *   &backoffMax=<ms>       cap the reconnect back-off (default 30000)
+ *
+ * The login (user and token) is kept in sessionStorage, so a reload of this tab logs
+ * back in with the same token until it expires; "Log out" forgets it.
  */
 (function () {
   'use strict';
@@ -35,38 +38,18 @@
 
   function $(id) { return document.getElementById(id); }
 
-  function params() {
-    var out = {};
-    var query = window.location.search.replace(/^\?/, '').split('&');
-    for (var i = 0; i < query.length; i++) {
-      if (!query[i]) { continue; }
-      var kv = query[i].split('=');
-      out[decodeURIComponent(kv[0])] = decodeURIComponent((kv[1] || '').replace(/\+/g, ' '));
-    }
-    return out;
-  }
+  var support = window.NexusDemoSupport;
+  var params = support.params;
+  var el = support.el;
+  var clear = support.clear;
+  var timeText = support.timeText;
+  var request = support.request;
 
-  function el(tag, attrs, children) {
-    var node = document.createElement(tag);
-    var key;
-    for (key in (attrs || {})) {
-      if (!Object.prototype.hasOwnProperty.call(attrs, key)) { continue; }
-      if (key === 'text') { node.textContent = attrs[key]; } else if (key === 'className') { node.className = attrs[key]; } else { node.setAttribute(key, attrs[key]); }
-    }
-    for (var i = 0; i < (children || []).length; i++) {
-      var child = children[i];
-      if (child === null || child === undefined) { continue; }
-      node.appendChild(typeof child === 'string' ? document.createTextNode(child) : child);
-    }
-    return node;
-  }
+  function rememberLogin() { support.keepLogin(state.user.id, state.token); }
 
-  function clear(node) { while (node.firstChild) { node.removeChild(node.firstChild); } }
-
-  function timeText(iso) {
-    var d = iso ? new Date(iso) : new Date();
-    if (isNaN(d.getTime())) { return String(iso); }
-    return d.toLocaleTimeString();
+  function showTokenExpiry(exp) {
+    $('token-exp').textContent = new Date(exp * 1000).toLocaleTimeString();
+    $('token-exp').setAttribute('datetime', new Date(exp * 1000).toISOString());
   }
 
   function userName(id) {
@@ -75,76 +58,8 @@
     return id;
   }
 
-  function request(method, url, body, token, done) {
-    var xhr = new XMLHttpRequest();
-    xhr.open(method, url, true);
-    xhr.setRequestHeader('Content-Type', 'application/json');
-    if (token) { xhr.setRequestHeader('Authorization', 'Bearer ' + token); }
-    xhr.onreadystatechange = function () {
-      if (xhr.readyState !== 4) { return; }
-      var data = null;
-      try { data = JSON.parse(xhr.responseText); } catch (e) { data = null; }
-      if (xhr.status >= 200 && xhr.status < 300) {
-        done(null, data);
-      } else {
-        done(new Error((data && data.error) || ('HTTP ' + xhr.status)));
-      }
-    };
-    xhr.send(body === null ? null : JSON.stringify(body));
-  }
-
-  function logEvent(text) {
-    var list = $('event-log');
-    list.insertBefore(el('li', {}, [el('time', { text: timeText() }), ' ' + text]), list.firstChild);
-    while (list.childNodes.length > 50) { list.removeChild(list.lastChild); }
-  }
-
-  // ---- connection indicator and transport picker -------------------------------------
-
-  function showState(s) {
-    if (s.state === 'connected') { state.connectedAt = new Date().getTime(); }
-    var box = $('connection');
-    box.setAttribute('data-state', s.state);
-    var text;
-    if (s.state === 'connected') {
-      text = 'Connected';
-    } else if (s.state === 'connecting') {
-      text = 'Connecting…';
-    } else if (s.state === 'reconnecting') {
-      text = 'Reconnecting in ' + s.secondsLeft + ' s (attempt ' + s.attempt + ')';
-    } else {
-      text = 'Not connected';
-    }
-    $('connection-text').textContent = text;
-    $('connection-transport').textContent = s.state === 'connected' && s.transport ? 'via ' + s.transport : '';
-    box.setAttribute('data-transport', s.state === 'connected' && s.transport ? s.transport : '');
-    $('reconnect-now').hidden = s.state !== 'reconnecting';
-    if (s.state !== 'reconnecting' || s.secondsLeft === Math.ceil(s.delay / 1000)) {
-      $('connection-announce').textContent = text + (s.state === 'connected' && s.transport ? ' via ' + s.transport : '');
-      logEvent(s.state + (s.transport ? ' (' + s.transport + ')' : '') +
-               (s.state === 'reconnecting' ? ' in ' + s.secondsLeft + ' s' : '') +
-               (s.reason ? ': ' + s.reason : ''));
-    }
-  }
-
-  function chosenTransport() {
-    var fromUrl = params().transport;
-    var stored = null;
-    try { stored = window.sessionStorage.getItem('nexus-demo:transport'); } catch (e) { stored = null; }
-    return fromUrl || stored || 'auto';
-  }
-
-  function setupTransportPicker() {
-    var select = $('transport');
-    select.value = chosenTransport();
-    if (select.value === '') { select.value = 'auto'; }
-    select.onchange = function () {
-      try { window.sessionStorage.setItem('nexus-demo:transport', select.value); } catch (e) { /* ignore */ }
-      if (state.client) { state.client.setTransport(select.value); }
-    };
-    $('transport-form').onsubmit = function () { return false; };
-    $('reconnect-now').onclick = function () { if (state.client) { state.client.reconnectNow(); } };
-  }
+  var logEvent = support.logEvent;
+  var chosenTransport = support.chosenTransport;
 
   // ---- login ------------------------------------------------------------------------
 
@@ -182,16 +97,23 @@
     request('POST', '/demo/token', { user: state.user.id, ttl: ttl }, null, function (err, data) {
       if (err) { done(err); return; }
       state.token = data.token;
-      $('token-exp').textContent = new Date(data.expiresAt * 1000).toLocaleTimeString();
-      $('token-exp').setAttribute('datetime', new Date(data.expiresAt * 1000).toISOString());
+      showTokenExpiry(data.expiresAt);
+      rememberLogin();
       done(null, data.token);
     });
   }
 
-  function login(userId) {
+  /** Log in as `userId`; with `token` (a kept login), start with that token. */
+  function login(userId, token) {
     var users = state.config.users;
     for (var i = 0; i < users.length; i++) { if (users[i].id === userId) { state.user = users[i]; } }
     if (!state.user) { showLoginError('No such demo user: ' + userId); return; }
+    if (token) {
+      state.token = token;
+      var claims = window.NexusClient.decodeJwt(token);
+      if (claims && claims.exp) { showTokenExpiry(claims.exp); }
+      rememberLogin();
+    }
     $('login').hidden = true;
     $('app').hidden = false;
     $('whoami').hidden = false;
@@ -207,6 +129,7 @@
   }
 
   function logout() {
+    support.forgetLogin();
     if (state.client) { state.client.disconnect(); }
     var url = window.location.pathname;
     window.location.href = url;
@@ -225,11 +148,15 @@
     });
     state.client = client;
     window.nexusDemoClient = client;  // for the console (and the tests)
-    client.on('state', showState);
+    client.on('state', function (st) {
+      if (st.state === 'connected') { state.connectedAt = new Date().getTime(); }
+      support.showState(st);
+    });
     client.on('gap', function (g) { logEvent('gap on ' + g.destination + ': seq ' + g.from + '–' + g.to + ' no longer retained'); });
     client.on('duplicate', function (d) { logEvent('dropped duplicate seq ' + d.seq + ' on ' + d.destination); });
     client.on('token', function (t) { if (t.refreshed) { logEvent('token refreshed without reconnecting'); } });
     client.on('error', function (e) { logEvent('error: ' + e.message); });
+    client.on('reset', onHistoryReset);
 
     setupChat(client);
     setupBoard(client);
@@ -239,6 +166,25 @@
     setupCalendar(client);
     setupRejectionButtons(client);
     client.connect();
+  }
+
+  // ---- the server's history was reset ---------------------------------------------
+
+  /** The server started numbering `r.destination` again: it forgot what it had. */
+  function onHistoryReset(r) {
+    logEvent('the server reset the history of ' + r.destination);
+    var where = $('history-reset-where');
+    var seen = where.getAttribute('data-destinations') ? where.getAttribute('data-destinations').split(' ') : [];
+    if (seen.indexOf(r.destination) < 0) { seen.push(r.destination); }
+    where.setAttribute('data-destinations', seen.join(' '));
+    where.textContent = seen.join(', ');
+    $('history-reset').hidden = false;
+    var chat = /^\/topic\/chat\/(.+)$/.exec(r.destination);
+    if (chat && state.chatLogs[chat[1]] && state.chatLogs[chat[1]].length) {
+      var entry = { divider: true };
+      state.chatLogs[chat[1]].push(entry);
+      if (state.room === chat[1]) { $('chat-log').appendChild(chatItem(entry)); }
+    }
   }
 
   // ---- chat -------------------------------------------------------------------------
@@ -263,9 +209,8 @@
       var input = $('chat-input');
       var content = input.value;
       if (!content || !state.room) { return false; }
-      client.send('/topic/chat/' + state.room,
-        client.envelope('CHAT_MESSAGE', { chatId: state.room, content: content, contentType: 'TEXT' }));
-      input.value = '';
+      support.sendFromForm(state.client, $('chat-form'), '/topic/chat/' + state.room,
+        client.envelope('CHAT_MESSAGE', { chatId: state.room, content: content, contentType: 'TEXT' }), [input]);
       return false;
     };
   }
@@ -287,6 +232,9 @@
   }
 
   function chatItem(entry) {
+    if (entry.divider) {
+      return el('li', { className: 'history-divider', text: 'The server’s history was reset here: it no longer has the messages above.' });
+    }
     var env = entry.envelope || {};
     var payload = env.payload || {};
     var mine = state.user && env.senderId === state.user.id;
@@ -334,8 +282,8 @@
       var input = $('card-title');
       if (!input.value || !state.board) { return false; }
       var cardId = 'c' + new Date().getTime().toString(36) + Math.floor(Math.random() * 1e6).toString(36);
-      sendBoard('add', { cardId: cardId, title: input.value, column: 'todo' });
-      input.value = '';
+      support.sendFromForm(state.client, $('card-form'), '/topic/board/' + state.board, state.client.envelope('BOARD_UPDATE',
+        { boardId: state.board, action: 'add', data: { cardId: cardId, title: input.value, column: 'todo' } }), [input]);
       return false;
     };
     renderBoard();
@@ -499,10 +447,9 @@
       : 'Only admins may post; try it to see the server refuse it (FORBIDDEN).';
     client.subscribe('/topic/announcements', onAnnouncement, { since: 0 });
     $('announcement-form').onsubmit = function () {
-      client.send('/topic/announcements', client.envelope('NOTIFICATION', {
-        notificationType: 'ANNOUNCEMENT', title: $('announcement-title').value, message: $('announcement-message').value }));
-      $('announcement-title').value = '';
-      $('announcement-message').value = '';
+      support.sendFromForm(state.client, $('announcement-form'), '/topic/announcements', client.envelope('NOTIFICATION', {
+        notificationType: 'ANNOUNCEMENT', title: $('announcement-title').value, message: $('announcement-message').value }),
+        [$('announcement-title'), $('announcement-message')]);
       return false;
     };
   }
@@ -531,10 +478,9 @@
     }
     $('calendar-form').onsubmit = function () {
       var when = $('calendar-when').value;
-      client.send('/topic/calendar/' + state.user.id, client.envelope('NOTIFICATION', {
+      support.sendFromForm(state.client, $('calendar-form'), '/topic/calendar/' + state.user.id, client.envelope('NOTIFICATION', {
         notificationType: 'CALENDAR_EVENT', title: $('calendar-title').value,
-        message: when ? new Date(when).toLocaleString() : '' }));
-      $('calendar-title').value = '';
+        message: when ? new Date(when).toLocaleString() : '' }), [$('calendar-title')]);
       return false;
     };
   }
@@ -607,8 +553,9 @@
   // ---- start ------------------------------------------------------------------------
 
   function start() {
-    setupTransportPicker();
+    support.setupTransportPicker(function () { return state.client; });
     $('logout').onclick = logout;
+    $('history-reset-dismiss').onclick = function () { $('history-reset').hidden = true; };
     $('refresh-token').onclick = function () {
       if (!state.client) { return; }
       fetchToken(function (err, token) {
@@ -623,7 +570,12 @@
       state.config = config;
       renderLogin();
       var as = params().as;
-      if (as) { login(as); }
+      var kept = support.keptLogin();
+      if (kept && (!as || as === kept.user)) {
+        login(kept.user, kept.token);
+      } else if (as) {
+        login(as);
+      }
     });
   }
 

@@ -1,11 +1,11 @@
 /*
  * nexus-client.js: a small browser client for nexus-tornado.
  *
- * Built on the vendored UMD builds of sockjs-client (global `SockJS`) and
- * @stomp/stompjs (global `StompJs`); load those two first with plain <script> tags.
- * No build step. This file is ES5 (var, function, no modules, no arrow functions) so
- * that it can be read and shipped as is; note that the stompjs 7 build itself needs
- * a browser with ES2017+ (Promise, TextEncoder, class syntax).
+ * Built on the vendored builds of sockjs-client (global `SockJS`) and @stomp/stompjs
+ * (global `StompJs`, transpiled to ES5); load those first with plain <script> tags,
+ * after the Promise and TextEncoder polyfills in static/vendor/ (they install only
+ * where missing). No build step. This file is ES5 (var, function, no modules, no
+ * arrow functions) so that it runs as is in IE 9-11-era browsers (docs/demo.md).
  *
  * What it adds to stompjs (see docs/demo.md for the full API):
  *  - connects with a JWT (STOMP CONNECT header `Authorization: Bearer <jwt>`), asking
@@ -354,6 +354,11 @@
         self._onClosed(evt);
       }
     };
+    if (transport === RAW_WEBSOCKET && !root.WebSocket) {
+      this._emit('error', { message: 'this browser has no WebSocket: use a SockJS transport' });
+      this._scheduleReconnect('no WebSocket in this browser');
+      return;
+    }
     if (transport === RAW_WEBSOCKET) {
       config.webSocketFactory = function () {
         // No subprotocol list: STOMP negotiates its version in CONNECT (accept-version),

@@ -16,7 +16,7 @@ from support.clients import RawWsClient
 from support.command import CommandServer
 from support.nexus import SECRET, make_token
 
-from nexus_tornado.cli import build_parser, gather, server_option, settings_from
+from nexus_tornado.cli import build_parser, demo_secret, gather, server_option, settings_from
 from nexus_tornado.errors import ConfigError
 from nexus_tornado.settings import Settings
 
@@ -72,6 +72,30 @@ def test_secret_can_come_from_a_file(tmp_path: Path) -> None:
 def test_invalid_settings_are_reported_by_name(argv: List[str], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         settings_from(parse(argv))
+
+
+def test_the_demo_secret_comes_from_its_file_or_the_state_directory(tmp_path: Path) -> None:
+    chosen = tmp_path / "chosen" / "secret"
+    secret = demo_secret(parse(["--demo-secret-file", str(chosen)]), {})
+    assert chosen.read_text().strip() == secret
+    assert demo_secret(parse([], {"NEXUS_DEMO_SECRET_FILE": str(chosen)}), {}) == secret
+    state = tmp_path / "state"
+    kept = demo_secret(parse([]), {"XDG_STATE_HOME": str(state)})
+    assert (state / "nexus-tornado" / "demo-jwt-secret").read_text().strip() == kept != secret
+
+
+def test_an_unusable_demo_secret_file_falls_back_to_a_random_secret(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    values = parse(["--demo-secret-file", str(blocker / "secret")])  # a file is no directory
+    first, second = demo_secret(values, {}), demo_secret(values, {})
+    assert len(first) == 64 and first != second
+    assert "is unusable" in caplog.text and "random secret" in caplog.text
+    (tmp_path / "short").write_text("short")
+    with pytest.raises(ConfigError, match="fewer than 32 characters"):
+        demo_secret(parse(["--demo-secret-file", str(tmp_path / "short")]), {})
 
 
 def test_unknown_config_key_is_an_error(tmp_path: Path) -> None:

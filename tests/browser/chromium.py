@@ -55,7 +55,7 @@ def require_chromium() -> None:
 
 
 def vendor_dir() -> Path:
-    """Where sockjs.min.js (1.6.1) and stomp.umd.min.js are: the demo's vendor
+    """Where sockjs.min.js (1.6.1) and stomp.es5.min.js are: the demo's vendor
     directory (preferred), else tests/browser/vendor."""
     for candidate in (ROOT / "static" / "vendor", Path(__file__).resolve().parent / "vendor"):
         if (candidate / "sockjs.min.js").exists():

@@ -9,13 +9,21 @@ from __future__ import annotations
 import http.client
 import json
 import os
+from pathlib import Path
 from typing import Any, Dict, Iterator, Optional, Tuple
 
 import jwt
 import pytest
 
 from nexus_tornado.demo import DEMO_USERS, STATIC_PATH, demo_urls
-from nexus_tornado.demo.tokens import MAX_TTL, MIN_TTL, SigningUnavailable, signing_algorithm
+from nexus_tornado.demo.tokens import (
+    MAX_TTL,
+    MIN_TTL,
+    SigningUnavailable,
+    default_secret_path,
+    signing_algorithm,
+    stable_secret,
+)
 from nexus_tornado.hub.store import StoredMessage
 from nexus_tornado.policy.auth import TokenVerifier
 from nexus_tornado.settings import Settings
@@ -159,10 +167,15 @@ def test_vendored_libraries_are_recorded() -> None:
     assert versions["sockjs-client"][0].startswith("1.6.")
     assert versions["@stomp/stompjs"][0].startswith("7.")
     assert versions["sockjs-client"][1] == "MIT" and versions["@stomp/stompjs"][1] == "Apache-2.0"
-    for name in ("LICENSE.sockjs-client", "LICENSE.stompjs", "sockjs.min.js", "stomp.umd.min.js"):
+    assert versions["promise-polyfill"][1] == "MIT" and versions["fast-text-encoding"][1] == "Apache-2.0"
+    names = ("sockjs.min.js", "stomp.es5.min.js", "promise-polyfill.min.js", "fast-text-encoding.min.js",
+             "LICENSE.sockjs-client", "LICENSE.stompjs", "LICENSE.promise-polyfill", "LICENSE.fast-text-encoding")
+    for name in names:
         assert os.path.getsize(os.path.join(vendor, name)) > 0, name
     with open(os.path.join(vendor, "sockjs.min.js"), encoding="utf-8") as handle:
         assert '"%s"' % versions["sockjs-client"][0] in handle.read()
+    with open(os.path.join(vendor, "stomp.es5.min.js"), encoding="utf-8") as handle:
+        assert "@stomp/stompjs %s" % versions["@stomp/stompjs"][0] in handle.readline()
 
 
 @pytest.mark.parametrize("path, content_type", [
@@ -181,3 +194,26 @@ def test_page_files_are_served(demo: Demo, path: str, content_type: str) -> None
         assert content_type in (response.getheader("Content-Type") or "")
     finally:
         conn.close()
+
+
+def test_the_demo_secret_is_made_once_then_kept(tmp_path: Path) -> None:
+    path = tmp_path / "state" / "nexus-tornado" / "demo-jwt-secret"
+    secret, created = stable_secret(path)
+    assert created and len(secret) == 64
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert path.parent.stat().st_mode & 0o777 == 0o700
+    assert stable_secret(path) == (secret, False)
+    path.write_text("  %s\n" % secret)  # edited by hand: whitespace does not count
+    assert stable_secret(path) == (secret, False)
+
+
+def test_a_short_demo_secret_is_refused_with_its_path(tmp_path: Path) -> None:
+    path = tmp_path / "demo-jwt-secret"
+    path.write_text("too short\n")
+    with pytest.raises(ValueError, match="demo secret file %s holds fewer than 32 characters" % path):
+        stable_secret(path)
+
+
+def test_the_demo_secret_lives_in_the_state_directory() -> None:
+    assert default_secret_path({"XDG_STATE_HOME": "/x/state"}) == Path("/x/state/nexus-tornado/demo-jwt-secret")
+    assert default_secret_path({}) == Path.home() / ".local" / "state" / "nexus-tornado" / "demo-jwt-secret"

@@ -6,7 +6,10 @@ people in through the page's own buttons, each in a browser context of their own
 
 from __future__ import annotations
 
+import base64
+import json
 import re
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -15,10 +18,20 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.e2e.conftest import NexusServer
-from tests.e2e.pages import card, chat_seqs, chat_texts, open_as, send_chat, wait_subscribed
+from tests.e2e.pages import card, chat_seqs, chat_texts, open_as, send_chat, wait_connected, wait_subscribed
 from tests.support.mongo import nx_server  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.browser
+
+
+def jwt_with_exp(token: str, exp: int) -> str:
+    """``token`` with its ``exp`` claim replaced (the signature no longer matches: the
+    page reads the claims only)."""
+    header, payload, signature = token.split(".")
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    claims["exp"] = exp
+    encoded = base64.urlsafe_b64encode(json.dumps(claims).encode()).decode().rstrip("=")
+    return ".".join([header, encoded, signature])
 
 
 def test_two_users_chat(nexus_server: NexusServer, new_page: Any) -> None:
@@ -150,30 +163,101 @@ def test_restart_with_mongo_reconnects_and_replays(
     alice.screenshot(path=str(screenshot_dir / "demo-after-restart.png"), full_page=True)
 
 
-def test_restart_without_persistence_reconnects_with_a_new_token(nexus_factory: Any, new_page: Any) -> None:
-    """The in-memory store and a random secret (no --jwt-secret): the restarted server
-    knows none of the old messages or tokens. The pages come back by themselves with
-    a new token (the old one is refused: invalid signature) and live traffic flows.
-    It proves nothing about replay: that needs a persistent store (see the test above).
-    """
+def test_restart_without_persistence_keeps_the_login_and_shows_the_reset(
+    nexus_factory: Any, new_page: Any, screenshot_dir: Path
+) -> None:
+    """The in-memory store and no --jwt-secret: the command keeps its demo secret in a
+    file, so the restarted server accepts the tokens the pages hold and they come back
+    without a new login. It has forgotten every message: the pages say so (seq-reset)."""
     server: NexusServer = nexus_factory(with_secret=False)
+    secret_file = server.state_dir / "nexus-tornado" / "demo-jwt-secret"
+    assert "signing demo tokens with the secret in %s (made now)" % secret_file in server.output()
+    assert secret_file.stat().st_mode & 0o777 == 0o600
     query = "backoffMax=1500"
     alice = open_as(new_page(), server.url, "alice", query)
     bob = open_as(new_page(), server.url, "bob", query)
     wait_subscribed(alice, "bob")
+    send_chat(bob, "before the restart")
+    expect(alice.locator("#chat-log li", has_text="before the restart")).to_be_visible()
+    expect(alice.locator("#history-reset")).to_be_hidden()
 
     server.kill()
     expect(alice.locator("#connection-text")).to_contain_text("Reconnecting in")
     server.start()
+    assert "signing demo tokens with the secret in %s (kept across restarts)" % secret_file in server.output()
     expect(alice.locator("#connection")).to_have_attribute("data-state", "connected")
     expect(bob.locator("#connection")).to_have_attribute("data-state", "connected")
-    expect(alice.locator("#event-log")).to_contain_text("invalid signature")
-    assert server.output().count("issued a 900 s token for alice") == 2
 
-    alice.get_by_label("Announcement title").fill("Back again")
-    alice.get_by_label("Announcement message").fill("after a restart without persistence")
-    alice.get_by_role("button", name="Post announcement").click()
-    expect(bob.locator("#announcement-list li", has_text="Back again")).to_be_visible()
+    send_chat(bob, "after the restart")
+    expect(alice.locator("#chat-log li", has_text="after the restart")).to_be_visible()
+    for page in (alice, bob):
+        expect(page.locator("#history-reset")).to_be_visible()
+        expect(page.locator("#history-reset-where")).to_have_text("/topic/chat/general")
+    classes = alice.locator("#chat-log li").evaluate_all("els => els.map(e => e.className)")
+    assert classes == ["chat-message", "history-divider", "chat-message"], classes
+    assert chat_texts(alice) == ["before the restart", "after the restart"]
+    alice.screenshot(path=str(screenshot_dir / "demo-history-reset.png"), full_page=True)
+
+    # The old tokens were accepted: no refusal, no second login.
+    expect(alice.locator("#event-log")).not_to_contain_text("invalid signature")
+    assert server.output().count("issued a 900 s token for alice") == 1
+    assert server.output().count("issued a 900 s token for bob") == 1
+    alice.get_by_role("button", name="Dismiss").click()
+    expect(alice.locator("#history-reset")).to_be_hidden()
+
+
+def test_a_reload_keeps_the_login_until_it_expires_or_logs_out(nexus_server: NexusServer, new_page: Any) -> None:
+    alice = open_as(new_page(), nexus_server.url, "alice")
+    send_chat(alice, "before the reload")
+    expect(alice.locator("#chat-log li", has_text="before the reload")).to_be_visible()
+
+    alice.reload()
+    wait_connected(alice)
+    expect(alice.locator("#me-name")).to_have_text("Alice (admin)")
+    expect(alice.locator("#login")).to_be_hidden()
+    expect(alice.locator("#chat-log li", has_text="before the reload")).to_be_visible()
+    assert nexus_server.output().count("issued a 900 s token for alice") == 1  # the same token
+
+    # A kept token that has expired is no login.
+    kept = alice.evaluate("JSON.parse(sessionStorage.getItem('nexus-demo:login'))")
+    assert kept["user"] == "alice"
+    alice.evaluate(
+        "(t) => sessionStorage.setItem('nexus-demo:login', JSON.stringify({user: 'alice', token: t}))",
+        jwt_with_exp(kept["token"], int(time.time()) - 10),
+    )
+    alice.reload()
+    expect(alice.locator("#login")).to_be_visible()
+    expect(alice.locator("#app")).to_be_hidden()
+
+    # Logging out forgets the login.
+    alice.locator('#user-list button[data-user="alice"]').click()
+    wait_connected(alice)
+    alice.get_by_role("button", name="Log out").click()
+    expect(alice.locator("#login")).to_be_visible()
+    alice.reload()
+    expect(alice.locator("#user-list button")).to_have_count(4)
+    expect(alice.locator("#app")).to_be_hidden()
+
+
+def test_a_refused_message_keeps_what_was_typed_and_says_why(nexus_server: NexusServer, new_page: Any) -> None:
+    bob = open_as(new_page(), nexus_server.url, "bob")
+    bob.get_by_label("Announcement title").fill("Not an admin")
+    bob.get_by_label("Announcement message").fill("Bob tries anyway")
+    bob.get_by_role("button", name="Post announcement").click()
+    error = bob.locator("#announcement-form-error")
+    expect(error).to_be_visible()
+    expect(error).to_have_attribute("data-code", "FORBIDDEN")
+    expect(error).to_contain_text("Not sent (FORBIDDEN)")
+    tracking = error.locator("code").inner_text()
+    assert tracking and tracking in nexus_server.output()
+    expect(bob.get_by_label("Announcement title")).to_have_value("Not an admin")
+    expect(bob.get_by_label("Announcement message")).to_have_value("Bob tries anyway")
+
+    # An accepted message clears its input once the server confirmed it.
+    send_chat(bob, "this one is fine")
+    expect(bob.locator("#chat-log li", has_text="this one is fine")).to_be_visible()
+    expect(bob.get_by_label("Chat message")).to_have_value("")
+    expect(bob.locator("#chat-form-error")).to_be_hidden()
 
 
 def test_announcements_calendar_presence_and_rejections(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import re
 import secrets
 import signal
@@ -31,8 +32,10 @@ class CommandServer:
     READY_PATH = "/stomp/info"
 
     def __init__(self, log_dir: Path, extra_args: Optional[List[str]] = None, with_secret: bool = True) -> None:
-        #: None: the command picks a random secret of its own at every start.
+        #: None: the command keeps a demo secret of its own in ``state_dir``.
         self.secret: Optional[str] = secrets.token_hex(32) if with_secret else None
+        #: The command's $XDG_STATE_HOME (never the real one), the same across restarts.
+        self.state_dir = log_dir / "state"
         self.extra_args = list(extra_args or [])
         self.log_path = log_dir / "nexus-tornado.log"
         self.port: Optional[int] = None
@@ -54,6 +57,7 @@ class CommandServer:
             + (["--jwt-secret", self.secret] if self.secret else [])
             + self.extra_args,
             cwd=str(self.log_path.parent),  # away from the checkout: the installed package
+            env=dict(os.environ, XDG_STATE_HOME=str(self.state_dir)),
             stdin=subprocess.DEVNULL,
             stdout=self._log,
             stderr=subprocess.STDOUT,
