@@ -317,7 +317,8 @@ class HandlerMixin(MixinBase):
         The name is echoed into a script: anything but a dotted identifier would let the
         URL inject code (``c=alert(document.domain)//``).
         """
-        callback = self.get_argument("c", None)
+        # Unstripped: "c=%20" is an invalid name, not a missing one.
+        callback = self.get_argument("c", None, strip=False)
         if callback and callback_is_valid(callback):
             return callback
         self.set_status(500)
