@@ -23,7 +23,7 @@ from .events import (
     TooLarge,
     Unsubscribe,
 )
-from .frame import SUPPORTED_VERSIONS, Frame, MessageTemplate, serialize
+from .frame import SUPPORTED_VERSIONS, Frame, MessageTemplate, is_utf8, serialize
 from .parser import FrameParser, Oversized
 from .session import (
     ACK_MODES,
@@ -58,5 +58,6 @@ __all__ = [
     "Unsubscribe",
     "negotiate_heartbeat",
     "parse_heartbeat",
+    "is_utf8",
     "serialize",
 ]
