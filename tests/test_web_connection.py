@@ -475,3 +475,20 @@ def test_every_frame_received_before_the_close_is_handled() -> None:
             assert time.monotonic() < deadline, "frames received before the close were dropped"
             time.sleep(0.05)
         assert server.run(lambda: server.plugin.store.last_seq("/topic/chat/burst")) == 500
+
+
+def test_nothing_after_an_error_is_taken(nexus: Any) -> None:
+    """After the ERROR for a refused SEND, frames already received are not handled:
+    the client got no RECEIPT for them."""
+    client = RawWsClient(nexus.ws_url)
+    client.connect(nexus.token("rita", chats=["r1"]))
+    client.send_frame("SEND", {"destination": "/topic/chat/not-hers"}, envelope("rita", "not-hers", "no"))
+    for i in range(20):
+        client.send_frame("SEND", {"destination": "/topic/chat/r1"}, envelope("rita", "r1", str(i)))
+    assert client.expect("ERROR").headers["code"] == "FORBIDDEN"
+    client.wait_closed()
+    deadline = time.monotonic() + 10
+    while nexus.handle.call(lambda: len(nexus.plugin.services.draining)):
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    assert nexus.run(lambda: nexus.plugin.store.last_seq("/topic/chat/r1")) == 0

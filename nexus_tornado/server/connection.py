@@ -73,7 +73,8 @@ MAX_QUEUED_EVENTS = 1000
 #: IOLoop runs the timer late.
 HEARTBEAT_SHARE = 0.9
 #: Frames still handled after the transport closed (what the client sent before the
-#: close and expects done: a message accepted, an acknowledgement recorded).
+#: close and expects done: a message accepted, an acknowledgement recorded), unless the
+#: server ended the session with an ERROR.
 _HANDLED_AFTER_CLOSE = (Send, Ack, Nack)
 #: Room beyond ``max_frame_size`` for one frame's headers and its SockJS framing: the
 #: transports refuse (close 1009) any one message larger than the frame limit plus this.
@@ -207,8 +208,8 @@ class StompConnection(SockJSConnection):
         try:
             while self._events:
                 event = self._events.popleft()
-                if self._closed and not isinstance(event, _HANDLED_AFTER_CLOSE):
-                    continue
+                if self._closed and (self.stomp.state is _CLOSED or not isinstance(event, _HANDLED_AFTER_CLOSE)):
+                    continue  # after our ERROR nothing more is taken (no RECEIPT came)
                 try:
                     await self._handle(event)
                 except Exception:
