@@ -8,7 +8,7 @@ from typing import Any, List, Mapping
 
 import pytest
 
-from nexus_tornado.errors import StoreUnavailable
+from nexus_tornado.errors import Rejection, StoreUnavailable
 from nexus_tornado.hub.hub import Hub, Subscriber
 from nexus_tornado.hub.memory import MemoryStore
 from nexus_tornado.hub.store import Retention, StoredMessage
@@ -334,3 +334,52 @@ async def test_clients_catching_up_share_the_templates_of_recent_messages() -> N
     for _ in range(20):
         await hub.publish("/d", b"y")
     assert len(hub._recent) == 10  # bounded
+
+
+@pytest.mark.gen_test
+async def test_publisher_headers_are_passed_on_but_not_the_servers_own() -> None:
+    """STOMP 1.2 "MESSAGE": user headers of the SEND reach every MESSAGE, and so does
+    its content-type; seq, message-id and the like are the server's; credentials
+    never leave."""
+    hub = Hub(MemoryStore())
+    inbox = Inbox()
+    await hub.subscribe("/topic/chat/h", inbox)
+    await hub.publish(
+        "/topic/chat/h",
+        b"{}",
+        {
+            "destination": "/topic/chat/h", "receipt": "r", "content-length": "2", "seq": "99",
+            "message-id": "forged", "epoch": "x", "gap-from": "1", "transaction": "t",
+            "AUTHORIZATION": "Bearer jwt", "passcode": "jwt",
+            "content-type": "text/plain", "reply-to": "/topic/chat/h", "x-trace": "a:b\nc",
+        },
+    )
+    headers = dict(inbox.templates[0].headers)
+    message_id = headers.pop("message-id")
+    assert message_id != "forged"
+    assert headers == {
+        "destination": "/topic/chat/h", "seq": "1", "content-type": "text/plain",
+        "reply-to": "/topic/chat/h", "x-trace": "a:b\nc",
+    }
+    replayed = Inbox()
+    await hub.subscribe("/topic/chat/h", replayed, last_seq=0)
+    assert dict(replayed.templates[0].headers)["x-trace"] == "a:b\nc"
+
+
+@pytest.mark.gen_test
+async def test_text_only_hub_refuses_bodies_that_are_not_utf8() -> None:
+    store = MemoryStore()
+    hub = Hub(store, text_only=True)
+    inbox = Inbox()
+    await hub.subscribe("/topic/chat/t", inbox)
+    with pytest.raises(Rejection) as info:
+        await hub.publish("/topic/chat/t", b"\xff\xfe")
+    assert info.value.code == "INVALID_MESSAGE"
+    assert await store.last_seq("/topic/chat/t") == 0 and inbox.templates == []
+    await hub.publish("/topic/chat/t", "é ✓".encode())  # UTF-8 beyond ASCII is text
+    assert inbox.seqs == [1]
+    # Without text_only (no SockJS), any bytes are taken.
+    other = Hub(MemoryStore())
+    await other.subscribe("/topic/chat/t", inbox)
+    await other.publish("/topic/chat/t", b"\xff\xfe")
+    assert inbox.templates[-1].binary

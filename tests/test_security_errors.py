@@ -5,6 +5,7 @@ violations as ERROR and close, failures of ours as ``SERVER_ERROR`` with a track
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any, Iterator, List
 
@@ -100,16 +101,32 @@ def test_handler_failure_is_server_error_with_tracking_id_and_trace_only_in_log(
         calm.close()
 
 
-def test_handler_failure_keeps_a_session_without_errors_subscription(nexus: NexusServer) -> None:
+def test_handler_failure_without_errors_subscription_is_error_and_close(
+    nexus: NexusServer, caplog: Any
+) -> None:
+    """A session that did not subscribe to its error queue gets what STOMP says: ERROR
+    with the code, the tracking id and the receipt-id, then the close; the detail
+    stays in the log."""
+    caplog.set_level(logging.INFO)
+    calm = nexus.bystander()
     client = RawWsClient(nexus.ws_url)
     try:
         client.connect(nexus.token("quiet"))
-        client.send_frame("SUBSCRIBE", {"id": "f", "destination": "/topic/fragile/x"})
-        client.send_frame("SUBSCRIBE", {"id": "p", "destination": "/topic/presence", "receipt": "alive"})
-        client.expect("RECEIPT", receipt_id="alive")
-        assert not any(f.command == "ERROR" for f in client.frames)
+        client.send_frame("SUBSCRIBE", {"id": "f", "destination": "/topic/fragile/x", "receipt": "sub-f"})
+        error = client.expect("ERROR")
+        assert error.headers["message"] == "internal error"
+        assert error.headers["code"] == "SERVER_ERROR"
+        assert error.headers["receipt-id"] == "sub-f"
+        assert error.headers["content-type"] == "application/json"
+        body = json.loads(error.body)
+        assert body["error"] == "SERVER_ERROR" and body["trackingId"] == error.headers["tracking-id"]
+        assert SECRET_DETAIL not in error.body.decode()
+        assert records_with(caplog, body["trackingId"])
+        client.wait_closed()
+        calm.check()
     finally:
         client.close()
+        calm.close()
 
 
 def test_failure_before_connected_is_error_with_tracking_id_and_close(

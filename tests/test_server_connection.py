@@ -15,7 +15,9 @@ from typing import Any
 
 import pytest
 import stomp
-from support.clients import RawWsClient, SockJsWsClient, XhrPollingClient
+import websocket
+from nexus_tornado.errors import Rejection
+from support.clients import RawWsClient, SockJsWsClient, XhrPollingClient, frame_bytes
 from support.nexus import make_token, running_nexus
 
 
@@ -277,3 +279,237 @@ def test_a_last_seq_that_is_not_a_non_negative_integer_is_invalid(nexus: Any, la
         client.expect("RECEIPT", receipt_id="t")
     finally:
         client.close()
+
+
+# -- STOMP 1.2 as third-party clients expect it ----------------------------------------
+
+
+def test_user_headers_of_a_send_reach_every_message_with_escaping_round_tripped(nexus: Any) -> None:
+    """STOMP 1.2 "MESSAGE": user headers of the SEND are passed through, content-type
+    included; headers the server sets itself (and credentials) are its own."""
+    alice, alice_in = stomp_py(nexus, "alice", chats=["h1"])
+    bob, bob_in = stomp_py(nexus, "bob", chats=["h1"])
+    try:
+        for conn, listener in ((alice, alice_in), (bob, bob_in)):
+            conn.subscribe("/topic/chat/h1", id="s", ack="auto", headers={"receipt": "s"})
+            assert listener.receipts.get(timeout=10) == "s"
+        odd = "a:b\\c\nd\re"  # every character STOMP 1.2 escapes
+        alice.send(
+            "/topic/chat/h1",
+            envelope("alice", "h1", "with headers").decode(),
+            content_type="application/vnd.nexus+json",
+            headers={"reply-to": "/topic/chat/h1", "x-trace-id": "t-42", "x-odd": odd,
+                     "seq": "999", "message-id": "forged", "Authorization": "Bearer secret"},
+            receipt="sent",
+        )
+        assert alice_in.receipts.get(timeout=10) == "sent"
+        for listener in (alice_in, bob_in):
+            headers = listener.next_message().headers
+            assert headers["reply-to"] == "/topic/chat/h1"
+            assert headers["x-trace-id"] == "t-42"
+            assert headers["x-odd"] == odd
+            assert headers["content-type"] == "application/vnd.nexus+json"
+            assert headers["seq"] == "1" and headers["message-id"] != "forged"
+            assert "Authorization" not in headers and "receipt" not in headers
+        # A SEND without content-type: the contract's default.
+        alice.send("/topic/chat/h1", envelope("alice", "h1", "plain").decode(), receipt="plain")
+        assert alice_in.receipts.get(timeout=10) == "plain"
+        headers = bob_in.next_message().headers
+        assert headers["content-type"] == "application/json" and "x-trace-id" not in headers
+    finally:
+        alice.disconnect()
+        bob.disconnect()
+
+
+def test_refused_frame_without_errors_subscription_is_error_then_close(nexus: Any) -> None:
+    """STOMP has no other way to tell a plain client why: ERROR with receipt-id, the
+    code, the JSON details and the tracking id, then the close."""
+    conn, listener = stomp_py(nexus, "ivan", chats=["mine"])
+    try:
+        conn.send("/topic/chat/not-mine", envelope("ivan", "not-mine", "hi").decode(), receipt="refused")
+        error = listener.errors.get(timeout=10)
+        assert error.headers["receipt-id"] == "refused"
+        assert error.headers["code"] == "FORBIDDEN"
+        assert error.headers["message"]
+        assert error.headers["content-type"] == "application/json"
+        body = json.loads(error.body)
+        assert body["error"] == "FORBIDDEN"
+        assert body["details"]["destination"] == "/topic/chat/not-mine"
+        assert body["trackingId"] == error.headers["tracking-id"]
+        assert listener.disconnected.wait(10)
+        assert listener.receipts.empty()
+    finally:
+        conn.disconnect()
+
+
+@pytest.mark.parametrize("frame", ["SEND", "SUBSCRIBE"])
+def test_refused_frame_with_errors_subscription_keeps_the_connection(nexus: Any, frame: str) -> None:
+    client = RawWsClient(nexus.ws_url)
+    try:
+        client.connect(nexus.token("jack", chats=["ok"]))
+        client.subscribe_errors()
+        if frame == "SEND":
+            client.send_frame("SEND", {"destination": "/topic/chat/no", "receipt": "r"}, envelope("jack", "no", "x"))
+        else:
+            client.send_frame("SUBSCRIBE", {"id": "x", "destination": "/topic/chat/no", "receipt": "r"})
+        _, body = client.rejection()
+        assert body["error"] == "FORBIDDEN"
+        client.subscribe("ok", "/topic/chat/ok")
+        assert not any(f.command == "ERROR" for f in client.frames)
+    finally:
+        client.close()
+
+
+SOCKJS_OFF = ("websocket", "xhr", "xhr_streaming", "jsonp", "eventsource", "htmlfile")
+
+
+def test_binary_body_goes_as_a_binary_websocket_message() -> None:
+    """A body that is not UTF-8 (host-app publish of bytes) cannot travel in a text
+    message: on a raw-WebSocket-only server it goes as a binary one, intact."""
+    body = b"\xff\x00\xfe binary \x80"
+    with running_nexus(disabled_transports=SOCKJS_OFF) as server:
+        raw = RawWsClient(server.ws_url)
+        conn = stomp.WSStompConnection(
+            [("127.0.0.1", server.port)], ws_path="/stomp/websocket", auto_decode=False
+        )
+        listener = Collector()
+        conn.set_listener("collector", listener)
+        try:
+            raw.connect(server.token("kim"))
+            raw.subscribe("n", "/topic/notifications/kim")
+            conn.connect(passcode=server.token("kim"), wait=True)
+            conn.subscribe("/topic/notifications/kim", id="py", ack="auto", headers={"receipt": "py"})
+            assert listener.receipts.get(timeout=10) == "py"
+            server.run(lambda: server.plugin.publish("/topic/notifications/kim", body, {"content-type": "application/octet-stream"}))
+            server.run(lambda: server.plugin.publish("/topic/notifications/kim", {"text": "after"}))
+            opcode, data = raw.ws.recv_data()
+            assert opcode == websocket.ABNF.OPCODE_BINARY
+            assert data.startswith(b"MESSAGE\n") and data.endswith(b"\n\n" + body + b"\x00")
+            assert b"content-type:application/octet-stream\n" in data
+            opcode, data = raw.ws.recv_data()
+            assert opcode == websocket.ABNF.OPCODE_TEXT and b'{"text":"after"}' in data
+            # stomp.py reads the binary message as a frame like any other.
+            first = listener.next_message()
+            assert first.body == body and first.headers["seq"] == "1"
+            assert listener.next_message().headers["seq"] == "2"
+        finally:
+            raw.close()
+            conn.disconnect()
+
+
+def test_binary_body_is_refused_at_publish_while_sockjs_is_on(nexus: Any) -> None:
+    with pytest.raises(Rejection) as info:
+        nexus.run(lambda: nexus.plugin.publish("/topic/notifications/lee", b"\xff\xfe"))
+    assert info.value.code == "INVALID_MESSAGE"
+    assert "SockJS transports carry only text" in info.value.message
+    assert nexus.run(lambda: nexus.plugin.store.last_seq("/topic/notifications/lee")) == 0
+
+
+def test_binary_send_from_a_client_is_refused_while_sockjs_is_on(nexus: Any, monkeypatch: Any) -> None:
+    """A host app that loosens validation still cannot publish what SockJS cannot carry."""
+    async def admit_anything(*args: Any) -> None:
+        return None
+
+    monkeypatch.setattr(nexus.plugin.services.guard, "admit_send", admit_anything)
+    client = RawWsClient(nexus.ws_url)
+    try:
+        client.connect(nexus.token("max", chats=["b"]))
+        client.subscribe_errors()
+        client.ws.send(frame_bytes("SEND", {"destination": "/topic/chat/b", "receipt": "bin"}, b"\xff\xfe"),
+                       websocket.ABNF.OPCODE_BINARY)
+        frame, body = client.rejection()
+        assert frame.headers["receipt-id"] == "bin"
+        assert body["error"] == "INVALID_MESSAGE" and "only text" in body["message"]
+    finally:
+        client.close()
+
+
+def test_binary_message_from_history_is_reported_to_a_sockjs_subscriber(nexus: Any) -> None:
+    """Stored while SockJS was off (or by another process): a SockJS subscriber is told
+    on its error queue, never sent a broken frame, and goes on receiving."""
+    nexus.handle.call(lambda: setattr(nexus.plugin.hub, "text_only", False))
+    try:
+        nexus.run(lambda: nexus.plugin.publish("/topic/notifications/ned", b"\xff\xfe"))
+    finally:
+        nexus.handle.call(lambda: setattr(nexus.plugin.hub, "text_only", True))
+    nexus.run(lambda: nexus.plugin.publish("/topic/notifications/ned", {"text": "fine"}))
+    client = SockJsWsClient(nexus.base_url)
+    try:
+        client.connect(nexus.token("ned"))
+        client.subscribe_errors()
+        client.send_frame("SUBSCRIBE", {"id": "n", "destination": "/topic/notifications/ned"})
+        _, body = client.rejection()
+        assert body["error"] == "INVALID_MESSAGE"
+        assert body["details"] == {"destination": "/topic/notifications/ned", "subscription": "n", "seq": "1"}
+        message = client.expect("MESSAGE", subscription="n")
+        assert message.headers["seq"] == "2" and json.loads(message.body) == {"text": "fine"}
+    finally:
+        client.close()
+
+
+def test_heart_beats_keep_stomp_py_connected_at_1000_ms() -> None:
+    """stomp.py closes a connection silent for 1.5x the interval; beats from a 1-second
+    tick came 1-2 s apart."""
+    with running_nexus(heartbeat=(1000, 1000)) as server:
+        conn = stomp.WSStompConnection(
+            [("127.0.0.1", server.port)], ws_path="/stomp/websocket", heartbeats=(1000, 1000)
+        )
+        listener = Collector()
+        conn.set_listener("collector", listener)
+        try:
+            conn.connect(passcode=server.token("olga"), wait=True)
+            assert not listener.disconnected.wait(5)
+            assert conn.is_connected()
+        finally:
+            conn.disconnect()
+
+
+def test_heart_beats_follow_a_short_negotiated_interval() -> None:
+    """A 200 ms interval gets a beat at least every 200 ms (not one per second)."""
+    with running_nexus(heartbeat=(200, 0)) as server:
+        client = RawWsClient(server.ws_url)
+        try:
+            client.connect(server.token("pat"), heart_beat="0,200")
+            beats = 0
+            started = time.monotonic()
+            while time.monotonic() - started < 2.0:
+                opcode, data = client.ws.recv_data()
+                beats += data.count(b"\n") if data.strip() == b"" else 0
+            # Ten intervals passed: a 1-second tick sends 2 beats, a per-interval timer 10+.
+            assert beats >= 7, beats
+        finally:
+            client.close()
+
+
+def test_every_frame_received_before_the_close_is_handled() -> None:
+    """500 SENDs, DISCONNECT without receipt, and the socket closed at once: all 500
+    are persisted (frames still queued were dropped at the close)."""
+    with running_nexus(sends_per_minute=10_000) as server:
+        client = RawWsClient(server.ws_url)
+        client.connect(server.token("quinn", chats=["burst"]))
+        for i in range(500):
+            client.send_frame("SEND", {"destination": "/topic/chat/burst"}, envelope("quinn", "burst", str(i)))
+        client.send_frame("DISCONNECT")
+        client.close()
+        deadline = time.monotonic() + 30
+        while server.run(lambda: server.plugin.store.last_seq("/topic/chat/burst")) < 500:
+            assert time.monotonic() < deadline, "frames received before the close were dropped"
+            time.sleep(0.05)
+        assert server.run(lambda: server.plugin.store.last_seq("/topic/chat/burst")) == 500
+
+
+def test_nothing_after_an_error_is_taken(nexus: Any) -> None:
+    """After the ERROR for a refused SEND, frames already received are not handled:
+    the client got no RECEIPT for them."""
+    client = RawWsClient(nexus.ws_url)
+    client.connect(nexus.token("rita", chats=["r1"]))
+    client.send_frame("SEND", {"destination": "/topic/chat/not-hers"}, envelope("rita", "not-hers", "no"))
+    for i in range(20):
+        client.send_frame("SEND", {"destination": "/topic/chat/r1"}, envelope("rita", "r1", str(i)))
+    assert client.expect("ERROR").headers["code"] == "FORBIDDEN"
+    client.wait_closed()
+    deadline = time.monotonic() + 10
+    while nexus.handle.call(lambda: len(nexus.plugin.services.draining)):
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    assert nexus.run(lambda: nexus.plugin.store.last_seq("/topic/chat/r1")) == 0

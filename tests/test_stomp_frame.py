@@ -199,3 +199,12 @@ def test_render_past_the_cache_still_renders_each_id() -> None:
         frame = template.render("s:%d" % i)
         assert b"\nsubscription:s\\c%d\n" % i in frame
         assert template.render("s:%d" % i) == frame
+
+
+@pytest.mark.parametrize(
+    "body,binary",
+    [(b"", False), (b'{"a":1}', False), ("é ✓ 𝄞".encode(), False), (b"\xff", True),
+     (b"\xc3", True), ("é".encode("latin-1"), True), (b"\xed\xa0\x80", True)],  # the last: a surrogate
+)
+def test_template_knows_whether_its_body_can_travel_as_text(body: bytes, binary: bool) -> None:
+    assert MessageTemplate({"destination": "/a"}, body).binary is binary

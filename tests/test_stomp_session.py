@@ -759,3 +759,20 @@ def test_random_text_never_raises(text: str) -> None:
     session.receive_data(text)
     session.events_received()
     session.data_to_send()
+
+
+def test_send_error_with_headers_and_a_json_body() -> None:
+    session = subscribed()
+    session.send_error(
+        "forbidden", '{"error":"FORBIDDEN"}', receipt_id="r",
+        headers={"code": "FORBIDDEN", "tracking-id": "t1"}, content_type="application/json",
+    )
+    assert sent(session) == [
+        Frame(
+            "ERROR",
+            {"message": "forbidden", "receipt-id": "r", "code": "FORBIDDEN", "tracking-id": "t1",
+             "content-type": "application/json", "content-length": "21"},
+            b'{"error":"FORBIDDEN"}',
+        )
+    ]
+    assert session.closed

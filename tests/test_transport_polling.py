@@ -5,6 +5,11 @@ Each test names the sockjs-tornado 1.0.7 defect it guards against.
 
 from __future__ import annotations
 
+import json
+import re
+import time
+from typing import Optional
+
 import pytest
 
 from nexus_tornado.transport.router import NexusRouter
@@ -12,8 +17,12 @@ from support.server import ServerHandle
 from support.sockjs_echo import (  # noqa: F401  (serve is a fixture)
     EchoConnection,
     Serve,
+    assert_cors,
+    assert_not_cached,
+    assert_preflight,
     background,
     close_of,
+    content_type,
     frames,
     http_request,
     serve,
@@ -247,3 +256,234 @@ def test_send_when_connection_raises_closes_only_that_session(serve: Serve) -> N
     assert status == 500
     _, _, body = http_request(h.base_url, "POST", "/s/000/%s/xhr" % s)
     assert close_of(frames(body)[0]) == (1011, "internal error")
+
+
+# -- the SockJS protocol over xhr-polling ---------------------------------------------
+
+
+def test_xhr_session_opens_echoes_and_refuses_a_second_poll(serve: Serve) -> None:
+    h = serve()
+    s = sid()
+    assert http_request(h.base_url, "POST", "/s/000/%s/xhr" % s)[:3:2] == (200, b"o\n")
+    status, _, body = http_request(h.base_url, "POST", "/s/000/%s/xhr_send" % s, b'["a"]')
+    assert (status, body) == (204, b"")
+    assert http_request(h.base_url, "POST", "/s/000/%s/xhr" % s)[:3:2] == (200, b'a["a"]\n')
+    # Two receiving requests may not wait on one session: the second gets 2010.
+    thread, _ = background(lambda: http_request(h.base_url, "POST", "/s/000/%s/xhr" % s))
+    wait_attached(h, s)
+    status, _, body = http_request(h.base_url, "POST", "/s/000/%s/xhr" % s)
+    assert (status, body) == (200, b'c[2010,"Another connection still open"]\n')
+    h.call(lambda: h.router.get_session(s).close())  # type: ignore[attr-defined]  # end the first poll
+    thread.join(10)
+
+
+def test_closed_session_answers_every_poll_with_its_close_frame(serve: Serve) -> None:
+    h = serve()
+    s = sid()
+    assert http_request(h.base_url, "POST", "/s/000/%s/xhr?onopen=close" % s)[2] == b"o\n"
+    for _ in range(2):
+        status, _, body = http_request(h.base_url, "POST", "/s/000/%s/xhr" % s)
+        assert (status, body) == (200, b'c[3002,"closed on open"]\n')
+
+
+@pytest.mark.parametrize("endpoint", ["xhr", "xhr_send"])
+def test_xhr_preflight(serve: Serve, endpoint: str) -> None:
+    h = serve()
+    assert_preflight(h.base_url, "/s/abc/abc/" + endpoint, "OPTIONS, POST")
+
+
+def test_xhr_and_xhr_send_headers(serve: Serve) -> None:
+    """xhr_send's 204 says text/plain: Tornado drops Content-Type from a 204, and
+    Firefox then parses the empty body as XML and reports an error."""
+    h = serve()
+    s = sid()
+    status, headers, body = http_request(h.base_url, "POST", "/s/000/%s/xhr" % s, headers={"Origin": "test"})
+    assert (status, body) == (200, b"o\n")
+    assert content_type(headers) == "application/javascript;charset=UTF-8"
+    assert_cors(headers, "test")
+    assert_not_cached(headers)
+    status, headers, body = http_request(
+        h.base_url, "POST", "/s/000/%s/xhr_send" % s, b'["x"]', {"Origin": "test"}
+    )
+    assert (status, body) == (204, b"")
+    assert content_type(headers) == "text/plain;charset=UTF-8"
+    assert_cors(headers, "test")
+    assert_not_cached(headers)
+    assert http_request(h.base_url, "POST", "/s/000/%s/xhr" % s)[2] == b'a["x"]\n'
+
+
+def test_xhr_send_explains_bad_payloads_and_the_session_goes_on(serve: Serve) -> None:
+    h = serve()
+    s = open_polling_session(h)
+    status, _, body = http_request(h.base_url, "POST", "/s/000/%s/xhr_send" % s, b'["x')
+    assert status == 500 and b"Broken JSON encoding." in body
+    status, _, body = http_request(h.base_url, "POST", "/s/000/%s/xhr_send" % s, b"")
+    assert status == 500 and b"Payload expected." in body
+    assert http_request(h.base_url, "POST", "/s/000/%s/xhr_send" % s, b'["a"]')[:3:2] == (204, b"")
+    assert http_request(h.base_url, "POST", "/s/000/%s/xhr" % s)[:3:2] == (200, b'a["a"]\n')
+
+
+def test_xhr_send_takes_any_content_type(serve: Serve) -> None:
+    h = serve()
+    s = open_polling_session(h)
+    types = ["text/plain", "T", "application/json", "application/xml", "",
+             "application/json; charset=utf-8", "text/xml; charset=utf-8", "text/xml"]
+    for ctype in types:
+        status, _, body = http_request(
+            h.base_url, "POST", "/s/000/%s/xhr_send" % s, b'["a"]', {"Content-Type": ctype}
+        )
+        assert (status, body) == (204, b"")
+    _, _, body = http_request(h.base_url, "POST", "/s/000/%s/xhr" % s)
+    assert body == ("a[%s]\n" % ",".join(['"a"'] * len(types))).encode()
+
+
+@pytest.mark.parametrize("requested,allowed", [("a, b, c", "a, b, c"), ("", None), (None, None)])
+def test_preflight_echoes_requested_headers(serve: Serve, requested: Optional[str], allowed: Optional[str]) -> None:
+    h = serve()
+    headers = {"Origin": "test", "Access-Control-Request-Method": "POST"}
+    if requested is not None:
+        headers["Access-Control-Request-Headers"] = requested
+    status, answer, _ = http_request(h.base_url, "OPTIONS", "/s/000/%s/xhr" % sid(), headers=headers)
+    assert status in (200, 204)
+    assert_cors(answer, "test")
+    assert answer.get("access-control-allow-headers") == allowed
+
+
+def test_xhr_send_of_no_messages_is_accepted(serve: Serve) -> None:
+    h = serve()
+    s = open_polling_session(h)
+    assert http_request(h.base_url, "POST", "/s/000/%s/xhr_send" % s, b"[]")[0] == 204
+    assert http_request(h.base_url, "POST", "/s/000/%s/xhr_send" % s, b'["a"]')[0] == 204
+    assert http_request(h.base_url, "POST", "/s/000/%s/xhr" % s)[:3:2] == (200, b'a["a"]\n')
+
+
+def test_aborted_poll_closes_the_session(serve: Serve) -> None:
+    """A poll the client dropped (a network error): the session is over, and the next
+    poll opens a new one or is told 1002."""
+    import socket
+    from urllib.parse import urlsplit
+
+    h = serve()
+    s = open_polling_session(h)
+    parts = urlsplit(h.base_url)
+    sock = socket.create_connection((parts.hostname, parts.port), timeout=10)
+    sock.sendall(b"POST /s/000/%s/xhr HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n" % s.encode())
+    wait_attached(h, s)
+    assert http_request(h.base_url, "POST", "/s/000/%s/xhr" % s)[2] == (
+        b'c[2010,"Another connection still open"]\n'
+    )
+    sock.close()
+    deadline = time.monotonic() + 10
+    while h.call(lambda: h.router.get_session(s) is not None and h.router.get_session(s).handler is not None):  # type: ignore[attr-defined]
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    body = http_request(h.base_url, "POST", "/s/000/%s/xhr" % s)[2]
+    assert body in (b"o\n", b'c[1002,"Connection interrupted"]\n')
+
+
+# -- the SockJS protocol over jsonp-polling -------------------------------------------
+
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+
+
+def test_jsonp_session_and_jsonp_send_headers(serve: Serve) -> None:
+    h = serve()
+    s = sid()
+    status, headers, body = http_request(h.base_url, "GET", "/s/000/%s/jsonp?c=%%63allback" % s)
+    assert (status, body) == (200, b'/**/callback("o");\r\n')
+    assert content_type(headers) == "application/javascript;charset=UTF-8"
+    assert_not_cached(headers)
+    status, headers, body = http_request(h.base_url, "POST", "/s/000/%s/jsonp_send" % s, b"d=%5B%22x%22%5D", FORM)
+    # Not 204: Konqueror mishandles it, so jsonp_send answers "ok".
+    assert (status, body) == (200, b"ok")
+    assert content_type(headers) == "text/plain;charset=UTF-8"
+    assert_not_cached(headers)
+    _, _, body = http_request(h.base_url, "GET", "/s/000/%s/jsonp?c=%%63allback" % s)
+    assert body == b'/**/callback("a[\\"x\\"]");\r\n'
+
+
+def test_jsonp_without_callback_is_refused(serve: Serve) -> None:
+    h = serve()
+    status, _, body = http_request(h.base_url, "GET", "/s/a/a/jsonp")
+    assert status == 500 and b'"callback" parameter required' in body
+
+
+@pytest.mark.parametrize("callback", ["%20", "*", "abc(", "abc%28"])
+def test_jsonp_callback_with_invalid_characters_is_invalid(serve: Serve, callback: str) -> None:
+    """"c=%20" was stripped to nothing and answered "required"."""
+    h = serve()
+    status, _, body = http_request(h.base_url, "GET", "/s/a/a/jsonp?c=" + callback)
+    assert status == 500 and b'invalid "callback" parameter' in body
+
+
+def test_jsonp_send_explains_bad_payloads_and_the_session_goes_on(serve: Serve) -> None:
+    h = serve()
+    s = sid()
+    assert http_request(h.base_url, "GET", "/s/000/%s/jsonp?c=x" % s)[2] == b'/**/x("o");\r\n'
+    status, _, body = http_request(h.base_url, "POST", "/s/000/%s/jsonp_send" % s, b"d=%5B%22x", FORM)
+    assert status == 500 and b"Broken JSON encoding." in body
+    for data in (b"", b"d=", b"p=p"):
+        status, _, body = http_request(h.base_url, "POST", "/s/000/%s/jsonp_send" % s, data, FORM)
+        assert status == 500 and b"Payload expected." in body
+    assert http_request(h.base_url, "POST", "/s/000/%s/jsonp_send" % s, b"d=%5B%22b%22%5D", FORM)[2] == b"ok"
+    assert http_request(h.base_url, "GET", "/s/000/%s/jsonp?c=x" % s)[:3:2] == (200, b'/**/x("a[\\"b\\"]");\r\n')
+
+
+def test_jsonp_send_takes_a_form_or_a_raw_body(serve: Serve) -> None:
+    h = serve()
+    s = sid()
+    http_request(h.base_url, "GET", "/s/000/%s/jsonp?c=x" % s)
+    assert http_request(h.base_url, "POST", "/s/000/%s/jsonp_send" % s, b"d=%5B%22abc%22%5D", FORM)[2] == b"ok"
+    assert http_request(
+        h.base_url, "POST", "/s/000/%s/jsonp_send" % s, b'["%61bc"]', {"Content-Type": "text/plain"}
+    )[2] == b"ok"
+    assert http_request(h.base_url, "GET", "/s/000/%s/jsonp?c=x" % s)[2] == b'/**/x("a[\\"abc\\",\\"%61bc\\"]");\r\n'
+
+
+def test_jsonp_closed_session_answers_every_poll_with_its_close_frame(serve: Serve) -> None:
+    h = serve()
+    s = sid()
+    assert http_request(h.base_url, "GET", "/s/000/%s/jsonp?c=x&onopen=close" % s)[2] == b'/**/x("o");\r\n'
+    for _ in range(2):
+        body = http_request(h.base_url, "GET", "/s/000/%s/jsonp?c=x" % s)[2]
+        assert body == b'/**/x("c[3002,\\"closed on open\\"]");\r\n'
+
+
+def test_jsonp_send_of_no_messages_is_accepted(serve: Serve) -> None:
+    h = serve()
+    s = sid()
+    http_request(h.base_url, "GET", "/s/000/%s/jsonp?c=x" % s)
+    assert http_request(h.base_url, "POST", "/s/000/%s/jsonp_send" % s, b"d=%5B%5D", FORM)[2] == b"ok"
+    assert http_request(h.base_url, "POST", "/s/000/%s/jsonp_send" % s, b"d=%5B%22x%22%5D", FORM)[2] == b"ok"
+    assert http_request(h.base_url, "GET", "/s/000/%s/jsonp?c=x" % s)[:3:2] == (200, b'/**/x("a[\\"x\\"]");\r\n')
+
+
+# -- JSON encoding of what goes through ----------------------------------------------
+
+#: Characters browsers mangle on some transports: the server must send them escaped
+#: (SockJS protocol, "JSON Unicode Encoding").
+ESCAPED_BY_SERVER = re.compile("[\x00-\x1f\u200c-\u200f\u2028-\u202f\u2060-\u206f\ufff0-\uffff]")
+#: What sockjs-client escapes before sending (a subset is enough to prove decoding).
+ESCAPED_BY_CLIENT = re.compile('[\\\\"\x00-\x1f\x7f-\x9f\u00ad\u0600-\u0604\u070f\u17b4\u17b5\u2000-\u20ff\ufeff\ufff0-\uffff]')
+
+
+def test_server_escapes_characters_browsers_mangle(serve: Serve) -> None:
+    h = serve()
+    s = open_polling_session(h)
+    chars = "".join(chr(i) for i in range(255, 65536) if ESCAPED_BY_SERVER.match(chr(i)))
+    assert http_request(h.base_url, "POST", "/s/000/%s/xhr_send" % s, json.dumps([chars]).encode())[0] == 204
+    _, _, body = http_request(h.base_url, "POST", "/s/000/%s/xhr" % s)
+    expected = '"' + "".join("\\u%04x" % ord(c) for c in chars) + '"'
+    assert body.decode().strip()[2:-1] == expected
+
+
+def test_server_decodes_what_the_client_escapes(serve: Serve) -> None:
+    h = serve()
+    s = open_polling_session(h)
+    chars = "".join(
+        chr(i) for i in range(65536) if ESCAPED_BY_CLIENT.match(chr(i)) and not 0xD800 <= i <= 0xDFFF
+    )
+    escaped = '"' + "".join("\\u%04x" % ord(c) for c in chars) + '"'
+    assert http_request(h.base_url, "POST", "/s/000/%s/xhr_send" % s, ("[%s]" % escaped).encode())[0] == 204
+    _, _, body = http_request(h.base_url, "POST", "/s/000/%s/xhr" % s)
+    assert json.loads(body.decode().strip()[2:-1]) == chars

@@ -15,9 +15,11 @@ from nexus_tornado.transport.router import NexusRouter
 from support.server import start_server_handle
 from support.sockjs_echo import (  # noqa: F401  (serve is a fixture)
     EchoConnection,
+    RawConnection,
     Serve,
     background,
     close_of,
+    content_type,
     frames,
     http_request,
     serve,
@@ -189,3 +191,157 @@ def test_cors_echoes_allowed_origin_with_credentials(serve: Serve) -> None:
     assert status == 204
     assert headers["access-control-allow-origin"] == "https://app.example.com"
     assert headers["access-control-allow-credentials"] == "true"
+
+
+# -- URLs the SockJS protocol defines ------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["/s", "/s/"])
+def test_greeting(serve: Serve, path: str) -> None:
+    h = serve()
+    status, headers, body = http_request(h.base_url, "GET", path)
+    assert status == 200
+    assert content_type(headers) == "text/plain;charset=UTF-8"
+    assert body == b"Welcome to SockJS!\n"
+    assert "set-cookie" not in headers
+
+
+@pytest.mark.parametrize("suffix", ["/a", "/a.html", "//", "///", "/a/a", "/a/a/", "/a/"])
+def test_other_urls_under_the_prefix_are_404(serve: Serve, suffix: str) -> None:
+    h = serve()
+    assert http_request(h.base_url, "GET", "/s" + suffix)[0] == 404
+
+
+@pytest.mark.parametrize("server_session", ["/a/a{n}", "/_/_{n}", "/1/{n}", "/abcdefgh_i-j%20/abcdefg_i-j%20{n}"])
+def test_any_server_and_session_value_opens_a_session(serve: Serve, server_session: str) -> None:
+    h = serve()
+    status, _, body = http_request(h.base_url, "POST", "/s" + server_session.format(n=sid()) + "/xhr")
+    assert (status, body) == (200, b"o\n")
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+@pytest.mark.parametrize("part", ["//", "/a./a", "/a/a.", "/./.", "/", "///"])
+def test_session_urls_without_two_dotless_parts_are_404(serve: Serve, method: str, part: str) -> None:
+    h = serve()
+    assert http_request(h.base_url, method, "/s" + part + "/xhr")[0] == 404
+
+
+def test_session_is_named_by_session_id_alone(serve: Serve) -> None:
+    """The server id is for load balancers; the server ignores it."""
+    h = serve()
+    s = sid()
+    assert http_request(h.base_url, "POST", "/s/000/%s/xhr" % s)[2] == b"o\n"
+    status, _, body = http_request(h.base_url, "POST", "/s/000/%s/xhr_send" % s, b'["a"]')
+    assert (status, body) == (204, b"")
+    assert http_request(h.base_url, "POST", "/s/999/%s/xhr" % s)[2] == b'a["a"]\n'
+
+
+# -- JSESSIONID (sticky sessions behind a load balancer) ------------------------------
+
+
+def assert_dummy_cookie(headers: dict, value: str = "dummy") -> None:
+    name_value, path = [p.strip() for p in headers["set-cookie"].split(";")[:2]]
+    assert name_value == "JSESSIONID=%s" % value
+    assert path.lower() == "path=/"
+
+
+def test_jsessionid_cookie_on_polling_and_echoed_when_sent(serve: Serve) -> None:
+    h = serve({"jsessionid": True})
+    status, headers, body = http_request(h.base_url, "POST", "/s/000/%s/xhr" % sid())
+    assert (status, body) == (200, b"o\n")
+    assert_dummy_cookie(headers)
+    status, headers, body = http_request(
+        h.base_url, "POST", "/s/000/%s/xhr" % sid(), headers={"Cookie": "JSESSIONID=abcdef"}
+    )
+    assert (status, body) == (200, b"o\n")
+    assert_dummy_cookie(headers, "abcdef")
+
+
+@pytest.mark.parametrize(
+    "method,transport", [("POST", "xhr_streaming"), ("GET", "eventsource"), ("GET", "htmlfile?c=%63allback")]
+)
+def test_jsessionid_cookie_on_streams(serve: Serve, method: str, transport: str) -> None:
+    h = serve({"jsessionid": True})
+    conn = RawConnection(h.base_url)
+    try:
+        _, status, headers = conn.request(method, "/s/000/%s/%s" % (sid(), transport))
+        assert status == 200
+        assert_dummy_cookie(headers)
+    finally:
+        conn.close()
+
+
+def test_jsessionid_cookie_on_jsonp_and_jsonp_send(serve: Serve) -> None:
+    h = serve({"jsessionid": True})
+    s = sid()
+    status, headers, body = http_request(h.base_url, "GET", "/s/000/%s/jsonp?c=%%63allback" % s)
+    assert (status, body) == (200, b'/**/callback("o");\r\n')
+    assert_dummy_cookie(headers)
+    status, headers, body = http_request(
+        h.base_url, "POST", "/s/000/%s/jsonp_send" % s, b"d=%5B%22x%22%5D",
+        {"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert (status, body) == (200, b"ok")
+    assert_dummy_cookie(headers)
+
+
+# -- HTTP/1.0 and HTTP/1.1 framing -------------------------------------------------------
+
+
+def test_http10_keep_alive_request_gets_a_delimited_response(serve: Serve) -> None:
+    h = serve()
+    conn = RawConnection(h.base_url)
+    try:
+        http, status, headers = conn.request("GET", "/s", "1.0", {"Connection": "Keep-Alive"})
+        assert status == 200 and http in ("1.0", "1.1")
+        assert "transfer-encoding" not in headers  # not in HTTP/1.0
+        if "content-length" not in headers:
+            assert headers["connection"].lower() == "close"
+            assert conn.read_to_close() == b"Welcome to SockJS!\n"
+        else:
+            assert int(headers["content-length"]) == 19
+            assert conn.read(19) == b"Welcome to SockJS!\n"
+            if headers.get("connection", "").lower() in ("close", ""):
+                assert conn.read_to_close() == b""
+            else:
+                assert headers["connection"].lower() == "keep-alive"
+                assert conn.request("GET", "/s", "1.0", {"Connection": "Keep-Alive"})[1] == 200
+    finally:
+        conn.close()
+
+
+def test_http11_keeps_the_connection_for_another_request(serve: Serve) -> None:
+    h = serve()
+    conn = RawConnection(h.base_url)
+    try:
+        _, status, headers = conn.request("GET", "/s", "1.1", {"Connection": "Keep-Alive"})
+        assert status == 200
+        assert headers.get("connection", "").lower() in ("keep-alive", "")
+        if "content-length" in headers:
+            assert int(headers["content-length"]) == 19 and "transfer-encoding" not in headers
+            assert conn.read(19) == b"Welcome to SockJS!\n"
+        else:
+            assert headers["transfer-encoding"].lower() == "chunked"
+            assert conn.read_chunk() == b"Welcome to SockJS!\n"
+            assert conn.read_chunk() == b""
+        assert conn.request("GET", "/s", "1.1", {"Connection": "Keep-Alive"})[1] == 200
+    finally:
+        conn.close()
+
+
+def test_http11_stream_is_chunked_frame_by_frame_and_terminated(serve: Serve) -> None:
+    h = serve()
+    conn = RawConnection(h.base_url)
+    try:
+        _, status, headers = conn.request(
+            "POST", "/s/000/%s/xhr_streaming?onopen=close" % sid(), "1.1", {"Connection": "Keep-Alive"}
+        )
+        assert status == 200
+        assert headers["transfer-encoding"].lower() == "chunked"
+        assert "content-length" not in headers
+        assert conn.read_chunk()[:1] == b"h"  # the prelude
+        assert conn.read_chunk() == b"o\n"
+        assert conn.read_chunk() == b'c[3002,"closed on open"]\n'
+        assert conn.read_chunk() == b""
+    finally:
+        conn.close()

@@ -10,7 +10,13 @@ import pytest
 import websocket  # websocket-client
 
 from support.server import ServerHandle
-from support.sockjs_echo import Serve, serve, sid  # noqa: F401  (serve is a fixture)
+from support.sockjs_echo import (  # noqa: F401  (serve is a fixture)
+    RawConnection,
+    Serve,
+    http_request,
+    serve,
+    sid,
+)
 
 
 def ws_url(h: ServerHandle, path: str) -> str:
@@ -200,5 +206,147 @@ def test_raw_endpoint_answers_stomp_subprotocol(serve: Serve, offered: Optional[
         assert ws.getsubprotocol() == chosen
         ws.send("hi")
         assert ws.recv() == "hi"
+    finally:
+        release(ws)
+
+
+# -- the SockJS protocol over WebSocket -----------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["/s/000/x/websocket", "/s/websocket"])
+def test_plain_get_and_mangled_connection_header_are_400(serve: Serve, path: str) -> None:
+    """A proxy that rewrote ``Connection`` must not get a half-upgraded socket."""
+    h = serve()
+    path = path.replace("/x/", "/%s/" % sid())
+    assert http_request(h.base_url, "GET", path)[0] == 400
+    status, _, _ = http_request(h.base_url, "GET", path, headers={"Upgrade": "WebSocket", "Connection": "close"})
+    assert status == 400
+
+
+@pytest.mark.parametrize("path", ["/s/0/0/websocket", "/s/websocket"])
+@pytest.mark.parametrize("headers", [{"Upgrade": "WebSocket", "Connection": "Upgrade"}, {}])
+def test_other_methods_get_a_bare_405(serve: Serve, path: str, headers: Dict[str, str]) -> None:
+    """sockjs-tornado answered with a text body under Tornado's HTML content type."""
+    h = serve()
+    status, answer, body = http_request(h.base_url, "POST", path, b"", headers)
+    assert status == 405
+    assert "content-type" not in answer
+    assert answer["allow"] == "GET"
+    assert body == b""
+
+
+def test_framed_open_and_echo(serve: Serve) -> None:
+    h = serve()
+    ws = connect(h, "/s/000/%s/websocket" % sid())
+    try:
+        assert ws.recv() == "o"
+        ws.send('["a"]')
+        assert ws.recv() == 'a["a"]'
+    finally:
+        release(ws)
+
+
+def test_framed_close_on_open_sends_close_frame_then_ends(serve: Serve) -> None:
+    h = serve()
+    ws = connect(h, "/s/000/%s/websocket?onopen=close" % sid())
+    try:
+        assert ws.recv() == "o"
+        assert ws.recv() == 'c[3002,"closed on open"]'
+        assert recv_close(ws)[0] == 3002
+    finally:
+        release(ws)
+
+
+def test_handshake_headers(serve: Serve) -> None:
+    h = serve()
+    conn = RawConnection(h.base_url)
+    try:
+        _, status, headers = conn.request(
+            "GET",
+            "/s/000/%s/websocket" % sid(),
+            headers={
+                "Upgrade": "websocket",
+                "Connection": "Upgrade",
+                "Sec-WebSocket-Version": "13",
+                "Sec-WebSocket-Origin": "http://asd",
+                "Sec-WebSocket-Key": "x3JJHMbDL1EzLkh9GBhXDw==",
+            },
+        )
+        assert status == 101
+        assert headers["sec-websocket-accept"] == "HSmrc0sMlYUkAGmm5OPpG2HaGWk="  # RFC 6455 4.2.2
+        assert headers["connection"].lower() == "upgrade"
+        assert headers["upgrade"].lower() == "websocket"
+        assert "content-length" not in headers
+    finally:
+        conn.close()
+
+
+def test_framed_empty_messages_are_ignored(serve: Serve) -> None:
+    h = serve()
+    ws = connect(h, "/s/000/%s/websocket" % sid())
+    try:
+        assert ws.recv() == "o"
+        ws.send("")
+        ws.send("[]")
+        ws.send('["a"]')
+        assert ws.recv() == 'a["a"]'
+    finally:
+        release(ws)
+
+
+def test_framed_sessions_may_share_and_reuse_a_session_id(serve: Serve) -> None:
+    """A WebSocket session lives as long as its socket: two at once under one id are
+    two sessions, and the id may be used again afterwards."""
+    h = serve()
+    path = "/s/000/%s/websocket" % sid()
+    first, second = connect(h, path), connect(h, path)
+    try:
+        assert first.recv() == "o" and second.recv() == "o"
+        first.send('["a"]')
+        second.send('["b"]')
+        assert first.recv() == 'a["a"]'
+        assert second.recv() == 'a["b"]'
+    finally:
+        release(first)
+        release(second)
+    again = connect(h, path)
+    try:
+        assert again.recv() == "o"
+        again.send('["a"]')
+        assert again.recv() == 'a["a"]'
+    finally:
+        release(again)
+
+
+def test_framed_broken_json_ends_the_connection(serve: Serve) -> None:
+    h = serve()
+    ws = connect(h, "/s/000/%s/websocket" % sid())
+    try:
+        assert ws.recv() == "o"
+        ws.send('["a')
+        with pytest.raises((websocket.WebSocketConnectionClosedException, ConnectionError)):
+            while True:
+                opcode, _ = ws.recv_data(control_frame=True)
+                if opcode == websocket.ABNF.OPCODE_CLOSE:
+                    raise websocket.WebSocketConnectionClosedException()
+    finally:
+        release(ws)
+
+
+def test_raw_echo_keeps_any_text(serve: Serve) -> None:
+    h = serve()
+    ws = connect(h, "/s/websocket")
+    try:
+        ws.send("Hello world!\uffff")
+        assert ws.recv() == "Hello world!\uffff"
+    finally:
+        release(ws)
+
+
+def test_raw_close_on_open_carries_the_reason(serve: Serve) -> None:
+    h = serve()
+    ws = connect(h, "/s/websocket?onopen=close")
+    try:
+        assert recv_close(ws) == (3002, "closed on open")
     finally:
         release(ws)

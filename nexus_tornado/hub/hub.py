@@ -24,8 +24,9 @@ import collections
 import logging
 from typing import Any, Dict, Iterable, Mapping, Optional, Set, Tuple
 
+from ..errors import Rejection
 from ..policy.destinations import NOTIFICATIONS_PREFIX
-from ..stomp import MessageTemplate
+from ..stomp import MessageTemplate, is_utf8
 from .store import Store, StoredMessage
 
 log = logging.getLogger("nexus_tornado.hub")
@@ -33,6 +34,38 @@ log = logging.getLogger("nexus_tornado.hub")
 
 #: Default content type of stored bodies (the wire contract's JSON envelopes).
 JSON = "application/json"
+
+#: MESSAGE headers the server sets itself (wire contract): a published message's own
+#: headers of these names are not stored or passed on.
+SERVER_HEADERS = frozenset(
+    {
+        "destination",
+        "message-id",
+        "subscription",
+        "seq",
+        "epoch",
+        "ack",
+        "gap-from",
+        "gap-to",
+        "seq-reset",
+        "content-length",
+        "receipt",
+        "transaction",
+    }
+)
+#: Credentials are never passed on to other users, whatever their case.
+CREDENTIAL_HEADERS = frozenset({"authorization", "passcode"})
+
+
+def relayed_headers(headers: Mapping[str, str]) -> Dict[str, str]:
+    """The headers of a SEND (or host-app publish) that every MESSAGE carries on:
+    everything but :data:`SERVER_HEADERS` and credentials (STOMP 1.2 "MESSAGE": user
+    headers of the SEND are passed through, ``content-type`` included)."""
+    return {
+        name: value
+        for name, value in headers.items()
+        if name not in SERVER_HEADERS and name.lower() not in CREDENTIAL_HEADERS
+    }
 
 
 class Subscriber:
@@ -50,14 +83,15 @@ class Subscriber:
 
 def template_for(message: StoredMessage) -> MessageTemplate:
     """The MESSAGE frame shared by every subscriber of ``message``."""
+    stored = message.headers
     headers = {
         "destination": message.destination,
         "message-id": message.message_id,
         "seq": str(message.seq),
-        "content-type": JSON,
+        "content-type": stored.get("content-type") or JSON,
     }
-    for name, value in message.headers.items():
-        if name not in headers:
+    for name, value in stored.items():
+        if name not in headers and name not in SERVER_HEADERS:
             headers[name] = value
     return MessageTemplate(headers, message.body, message.seq)
 
@@ -166,8 +200,12 @@ class Hub:
         replay_chunk: int = 500,
         catch_up_buffer: int = 10_000,
         recent_templates: int = 4096,
+        text_only: bool = False,
     ) -> None:
         self.store = store
+        #: Refuse bodies that are not UTF-8 (set while a transport that carries only
+        #: text, SockJS, may read the messages).
+        self.text_only = text_only
         self.replay_chunk = replay_chunk
         self.catch_up_buffer = catch_up_buffer
         #: The MESSAGE templates of recently published or replayed messages, so that a
@@ -193,16 +231,26 @@ class Hub:
     ) -> StoredMessage:
         """Persist ``body`` in ``destination``, then deliver it to every subscriber.
 
+        ``headers`` are the publisher's own (:func:`relayed_headers` picks those kept).
         Raises :class:`~nexus_tornado.errors.StoreUnavailable` when the store cannot
-        take it; nothing is delivered then.
+        take it, and :class:`~nexus_tornado.errors.Rejection` (``INVALID_MESSAGE``) for
+        a body that is not UTF-8 while the hub is ``text_only``; nothing is stored or
+        delivered then.
         """
+        if self.text_only and not is_utf8(body):
+            raise Rejection(
+                "INVALID_MESSAGE",
+                "body is not UTF-8 text; the SockJS transports carry only text",
+                {"destination": destination},
+            )
+        kept = relayed_headers(headers) if headers else {}
         lane = self._lanes.get(destination)
         if lane is None:
             lane = self._lanes[destination] = _Lane()
         lane.users += 1
         try:
             async with lane.lock:
-                message = await self.store.append(destination, body, headers or {})
+                message = await self.store.append(destination, body, kept)
                 self.broadcast(message)
                 return message
         finally:

@@ -65,6 +65,14 @@ _CLOSED = State.CLOSED
 
 #: Most frames waiting to be worked off before the connection counts as flooding.
 MAX_QUEUED_EVENTS = 1000
+#: A heart-beat goes out once the connection has sent nothing for this share of the
+#: negotiated interval, so the client gets one within every interval even when the
+#: IOLoop runs the timer late.
+HEARTBEAT_SHARE = 0.9
+#: Frames still handled after the transport closed (what the client sent before the
+#: close and expects done: a message accepted, an acknowledgement recorded), unless the
+#: server ended the session with an ERROR.
+_HANDLED_AFTER_CLOSE = (Send, Ack, Nack)
 #: Room beyond ``max_frame_size`` for one frame's headers and its SockJS framing: the
 #: transports refuse (close 1009) any one message larger than the frame limit plus this.
 FRAME_SLACK = 16 * 1024
@@ -126,6 +134,7 @@ class StompConnection(SockJSConnection):
         self._events: Deque[Any] = collections.deque()
         self._working = False
         self._closed = False
+        self._heartbeat_timer: Optional[object] = None
         now = time.monotonic()
         self.opened_at = now
         self.last_inbound = now
@@ -163,11 +172,17 @@ class StompConnection(SockJSConnection):
             return
         self._closed = True
         self.services.connections.pop(self, None)
+        if self._heartbeat_timer is not None:
+            IOLoop.current().remove_timeout(self._heartbeat_timer)
+            self._heartbeat_timer = None
         hub = self.services.hub
         for sub in self._subscriptions.values():
             hub.unsubscribe(sub.destination, sub)
         self._subscriptions.clear()
-        self._events.clear()
+        # Frames received before the close are still handled (wire contract): the
+        # worker goes on with them; shutdown waits for it.
+        if self.busy:
+            self.services.draining[self] = None
         if self.principal is not None:
             self.services.presence.disconnected(self.principal.user_id)
 
@@ -188,8 +203,10 @@ class StompConnection(SockJSConnection):
     async def _work(self) -> None:
         """Handle queued events one at a time, in order (receipts follow their work)."""
         try:
-            while self._events and not self._closed:
+            while self._events:
                 event = self._events.popleft()
+                if self._closed and (self.stomp.state is _CLOSED or not isinstance(event, _HANDLED_AFTER_CLOSE)):
+                    continue  # after our ERROR nothing more is taken (no RECEIPT came)
                 try:
                     await self._handle(event)
                 except Exception:
@@ -197,6 +214,8 @@ class StompConnection(SockJSConnection):
                 self._flush()
         finally:
             self._working = False
+            if self._closed:
+                self.services.draining.pop(self, None)
 
     async def _handle(self, event: Any) -> None:
         if isinstance(event, Send):
@@ -249,6 +268,7 @@ class StompConnection(SockJSConnection):
         self.principal = principal
         self.stomp.accept_connect(session_id=uuid.uuid4().hex, user_name=principal.user_id)
         services.presence.connected(principal.user_id)
+        self._schedule_heartbeat()
         self._take_events()  # frames the client sent before CONNECTED
 
     async def _on_subscribe(self, event: Subscribe) -> None:
@@ -311,7 +331,7 @@ class StompConnection(SockJSConnection):
         try:
             await self.services.guard.admit_send(principal, event.destination, event.body, event.headers)
             try:
-                await self.services.hub.publish(event.destination, event.body)
+                await self.services.hub.publish(event.destination, event.body, event.headers)
             except StoreUnavailable as exc:
                 raise Rejection(
                     RejectionCode.UNAVAILABLE,
@@ -367,10 +387,34 @@ class StompConnection(SockJSConnection):
         if self._closed or sub.id not in self._subscriptions:
             return
         stomp = self.stomp
+        binary = template.binary
+        if binary:
+            if not self.session.carries_binary:
+                self._refuse_binary(sub, template)
+                return
+            self._flush()  # what was queued before goes out as text
         stomp.send_message(sub.id, template)
         if sub.tracked and stomp.subscriptions[sub.id].ack == "auto":
             self.services.hub.mark_delivered(sub.destination, (template.seq,))
-        self._flush()
+        self._flush(binary)
+
+    def _refuse_binary(self, sub: _Subscription, template: MessageTemplate) -> None:
+        """A body that is not UTF-8 cannot travel over SockJS (text only); the hub
+        refuses those at publish while SockJS is on, but history written while it was
+        off can hold one. The client is told on its error queue, never sent a broken
+        frame."""
+        tid = tracking_id()
+        seq = str(template.seq)
+        log.warning("message %s of %s is not UTF-8, not sent to %s over SockJS [trackingId=%s]",
+                    seq, sub.destination, self._who(), tid)
+        if self._errors_subscription is not None:
+            rejection = Rejection(
+                RejectionCode.INVALID_MESSAGE,
+                "message is not UTF-8 text; SockJS carries only text",
+                {"destination": sub.destination, "subscription": sub.id, "seq": seq},
+            )
+            self._error_message(rejection, None, tid)
+            self._flush()
 
     def _send_presence_snapshot(self, sub: _Subscription) -> None:
         presence = self.services.presence
@@ -398,9 +442,24 @@ class StompConnection(SockJSConnection):
         self._report(rejection, receipt, tid)
 
     def _report(self, rejection: Rejection, receipt: Optional[str], tid: str) -> None:
-        """Queue the error MESSAGE (only to a session subscribed to its errors)."""
-        if self._errors_subscription is None or self.stomp.state is not State.CONNECTED:
+        """Tell the client: a MESSAGE on its ``/user/queue/errors`` subscription, the
+        connection staying open; without that subscription, what STOMP says: ERROR
+        (with the same code, details and tracking id), then the close."""
+        if self.stomp.state is not State.CONNECTED:
             return
+        if self._errors_subscription is None:
+            self.stomp.send_error(
+                rejection.message,
+                _error_body(rejection, tid).decode(),
+                receipt,
+                headers={"code": rejection.code, "tracking-id": tid},
+                content_type="application/json",
+            )
+            return
+        self._error_message(rejection, receipt, tid)
+
+    def _error_message(self, rejection: Rejection, receipt: Optional[str], tid: str) -> None:
+        assert self._errors_subscription is not None
         self._errors_seq += 1
         headers = {
             "destination": ERRORS_DESTINATION,
@@ -410,11 +469,7 @@ class StompConnection(SockJSConnection):
         }
         if receipt:
             headers["receipt-id"] = receipt
-        body = json.dumps(
-            {"error": rejection.code, "message": rejection.message, "details": rejection.details, "trackingId": tid},
-            separators=(",", ":"),
-        ).encode()
-        self.stomp.send_message(self._errors_subscription, MessageTemplate(headers, body, self._errors_seq))
+        self.stomp.send_message(self._errors_subscription, MessageTemplate(headers, _error_body(rejection, tid), self._errors_seq))
 
     def _fail(self, what: str, receipt: Optional[str] = None) -> None:
         """An unexpected failure of ours: log the trace, tell the client only an id."""
@@ -431,8 +486,9 @@ class StompConnection(SockJSConnection):
         user = self.principal.user_id if self.principal is not None else "-"
         return "%s@%s" % (user, self.remote_ip or "?")
 
-    def _flush(self) -> None:
-        """Write what the session queued; close the transport once the session ended.
+    def _flush(self, binary: bool = False) -> None:
+        """Write what the session queued (as binary data when ``binary``: a MESSAGE
+        whose body is not UTF-8); close the transport once the session ended.
 
         A client that does not take its output (a reader that stopped reading, a poller
         that stopped polling) would make it pile up without bound: past
@@ -447,8 +503,12 @@ class StompConnection(SockJSConnection):
             self.last_outbound = _monotonic()
             session = self.session
             send = session.send_message
-            for chunk in data:
-                send(chunk)
+            if binary:
+                for chunk in data:
+                    send(chunk, binary=True)
+            else:
+                for chunk in data:
+                    send(chunk)
             if stomp.state is not _CLOSED:
                 limit = self.services.settings.max_pending_output
                 if unsent_bytes(session) > limit:
@@ -484,12 +544,43 @@ class StompConnection(SockJSConnection):
         elif self.principal is not None and wall > self.principal.expires_at + settings.jwt_leeway:
             stomp.send_error("token expired", "refresh the token on %s before it expires" % TOKEN_DESTINATION)
         else:
-            send_every, expect_every = stomp.heartbeat
+            expect_every = stomp.heartbeat[1]
             if expect_every and now - self.last_inbound > 2 * expect_every / 1000.0:
                 stomp.send_error("heart-beat timeout", "no heart-beat for %d ms" % (2 * expect_every))
-            elif send_every and now - self.last_outbound >= send_every / 1000.0:
-                stomp.send_heartbeat()
         self._flush()
+
+    # -- heart-beats (a timer per connection: whatever the negotiated interval) ---------
+
+    def _schedule_heartbeat(self) -> None:
+        """Wake up when the connection will have been quiet for its heart-beat period."""
+        send_every = self.stomp.heartbeat[0]
+        if not send_every or self._closed:
+            return
+        period = send_every / 1000.0 * HEARTBEAT_SHARE
+        delay = max(0.0, self.last_outbound + period - _monotonic())
+        self._heartbeat_timer = IOLoop.current().call_later(delay, self._heartbeat)
+
+    def _heartbeat(self) -> None:
+        """Send an EOL heart-beat unless something else went out meanwhile (any frame
+        counts), and re-arm: STOMP 1.2 "Heart-beating", at least every interval."""
+        self._heartbeat_timer = None
+        stomp = self.stomp
+        if self._closed or stomp.state is not State.CONNECTED:
+            return
+        period = stomp.heartbeat[0] / 1000.0 * HEARTBEAT_SHARE
+        # The loop may run a timer up to its clock resolution early: allow 1%.
+        if _monotonic() - self.last_outbound >= period * 0.99:
+            stomp.send_heartbeat()
+            self._flush()
+        self._schedule_heartbeat()
+
+
+def _error_body(rejection: Rejection, tid: str) -> bytes:
+    """The JSON body of an error report (wire contract)."""
+    return json.dumps(
+        {"error": rejection.code, "message": rejection.message, "details": rejection.details, "trackingId": tid},
+        separators=(",", ":"),
+    ).encode()
 
 
 def _last_seq(headers: Mapping[str, str]) -> Optional[int]:

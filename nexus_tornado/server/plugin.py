@@ -33,6 +33,7 @@ from ..policy.destinations import PRESENCE_DESTINATION, notifications_for
 from ..policy.guard import Guard
 from ..settings import Settings
 from ..transport.close_codes import SHUTDOWN_CLOSE
+from ..transport.registry import TRANSPORTS as SOCKJS_TRANSPORTS
 from ..transport.router import NexusRouter
 from . import log_redaction
 from .connection import StompConnection, transport_message_limit
@@ -40,7 +41,8 @@ from .services import SERVICES_KEY, Services
 
 log = logging.getLogger("nexus_tornado.server.plugin")
 
-#: How often deadlines, idle timeouts, token expiry and heart-beats are checked, seconds.
+#: How often deadlines, idle and heart-beat timeouts and token expiry are checked, seconds
+#: (heart-beats themselves go out from a timer per connection, see connection.py).
 TICK_SECONDS = 1.0
 
 
@@ -66,6 +68,11 @@ def store_from_settings(settings: Settings) -> Store:
     )
 
 
+def sockjs_enabled(settings: Settings) -> bool:
+    """Whether any SockJS transport (all of which carry only text) is on."""
+    return any(name not in settings.disabled_transports for name in SOCKJS_TRANSPORTS)
+
+
 class NexusPlugin:
     """nexus-tornado mounted in a Tornado application."""
 
@@ -81,7 +88,10 @@ class NexusPlugin:
         #: Period of the housekeeping tick (tests shorten it to exercise short timeouts).
         self.tick_seconds = tick_seconds
         self.store = store if store is not None else store_from_settings(settings)
-        self.hub = Hub(self.store)
+        # SockJS carries only text: while any of its transports is on, bodies that are
+        # not UTF-8 are refused at publish (a raw-WebSocket-only server takes them and
+        # sends them as binary frames).
+        self.hub = Hub(self.store, text_only=sockjs_enabled(settings))
         self.presence = Presence(self._announce_presence)
         verifier = TokenVerifier(
             settings.jwt_secret,
@@ -145,7 +155,7 @@ class NexusPlugin:
                 timer.stop()
         deadline = time.monotonic() + drain_seconds
         while time.monotonic() < deadline and (
-            self._background or any(c.busy for c in services.connections)
+            self._background or services.draining or any(c.busy for c in services.connections)
         ):
             await asyncio.sleep(0.02)
         for connection in list(services.connections):
@@ -165,8 +175,12 @@ class NexusPlugin:
     ) -> StoredMessage:
         """Persist and broadcast a message from the host app (no client ACL applies).
 
-        ``body`` may be a JSON-able mapping, text or bytes. Raises ``StoreUnavailable``
-        when the store cannot take it.
+        ``body`` may be a JSON-able mapping, text or bytes; ``headers`` are passed on
+        to every MESSAGE (all but those the server sets itself; ``content-type``
+        defaults to ``application/json``). Raises ``StoreUnavailable`` when the store
+        cannot take it, and ``Rejection`` (``INVALID_MESSAGE``) for bytes that are not
+        UTF-8 while a SockJS transport is on (SockJS carries only text; on a server
+        with only the raw WebSocket they go out as binary WebSocket messages).
         """
         if isinstance(body, Mapping):
             data = json.dumps(body, separators=(",", ":")).encode()

@@ -37,6 +37,8 @@ class Services:
         self.server_name = server_name
         #: Every open connection (an ordered set).
         self.connections: Dict["StompConnection", None] = {}
+        #: Closed connections still handling frames received before their close.
+        self.draining: Dict["StompConnection", None] = {}
         #: True once shutdown began: new connections are refused.
         self.closing = False
 

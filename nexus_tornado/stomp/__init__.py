@@ -23,7 +23,7 @@ from .events import (
     TooLarge,
     Unsubscribe,
 )
-from .frame import SUPPORTED_VERSIONS, Frame, MessageTemplate, serialize
+from .frame import SUPPORTED_VERSIONS, Frame, MessageTemplate, is_utf8, serialize
 from .parser import FrameParser, Oversized, ParserState
 from .session import (
     ACK_MODES,
@@ -63,5 +63,6 @@ __all__ = [
     "Unsubscribe",
     "negotiate_heartbeat",
     "parse_heartbeat",
+    "is_utf8",
     "serialize",
 ]

@@ -109,6 +109,17 @@ def serialize(frame: Frame, version: str = "1.2") -> bytes:
     return b"".join(("".join(parts).encode("utf-8"), body, b"\x00"))
 
 
+def is_utf8(data: bytes) -> bool:
+    """Whether ``data`` is UTF-8 text (a body that can travel in a text message)."""
+    if data.isascii():
+        return True
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 class MessageTemplate:
     """A MESSAGE shared by all subscribers of one publish.
 
@@ -123,12 +134,15 @@ class MessageTemplate:
     presence snapshot).
     """
 
-    __slots__ = ("headers", "body", "seq", "_prefixes", "_rendered")
+    __slots__ = ("headers", "body", "seq", "binary", "_prefixes", "_rendered")
 
     def __init__(self, headers: Mapping[str, str], body: bytes, seq: int = 0) -> None:
         self.headers: Mapping[str, str] = MappingProxyType(dict(headers))
         self.body: bytes = bytes(body)
         self.seq: int = seq
+        #: True when the body is not UTF-8: the frame can only travel as binary data
+        #: (a WebSocket binary message), never as text.
+        self.binary: bool = not is_utf8(self.body)
         self._prefixes: Dict[str, bytes] = {}
         # Complete frames without ``ack``, per (dialect, subscription id): clients of
         # one library tend to pick the same ids (stompjs: "sub-0"), so most subscribers

@@ -265,11 +265,15 @@ class StompSession:
             return
         self._out.append(serialize(Frame("RECEIPT", {"receipt-id": receipt_id}), self.version or "1.2"))
 
-    def send_error(self, message: str, detail: str = "", receipt_id: Optional[str] = None) -> None:
-        """Queue an ERROR and close (STOMP 1.2 "ERROR")."""
+    def send_error(
+        self, message: str, detail: str = "", receipt_id: Optional[str] = None, *,
+        headers: Optional[Mapping[str, str]] = None, content_type: str = "text/plain;charset=utf-8",
+    ) -> None:
+        """Queue an ERROR (body ``detail`` of ``content_type``, plus ``headers``) and
+        close (STOMP 1.2 "ERROR")."""
         if self.state is State.CLOSED:
             return
-        self._close_with_error(message, detail, receipt_id)
+        self._close_with_error(message, detail, receipt_id, headers, content_type)
 
     def send_message(self, subscription_id: str, template: MessageTemplate) -> None:
         """Deliver a published message on one subscription.
@@ -350,6 +354,7 @@ class StompSession:
         detail: str,
         receipt_id: Optional[str],
         extra: Optional[Mapping[str, str]] = None,
+        content_type: str = "text/plain;charset=utf-8",
     ) -> None:
         headers: Dict[str, str] = {"message": message}
         if receipt_id is not None:
@@ -358,7 +363,7 @@ class StompSession:
             headers.update(extra)
         body = detail.encode("utf-8", "replace")
         if body:
-            headers["content-type"] = "text/plain;charset=utf-8"
+            headers["content-type"] = content_type
         self._out.append(serialize(Frame("ERROR", headers, body), self.version or "1.2"))
         self.close_reason = message
         self.close_detail = detail

@@ -216,6 +216,8 @@ class NexusSession(sockjs_session.Session):
     """
 
     send_queue: str
+    #: SockJS frames are JSON text: a message that is not UTF-8 cannot be sent.
+    carries_binary = False
 
     def __init__(self, conn: Any, server: "NexusRouter", session_id: str, expiry: Any = None):
         super().__init__(conn, server, session_id, expiry)
@@ -231,7 +233,13 @@ class NexusSession(sockjs_session.Session):
         global _last_encoded
         last, encoded = _last_encoded
         if msg is not last:
-            encoded = sockjs_proto.json_encode(msg.decode("utf-8") if isinstance(msg, bytes) else msg)
+            if binary:
+                raise ValueError("SockJS carries only text: binary messages cannot be sent")
+            try:
+                text = msg.decode("utf-8") if isinstance(msg, bytes) else msg
+            except UnicodeDecodeError:
+                raise ValueError("SockJS carries only text: the message is not UTF-8") from None
+            encoded = sockjs_proto.json_encode(text)
             _last_encoded = (msg, encoded)
         self.send_jsonified(encoded, stats)
 
@@ -262,7 +270,13 @@ class NexusSession(sockjs_session.Session):
 
 
 class NexusRawSession(sockjs_session.BaseSession):
-    """A raw WebSocket session: messages pass through without SockJS framing."""
+    """A raw WebSocket session: messages pass through without SockJS framing.
+
+    ``send_message(data, binary=True)`` sends a WebSocket binary message (what a
+    message that is not UTF-8 text needs); anything else goes as text.
+    """
+
+    carries_binary = True
 
     def __init__(self, conn: Any, server: "NexusRouter") -> None:
         super().__init__(conn, server)
@@ -310,7 +324,8 @@ class HandlerMixin(MixinBase):
         The name is echoed into a script: anything but a dotted identifier would let the
         URL inject code (``c=alert(document.domain)//``).
         """
-        callback = self.get_argument("c", None)
+        # Unstripped: "c=%20" is an invalid name, not a missing one.
+        callback = self.get_argument("c", None, strip=False)
         if callback and callback_is_valid(callback):
             return callback
         self.set_status(500)

@@ -217,6 +217,18 @@ class XhrSendHandler(SendMixin, sockjs_transports.XhrSendHandler):
         self.set_status(204)
         self.set_header("Content-Type", "text/plain; charset=UTF-8")
 
+    def flush(self, include_footers: bool = False) -> Any:
+        """Keep ``Content-Type`` on the 204.
+
+        Tornado drops the representation headers of a 204 in ``finish()``; the SockJS
+        protocol wants ``text/plain`` there all the same (Firefox otherwise takes the
+        empty body for XML and reports a parse error). ``finish()`` calls this right
+        after dropping them, before the headers are written.
+        """
+        if self.get_status() == 204:
+            self.set_header("Content-Type", "text/plain; charset=UTF-8")
+        return super().flush(include_footers)
+
 
 @stream_request_body
 class JSONPSendHandler(SendMixin, sockjs_transports.JSONPSendHandler):

@@ -71,7 +71,9 @@ class EventSourceTransport(StreamingMixin, sockjs_transports.EventSourceTranspor
 
     def get(self, session_id: str) -> None:
         self.start_stream()
-        self.set_header("Content-Type", "text/event-stream; charset=UTF-8")
+        # Exactly this: the SockJS protocol (and the EventSource spec) name no charset;
+        # an event stream is always UTF-8.
+        self.set_header("Content-Type", "text/event-stream")
         self.write("\r\n")
         self.flush()
         if not self._attach_session(session_id):

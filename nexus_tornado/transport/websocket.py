@@ -45,6 +45,22 @@ class WebSocketMixin(BatchedWriterMixin, WebSocketBase):
             log.info("refused WebSocket handshake to %s from origin %r", self.request.path, origin)
         return allowed
 
+    async def _execute(self, transforms: Any, *args: Any, **kwargs: Any) -> None:
+        """Answer any method but GET with a bare 405 and ``Allow: GET``.
+
+        sockjs-tornado's ``_execute`` (which this refines) sends a text body with
+        Tornado's default HTML content type; the SockJS protocol asks for no body and
+        no content type.
+        """
+        if self.request.method != "GET":
+            self._transforms = transforms
+            self.set_status(405)
+            self.set_header("Allow", "GET")
+            self.clear_header("Content-Type")
+            self.finish()
+            return
+        await super()._execute(transforms, *args, **kwargs)
+
     @property
     def max_message_size(self) -> int:
         return int(self.server.transport_settings.max_message_size)

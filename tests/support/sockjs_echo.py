@@ -99,6 +99,116 @@ def raw_http(base_url: str, request: bytes, timeout: float = 10.0) -> bytes:
         sock.close()
 
 
+class RawConnection:
+    """One HTTP connection driven byte by byte: the request line and headers exactly
+    as given, the response head parsed, the body read as the test asks (by length, by
+    chunk, until close). For what http.client hides: HTTP/1.0, keep-alive reuse,
+    chunk boundaries, the server closing the connection."""
+
+    def __init__(self, base_url: str, timeout: float = 10.0) -> None:
+        parts = urlsplit(base_url)
+        self.sock = socket.create_connection((parts.hostname, parts.port), timeout=timeout)
+        self.buffer = b""
+
+    def request(
+        self, method: str, path: str, version: str = "1.1", headers: Optional[Dict[str, str]] = None,
+        body: bytes = b"",
+    ) -> Tuple[str, int, Dict[str, str]]:
+        """Send a request; return (HTTP version, status, lower-cased headers)."""
+        lines = ["%s %s HTTP/%s" % (method, path, version), "Host: 127.0.0.1"]
+        lines += ["%s: %s" % item for item in (headers or {}).items()]
+        if method == "POST":
+            lines.append("Content-Length: %d" % len(body))
+        self.sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode() + body)
+        head = self._read_until(b"\r\n\r\n").decode("latin-1")
+        status_line, *header_lines = head.split("\r\n")
+        http, status = status_line.split(" ")[:2]
+        fields = {}
+        for line in header_lines:
+            name, _, value = line.partition(":")
+            fields[name.strip().lower()] = value.strip()
+        return http[len("HTTP/"):], int(status), fields
+
+    def _read_until(self, marker: bytes) -> bytes:
+        while marker not in self.buffer:
+            data = self.sock.recv(65536)
+            if not data:
+                raise AssertionError("connection closed before %r; got %r" % (marker, self.buffer))
+            self.buffer += data
+        head, _, self.buffer = self.buffer.partition(marker)
+        return head
+
+    def read(self, size: int) -> bytes:
+        """Exactly ``size`` bytes of the body."""
+        while len(self.buffer) < size:
+            data = self.sock.recv(65536)
+            if not data:
+                raise AssertionError("connection closed after %r" % self.buffer)
+            self.buffer += data
+        data, self.buffer = self.buffer[:size], self.buffer[size:]
+        return data
+
+    def read_chunk(self) -> bytes:
+        """The next chunk of a chunked body (b"" for the last one)."""
+        size = int(self._read_until(b"\r\n"), 16)
+        data = self.read(size + 2)
+        assert data.endswith(b"\r\n"), data
+        return data[:-2]
+
+    def read_to_close(self) -> bytes:
+        """Everything until the server closes (a socket timeout fails the test)."""
+        while True:
+            data = self.sock.recv(65536)
+            if not data:
+                data, self.buffer = self.buffer, b""
+                return data
+            self.buffer += data
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+NOT_CACHED = "no-store, no-cache, no-transform, must-revalidate, max-age=0"
+
+
+def assert_not_cached(headers: Dict[str, str]) -> None:
+    """What the SockJS protocol asks of every private (session) response."""
+    assert headers["cache-control"] == NOT_CACHED
+    assert "expires" not in headers and "last-modified" not in headers
+
+
+def assert_cors(headers: Dict[str, str], origin: Optional[str]) -> None:
+    """CORS as SockJS wants it: the Origin echoed with credentials, else ``*``."""
+    if origin:
+        assert headers["access-control-allow-origin"] == origin
+        assert headers["access-control-allow-credentials"] == "true"
+    else:
+        assert headers["access-control-allow-origin"] == "*"
+        assert "access-control-allow-credentials" not in headers
+
+
+def content_type(headers: Dict[str, str]) -> str:
+    """The Content-Type without spaces (the SockJS protocol compares it so)."""
+    return headers["content-type"].replace(" ", "")
+
+
+def assert_preflight(base_url: str, path: str, methods: str) -> None:
+    """An OPTIONS preflight: cacheable for a year, the methods allowed, CORS, no body."""
+    for origin in ("test", "null"):
+        status, headers, body = http_request(
+            base_url, "OPTIONS", path, headers={"Access-Control-Request-Method": methods, "Origin": origin}
+        )
+        assert status in (200, 204)
+        assert "public" in headers["cache-control"]
+        assert int(headers["cache-control"].split("max-age=")[1].split(",")[0]) >= 1000000
+        assert headers["expires"]
+        assert int(headers["access-control-max-age"]) > 1000000
+        for method in methods.split(","):
+            assert method.strip() in headers["access-control-allow-methods"]
+        assert body == b""
+        assert_cors(headers, origin)
+
+
 def frames(body: bytes) -> List[str]:
     """The SockJS frames of an xhr response body (one per line)."""
     return [line for line in body.decode("utf-8").split("\n") if line]
