@@ -50,6 +50,8 @@ class Settings:
     mongo_timeout: float = _opt(5.0, "Longest a MongoDB operation may take before the client gets UNAVAILABLE, seconds.")
     retention_count: int = _opt(10_000, "Messages kept per destination (0: no limit).")
     retention_seconds: float = _opt(7 * 24 * 3600.0, "Age after which messages are dropped, seconds (0: no limit).")
+    handler_timeout: float = _opt(10.0, "Longest a message handler or after-store listener may run, seconds (then SERVER_ERROR, or a logged failure).")
+    listener_backlog: int = _opt(10_000, "After-store listener calls that may wait to run; beyond that, publishing waits for them.")
 
     def __post_init__(self) -> None:
         self.validate()
@@ -87,10 +89,11 @@ class Settings:
             "max_subscriptions",
             "max_connections_per_user",
             "max_pending_output",
+            "listener_backlog",
         ):
             if getattr(self, name) <= 0:
                 raise ConfigError("%s must be positive" % name)
-        for name in ("idle_timeout", "connect_timeout", "mongo_timeout"):
+        for name in ("idle_timeout", "connect_timeout", "mongo_timeout", "handler_timeout"):
             if getattr(self, name) <= 0:
                 raise ConfigError("%s must be positive" % name)
         if len(self.heartbeat) != 2 or min(self.heartbeat) < 0:

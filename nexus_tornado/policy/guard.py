@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Callable, Mapping, Optional
+from typing import Any, Callable, Dict, Mapping, Optional
 
 from .acl import Resolver, TopicAcl
 from .limits import SendRateLimiter
@@ -97,12 +97,13 @@ class Guard:
         destination: str,
         body: bytes,
         headers: Mapping[str, str],
-    ) -> None:
-        """Raise a ``Rejection`` unless this SEND may be persisted and broadcast.
+    ) -> Dict[str, Any]:
+        """Return the validated envelope, or raise a ``Rejection`` unless this SEND may
+        be persisted and broadcast.
 
         ``headers`` are the SEND frame's headers; no rule reads them today.
         """
         if self.limiter is not None:
             self.limiter.check(principal.user_id)
         await self.acl.authorize_send(principal, destination)
-        self.validator.validate(body, destination, principal.user_id)
+        return self.validator.validate(body, destination, principal.user_id)

@@ -19,7 +19,7 @@ import asyncio
 import json
 import logging
 import time
-from typing import Any, Dict, List, Mapping, Optional, Union
+from typing import Any, Callable, Dict, List, Mapping, Optional, TypeVar, Union
 
 from tornado.ioloop import PeriodicCallback
 
@@ -36,9 +36,12 @@ from ..transport.close_codes import SHUTDOWN_CLOSE
 from ..transport.router import NexusRouter
 from . import log_redaction
 from .connection import StompConnection, transport_message_limit
+from .handlers import Handler, Listener
 from .services import SERVICES_KEY, Services
 
 log = logging.getLogger("nexus_tornado.server.plugin")
+
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 #: How often deadlines, idle timeouts, token expiry and heart-beats are checked, seconds.
 TICK_SECONDS = 1.0
@@ -116,6 +119,7 @@ class NexusPlugin:
         self._ticker: Optional[PeriodicCallback] = None
         self._pruner: Optional[PeriodicCallback] = None
         self._background: Dict["asyncio.Future[Any]", None] = {}
+        self.pipeline = self.services.pipeline
         self.started = False
 
     @property
@@ -145,7 +149,7 @@ class NexusPlugin:
                 timer.stop()
         deadline = time.monotonic() + drain_seconds
         while time.monotonic() < deadline and (
-            self._background or any(c.busy for c in services.connections)
+            self._background or not self.pipeline.idle or any(c.busy for c in services.connections)
         ):
             await asyncio.sleep(0.02)
         for connection in list(services.connections):
@@ -154,6 +158,38 @@ class NexusPlugin:
         await self.hub.flush()
         await self.store.close()
         self.started = False
+
+    # -- the host app's business logic (see docs/handlers.md) ----------------------------
+
+    def add_handler(self, fn: Handler, *, type: Optional[str] = None, destination: Optional[str] = None) -> None:
+        """Run ``await fn(inbound)`` on each validated message of ``type`` (any type if
+        ``None``) sent to a destination matching ``destination`` (a pattern such as
+        ``/topic/chat/{chatId}`` or ``/topic/chat/*``; any destination if ``None``),
+        before it is stored. See :mod:`nexus_tornado.server.handlers`."""
+        self.pipeline.add_handler(fn, type=type, destination=destination)
+
+    def handler(self, type: Optional[str] = None, *, destination: Optional[str] = None) -> Callable[[_F], _F]:
+        """Decorator form of :meth:`add_handler`: ``@plugin.handler("CHAT_MESSAGE")``."""
+
+        def register(fn: _F) -> _F:
+            self.add_handler(fn, type=type, destination=destination)
+            return fn
+
+        return register
+
+    def add_listener(self, fn: Listener, *, type: Optional[str] = None, destination: Optional[str] = None) -> None:
+        """Call ``fn(stored)`` after each message of ``type`` to ``destination`` is
+        stored and broadcast, in the background, per destination in ``seq`` order."""
+        self.pipeline.add_listener(fn, type=type, destination=destination)
+
+    def after_store(self, type: Optional[str] = None, *, destination: Optional[str] = None) -> Callable[[_F], _F]:
+        """Decorator form of :meth:`add_listener`: ``@plugin.after_store("CHAT_MESSAGE")``."""
+
+        def register(fn: _F) -> _F:
+            self.add_listener(fn, type=type, destination=destination)
+            return fn
+
+        return register
 
     # -- server-side publishing (the seed's "system event" path) --------------------------
 
@@ -174,7 +210,9 @@ class NexusPlugin:
             data = body.encode()
         else:
             data = bytes(body)
-        return await self.hub.publish(destination, data, headers)
+        stored = await self.hub.publish(destination, data, headers)
+        await self.pipeline.stored(stored, dict(body) if isinstance(body, Mapping) else None)
+        return stored
 
     async def notify(self, user_id: str, notification: Mapping[str, Any]) -> StoredMessage:
         """Send a notification to one user; kept for them until delivered."""
