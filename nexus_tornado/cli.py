@@ -49,6 +49,8 @@ SERVER_OPTIONS: Dict[str, Any] = {
     "backlog": (1024, int, "Connections the kernel queues before the server accepts them (a crowd reconnecting at once needs more than the usual 128)."),
     "demo": (True, bool, "Mount the demo app (page, demo-only login) next to the plugin."),
     "log_level": ("INFO", str, "Logging level (DEBUG, INFO, WARNING, ERROR)."),
+    "service_token": ("", str, "Print a service token with this name for the HTTP publishing API ({prefix}/api/publish), valid --service-token-days, and exit (needs --jwt-secret, or --jwt-signing-key)."),
+    "service_token_days": (30, int, "Lifetime of the token --service-token prints, days."),
 }
 
 
@@ -220,6 +222,22 @@ async def serve(settings: Settings, host: str, port: int, demo: bool, backlog: i
     log.info("stopped")
 
 
+def print_service_token(settings: Settings, name: str, days: int) -> int:
+    """Print a token with the service role for ``name`` (a backend service)."""
+    from .policy.tokens import TokenIssuer
+
+    if not settings.service_role:
+        log.error("service_role is empty: the HTTP publishing API is off")
+        return 2
+    try:
+        issued = TokenIssuer.from_settings(settings).issue(name, {"roles": [settings.service_role]}, ttl=days * 86400)
+    except (ConfigError, ValueError) as exc:
+        log.error("cannot issue a service token: %s", exc)
+        return 2
+    print(issued.token)
+    return 0
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -232,6 +250,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         host = server_option(values, "host")
         port = server_option(values, "port")
         demo = server_option(values, "demo")
+        service_token = server_option(values, "service_token")
+        if service_token and not values.get("jwt_secret"):
+            raise ConfigError("--service-token needs the server's --jwt-secret")
         if demo and not values.get("jwt_secret"):
             # Tokens come from the demo login, so any secret will do: a fresh random one.
             values = dict(values, jwt_secret=secrets.token_hex(32))
@@ -242,6 +263,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         settings = settings_from(values)
     except (ConfigError, ValueError) as exc:
         parser.error(str(exc))
+    if service_token:
+        return print_service_token(settings, service_token, server_option(values, "service_token_days"))
     try:
         asyncio.run(serve(settings, host, port, demo, server_option(values, "backlog")))
     except OSError as exc:

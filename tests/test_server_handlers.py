@@ -260,3 +260,50 @@ def test_registration_errors_are_config_errors() -> None:
             nexus.plugin.add_handler("not callable")  # type: ignore[arg-type]
         with pytest.raises(ConfigError):
             nexus.plugin.add_listener(lambda e: None, destination="topic/no-slash")
+
+
+def test_a_message_type_of_the_host_app_end_to_end() -> None:
+    def setup(plugin: Any) -> None:
+        plugin.services.guard.acl.add_rule(
+            "/topic/project/{projectId}",
+            subscribe=lambda principal, projectId: projectId in principal.claims.get("projects", []),
+            send=lambda principal, projectId: projectId in principal.claims.get("projects", []),
+        )
+        plugin.add_message_type(
+            "TASK_COMMENT",
+            destinations=["/topic/project/{projectId}"],
+            fields={"senderId": {"required": True}, "payload": {"schema": {
+                "projectId": {"type": "string", "required": True, "check_with": "identifier"},
+                "text": {"type": "string", "required": True, "empty": False, "maxlength": 500}}}},
+            senders=["member"],
+        )
+
+        @plugin.handler("TASK_COMMENT", destination="/topic/project/{projectId}")
+        async def stamp(inbound: Inbound) -> Dict[str, Any]:
+            inbound.message["payload"]["project"] = inbound.ids["projectId"].upper()
+            return inbound.message
+
+    def comment(user: str, text: str) -> bytes:
+        return json.dumps({"type": "TASK_COMMENT", "timestamp": "2026-11-25T10:00:00Z", "senderId": user,
+                           "payload": {"projectId": "p1", "text": text}}).encode()
+
+    with serve(setup) as nexus:
+        member = RawWsClient(nexus.ws_url)
+        member.connect(nexus.token("ann", roles=["member"], projects=["p1"]))
+        member.subscribe_errors()
+        member.subscribe("p", "/topic/project/p1")
+        guest = RawWsClient(nexus.ws_url)
+        guest.connect(nexus.token("gus", projects=["p1"]))
+        guest.subscribe_errors()
+        member.send_frame("SEND", {"destination": "/topic/project/p1", "receipt": "ok"}, comment("ann", "ship it"))
+        member.expect("RECEIPT", receipt_id="ok")
+        delivered = json.loads(member.expect("MESSAGE", subscription="p").body)
+        assert delivered["payload"] == {"projectId": "p1", "text": "ship it", "project": "P1"}
+        member.send_frame("SEND", {"destination": "/topic/project/p1", "receipt": "long"}, comment("ann", "x" * 501))
+        assert member.rejection()[1]["details"]["errors"] == {"payload.text": ["max length is 500"]}
+        guest.send_frame("SEND", {"destination": "/topic/project/p1", "receipt": "g"}, comment("gus", "me too"))
+        _, refused = guest.rejection()
+        assert (refused["error"], refused["details"]) == ("FORBIDDEN", {"destination": "/topic/project/p1", "type": "TASK_COMMENT"})
+        member.close()
+        guest.close()
+        assert len(stored(nexus, "/topic/project/p1")) == 1

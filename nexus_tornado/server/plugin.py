@@ -19,25 +19,30 @@ import asyncio
 import json
 import logging
 import time
-from typing import Any, Callable, Dict, List, Mapping, Optional, TypeVar, Union
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Type, TypeVar, Union
 
+import tornado.web
 from tornado.ioloop import PeriodicCallback
 
 from .. import __version__
+from ..errors import ConfigError
 from ..hub.hub import Hub
 from ..hub.memory import MemoryStore
 from ..hub.presence import Presence, presence_envelope
 from ..hub.store import Retention, Store, StoredMessage
 from ..policy.auth import TokenVerifier
 from ..policy.destinations import PRESENCE_DESTINATION, notifications_for
-from ..policy.guard import Guard
+from ..policy.guard import Guard, SenderCheck
+from ..policy.tokens import TokenIssuer
 from ..settings import Settings
 from ..transport.close_codes import SHUTDOWN_CLOSE
 from ..transport.router import NexusRouter
 from . import log_redaction
 from .connection import StompConnection, transport_message_limit
 from .handlers import Handler, Listener
+from .service_api import service_api_urls
 from .services import SERVICES_KEY, Services
+from .token_handler import ClaimsCallback, token_handler_class
 
 log = logging.getLogger("nexus_tornado.server.plugin")
 
@@ -120,12 +125,14 @@ class NexusPlugin:
         self._pruner: Optional[PeriodicCallback] = None
         self._background: Dict["asyncio.Future[Any]", None] = {}
         self.pipeline = self.services.pipeline
+        self._issuer: Optional[TokenIssuer] = None
         self.started = False
 
     @property
     def urls(self) -> List[Any]:
-        """URL specs to add to the host app's ``tornado.web.Application``."""
-        return list(self.router.urls)
+        """URL specs to add to the host app's ``tornado.web.Application``: the SockJS
+        endpoint and the backend services' HTTP API (``{prefix}/api/...``)."""
+        return service_api_urls(self.services) + list(self.router.urls)
 
     async def start(self) -> None:
         """Open the store (create indexes) and start the housekeeping timers."""
@@ -190,6 +197,57 @@ class NexusPlugin:
             return fn
 
         return register
+
+    def add_message_type(
+        self,
+        name: str,
+        *,
+        destinations: Sequence[str],
+        fields: Optional[Mapping[str, Any]] = None,
+        senders: Union[None, Sequence[str], SenderCheck] = None,
+        allow_unknown: bool = False,
+    ) -> None:
+        """A message type of the host app's own: its Cerberus ``fields`` (merged over
+        the envelope), the destination patterns it may go to, and who may send it
+        (roles, or a check). See :meth:`Guard.add_message_type`."""
+        self.services.guard.add_message_type(
+            name, destinations=destinations, fields=fields, senders=senders, allow_unknown=allow_unknown
+        )
+
+    # -- tokens the plugin issues (docs/handlers.md) ----------------------------------------
+
+    @property
+    def token_issuer(self) -> TokenIssuer:
+        """Signs tokens this plugin accepts (``SigningUnavailable`` for RS*/ES* without
+        ``jwt_signing_key``)."""
+        if self._issuer is None:
+            self._issuer = TokenIssuer.from_settings(self.settings)
+        return self._issuer
+
+    def token_url(
+        self,
+        path: str,
+        claims: ClaimsCallback,
+        *,
+        base: Type[tornado.web.RequestHandler] = tornado.web.RequestHandler,
+        ttl: Optional[float] = None,
+    ) -> Any:
+        """A URL spec for the host app: ``POST path`` answers a token for the host's
+        logged-in user (``current_user`` of ``base``), with the claims ``claims(handler,
+        user)`` returns, valid ``ttl`` seconds (default ``token_ttl``)."""
+        options = {
+            "issuer": self.token_issuer,
+            "claims": claims,
+            "ttl": self.settings.token_ttl if ttl is None else ttl,
+            "service_role": self.settings.service_role,
+        }
+        return tornado.web.url(path, token_handler_class(base), options)
+
+    def service_token(self, name: str, ttl: float = 30 * 86400.0) -> str:
+        """A token for backend service ``name`` to call the HTTP publishing API with."""
+        if not self.settings.service_role:
+            raise ConfigError("service_role is empty: the HTTP publishing API is off")
+        return self.token_issuer.issue(name, {"roles": [self.settings.service_role]}, ttl=ttl).token
 
     # -- server-side publishing (the seed's "system event" path) --------------------------
 
