@@ -19,6 +19,7 @@ import re
 from typing import Any, Dict, List, Optional
 
 from nexus_tornado.hub.store import Store
+from nexus_tornado.policy.destinations import BOARD, CHAT
 from nexus_tornado.server.handlers import Inbound, StoredEvent
 
 from .users import find_user
@@ -26,7 +27,6 @@ from .users import find_user
 __all__ = ["Boards", "install", "mentions_in"]
 
 _MENTION = re.compile(r"(?<![\w@.])@([A-Za-z0-9_.-]+)")
-BOARD_PREFIX = "/topic/board/"
 
 
 def mentions_in(text: str, chat_id: str, sender: str) -> List[str]:
@@ -63,7 +63,7 @@ class Boards:
             if board is None:
                 board = {"seq": 0, "cards": {}, "order": []}
                 while True:  # rebuild from the retained history
-                    chunk = await self.store.read_after(BOARD_PREFIX + board_id, board["seq"], 500)
+                    chunk = await self.store.read_after(BOARD.format(boardId=board_id), board["seq"], 500)
                     for message in chunk:
                         _apply(board, message.seq, _json(message.body))
                     if len(chunk) < 500:
@@ -113,7 +113,7 @@ def install(plugin: Any) -> Boards:
     """Register the demo's handlers and listeners on ``plugin``; return the boards."""
     boards = Boards(plugin.store)
 
-    @plugin.handler("CHAT_MESSAGE", destination="/topic/chat/{chatId}")
+    @plugin.handler("CHAT_MESSAGE", destination=CHAT)
     async def find_mentions(inbound: Inbound) -> Optional[Dict[str, Any]]:
         payload = inbound.message["payload"]
         mentioned = mentions_in(payload["content"], inbound.ids["chatId"], inbound.principal.user_id)
@@ -122,7 +122,7 @@ def install(plugin: Any) -> Boards:
         payload["mentions"] = mentioned
         return inbound.message
 
-    @plugin.after_store("CHAT_MESSAGE", destination="/topic/chat/{chatId}")
+    @plugin.after_store("CHAT_MESSAGE", destination=CHAT)
     async def notify_mentioned(event: StoredEvent) -> None:
         message = event.message or {}
         payload = message.get("payload") or {}
@@ -140,5 +140,5 @@ def install(plugin: Any) -> Boards:
                 },
             })
 
-    plugin.add_listener(boards.on_stored, type="BOARD_UPDATE", destination=BOARD_PREFIX + "{boardId}")
+    plugin.add_listener(boards.on_stored, type="BOARD_UPDATE", destination=BOARD)
     return boards

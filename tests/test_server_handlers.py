@@ -133,7 +133,7 @@ def test_a_refusal_reaches_the_sender_as_a_rejection_and_nothing_is_stored() -> 
     [
         ("raise", "handler .*explode raised RuntimeError"),
         ("hang", "handler .*explode took longer than 0.3 s"),
-        ("bad-code", "handler .*explode refused with code 'TEAPOT'"),
+        ("bad-code", "handler .*explode refused with code SERVER_ERROR, not one of FORBIDDEN"),
         ("not-a-message", "handler .*explode returned 'list', not a message"),
     ],
 )
@@ -148,7 +148,7 @@ def test_a_failing_handler_gives_server_error_and_stores_nothing(
             if behaviour == "hang":
                 await asyncio.sleep(3600)
             if behaviour == "bad-code":
-                raise Rejection("TEAPOT", "short and stout")
+                raise Rejection("SERVER_ERROR", "refusing with the server's own code")
             return ["not", "a", "message"]
 
     caplog.set_level(logging.ERROR, logger="nexus_tornado.server.connection")

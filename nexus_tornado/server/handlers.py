@@ -45,7 +45,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, Deque, Dict, List, Mapping, Optional, Tuple, Union
 
-from ..errors import ConfigError, NexusError, Rejection
+from ..errors import ConfigError, NexusError, Rejection, RejectionCode
 from ..hub.hub import Hub
 from ..hub.store import StoredMessage
 from ..policy.destinations import DestinationPattern
@@ -65,7 +65,7 @@ log = logging.getLogger("nexus_tornado.server.handlers")
 
 #: The codes a handler may refuse a message with (the wire contract's, but
 #: ``SERVER_ERROR``, which says the server failed, not the message).
-REJECTION_CODES = frozenset({"INVALID_MESSAGE", "FORBIDDEN", "RATE_LIMITED", "TOO_LARGE", "UNAVAILABLE"})
+REJECTION_CODES = frozenset(code for code in RejectionCode if code is not RejectionCode.SERVER_ERROR)
 
 
 @dataclass
@@ -261,8 +261,8 @@ class MessagePipeline:
             except Rejection as rejection:
                 if rejection.code not in REJECTION_CODES:
                     raise HandlerFailed(
-                        "handler %s refused with code %r, not one of %s"
-                        % (entry.name, rejection.code, ", ".join(sorted(REJECTION_CODES)))
+                        "handler %s refused with code %s, not one of %s"
+                        % (entry.name, rejection.code, ", ".join(sorted(str(c) for c in REJECTION_CODES)))
                     ) from rejection
                 rejection.log_detail = "handler %s: %s" % (entry.name, rejection.log_detail)
                 raise

@@ -26,8 +26,7 @@ from typing import Any, Dict, List, Optional
 import tornado.web
 
 from ..errors import AuthError, Rejection, StoreUnavailable
-from ..hub.hub import NOTIFICATIONS_PREFIX
-from ..policy.destinations import is_valid_id
+from ..policy.destinations import is_valid_id, notifications_for
 from ..policy.principal import Principal
 from .handlers import HandlerFailed, encode, tracking_id
 from .services import Services
@@ -109,7 +108,7 @@ class ServiceApiHandler(tornado.web.RequestHandler):
             user_id = data.get("userId")
             if not is_valid_id(user_id):
                 raise _Refused("INVALID_MESSAGE", "userId must be a user id", {"errors": {"userId": ["must be a user id"]}})
-            destination = NOTIFICATIONS_PREFIX + str(user_id)
+            destination = notifications_for(str(user_id))
             expected = ["message", "userId"]
         else:
             destination = data.get("destination")
@@ -131,7 +130,7 @@ class ServiceApiHandler(tornado.web.RequestHandler):
             validated = self.services.guard.validator.validate(encode(message), destination, None)
             return await self.services.pipeline.publish(principal, destination, validated)
         except Rejection as rejection:
-            raise _Refused(rejection.code, rejection.message, rejection.details) from None
+            raise _Refused(str(rejection.code), rejection.message, rejection.details) from None
         except StoreUnavailable as exc:
             log.warning("%s to %s: store unavailable: %s", self.action, destination, exc.log_detail)
             raise _Refused("UNAVAILABLE", "message store unavailable, message not accepted", {"destination": destination}) from None
