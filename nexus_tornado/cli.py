@@ -111,6 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
         shown = "(default: %s)" % (default if default not in ("", None) else "none")
         if field.name == "jwt_secret":
             shown = "(required unless --demo, which makes a random one; @FILE reads it from a file)"
+        elif field.name == "jwt_signing_key":
+            shown = "(default: none, i.e. jwt_secret; @FILE reads it from a file)"
         parser.add_argument(flag, dest=field.name, default=None, metavar=field.name.upper(),
                             help="%s %s" % (help_text, shown))
     return parser
@@ -149,13 +151,14 @@ def settings_from(values: Mapping[str, Any]) -> Settings:
     for field in dataclasses.fields(Settings):
         if field.name in values:
             kwargs[field.name] = _convert(field.name, values[field.name], _kind(field.name))
-    secret = kwargs.get("jwt_secret", "")
-    if isinstance(secret, str) and secret.startswith("@"):
-        try:
-            with open(secret[1:], encoding="utf-8") as handle:
-                kwargs["jwt_secret"] = handle.read()
-        except OSError as exc:
-            raise ConfigError("jwt_secret: cannot read %s: %s" % (secret[1:], exc.strerror)) from None
+    for name in ("jwt_secret", "jwt_signing_key"):  # keys may live in files: @FILE
+        secret = kwargs.get(name, "")
+        if isinstance(secret, str) and secret.startswith("@"):
+            try:
+                with open(secret[1:], encoding="utf-8") as handle:
+                    kwargs[name] = handle.read()
+            except OSError as exc:
+                raise ConfigError("%s: cannot read %s: %s" % (name, secret[1:], exc.strerror)) from None
     return Settings(**kwargs)
 
 

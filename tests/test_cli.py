@@ -57,6 +57,10 @@ def test_secret_can_come_from_a_file(tmp_path: Path) -> None:
     key = tmp_path / "secret"
     key.write_text(SECRET)
     assert settings_from(parse(["--jwt-secret", "@%s" % key])).jwt_secret == SECRET
+    signing = tmp_path / "private.pem"
+    signing.write_text("-----BEGIN PRIVATE KEY-----\n...")
+    settings = settings_from(parse(["--jwt-secret", SECRET, "--jwt-signing-key", "@%s" % signing]))
+    assert settings.jwt_signing_key.startswith("-----BEGIN PRIVATE KEY-----")
 
 
 @pytest.mark.parametrize(

@@ -28,7 +28,7 @@ import tornado.web
 from ..errors import AuthError, Rejection, StoreUnavailable
 from ..policy.destinations import is_valid_id, notifications_for
 from ..policy.principal import Principal
-from .handlers import HandlerFailed, encode, tracking_id
+from .handlers import encode, tracking_id
 from .services import Services
 
 __all__ = ["ServiceApiHandler", "service_api_urls"]
@@ -134,7 +134,7 @@ class ServiceApiHandler(tornado.web.RequestHandler):
         except StoreUnavailable as exc:
             log.warning("%s to %s: store unavailable: %s", self.action, destination, exc.log_detail)
             raise _Refused("UNAVAILABLE", "message store unavailable, message not accepted", {"destination": destination}) from None
-        except (HandlerFailed, Exception):
+        except Exception:  # HandlerFailed, or a failure of ours
             tid = tracking_id()
             log.exception("%s to %s by %s failed [trackingId=%s]", self.action, destination, principal.user_id, tid)
             raise _Refused("SERVER_ERROR", "internal error", {"trackingId": tid}) from None
