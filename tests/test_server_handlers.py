@@ -307,3 +307,36 @@ def test_a_message_type_of_the_host_app_end_to_end() -> None:
         member.close()
         guest.close()
         assert len(stored(nexus, "/topic/project/p1")) == 1
+
+
+def test_a_full_listener_backlog_holds_the_publisher_and_drops_nothing() -> None:
+    seen: List[int] = []
+    gate: Dict[str, asyncio.Event] = {}
+
+    def setup(plugin: Any) -> None:
+        @plugin.after_store("CHAT_MESSAGE")
+        async def slow(event: StoredEvent) -> None:
+            if "open" not in gate:
+                gate["open"] = asyncio.Event()
+            await gate["open"].wait()
+            seen.append(event.seq)
+
+    with serve(setup, listener_backlog=1) as nexus:
+        client = client_of(nexus)
+        client.subscribe("chat", CHAT)
+        client.send_frame("SEND", {"destination": CHAT, "receipt": "r1"}, chat_envelope("ann", "c1", "one"))
+        client.expect("RECEIPT", receipt_id="r1")
+        client.send_frame("SEND", {"destination": CHAT, "receipt": "r2"}, chat_envelope("ann", "c1", "two"))
+        # Stored and delivered, but its sender waits: two listener calls, a backlog of one.
+        assert client.expect("MESSAGE", subscription="chat").headers["seq"] == "1"
+        assert client.expect("MESSAGE", subscription="chat").headers["seq"] == "2"
+        pipeline = nexus.plugin.pipeline
+        assert nexus.handle.call(lambda: pipeline._pending) == 2
+        assert nexus.handle.call(lambda: [c.busy for c in nexus.plugin.services.connections]) == [True]
+        assert not any(f.command == "RECEIPT" for f in client.frames)
+        nexus.handle.call(lambda: gate["open"].set())
+        client.expect("RECEIPT", receipt_id="r2")
+        while len(seen) < 2:
+            nexus.run(lambda: asyncio.sleep(0.02))
+        client.close()
+    assert seen == [1, 2]

@@ -29,8 +29,8 @@ An **after-store listener** is an async (or plain) callable ``listener(stored)``
 receiving a :class:`StoredEvent` (the message with its ``seq``) once the message is
 persisted and broadcast. Listeners run in the background, per destination in ``seq``
 order; a failure is logged with a tracking id, the destination and the ``seq`` (logger
-``nexus_tornado.server.handlers``). At most ``listener_backlog`` calls wait; beyond that
-the publisher waits for the backlog to shrink (back-pressure, never a silent drop), and
+``nexus_tornado.server.handlers``). Past ``listener_backlog`` waiting calls, the
+publisher waits for the backlog to shrink (back-pressure, never a silent drop), and
 ``NexusPlugin.close`` lets the backlog drain.
 """
 
@@ -306,11 +306,7 @@ class MessagePipeline:
                 calls.append((entry, event))
         if not calls:
             return
-        while self._pending >= self.backlog:
-            if self._drained is None:
-                self._drained = asyncio.Event()
-            log.warning("listener backlog full (%d calls): waiting before storing more", self._pending)
-            await self._drained.wait()
+        # Queued at once (no await before), so listeners see a destination in seq order.
         queue = self._queues.get(stored.destination)
         start = queue is None
         if queue is None:
@@ -319,6 +315,12 @@ class MessagePipeline:
         self._pending += len(calls)
         if start:
             asyncio.ensure_future(self._work(stored.destination, queue))
+        if self._pending > self.backlog:
+            log.warning("listener backlog full (%d calls): the publisher waits", self._pending)
+            while self._pending > self.backlog:
+                if self._drained is None:
+                    self._drained = asyncio.Event()
+                await self._drained.wait()
 
     @property
     def idle(self) -> bool:
@@ -343,7 +345,7 @@ class MessagePipeline:
                     )
                 finally:
                     self._pending -= 1
-                    if self._drained is not None and self._pending < self.backlog:
+                    if self._drained is not None and self._pending <= self.backlog:
                         self._drained.set()
                         self._drained = None
         finally:
