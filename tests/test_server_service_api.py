@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import http.client
 import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import pytest
@@ -155,3 +159,18 @@ def test_an_empty_service_role_turns_the_api_off() -> None:
         response.read()
         conn.close()
         assert response.status == 404
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
+def test_the_documented_curl_examples_work(nexus: NexusServer) -> None:
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "handlers.md").read_text()
+    section = doc[doc.index("## Backend services publish over HTTP"):]
+    script = re.findall(r"```sh\n(.*?)```", section, re.S)[1]
+    assert script.startswith("TOKEN=...")
+    script = script.replace("TOKEN=...", "TOKEN=%s" % service_token(nexus)).replace(":8888/", ":%d/" % nexus.port)
+    script = script.replace("curl -s ", "curl -s -w '\\n' ")
+    result = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    answers = [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
+    assert [(a["destination"], a["seq"]) for a in answers] == [("/topic/chat/general", 1),
+                                                               ("/topic/notifications/bob", 1)]
