@@ -18,7 +18,8 @@ from typing import Any, List
 
 import tornado.web
 
-from .api import ConfigHandler, EventsHandler, TokenHandler
+from . import business
+from .api import BoardHandler, ConfigHandler, EventsHandler, TokenHandler
 from .users import DEMO_USERS, DemoUser, find_user
 
 __all__ = ["DEMO_USERS", "DemoUser", "STATIC_PATH", "demo_urls", "find_user"]
@@ -53,12 +54,15 @@ class PageHandler(tornado.web.StaticFileHandler):
 
 
 def demo_urls(plugin: Any) -> List[Any]:
-    """URL specs of the demo app for a :class:`~nexus_tornado.NexusPlugin`."""
+    """URL specs of the demo app for a :class:`~nexus_tornado.NexusPlugin`; registers
+    the demo's message handlers and listeners on it (:mod:`.business`)."""
     api = {"plugin": plugin}
+    boards = business.install(plugin)
     return [
         tornado.web.url(r"/()", PageHandler, {"path": STATIC_PATH, "default_filename": "index.html"}),
         tornado.web.url(r"/static/(.*)", PageHandler, {"path": STATIC_PATH}),
         tornado.web.url(r"/demo/config", ConfigHandler, api),
         tornado.web.url(r"/demo/token", TokenHandler, api),
         tornado.web.url(r"/demo/events", EventsHandler, api),
+        tornado.web.url(r"/demo/board/([A-Za-z0-9_@-][A-Za-z0-9_.@-]{0,127})", BoardHandler, {**api, "boards": boards}),
     ]

@@ -1,8 +1,10 @@
 """Tornado handlers of the demo app: its config, the demo-only login, system events.
 
 ``GET /demo/config``   the SockJS prefix and the demo users (no secrets)
-``POST /demo/token``   ``{"user": id, "ttl": seconds?}`` -> ``{"token", "expiresAt", "user"}``;
-                       demo only, see :mod:`.tokens`
+``POST /demo/token``   ``{"user": id, "ttl": seconds?}`` -> ``{"token", "expiresAt", "userId"}``;
+                       demo only (the plugin's token handler), see :mod:`.tokens`
+``GET /demo/board/id`` the board's current cards and the seq they reflect (members,
+                       with their token in ``Authorization: Bearer``)
 ``POST /demo/events``  a "system event" from the host app's side: with a demo user's
                        token in ``Authorization: Bearer``, ``{"kind": "notify", "to": id
                        or "*", "title", "message", "notificationType"?}`` sends a
@@ -23,9 +25,11 @@ import tornado.web
 from nexus_tornado.errors import AuthError, StoreUnavailable
 from nexus_tornado.policy.auth import TokenVerifier
 from nexus_tornado.policy.principal import Principal
+from nexus_tornado.policy.tokens import SigningUnavailable, TokenIssuer
+from nexus_tornado.server.token_handler import TokenHandlerMixin
 
 from . import tokens
-from .users import DEMO_USERS, find_user, public_users
+from .users import DEMO_USERS, DemoUser, find_user, public_users
 
 log = logging.getLogger("nexus_tornado.demo.api")
 
@@ -74,30 +78,39 @@ class ConfigHandler(JsonHandler):
         })
 
 
-class TokenHandler(JsonHandler):
-    """Demo-only login: a signed token for the demo user named in the body."""
+class TokenHandler(TokenHandlerMixin, JsonHandler):
+    """Demo-only login: the plugin's token handler, for the demo user the body names."""
 
-    def post(self) -> None:
-        data = self.json_body()
-        user = find_user(str(data.get("user", "")))
+    def initialize(self, plugin: Any) -> None:  # type: ignore[override]
+        super().initialize(
+            issuer=None, claims=tokens.claims_for, ttl=tokens.DEFAULT_TTL,
+            service_role=plugin.settings.service_role, plugin=plugin,
+        )
+
+    def get_current_user(self) -> Optional[DemoUser]:
+        user = find_user(str(self.json_body().get("user", "")))
         if user is None:
             raise tornado.web.HTTPError(404, reason="no such demo user")
+        return user
+
+    def nexus_token_issuer(self) -> TokenIssuer:
         try:
-            ttl = tokens.clamp_ttl(data.get("ttl"))
+            issuer: TokenIssuer = self.plugin.token_issuer
+            return issuer
+        except SigningUnavailable as exc:
+            raise tornado.web.HTTPError(501, reason=str(exc)) from None
+
+    def nexus_token_ttl(self) -> float:
+        try:
+            return tokens.clamp_ttl(self.json_body().get("ttl"))
         except ValueError as exc:
             raise tornado.web.HTTPError(400, reason=str(exc)) from None
-        try:
-            issued = tokens.issue_token(self.plugin.settings, user, ttl, tokens.now())
-        except tokens.SigningUnavailable as exc:
-            raise tornado.web.HTTPError(501, reason=str(exc)) from None
-        log.info("demo login: issued a %d s token for %s", ttl, user.user_id)
-        self.finish({**issued, "user": user.public()})
 
 
-class EventsHandler(JsonHandler):
-    """Server-side "system events" the page can trigger (notifications to users)."""
+class TokenAuthHandler(JsonHandler):
+    """A JSON endpoint for a demo user, who shows their nexus token (Bearer)."""
 
-    def initialize(self, plugin: Any) -> None:
+    def initialize(self, plugin: Any, **kwargs: Any) -> None:
         super().initialize(plugin)
         settings = plugin.settings
         self.verifier = TokenVerifier(
@@ -115,6 +128,10 @@ class EventsHandler(JsonHandler):
             return self.verifier.verify(token)
         except AuthError as exc:
             raise tornado.web.HTTPError(401, reason=exc.message) from None
+
+
+class EventsHandler(TokenAuthHandler):
+    """Server-side "system events" the page can trigger (notifications to users)."""
 
     async def post(self) -> None:
         sender = self.principal()
@@ -157,3 +174,18 @@ class EventsHandler(JsonHandler):
             "senderId": sender.user_id,
             "payload": {"notificationType": kind, "title": title, "message": message},
         }
+
+
+class BoardHandler(TokenAuthHandler):
+    """``GET /demo/board/{boardId}``: the board as it is now, kept on the server
+    (:class:`.business.Boards`), for its members: ``{"boardId", "seq", "cards"}``."""
+
+    def initialize(self, plugin: Any, **kwargs: Any) -> None:
+        super().initialize(plugin)
+        self.boards = kwargs["boards"]
+
+    async def get(self, board_id: str) -> None:
+        principal = self.principal()
+        if board_id not in (principal.claims.get("boards") or []):
+            raise tornado.web.HTTPError(403, reason="not a member of this board")
+        self.finish(await self.boards.state(board_id))

@@ -1,23 +1,18 @@
-"""Demo-only login: anyone may ask for a token of any demo user.
+"""Demo-only login: anyone may have a token for any demo user.
 
-This exists only when the demo app is mounted (the ``nexus-tornado`` command without
-``--no-demo``). It signs tokens with the plugin's own ``jwt_secret``, so it needs an
-HS* algorithm (a shared secret); with RS*/ES* keys the server only holds the public
-key and the endpoint answers 501. A real host app issues tokens from its own login.
+The demo's token endpoint is the plugin's own token handler
+(:mod:`nexus_tornado.server.token_handler`, what a real host app mounts on top of its
+cookie sessions), with a "session" that believes whoever the request names. The demo
+holds no JWT code: the plugin signs (``jwt_signing_key``, else an HS* ``jwt_secret``;
+with RS*/ES* keys and no signing key the endpoint answers 501).
 """
 
 from __future__ import annotations
 
 import os
 import secrets
-import time
-import uuid
 from pathlib import Path
-from typing import Any, Dict, Mapping, Tuple
-
-import jwt
-
-from nexus_tornado.settings import Settings
+from typing import Any, Dict, Mapping, Optional, Tuple
 
 from .users import DemoUser
 
@@ -34,18 +29,6 @@ MIN_SECRET_LENGTH = 32
 SECRET_FILE = os.path.join("nexus-tornado", "demo-jwt-secret")
 
 
-class SigningUnavailable(Exception):
-    """The settings hold no shared secret to sign demo tokens with."""
-
-
-def signing_algorithm(settings: Settings) -> str:
-    """The HS* algorithm demo tokens are signed with (the first one configured)."""
-    for algorithm in settings.jwt_algorithms:
-        if algorithm.startswith("HS"):
-            return algorithm
-    raise SigningUnavailable("demo login needs an HS* algorithm and a shared jwt_secret")
-
-
 def clamp_ttl(ttl: Any) -> int:
     """A requested lifetime, bounded to [MIN_TTL, MAX_TTL]; DEFAULT_TTL when absent."""
     if ttl is None:
@@ -55,32 +38,10 @@ def clamp_ttl(ttl: Any) -> int:
     return int(min(MAX_TTL, max(MIN_TTL, ttl)))
 
 
-def issue_token(settings: Settings, user: DemoUser, ttl: int, now: float) -> Dict[str, Any]:
-    """Sign a token for ``user`` valid ``ttl`` seconds from ``now``.
-
-    Returns ``{"token", "expiresAt"}``. The claims are the wire contract's: ``sub``,
-    ``exp``, ``roles``, ``chats``, ``boards``, ``calendars``, plus ``iss``/``aud``
-    when the settings require them.
-    """
-    issued = int(now)
-    claims: Dict[str, Any] = {
-        "sub": user.user_id,
-        "iat": issued,
-        "exp": issued + ttl,
-        "jti": uuid.uuid4().hex,
-        **user.claims(),
-    }
-    if settings.jwt_issuer:
-        claims["iss"] = settings.jwt_issuer
-    if settings.jwt_audience:
-        claims["aud"] = settings.jwt_audience
-    token = jwt.encode(claims, settings.jwt_secret, algorithm=signing_algorithm(settings))
-    return {"token": token, "expiresAt": claims["exp"]}
-
-
-def now() -> float:
-    """The wall clock (a function so that tests can see where time comes from)."""
-    return time.time()
+def claims_for(handler: Any, user: DemoUser) -> Optional[Dict[str, Any]]:
+    """The claims callback of the token handler: the wire contract's ``sub``,
+    ``roles``, ``chats``, ``boards``, ``calendars`` of a demo user."""
+    return {"sub": user.user_id, **user.claims()}
 
 
 def default_secret_path(environ: Mapping[str, str]) -> Path:

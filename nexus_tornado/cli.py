@@ -51,6 +51,8 @@ SERVER_OPTIONS: Dict[str, Any] = {
     "demo": (True, bool, "Mount the demo app (page, demo-only login) next to the plugin."),
     "demo_secret_file": ("", str, "With the demo and no --jwt-secret: the file that keeps the demo's JWT secret across restarts, made on first use; none given: $XDG_STATE_HOME/nexus-tornado/demo-jwt-secret ($XDG_STATE_HOME is ~/.local/state by default)."),
     "log_level": ("INFO", str, "Logging level (DEBUG, INFO, WARNING, ERROR)."),
+    "service_token": ("", str, "Print a service token with this name for the HTTP publishing API ({prefix}/api/publish), valid --service-token-days, and exit (needs --jwt-secret, or --jwt-signing-key)."),
+    "service_token_days": (30, int, "Lifetime of the token --service-token prints, days."),
 }
 
 
@@ -112,6 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
         shown = "(default: %s)" % (default if default not in ("", None) else "none")
         if field.name == "jwt_secret":
             shown = "(required unless --demo, which keeps one in --demo-secret-file; @FILE reads it from a file)"
+        elif field.name == "jwt_signing_key":
+            shown = "(default: none, i.e. jwt_secret; @FILE reads it from a file)"
         parser.add_argument(flag, dest=field.name, default=None, metavar=field.name.upper(),
                             help="%s %s" % (help_text, shown))
     return parser
@@ -150,13 +154,14 @@ def settings_from(values: Mapping[str, Any]) -> Settings:
     for field in dataclasses.fields(Settings):
         if field.name in values:
             kwargs[field.name] = _convert(field.name, values[field.name], _kind(field.name))
-    secret = kwargs.get("jwt_secret", "")
-    if isinstance(secret, str) and secret.startswith("@"):
-        try:
-            with open(secret[1:], encoding="utf-8") as handle:
-                kwargs["jwt_secret"] = handle.read()
-        except OSError as exc:
-            raise ConfigError("jwt_secret: cannot read %s: %s" % (secret[1:], exc.strerror)) from None
+    for name in ("jwt_secret", "jwt_signing_key"):  # keys may live in files: @FILE
+        secret = kwargs.get(name, "")
+        if isinstance(secret, str) and secret.startswith("@"):
+            try:
+                with open(secret[1:], encoding="utf-8") as handle:
+                    kwargs[name] = handle.read()
+            except OSError as exc:
+                raise ConfigError("%s: cannot read %s: %s" % (name, secret[1:], exc.strerror)) from None
     return Settings(**kwargs)
 
 
@@ -248,6 +253,22 @@ async def serve(settings: Settings, host: str, port: int, demo: bool, backlog: i
     log.info("stopped")
 
 
+def print_service_token(settings: Settings, name: str, days: int) -> int:
+    """Print a token with the service role for ``name`` (a backend service)."""
+    from .policy.tokens import TokenIssuer
+
+    if not settings.service_role:
+        log.error("service_role is empty: the HTTP publishing API is off")
+        return 2
+    try:
+        issued = TokenIssuer.from_settings(settings).issue(name, {"roles": [settings.service_role]}, ttl=days * 86400)
+    except (ConfigError, ValueError) as exc:
+        log.error("cannot issue a service token: %s", exc)
+        return 2
+    print(issued.token)
+    return 0
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -260,6 +281,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         host = server_option(values, "host")
         port = server_option(values, "port")
         demo = server_option(values, "demo")
+        service_token = server_option(values, "service_token")
+        if service_token and not values.get("jwt_secret"):
+            raise ConfigError("--service-token needs the server's --jwt-secret")
         if demo and not values.get("jwt_secret"):
             values = dict(values, jwt_secret=demo_secret(values, os.environ))
         if demo and not values.get("sockjs_url"):
@@ -268,6 +292,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         settings = settings_from(values)
     except (ConfigError, ValueError) as exc:
         parser.error(str(exc))
+    if service_token:
+        return print_service_token(settings, service_token, server_option(values, "service_token_days"))
     try:
         asyncio.run(serve(settings, host, port, demo, server_option(values, "backlog")))
     except OSError as exc:

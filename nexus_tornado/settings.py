@@ -33,6 +33,9 @@ class Settings:
     jwt_issuer: Optional[str] = _opt(None, "Required ``iss`` claim, when set.")
     jwt_audience: Optional[str] = _opt(None, "Required ``aud`` claim, when set.")
     jwt_leeway: float = _opt(30.0, "Clock skew tolerated on ``exp``/``nbf``/``iat``, seconds.")
+    jwt_signing_key: str = _opt("", "Key the plugin signs the tokens it issues with (token handler, service tokens): empty means jwt_secret, which suits HS*; for RS*/ES* the PEM private key.")
+    token_ttl: float = _opt(900.0, "Lifetime of the tokens the token handler issues for logged-in users, seconds.")
+    service_role: str = _opt("service", "Role a token needs for the HTTP publishing API ({prefix}/api/publish, /api/notify); empty turns the API off.")
     prefix: str = _opt("/stomp", "URL prefix of the SockJS endpoint; the raw WebSocket is at ``{prefix}/websocket``.")
     disabled_transports: Tuple[str, ...] = _opt((), "SockJS transports to turn off, e.g. ``(\"jsonp\", \"htmlfile\")``.")
     sockjs_url: str = _opt("", "Where the SockJS iframe page loads sockjs-client from; use the page's own copy (empty: sockjs-client 1.6.1 from jsDelivr; the demo serves its vendored copy).")
@@ -50,6 +53,8 @@ class Settings:
     mongo_timeout: float = _opt(5.0, "Longest a MongoDB operation may take before the client gets UNAVAILABLE, seconds.")
     retention_count: int = _opt(10_000, "Messages kept per destination (0: no limit).")
     retention_seconds: float = _opt(7 * 24 * 3600.0, "Age after which messages are dropped, seconds (0: no limit).")
+    handler_timeout: float = _opt(10.0, "Longest a message handler or after-store listener may run, seconds (then SERVER_ERROR, or a logged failure).")
+    listener_backlog: int = _opt(10_000, "After-store listener calls that may wait to run; beyond that, publishing waits for them.")
 
     def __post_init__(self) -> None:
         self.validate()
@@ -87,10 +92,11 @@ class Settings:
             "max_subscriptions",
             "max_connections_per_user",
             "max_pending_output",
+            "listener_backlog",
         ):
             if getattr(self, name) <= 0:
                 raise ConfigError("%s must be positive" % name)
-        for name in ("idle_timeout", "connect_timeout", "mongo_timeout"):
+        for name in ("idle_timeout", "connect_timeout", "mongo_timeout", "handler_timeout", "token_ttl"):
             if not getattr(self, name) > 0:  # NaN too
                 raise ConfigError("%s must be positive" % name)
         if len(self.heartbeat) != 2 or min(self.heartbeat) < 0:
@@ -105,8 +111,9 @@ class Settings:
     def public_dict(self) -> Dict[str, Any]:
         """The settings with secrets masked, fit for a log line."""
         values = dataclasses.asdict(self)
-        if values.get("jwt_secret"):
-            values["jwt_secret"] = "***"
+        for secret in ("jwt_secret", "jwt_signing_key"):
+            if values.get(secret):
+                values[secret] = "***"
         if values.get("mongo_uri") and "@" in values["mongo_uri"]:
             values["mongo_uri"] = "***"
         return values

@@ -78,29 +78,34 @@
     }
   }
 
-  /** The client's getToken: on a plain (re)connect, the current token while it has
-   * over a minute left (so a reconnect storm does not mint tokens); a new one from the
-   * demo login for a refresh, or when the server refused the last one (a restarted
-   * server may have a new secret). */
-  function currentToken(done, info) {
-    var claims = state.token ? window.NexusClient.decodeJwt(state.token) : null;
-    var reuse = !info || info.reason === 'connect';
-    if (reuse && claims && claims.exp * 1000 - new Date().getTime() > 60000) {
-      done(null, state.token);
-      return;
-    }
-    fetchToken(done);
+  /** The client's getToken: the plugin's token handler at /demo/token (what a host app
+   * mounts on its own login; the demo's "session" is the user named in the body). It
+   * reuses the current token for a plain (re)connect while it has over a minute left (so
+   * a reconnect storm does not mint tokens) and fetches a new one for a refresh, or when
+   * the server refused the last one (a restarted server may have a new secret). */
+  function tokenSource() {
+    var kept = state.token ? window.NexusClient.decodeJwt(state.token) : null;
+    return window.NexusClient.hostToken('/demo/token', {
+      initial: kept && kept.exp ? { token: state.token, expiresAt: kept.exp } : null,
+      body: function () {
+        var ttl = params().ttl ? parseInt(params().ttl, 10) : undefined;
+        return { user: state.user.id, ttl: ttl };
+      },
+      onToken: function (data) {
+        state.token = data.token;
+        showTokenExpiry(data.expiresAt);
+        rememberLogin();
+        var waiting = state.tokenWaiters || [];
+        state.tokenWaiters = [];
+        for (var i = 0; i < waiting.length; i++) { waiting[i](data.token); }
+      }
+    });
   }
 
-  function fetchToken(done) {
-    var ttl = params().ttl ? parseInt(params().ttl, 10) : undefined;
-    request('POST', '/demo/token', { user: state.user.id, ttl: ttl }, null, function (err, data) {
-      if (err) { done(err); return; }
-      state.token = data.token;
-      showTokenExpiry(data.expiresAt);
-      rememberLogin();
-      done(null, data.token);
-    });
+  /** Call fn(token) once a token is at hand (now, or when the first one arrives). */
+  function withToken(fn) {
+    if (state.token) { fn(state.token); return; }
+    (state.tokenWaiters = state.tokenWaiters || []).push(fn);
   }
 
   /** Log in as `userId`; with `token` (a kept login), start with that token. */
@@ -138,12 +143,13 @@
   // ---- the client and its subscriptions -------------------------------------------
 
   function startClient() {
+    state.getToken = tokenSource();
     var backoffMax = parseInt(params().backoffMax, 10);
     var client = new window.NexusClient({
       url: state.config.prefix,
       backoff: backoffMax > 0 ? { max: backoffMax, initial: Math.min(1000, backoffMax) } : undefined,
       transport: chosenTransport(),
-      getToken: currentToken,
+      getToken: state.getToken,
       onRejected: showRejection
     });
     state.client = client;
@@ -238,7 +244,8 @@
     var env = entry.envelope || {};
     var payload = env.payload || {};
     var mine = state.user && env.senderId === state.user.id;
-    return el('li', { className: 'chat-message' + (mine ? ' mine' : ''), 'data-seq': entry.seq },
+    var mentioned = state.user && (payload.mentions || []).indexOf(state.user.id) >= 0;
+    return el('li', { className: 'chat-message' + (mine ? ' mine' : '') + (mentioned ? ' mentioned' : ''), 'data-seq': entry.seq },
       [el('span', { className: 'sender', text: userName(env.senderId) }),
        el('time', { text: timeText(env.timestamp) }),
        el('span', { className: 'content', text: payload.content })]);
@@ -268,10 +275,7 @@
     for (i = 0; i < boards.length; i++) {
       select.appendChild(el('option', { value: boards[i], text: boards[i] }));
       state.boards[boards[i]] = { cards: {}, order: [] };
-      (function (boardId) {
-        // The board is the fold of its BOARD_UPDATE history: replay it all on load.
-        client.subscribe('/topic/board/' + boardId, function (env, meta) { onBoard(boardId, env, meta); }, { since: 0 });
-      }(boards[i]));
+      loadBoard(client, boards[i]);
     }
     $('board-none').hidden = boards.length > 0;
     $('card-form').hidden = boards.length === 0;
@@ -287,6 +291,29 @@
       return false;
     };
     renderBoard();
+  }
+
+  /** The board as the server keeps it (GET /demo/board/{id}), then live from its seq;
+   * without that state (the request failed), its whole retained history. */
+  function loadBoard(client, boardId) {
+    withToken(function (token) {
+      request('GET', '/demo/board/' + encodeURIComponent(boardId), null, token, function (err, data) {
+        var since = 0;
+        if (!err && data) {
+          var board = { cards: {}, order: [] };
+          for (var i = 0; i < data.cards.length; i++) {
+            board.cards[data.cards[i].id] = data.cards[i];
+            board.order.push(data.cards[i].id);
+          }
+          state.boards[boardId] = board;
+          since = data.seq;
+          if (boardId === state.board) { renderBoard(); }
+        } else {
+          logEvent('board ' + boardId + ': ' + (err ? err.message : 'no state') + '; replaying its history');
+        }
+        client.subscribe('/topic/board/' + boardId, function (env, meta) { onBoard(boardId, env, meta); }, { since: since });
+      });
+    });
   }
 
   function sendBoard(action, data) {
@@ -558,12 +585,12 @@
     $('history-reset-dismiss').onclick = function () { $('history-reset').hidden = true; };
     $('refresh-token').onclick = function () {
       if (!state.client) { return; }
-      fetchToken(function (err, token) {
+      state.getToken(function (err, token) {
         if (err) { logEvent('token refresh failed: ' + err.message); return; }
         state.client.refreshToken(token, function (failure) {
           logEvent(failure ? 'token refresh failed: ' + failure.message : 'token refreshed on demand');
         });
-      });
+      }, { reason: 'refresh' });
     };
     request('GET', '/demo/config', null, null, function (err, config) {
       if (err) { showLoginError('Cannot load the demo configuration: ' + err.message); return; }

@@ -57,6 +57,10 @@ def test_secret_can_come_from_a_file(tmp_path: Path) -> None:
     key = tmp_path / "secret"
     key.write_text(SECRET)
     assert settings_from(parse(["--jwt-secret", "@%s" % key])).jwt_secret == SECRET
+    signing = tmp_path / "private.pem"
+    signing.write_text("-----BEGIN PRIVATE KEY-----\n...")
+    settings = settings_from(parse(["--jwt-secret", SECRET, "--jwt-signing-key", "@%s" % signing]))
+    assert settings.jwt_signing_key.startswith("-----BEGIN PRIVATE KEY-----")
 
 
 @pytest.mark.parametrize(
@@ -151,3 +155,17 @@ def test_the_command_serves_stomp_and_the_demo_page_and_stops_cleanly(server: Co
     log = server.output()
     assert "Traceback" not in log
     assert "stopped" in log
+
+
+def test_service_token_prints_a_token_with_the_service_role(capsys: pytest.CaptureFixture) -> None:
+    from nexus_tornado.cli import main
+    from nexus_tornado.policy.auth import TokenVerifier
+
+    assert main(["--service-token", "billing", "--jwt-secret", SECRET, "--service-token-days", "2"]) == 0
+    token = capsys.readouterr().out.strip()
+    principal = TokenVerifier(SECRET).verify(token)
+    assert principal.user_id == "billing" and principal.roles == {"service"}
+    assert principal.claims["exp"] - principal.claims["iat"] == 2 * 86400
+    with pytest.raises(SystemExit):
+        main(["--service-token", "billing"])  # no secret: nothing to sign with
+    assert "needs the server's --jwt-secret" in capsys.readouterr().err

@@ -230,3 +230,87 @@ def test_guard_from_parts() -> None:
     assert send(guard, ALICE, "/topic/chat/c1", chat()) is None
     assert code(send(guard, ALICE, "/topic/chat/c1", chat())) == "RATE_LIMITED"
 
+
+
+# -- message types of the host app's own ---------------------------------------------
+
+TASK = {
+    "payload": {"schema": {
+        "projectId": {"type": "string", "required": True, "check_with": "identifier"},
+        "text": {"type": "string", "required": True, "maxlength": 20}}},
+}
+
+
+def task_comment(sender: str = "alice", text: str = "looks good") -> bytes:
+    return json.dumps({"type": "TASK_COMMENT", "timestamp": "2023-05-15T10:30:45Z", "senderId": sender,
+                       "payload": {"projectId": "p1", "text": text}}).encode()
+
+
+def project_guard() -> Guard:
+    guard = Guard.from_settings(sends_per_minute=None)
+    guard.acl.add_rule("/topic/project/{projectId}", subscribe=everyone, send=everyone)
+    return guard
+
+
+def test_a_type_added_in_code_validates_and_checks_its_senders() -> None:
+    guard = project_guard()
+    with pytest.raises(Rejection, match="unallowed value TASK_COMMENT"):
+        run(guard.admit_send(ALICE, "/topic/project/p1", task_comment(), {}))
+    guard.add_message_type("TASK_COMMENT", destinations=["/topic/project/{projectId}"], fields=TASK,
+                           senders=["member"])
+    member = Principal("alice", roles=frozenset({"member"}))
+    message = run(guard.admit_send(member, "/topic/project/p1", task_comment(), {}))
+    assert message["payload"] == {"projectId": "p1", "text": "looks good"}
+    with pytest.raises(Rejection) as refused:
+        run(guard.admit_send(ALICE, "/topic/project/p1", task_comment(), {}))
+    assert refused.value.code == "FORBIDDEN"
+    assert refused.value.details == {"destination": "/topic/project/p1", "type": "TASK_COMMENT"}
+    with pytest.raises(Rejection) as invalid:
+        run(guard.admit_send(member, "/topic/project/p1", task_comment(text="x" * 21), {}))
+    assert invalid.value.details["errors"] == {"payload.text": ["max length is 20"]}
+    assert "TASK_COMMENT" in guard.validator.message_types
+
+
+def test_a_sender_check_may_be_a_coroutine_and_must_say_true() -> None:
+    guard = project_guard()
+    calls: List[str] = []
+
+    async def owners_only(principal: Principal) -> Any:
+        calls.append(principal.user_id)
+        return principal.user_id == "alice" or "yes"
+
+    guard.add_message_type("TASK_COMMENT", destinations=["/topic/project/{projectId}"], fields=TASK,
+                           senders=owners_only)
+    run(guard.admit_send(ALICE, "/topic/project/p1", task_comment(), {}))
+    with pytest.raises(Rejection, match="not allowed to send TASK_COMMENT"):
+        run(guard.admit_send(Principal("bob"), "/topic/project/p1", task_comment("bob"), {}))
+    assert calls == ["alice", "bob"]
+
+
+def test_senders_as_data() -> None:
+    guard = Guard.from_settings(sends_per_minute=None, extra_schemas={"messages": {"TASK_COMMENT": {
+        "destinations": ["/topic/board/{boardId}"], "senders": ["admin"],
+        "fields": {"payload": {"schema": {"text": {"type": "string"}}}}}}})
+    body = json.dumps({"type": "TASK_COMMENT", "timestamp": "2023-05-15T10:30:45Z",
+                       "payload": {"text": "hi"}}).encode()
+    admin = Principal("root", roles=frozenset({"admin"}), claims={"boards": ["b1"]})
+    run(guard.admit_send(admin, "/topic/board/b1", body, {}))
+    with pytest.raises(Rejection, match="not allowed to send TASK_COMMENT"):
+        run(guard.admit_send(ALICE, "/topic/board/b1", body, {}))
+    # Built-in types keep no sender restriction.
+    assert guard.validator.senders_for("CHAT_MESSAGE") is None
+
+
+@pytest.mark.parametrize("kwargs, error", [
+    ({"destinations": ["no-slash"]}, "invalid schema for message type"),
+    ({"destinations": ["/topic/x"], "fields": {"payload": {"schema": {"a": {"type": "nonsense"}}}}}, "invalid schema"),
+    ({"destinations": ["/topic/x"], "senders": "admin"}, "a list of roles"),
+])
+def test_a_bad_type_is_a_config_error_when_added(kwargs: Dict[str, Any], error: str) -> None:
+    with pytest.raises(ConfigError, match=error):
+        project_guard().add_message_type("TASK_COMMENT", **kwargs)
+
+
+def test_a_type_name_must_be_upper_case() -> None:
+    with pytest.raises(ConfigError, match="malformed"):
+        project_guard().add_message_type("taskComment", destinations=["/topic/x"])

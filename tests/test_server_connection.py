@@ -11,7 +11,7 @@ import json
 import queue
 import threading
 import time
-from typing import Any
+from typing import Any, Dict
 
 import pytest
 import stomp
@@ -407,8 +407,8 @@ def test_binary_body_is_refused_at_publish_while_sockjs_is_on(nexus: Any) -> Non
 
 def test_binary_send_from_a_client_is_refused_while_sockjs_is_on(nexus: Any, monkeypatch: Any) -> None:
     """A host app that loosens validation still cannot publish what SockJS cannot carry."""
-    async def admit_anything(*args: Any) -> None:
-        return None
+    async def admit_anything(*args: Any) -> Dict[str, Any]:
+        return {}  # what the guard returns is the validated message: here, nothing checked
 
     monkeypatch.setattr(nexus.plugin.services.guard, "admit_send", admit_anything)
     client = RawWsClient(nexus.ws_url)

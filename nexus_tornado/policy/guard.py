@@ -7,10 +7,12 @@ contract's code and details) when it may not.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import time
-from typing import Callable, Mapping, Optional
+from typing import Any, Awaitable, Callable, Dict, Mapping, Optional, Sequence, Union
 
+from ..errors import ConfigError, Rejection
 from .acl import Resolver, TopicAcl
 from .limits import SendRateLimiter
 from .principal import Principal
@@ -19,6 +21,9 @@ from .validation import MessageValidator, SchemaSource
 __all__ = ["Guard"]
 
 log = logging.getLogger("nexus_tornado.policy.guard")
+
+#: ``check(principal) -> bool`` (or an awaitable of one): who may send a message type.
+SenderCheck = Callable[[Principal], Union[bool, Awaitable[bool]]]
 
 
 class Guard:
@@ -31,7 +36,9 @@ class Guard:
     2. the frame size (checked by the glue before the guard: ``TOO_LARGE``);
     3. the ACL (``FORBIDDEN``; unknown destinations too);
     4. schema validation, then 5. business rules (``INVALID_MESSAGE``), both in
-       :class:`~nexus_tornado.policy.validation.MessageValidator`.
+       :class:`~nexus_tornado.policy.validation.MessageValidator`;
+    6. who may send the message's type (``FORBIDDEN``): its ``senders`` roles, and the
+       host's check for types added with :meth:`add_message_type`.
 
     A SUBSCRIBE passes the ACL only. One guard serves the whole process, so its rate
     limiter sees every connection of a user.
@@ -48,7 +55,7 @@ class Guard:
         ) -> Guard
 
     The host app adds destinations with ``guard.acl.add_rule(pattern, subscribe=...,
-    send=...)`` and message types through ``extra_schemas``.
+    send=...)`` and message types through ``extra_schemas`` or :meth:`add_message_type`.
     """
 
     def __init__(
@@ -61,6 +68,7 @@ class Guard:
         self.acl = acl
         self.validator = validator
         self.limiter = limiter
+        self._type_checks: Dict[str, SenderCheck] = {}
 
     @classmethod
     def from_settings(
@@ -97,12 +105,64 @@ class Guard:
         destination: str,
         body: bytes,
         headers: Mapping[str, str],
-    ) -> None:
-        """Raise a ``Rejection`` unless this SEND may be persisted and broadcast.
+    ) -> Dict[str, Any]:
+        """Return the validated envelope, or raise a ``Rejection`` unless this SEND may
+        be persisted and broadcast.
 
         ``headers`` are the SEND frame's headers; no rule reads them today.
         """
         if self.limiter is not None:
             self.limiter.check(principal.user_id)
         await self.acl.authorize_send(principal, destination)
-        self.validator.validate(body, destination, principal.user_id)
+        message = self.validator.validate(body, destination, principal.user_id)
+        await self.authorize_type(principal, destination, message["type"])
+        return message
+
+    async def authorize_type(self, principal: Principal, destination: str, message_type: str) -> None:
+        """Raise ``Rejection("FORBIDDEN")`` unless ``principal`` may send this type: one
+        of its ``senders`` roles (schema data), and the host's check when one was given."""
+        roles = self.validator.senders_for(message_type)
+        allowed = roles is None or bool(principal.roles & set(roles))
+        check = self._type_checks.get(message_type)
+        if allowed and check is not None:
+            result: Any = check(principal)
+            if inspect.isawaitable(result):
+                result = await result
+            allowed = result is True
+        if not allowed:
+            raise Rejection(
+                "FORBIDDEN",
+                "not allowed to send %s messages" % message_type,
+                details={"destination": destination, "type": message_type},
+            )
+
+    def add_message_type(
+        self,
+        name: str,
+        *,
+        destinations: Sequence[str],
+        fields: Optional[Mapping[str, Any]] = None,
+        senders: Union[None, Sequence[str], SenderCheck] = None,
+        allow_unknown: bool = False,
+    ) -> None:
+        """Add a message type of the host app's own, in code.
+
+        ``fields`` are Cerberus rules merged over the envelope's, as in a schema
+        document (``{"payload": {"schema": {...}}}``); ``destinations`` the patterns it
+        may be sent to (each must also be a destination the ACL knows); ``senders`` the
+        roles that may send it, or a check ``(principal) -> bool`` (plain or async).
+        ``None``: whoever the destination's ACL lets send.
+        """
+        entry: Dict[str, Any] = {"destinations": list(destinations), "fields": dict(fields or {}), "allowUnknown": allow_unknown}
+        check: Optional[SenderCheck] = None
+        if callable(senders):
+            check = senders
+        elif senders is not None:
+            if isinstance(senders, str):
+                raise ConfigError("senders of %s: a list of roles, not one string" % name)
+            entry["senders"] = list(senders)
+        self.validator.add_type(name, entry)
+        if check is not None:
+            self._type_checks[name] = check
+        else:
+            self._type_checks.pop(name, None)

@@ -91,6 +91,7 @@ _DOCUMENT_SHAPE: Dict[str, Any] = {
                     "valuesrules": {"type": "dict"},
                 },
                 "allowUnknown": {"type": "boolean"},
+                "senders": {"type": "list", "schema": {"type": "string"}},
             },
         },
     },
@@ -274,12 +275,20 @@ def _vocabulary_references(schema: Any) -> List[Tuple[str, str]]:
 
 
 class _MessageType:
-    """One message type, ready to use: its validator and destination patterns."""
+    """One message type, ready to use: its validator, destination patterns and the
+    roles that may send it (``None``: whoever the destination's ACL lets send)."""
 
-    def __init__(self, name: str, validator: _SchemaValidator, destinations: List[DestinationPattern]) -> None:
+    def __init__(
+        self,
+        name: str,
+        validator: _SchemaValidator,
+        destinations: List[DestinationPattern],
+        senders: Optional[Tuple[str, ...]] = None,
+    ) -> None:
         self.name = name
         self.validator = validator
         self.destinations = destinations
+        self.senders = senders
 
     def match_destination(self, destination: str) -> Optional[Dict[str, str]]:
         for pattern in self.destinations:
@@ -303,16 +312,31 @@ class MessageValidator:
         schemas: Optional[SchemaSource] = None,
     ) -> None:
         document = load_schemas(extra_schemas, base=schemas)
-        vocabularies: Dict[str, Any] = document.get("vocabularies", {})
-        envelope: Dict[str, Any] = document.get("envelope", {})
+        self._vocabularies: Dict[str, Any] = document.get("vocabularies", {})
+        self._envelope: Dict[str, Any] = document.get("envelope", {})
         self._types: Dict[str, _MessageType] = {}
         for name, entry in document.get("messages", {}).items():
-            self._types[name] = self._build_type(name, entry, envelope, vocabularies)
+            self._types[name] = self._build_type(name, entry, self._envelope, self._vocabularies)
+        self._dispatcher = self._build_dispatcher()
+
+    def _build_dispatcher(self) -> _SchemaValidator:
         # Picks the type first, so each type's schema can give precise errors.
-        self._dispatcher = _SchemaValidator(
+        return _SchemaValidator(
             {"type": {"type": "string", "required": True, "allowed": sorted(self._types)}},
             allow_unknown=True,
         )
+
+    def add_type(self, name: str, entry: Mapping[str, Any]) -> None:
+        """Add (or replace) one message type, given as an entry of the document's
+        ``messages`` (``destinations``, ``fields``, ``allowUnknown``, ``senders``), checked
+        and built now: a bad entry is a :class:`ConfigError` here, not at the first message."""
+        _check_shape({"messages": {name: dict(entry)}}, "message type %s" % name)
+        self._types[name] = self._build_type(name, entry, self._envelope, self._vocabularies)
+        self._dispatcher = self._build_dispatcher()
+
+    def senders_for(self, message_type: str) -> Optional[Tuple[str, ...]]:
+        """The roles that may send ``message_type`` (``None``: no restriction)."""
+        return self._types[message_type].senders
 
     @property
     def message_types(self) -> Tuple[str, ...]:
@@ -345,7 +369,8 @@ class MessageValidator:
             destinations = [DestinationPattern(p) for p in entry.get("destinations", [])]
         except (SchemaError, ValueError) as exc:
             raise ConfigError(f"invalid schema for message type {name}: {exc}") from None
-        return _MessageType(name, validator, destinations)
+        senders = entry.get("senders")
+        return _MessageType(name, validator, destinations, None if senders is None else tuple(senders))
 
     # -- validation ----------------------------------------------------------------
 

@@ -329,9 +329,10 @@ class StompConnection(SockJSConnection):
             await self._refresh_token(event)
             return
         try:
-            await self.services.guard.admit_send(principal, event.destination, event.body, event.headers)
+            message = await self.services.guard.admit_send(principal, event.destination, event.body, event.headers)
             try:
-                await self.services.hub.publish(event.destination, event.body, event.headers)
+                # Host-app handlers, then store and broadcast (server/handlers.py).
+                await self.services.pipeline.publish(principal, event.destination, message, event.body, event.headers)
             except StoreUnavailable as exc:
                 raise Rejection(
                     RejectionCode.UNAVAILABLE,

@@ -19,27 +19,35 @@ import asyncio
 import json
 import logging
 import time
-from typing import Any, Dict, List, Mapping, Optional, Union
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Type, TypeVar, Union
 
+import tornado.web
 from tornado.ioloop import PeriodicCallback
 
 from .. import __version__
+from ..errors import ConfigError
 from ..hub.hub import Hub
 from ..hub.memory import MemoryStore
 from ..hub.presence import Presence, presence_envelope
 from ..hub.store import Retention, Store, StoredMessage
 from ..policy.auth import TokenVerifier
 from ..policy.destinations import PRESENCE_DESTINATION, notifications_for
-from ..policy.guard import Guard
+from ..policy.guard import Guard, SenderCheck
+from ..policy.tokens import TokenIssuer
 from ..settings import Settings
 from ..transport.close_codes import SHUTDOWN_CLOSE
 from ..transport.registry import TRANSPORTS as SOCKJS_TRANSPORTS
 from ..transport.router import NexusRouter
 from . import log_redaction
 from .connection import StompConnection, transport_message_limit
+from .handlers import Handler, Listener
+from .service_api import service_api_urls
 from .services import SERVICES_KEY, Services
+from .token_handler import ClaimsCallback, token_handler_class
 
 log = logging.getLogger("nexus_tornado.server.plugin")
+
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 #: How often deadlines, idle and heart-beat timeouts and token expiry are checked, seconds
 #: (heart-beats themselves go out from a timer per connection, see connection.py).
@@ -126,12 +134,15 @@ class NexusPlugin:
         self._ticker: Optional[PeriodicCallback] = None
         self._pruner: Optional[PeriodicCallback] = None
         self._background: Dict["asyncio.Future[Any]", None] = {}
+        self.pipeline = self.services.pipeline
+        self._issuer: Optional[TokenIssuer] = None
         self.started = False
 
     @property
     def urls(self) -> List[Any]:
-        """URL specs to add to the host app's ``tornado.web.Application``."""
-        return list(self.router.urls)
+        """URL specs to add to the host app's ``tornado.web.Application``: the SockJS
+        endpoint and the backend services' HTTP API (``{prefix}/api/...``)."""
+        return service_api_urls(self.services) + list(self.router.urls)
 
     async def start(self) -> None:
         """Open the store (create indexes) and start the housekeeping timers."""
@@ -155,7 +166,7 @@ class NexusPlugin:
                 timer.stop()
         deadline = time.monotonic() + drain_seconds
         while time.monotonic() < deadline and (
-            self._background or services.draining or any(c.busy for c in services.connections)
+            self._background or services.draining or not self.pipeline.idle or any(c.busy for c in services.connections)
         ):
             await asyncio.sleep(0.02)
         for connection in list(services.connections):
@@ -164,6 +175,89 @@ class NexusPlugin:
         await self.hub.flush()
         await self.store.close()
         self.started = False
+
+    # -- the host app's business logic (see docs/handlers.md) ----------------------------
+
+    def add_handler(self, fn: Handler, *, type: Optional[str] = None, destination: Optional[str] = None) -> None:
+        """Run ``await fn(inbound)`` on each validated message of ``type`` (any type if
+        ``None``) sent to a destination matching ``destination`` (a pattern such as
+        ``/topic/chat/{chatId}`` or ``/topic/chat/*``; any destination if ``None``),
+        before it is stored. See :mod:`nexus_tornado.server.handlers`."""
+        self.pipeline.add_handler(fn, type=type, destination=destination)
+
+    def handler(self, type: Optional[str] = None, *, destination: Optional[str] = None) -> Callable[[_F], _F]:
+        """Decorator form of :meth:`add_handler`: ``@plugin.handler("CHAT_MESSAGE")``."""
+
+        def register(fn: _F) -> _F:
+            self.add_handler(fn, type=type, destination=destination)
+            return fn
+
+        return register
+
+    def add_listener(self, fn: Listener, *, type: Optional[str] = None, destination: Optional[str] = None) -> None:
+        """Call ``fn(stored)`` after each message of ``type`` to ``destination`` is
+        stored and broadcast, in the background, per destination in ``seq`` order."""
+        self.pipeline.add_listener(fn, type=type, destination=destination)
+
+    def after_store(self, type: Optional[str] = None, *, destination: Optional[str] = None) -> Callable[[_F], _F]:
+        """Decorator form of :meth:`add_listener`: ``@plugin.after_store("CHAT_MESSAGE")``."""
+
+        def register(fn: _F) -> _F:
+            self.add_listener(fn, type=type, destination=destination)
+            return fn
+
+        return register
+
+    def add_message_type(
+        self,
+        name: str,
+        *,
+        destinations: Sequence[str],
+        fields: Optional[Mapping[str, Any]] = None,
+        senders: Union[None, Sequence[str], SenderCheck] = None,
+        allow_unknown: bool = False,
+    ) -> None:
+        """A message type of the host app's own: its Cerberus ``fields`` (merged over
+        the envelope), the destination patterns it may go to, and who may send it
+        (roles, or a check). See :meth:`Guard.add_message_type`."""
+        self.services.guard.add_message_type(
+            name, destinations=destinations, fields=fields, senders=senders, allow_unknown=allow_unknown
+        )
+
+    # -- tokens the plugin issues (docs/handlers.md) ----------------------------------------
+
+    @property
+    def token_issuer(self) -> TokenIssuer:
+        """Signs tokens this plugin accepts (``SigningUnavailable`` for RS*/ES* without
+        ``jwt_signing_key``)."""
+        if self._issuer is None:
+            self._issuer = TokenIssuer.from_settings(self.settings)
+        return self._issuer
+
+    def token_url(
+        self,
+        path: str,
+        claims: ClaimsCallback,
+        *,
+        base: Type[tornado.web.RequestHandler] = tornado.web.RequestHandler,
+        ttl: Optional[float] = None,
+    ) -> Any:
+        """A URL spec for the host app: ``POST path`` answers a token for the host's
+        logged-in user (``current_user`` of ``base``), with the claims ``claims(handler,
+        user)`` returns, valid ``ttl`` seconds (default ``token_ttl``)."""
+        options = {
+            "issuer": self.token_issuer,
+            "claims": claims,
+            "ttl": self.settings.token_ttl if ttl is None else ttl,
+            "service_role": self.settings.service_role,
+        }
+        return tornado.web.url(path, token_handler_class(base), options)
+
+    def service_token(self, name: str, ttl: float = 30 * 86400.0) -> str:
+        """A token for backend service ``name`` to call the HTTP publishing API with."""
+        if not self.settings.service_role:
+            raise ConfigError("service_role is empty: the HTTP publishing API is off")
+        return self.token_issuer.issue(name, {"roles": [self.settings.service_role]}, ttl=ttl).token
 
     # -- server-side publishing (the seed's "system event" path) --------------------------
 
@@ -188,7 +282,9 @@ class NexusPlugin:
             data = body.encode()
         else:
             data = bytes(body)
-        return await self.hub.publish(destination, data, headers)
+        stored = await self.hub.publish(destination, data, headers)
+        await self.pipeline.stored(stored, dict(body) if isinstance(body, Mapping) else None)
+        return stored
 
     async def notify(self, user_id: str, notification: Mapping[str, Any]) -> StoredMessage:
         """Send a notification to one user; kept for them until delivered."""

@@ -9,6 +9,7 @@ from ..hub.presence import Presence
 from ..policy.auth import TokenVerifier
 from ..policy.guard import Guard
 from ..settings import Settings
+from .handlers import MessagePipeline
 
 if TYPE_CHECKING:  # pragma: no cover
     from .connection import StompConnection
@@ -18,7 +19,7 @@ SERVICES_KEY = "nexus_services"
 
 
 class Services:
-    """Settings, verifier, guard, hub and the registry of live connections."""
+    """Settings, verifier, guard, hub, message pipeline and the live connections."""
 
     def __init__(
         self,
@@ -33,6 +34,10 @@ class Services:
         self.verifier = verifier
         self.guard = guard
         self.hub = hub
+        #: Host-app handlers before the store, listeners after it.
+        self.pipeline = MessagePipeline(
+            hub, timeout=settings.handler_timeout, backlog=settings.listener_backlog
+        )
         self.presence = presence
         self.server_name = server_name
         #: Every open connection (an ordered set).

@@ -6,6 +6,7 @@ where the page's files are found.
 
 from __future__ import annotations
 
+import asyncio
 import http.client
 import json
 import os
@@ -16,14 +17,8 @@ import jwt
 import pytest
 
 from nexus_tornado.demo import DEMO_USERS, STATIC_PATH, demo_urls
-from nexus_tornado.demo.tokens import (
-    MAX_TTL,
-    MIN_TTL,
-    SigningUnavailable,
-    default_secret_path,
-    signing_algorithm,
-    stable_secret,
-)
+from nexus_tornado.demo.business import mentions_in
+from nexus_tornado.demo.tokens import MAX_TTL, MIN_TTL, default_secret_path, stable_secret
 from nexus_tornado.hub.store import StoredMessage
 from nexus_tornado.policy.auth import TokenVerifier
 from nexus_tornado.settings import Settings
@@ -72,7 +67,7 @@ def verify(token: str) -> Any:
 
 
 def test_static_path_holds_the_page() -> None:
-    for name in ("index.html", "demo.js", "demo.css", "nexus-client.js", "vendor/VERSIONS"):
+    for name in ("index.html", "demo.js", "demo.css", "nexus-client.js", "nexus-token.js", "vendor/VERSIONS"):
         assert os.path.isfile(os.path.join(STATIC_PATH, name)), name
 
 
@@ -114,10 +109,11 @@ def test_token_refuses_bad_requests(demo: Demo, body: Any, status: int) -> None:
     assert demo.request("POST", "/demo/token", body)[0] == status
 
 
-def test_signing_needs_a_shared_secret() -> None:
-    settings = Settings(jwt_secret="-----BEGIN PUBLIC KEY-----", jwt_algorithms=("RS256",))
-    with pytest.raises(SigningUnavailable):
-        signing_algorithm(settings)
+def test_signing_needs_a_shared_secret_or_a_signing_key() -> None:
+    public_only = Settings(jwt_secret="-----BEGIN PUBLIC KEY-----", jwt_algorithms=("RS256",))
+    with running_nexus(public_only, extra_urls=demo_urls) as nexus:
+        status, data = Demo(nexus).request("POST", "/demo/token", {"user": "bob"})
+    assert status == 501 and "jwt_signing_key" in data["message"]
 
 
 def test_events_notify_a_user_through_the_plugin(demo: Demo) -> None:
@@ -217,3 +213,27 @@ def test_a_short_demo_secret_is_refused_with_its_path(tmp_path: Path) -> None:
 def test_the_demo_secret_lives_in_the_state_directory() -> None:
     assert default_secret_path({"XDG_STATE_HOME": "/x/state"}) == Path("/x/state/nexus-tornado/demo-jwt-secret")
     assert default_secret_path({}) == Path.home() / ".local" / "state" / "nexus-tornado" / "demo-jwt-secret"
+
+def test_board_state_is_kept_on_the_server_for_members(demo: Demo) -> None:
+    alice = demo.request("POST", "/demo/token", {"user": "alice"})[1]["token"]
+    dave = demo.request("POST", "/demo/token", {"user": "dave"})[1]["token"]
+    assert demo.request("GET", "/demo/board/roadmap", token=alice)[1] == {"boardId": "roadmap", "seq": 0, "cards": []}
+    for action, data in (("add", {"cardId": "c1", "title": "Plan", "column": "todo"}),
+                         ("add", {"cardId": "c2", "title": "Ship", "column": "todo"}),
+                         ("move", {"cardId": "c1", "to": "done"}),
+                         ("delete", {"cardId": "c2"})):
+        demo.run(lambda: demo.plugin.publish("/topic/board/roadmap", {
+            "type": "BOARD_UPDATE", "timestamp": "2026-01-01T00:00:00Z", "senderId": "alice",
+            "payload": {"boardId": "roadmap", "action": action, "data": data}}))
+    demo.run(lambda: asyncio.sleep(0.05))
+    status, state = demo.request("GET", "/demo/board/roadmap", token=alice)
+    assert status == 200 and state["seq"] == 4
+    assert [(c["id"], c["column"], c["seq"]) for c in state["cards"]] == [("c1", "done", 3)]
+    assert demo.request("GET", "/demo/board/roadmap", token=dave)[0] == 403
+    assert demo.request("GET", "/demo/board/roadmap")[0] == 401
+
+
+def test_mentions_name_participants_of_the_chat_only() -> None:
+    assert mentions_in("@bob and @Carol, @dave @nobody @alice", "general", "alice") == ["bob", "carol", "dave"]
+    assert mentions_in("@carol", "design", "alice") == []  # carol is not in #design
+    assert mentions_in("mail me at x@bob.org", "general", "alice") == []

@@ -1,0 +1,165 @@
+"""HTTP publishing for backend services outside the Tornado process.
+
+``POST {prefix}/api/publish`` and ``POST {prefix}/api/notify`` take a JSON body and a
+*service token* (``Authorization: Bearer <jwt>``, a JWT of this server whose ``roles``
+hold ``service_role``; a user's token is refused). The message is validated like any
+SEND (schema and business rules; ``senderId`` may name anyone), passes the host app's
+handlers, is stored and broadcast; the answer carries its ``seq``::
+
+    POST /stomp/api/publish  {"destination": "/topic/chat/general", "message": {...}}
+    POST /stomp/api/notify   {"userId": "bob", "message": {...}}
+    200 {"destination": "...", "seq": 7, "messageId": "..."}
+
+Errors are JSON ``{"error": CODE, "message": text, "details": {...}}``, never a trace:
+401 ``UNAUTHORIZED`` (no or bad token), 403 ``FORBIDDEN`` (not a service token, or a
+destination that does not exist), 400 ``INVALID_MESSAGE``, 413 ``TOO_LARGE``,
+405 for another method, 503 ``UNAVAILABLE`` (the store), 500 ``SERVER_ERROR`` with a
+``trackingId`` that is in the log. See docs/handlers.md.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any, Dict, List, Optional
+
+import tornado.web
+
+from ..errors import AuthError, Rejection, StoreUnavailable
+from ..policy.destinations import is_valid_id, notifications_for
+from ..policy.principal import Principal
+from .handlers import encode, tracking_id
+from .services import Services
+
+__all__ = ["ServiceApiHandler", "service_api_urls"]
+
+log = logging.getLogger("nexus_tornado.server.service_api")
+
+#: HTTP status of each error code.
+STATUS = {
+    "INVALID_MESSAGE": 400,
+    "UNAUTHORIZED": 401,
+    "FORBIDDEN": 403,
+    "TOO_LARGE": 413,
+    "RATE_LIMITED": 429,
+    "SERVER_ERROR": 500,
+    "UNAVAILABLE": 503,
+}
+
+
+class _Refused(Exception):
+    def __init__(self, code: str, message: str, details: Optional[Dict[str, Any]] = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.details = details or {}
+
+
+class ServiceApiHandler(tornado.web.RequestHandler):
+    """One endpoint: ``action`` is ``"publish"`` or ``"notify"``."""
+
+    def initialize(self, services: Services, action: str) -> None:
+        self.services = services
+        self.action = action
+
+    def set_default_headers(self) -> None:
+        self.set_header("Content-Type", "application/json; charset=utf-8")
+        self.set_header("Cache-Control", "no-store")
+
+    def check_xsrf_cookie(self) -> None:
+        """Authenticated by a bearer token, never by cookies: no cross-site risk."""
+
+    async def post(self) -> None:
+        try:
+            principal = self._authenticate()
+            destination, message = self._read()
+            stored = await self._publish(principal, destination, message)
+        except _Refused as refused:
+            self._answer(STATUS[refused.code], {"error": refused.code, "message": refused.message, "details": refused.details})
+            return
+        log.info("%s by service %s: %s seq %d", self.action, principal.user_id, destination, stored.seq)
+        self._answer(200, {"destination": destination, "seq": stored.seq, "messageId": stored.message_id})
+
+    def _authenticate(self) -> Principal:
+        header = self.request.headers.get("Authorization", "")
+        token = header[7:].strip() if header[:7].lower() == "bearer " else None
+        try:
+            principal = self.services.verifier.verify(token)
+        except AuthError as exc:
+            log.info("%s refused from %s: %s", self.action, self.request.remote_ip, exc.log_detail)
+            raise _Refused("UNAUTHORIZED", exc.message) from None
+        if self.services.settings.service_role not in principal.roles:
+            log.warning("%s refused: %s's token is not a service token", self.action, principal.user_id)
+            raise _Refused("FORBIDDEN", "not a service token (needs the %r role)" % self.services.settings.service_role)
+        return principal
+
+    def _read(self) -> "tuple[str, Dict[str, Any]]":
+        limit = self.services.settings.max_frame_size
+        if len(self.request.body) > limit:
+            raise _Refused("TOO_LARGE", "body exceeds %d bytes" % limit, {"limit": limit})
+        try:
+            data = json.loads(self.request.body or b"")
+        except ValueError:
+            raise _Refused("INVALID_MESSAGE", "body is not JSON", {"errors": {"body": ["must be a JSON document"]}}) from None
+        if not isinstance(data, dict):
+            raise _Refused("INVALID_MESSAGE", "body must be a JSON object", {"errors": {"body": ["must be a JSON object"]}})
+        destination: Any
+        if self.action == "notify":
+            user_id = data.get("userId")
+            if not is_valid_id(user_id):
+                raise _Refused("INVALID_MESSAGE", "userId must be a user id", {"errors": {"userId": ["must be a user id"]}})
+            destination = notifications_for(str(user_id))
+            expected = ["message", "userId"]
+        else:
+            destination = data.get("destination")
+            if not isinstance(destination, str):
+                raise _Refused("INVALID_MESSAGE", "destination is required", {"errors": {"destination": ["required field"]}})
+            expected = ["destination", "message"]
+        unknown: List[str] = sorted(set(data) - set(expected))
+        if unknown:
+            raise _Refused("INVALID_MESSAGE", "unknown field %s" % unknown[0], {"errors": {k: ["unknown field"] for k in unknown}})
+        message = data.get("message")
+        if not isinstance(message, dict):
+            raise _Refused("INVALID_MESSAGE", "message must be a JSON object", {"errors": {"message": ["must be a JSON object"]}})
+        if self.services.guard.acl.match(destination) is None:
+            raise _Refused("FORBIDDEN", "unknown destination", {"destination": destination})
+        return destination, message
+
+    async def _publish(self, principal: Principal, destination: str, message: Dict[str, Any]) -> Any:
+        try:
+            validated = self.services.guard.validator.validate(encode(message), destination, None)
+            return await self.services.pipeline.publish(principal, destination, validated)
+        except Rejection as rejection:
+            raise _Refused(str(rejection.code), rejection.message, rejection.details) from None
+        except StoreUnavailable as exc:
+            log.warning("%s to %s: store unavailable: %s", self.action, destination, exc.log_detail)
+            raise _Refused("UNAVAILABLE", "message store unavailable, message not accepted", {"destination": destination}) from None
+        except Exception:  # HandlerFailed, or a failure of ours
+            tid = tracking_id()
+            log.exception("%s to %s by %s failed [trackingId=%s]", self.action, destination, principal.user_id, tid)
+            raise _Refused("SERVER_ERROR", "internal error", {"trackingId": tid}) from None
+
+    def _answer(self, status: int, body: Dict[str, Any]) -> None:
+        self.set_status(status)
+        self.finish(json.dumps(body, separators=(",", ":")))
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        """Tornado's own errors (405, 500 of ours) as JSON, never a trace."""
+        code = {405: "METHOD_NOT_ALLOWED", 400: "INVALID_MESSAGE"}.get(status_code, "SERVER_ERROR")
+        body: Dict[str, Any] = {"error": code, "message": self._reason, "details": {}}
+        if status_code >= 500:
+            tid = tracking_id()
+            log.error("service API %s failed [trackingId=%s]", self.action, tid, exc_info=kwargs.get("exc_info"))
+            body["details"] = {"trackingId": tid}
+        self.finish(json.dumps(body, separators=(",", ":")))
+
+
+def service_api_urls(services: Services) -> List[Any]:
+    """The URL specs of the service API (none when ``service_role`` is empty)."""
+    if not services.settings.service_role:
+        return []
+    prefix = services.settings.prefix
+    return [
+        tornado.web.url(prefix + "/api/publish", ServiceApiHandler, {"services": services, "action": "publish"}),
+        tornado.web.url(prefix + "/api/notify", ServiceApiHandler, {"services": services, "action": "notify"}),
+    ]

@@ -1,0 +1,71 @@
+"""The host's login becomes a nexus token, in Chromium: docs/handlers.md's complete host
+app (cookie sessions, ``xsrf_cookies``), static/nexus-token.js fetching the token from
+its token handler, and nexus-client.js connecting, receiving and refreshing with it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_docs_handlers import HostApp, host_app  # noqa: F401  (fixture)
+
+pytestmark = pytest.mark.browser
+
+STATIC = Path(__file__).resolve().parents[2] / "static"
+
+SCRIPT = r"""
+async () => {
+  // The page's own login: Tornado's XSRF cookie and header, then the session cookie.
+  document.cookie = '_xsrf=0123456789abcdef0123456789abcdef; path=/';
+  var login = await fetch('/login', { method: 'POST', body: 'name=ann', credentials: 'same-origin',
+    headers: { 'Content-Type': 'application/x-www-form-urlencoded',
+               'X-XSRFToken': '0123456789abcdef0123456789abcdef' } });
+  if (login.status !== 200) { return 'login ' + login.status; }
+  var answers = [];
+  var getToken = NexusClient.hostToken('/nexus/token', { onToken: function (d) { answers.push(d); } });
+  var client = new NexusClient({ url: '/stomp', getToken: getToken, storage: null });
+  var received = new Promise(function (resolve) {
+    client.subscribe('/topic/chat/general', function (body, meta) { resolve([body.payload.content, meta.seq]); },
+                     { since: 'live' });
+  });
+  var connected = new Promise(function (resolve) {
+    client.on('state', function (s) { if (s.state === 'connected') { resolve(); } });
+  });
+  client.connect();
+  await connected;
+  var stored = new Promise(function (resolve, reject) {
+    client.send('/topic/chat/general', client.envelope('CHAT_MESSAGE',
+      { chatId: 'general', content: '  from the browser  ', contentType: 'TEXT' }),
+      { onReceipt: resolve, onRejected: reject, onError: reject });
+  });
+  await stored;
+  var message = await received;
+  var refreshed = await new Promise(function (resolve) { client.refreshToken(resolve); });
+  client.disconnect();
+  return { user: client.userId, message: message, fetched: answers.length,
+           refreshError: refreshed ? String(refreshed) : null, differ: answers[0].token !== answers[1].token };
+}
+"""
+
+
+def test_the_page_gets_its_token_from_the_hosts_login(host_app: HostApp, new_page: Any) -> None:  # noqa: F811
+    page = new_page()
+    page.goto("http://127.0.0.1:%d/stomp/info" % host_app.port)  # any page of the app's origin
+    for name in ("vendor/sockjs.min.js", "vendor/stomp.umd.min.js", "nexus-client.js", "nexus-token.js"):
+        page.add_script_tag(path=str(STATIC / name))
+    result = page.evaluate(SCRIPT)
+    assert result == {"user": "ann", "message": ["from the browser", 1], "fetched": 2,
+                      "refreshError": None, "differ": True}
+
+
+def test_without_a_session_the_client_is_told_401(host_app: HostApp, new_page: Any) -> None:  # noqa: F811
+    page = new_page()
+    page.goto("http://127.0.0.1:%d/stomp/info" % host_app.port)
+    page.add_script_tag(path=str(STATIC / "nexus-client.js"))
+    page.add_script_tag(path=str(STATIC / "nexus-token.js"))
+    status = page.evaluate("""() => new Promise(function (resolve) {
+      document.cookie = '_xsrf=0123456789abcdef0123456789abcdef; path=/';
+      NexusClient.hostToken('/nexus/token')(function (err, token) { resolve(err ? err.status : token); });
+    })""")
+    assert status == 401
