@@ -157,6 +157,20 @@ async def test_undelivered_notifications_come_first_then_live() -> None:
 
 
 @pytest.mark.gen_test
+async def test_someone_else_watching_notifications_starts_live() -> None:
+    store = MemoryStore()
+    hub = Hub(store)
+    destination = "/topic/notifications/u1"
+    await hub.publish(destination, b"waiting")
+    watcher = Inbox()
+    await hub.subscribe(destination, watcher, recipient=False)
+    assert watcher.seqs == []
+    await hub.publish(destination, b"live")
+    assert watcher.seqs == [2]
+    assert [m.seq for m in await store.read_undelivered(destination, 10)] == [1, 2]
+
+
+@pytest.mark.gen_test
 async def test_unsubscribe_stops_delivery_and_forgets_empty_destinations() -> None:
     hub = Hub(MemoryStore())
     inbox = Inbox()

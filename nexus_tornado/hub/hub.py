@@ -259,16 +259,19 @@ class Hub:
         destination: str,
         subscriber: Subscriber,
         last_seq: Optional[int] = None,
+        *,
+        recipient: bool = True,
     ) -> None:
         """Start delivering ``destination`` to ``subscriber``.
 
         With ``last_seq``, first every retained message after it (the first one
         carrying ``gap-from``/``gap-to`` when retention dropped part of the range).
         Without it, live only, except on delivery-tracked destinations, where the
-        undelivered messages come first. Raises ``StoreUnavailable`` (and leaves no
+        undelivered messages come first to their ``recipient`` (someone else watching,
+        say an admin, starts live). Raises ``StoreUnavailable`` (and leaves no
         subscription behind) when history cannot be read.
         """
-        tracked = self.tracks_delivery(destination)
+        tracked = recipient and self.tracks_delivery(destination)
         if last_seq is None and not tracked:
             self._add(destination, subscriber, subscriber)
             return

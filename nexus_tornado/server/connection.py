@@ -28,6 +28,7 @@ from __future__ import annotations
 import collections
 import json
 import logging
+import re
 import time
 import uuid
 from typing import Any, Deque, Dict, Mapping, Optional
@@ -37,7 +38,7 @@ from tornado.ioloop import IOLoop
 from ..errors import AuthError, Rejection, RejectionCode, StoreUnavailable
 from ..hub.hub import Subscriber
 from ..policy.auth import token_from_connect
-from ..policy.destinations import ERRORS_DESTINATION, PRESENCE_DESTINATION, TOKEN_DESTINATION
+from ..policy.destinations import ERRORS_DESTINATION, PRESENCE_DESTINATION, TOKEN_DESTINATION, notifications_for
 from ..policy.principal import Principal
 from ..stomp import (
     Ack,
@@ -63,6 +64,8 @@ log = logging.getLogger("nexus_tornado.server.connection")
 _monotonic = time.monotonic
 _CLOSED = State.CLOSED
 
+#: A ``last-seq`` header value: 1 to 19 ASCII digits (a seq fits in a signed 64-bit int).
+_LAST_SEQ = re.compile(r"[0-9]{1,19}")
 #: Most frames waiting to be worked off before the connection counts as flooding.
 MAX_QUEUED_EVENTS = 1000
 #: Room beyond ``max_frame_size`` for one frame's headers and its SockJS framing: the
@@ -151,6 +154,13 @@ class StompConnection(SockJSConnection):
         if self._closed:
             return
         self.last_inbound = time.monotonic()
+        if not isinstance(message, (str, bytes)):
+            # A SockJS message is a JSON string; anything else ([1,1,...]) is malformed.
+            # One ERROR and the close: the rest of its batch is never looked at.
+            log.info("closing %s: a SockJS message is not a string", self._who())
+            self.stomp.send_error("malformed message", "a SockJS message must be a JSON string")
+            self._flush()
+            return
         try:
             self.stomp.receive_data(message)
             self._take_events()
@@ -262,12 +272,15 @@ class StompConnection(SockJSConnection):
         try:
             await self.services.guard.authorize_subscribe(principal, destination)
             last_seq = _last_seq(event.headers)
-            sub = _Subscription(self, event.subscription_id, destination, hub.tracks_delivery(destination))
+            # Only the recipient's own deliveries and ACKs mark a notification delivered
+            # (an admin watching /topic/notifications/bob must not take bob's).
+            recipient = hub.tracks_delivery(destination) and destination == notifications_for(principal.user_id)
+            sub = _Subscription(self, event.subscription_id, destination, recipient)
             self._subscriptions[sub.id] = sub
             if destination == PRESENCE_DESTINATION:
                 self._send_presence_snapshot(sub)
             try:
-                await hub.subscribe(destination, sub, last_seq)
+                await hub.subscribe(destination, sub, last_seq, recipient=recipient)
             except BaseException as exc:
                 self._subscriptions.pop(sub.id, None)
                 if isinstance(exc, StoreUnavailable):
@@ -493,13 +506,14 @@ class StompConnection(SockJSConnection):
 
 
 def _last_seq(headers: Mapping[str, str]) -> Optional[int]:
+    """The ``last-seq`` of a SUBSCRIBE: ASCII decimal digits only (no sign, space,
+    ``_`` or other scripts' digits, which ``int()`` would take), at most 19 of them."""
     value = headers.get("last-seq")
     if value is None:
         return None
-    try:
-        seq = int(value)
-    except ValueError:
-        raise Rejection(RejectionCode.INVALID_MESSAGE, "last-seq must be a non-negative integer", {"last-seq": value}) from None
-    if seq < 0:
-        raise Rejection(RejectionCode.INVALID_MESSAGE, "last-seq must be a non-negative integer", {"last-seq": value})
-    return seq
+    if _LAST_SEQ.fullmatch(value) is None:
+        problem = "must be a non-negative integer in ASCII decimal digits (at most 19)"
+        raise Rejection(
+            RejectionCode.INVALID_MESSAGE, "invalid message: last-seq: " + problem, {"errors": {"last-seq": [problem]}}
+        )
+    return int(value)

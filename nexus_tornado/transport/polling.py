@@ -168,22 +168,23 @@ class SendMixin(HandlerMixin):
         return session
 
     def decode(self, data: str) -> Optional[List[Any]]:
-        """The list of messages in ``data``, or None after answering 500."""
+        """The list of messages in ``data``, or None after answering 500 as the SockJS
+        protocol says (plain text, no trace logged: it is the client's mistake)."""
         if not data:
-            self.set_status(500)
-            self.write("Payload expected.")
-            return None
+            return self.refuse_payload("Payload expected.")
         try:
             messages = proto.json_decode(data)
-        except ValueError:
-            self.set_status(500)
-            self.write("Broken JSON encoding.")
-            return None
+        except (ValueError, RecursionError):  # RecursionError: nested too deep to decode
+            return self.refuse_payload("Broken JSON encoding.")
         if not isinstance(messages, list) or not all(isinstance(m, str) for m in messages):
-            self.set_status(500)
-            self.write("Broken JSON encoding.")
-            return None
+            return self.refuse_payload("Broken JSON encoding.")
         return messages
+
+    def refuse_payload(self, text: str) -> None:
+        log.info("refused %s for session %s: %s", self.request.path, self.path_kwargs.get("session_id"), text)
+        self.set_status(500)
+        self.set_header("Content-Type", "text/plain; charset=UTF-8")
+        self.write(text)
 
     def deliver(self, session: Any, messages: List[Any]) -> bool:
         """Hand ``messages`` to the session; False after answering an error."""

@@ -1,0 +1,57 @@
+"""Delivery that other clients cannot spoil: notifications watched by an admin, replay
+to a fast reader. Real server on loopback, a bystander throughout."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Dict, Iterator
+
+import pytest
+
+from support.clients import RawWsClient
+from support.nexus import NexusServer, running_nexus
+
+
+@pytest.fixture
+def nexus() -> Iterator[NexusServer]:
+    with running_nexus() as server:
+        yield server
+
+
+def notification(title: str) -> Dict[str, Any]:
+    return {
+        "type": "NOTIFICATION",
+        "timestamp": "2026-11-25T10:00:00Z",
+        "payload": {"notificationType": "TASK", "title": title, "message": "m"},
+    }
+
+
+@pytest.mark.parametrize("ack", ["auto", "client-individual"])
+def test_an_admin_watching_a_users_notifications_does_not_take_them(nexus: NexusServer, ack: str) -> None:
+    calm = nexus.bystander()
+    admin = RawWsClient(nexus.ws_url)
+    try:
+        admin.connect(nexus.token("root", roles=["admin"]))
+        admin.subscribe("watch", "/topic/notifications/bob", ack=ack)
+        nexus.run(lambda: nexus.plugin.notify("bob", notification("for bob")))
+        seen = admin.expect("MESSAGE", subscription="watch")
+        assert json.loads(seen.body)["payload"]["title"] == "for bob"
+        if ack != "auto":
+            admin.send_frame("ACK", {"id": seen.headers["ack"], "receipt": "acked"})
+            admin.expect("RECEIPT", receipt_id="acked")
+        nexus.run(nexus.plugin.hub.flush)  # whatever was recorded reached the store
+        assert nexus.run(lambda: nexus.plugin.delivery_status("bob", 1)) is False
+        # bob comes online: the notification waits for him.
+        bob = RawWsClient(nexus.ws_url)
+        try:
+            bob.connect(nexus.token("bob"))
+            bob.subscribe("n", "/topic/notifications/bob")
+            nexus.run(lambda: nexus.plugin.notify("bob", notification("second")))
+            titles = [json.loads(bob.expect("MESSAGE").body)["payload"]["title"] for _ in range(2)]
+            assert titles == ["for bob", "second"]
+        finally:
+            bob.close()
+        calm.check()
+    finally:
+        admin.close()
+        calm.close()
