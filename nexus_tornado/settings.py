@@ -45,11 +45,16 @@ class Settings:
     max_subscriptions: int = _opt(100, "Most subscriptions one connection may hold.")
     max_connections_per_user: int = _opt(20, "Most simultaneous connections of one user.")
     max_pending_output: int = _opt(1024 * 1024, "Unsent output per connection beyond which it is closed as a slow consumer, bytes.")
+    max_transaction_bytes: int = _opt(1024 * 1024, "Bytes of frames one user may hold in uncommitted transactions, over all of their connections.")
+    http_header_timeout: float = _opt(10.0, "Longest an HTTP request's headers may take to arrive (also the keep-alive idle time), seconds.")
+    http_body_timeout: float = _opt(30.0, "Longest an HTTP request's body (an xhr_send, a jsonp_send) may take to arrive, seconds.")
+    recent_cache_bytes: int = _opt(32 * 1024 * 1024, "Bytes of encoded MESSAGE frames the hub keeps for broadcasts and replays (newest first).")
     mongo_uri: str = _opt("", "MongoDB URI; empty means the in-memory store.")
     mongo_database: str = _opt("", "Database to use; empty means the one the URI names, else 'nexus'.")
     mongo_timeout: float = _opt(5.0, "Longest a MongoDB operation may take before the client gets UNAVAILABLE, seconds.")
     retention_count: int = _opt(10_000, "Messages kept per destination (0: no limit).")
     retention_seconds: float = _opt(7 * 24 * 3600.0, "Age after which messages are dropped, seconds (0: no limit).")
+    memory_store_bytes: int = _opt(256 * 1024 * 1024, "In-memory store only: bytes all destinations together may hold; past it the oldest messages go first (0: no limit).")
 
     def __post_init__(self) -> None:
         self.validate()
@@ -87,16 +92,20 @@ class Settings:
             "max_subscriptions",
             "max_connections_per_user",
             "max_pending_output",
+            "max_transaction_bytes",
+            "recent_cache_bytes",
         ):
             if getattr(self, name) <= 0:
                 raise ConfigError("%s must be positive" % name)
-        for name in ("idle_timeout", "connect_timeout", "mongo_timeout"):
+        for name in ("idle_timeout", "connect_timeout", "mongo_timeout", "http_header_timeout", "http_body_timeout"):
             if getattr(self, name) <= 0:
                 raise ConfigError("%s must be positive" % name)
         if len(self.heartbeat) != 2 or min(self.heartbeat) < 0:
             raise ConfigError("heartbeat must be two non-negative integers (ms)")
         if self.retention_count < 0 or self.retention_seconds < 0:
             raise ConfigError("retention_count and retention_seconds must be >= 0")
+        if self.memory_store_bytes < 0:
+            raise ConfigError("memory_store_bytes must be >= 0")
 
     def replace(self, **changes: Any) -> "Settings":
         """A copy with some fields changed (validated again)."""

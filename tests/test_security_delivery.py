@@ -8,7 +8,7 @@ from typing import Any, Dict, Iterator
 
 import pytest
 
-from support.clients import RawWsClient
+from support.clients import RawWsClient, SockJsWsClient, XhrPollingClient
 from support.nexus import NexusServer, running_nexus
 
 
@@ -54,4 +54,48 @@ def test_an_admin_watching_a_users_notifications_does_not_take_them(nexus: Nexus
         calm.check()
     finally:
         admin.close()
+        calm.close()
+
+
+# -- replay to a fast reader ---------------------------------------------------------------
+
+
+def board_update(size: int, n: int) -> bytes:
+    return json.dumps(
+        {
+            "type": "BOARD_UPDATE",
+            "timestamp": "2026-11-25T10:00:00Z",
+            "senderId": "srv",
+            "payload": {"boardId": "big", "action": "add", "data": {"n": n, "text": "x" * size}},
+        }
+    ).encode()
+
+
+@pytest.mark.parametrize("client_class", [RawWsClient, SockJsWsClient, XhrPollingClient])
+def test_a_fast_reader_replaying_a_large_history_is_not_cut_off(nexus: NexusServer, client_class: Any) -> None:
+    """40 x 60 KB is 2.4 MB of replay against a 1 MiB output bound: the replay goes at
+    the pace the client reads, and live messages follow without gap or duplicate."""
+
+    async def fill() -> None:
+        for n in range(40):
+            await nexus.plugin.publish("/topic/board/big", board_update(60 * 1024, n))
+
+    nexus.run(fill)
+    calm = nexus.bystander()
+    url = nexus.ws_url if client_class is RawWsClient else nexus.base_url
+    client = client_class(url)
+    try:
+        client.connect(nexus.token("catcher", boards=["big"]))
+        client.send_frame(
+            "SUBSCRIBE", {"id": "b", "destination": "/topic/board/big", "last-seq": "0", "receipt": "sub"}
+        )
+        seqs = [int(client.expect("MESSAGE", timeout=30).headers["seq"]) for _ in range(40)]
+        assert seqs == list(range(1, 41))
+        client.expect("RECEIPT", receipt_id="sub")
+        nexus.run(lambda: nexus.plugin.publish("/topic/board/big", board_update(10, 40)))
+        assert client.expect("MESSAGE").headers["seq"] == "41"
+        assert not any(f.command == "ERROR" for f in client.frames)
+        calm.check()
+    finally:
+        client.close()
         calm.close()

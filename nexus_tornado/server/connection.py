@@ -55,7 +55,7 @@ from ..stomp import (
     Unsubscribe,
 )
 from ..transport.close_codes import SHUTDOWN_CLOSE, CloseCode
-from ..transport.output_limit import unsent_bytes
+from ..transport.output_limit import push_output, unsent_bytes, wait_drained
 from ..transport.sockjs_compat import SockJSConnection
 from .services import SERVICES_KEY, Services
 
@@ -101,6 +101,12 @@ class _Subscription(Subscriber):
 
     def deliver(self, template: MessageTemplate) -> None:
         self.connection.deliver(self, template)
+
+    def congested(self) -> bool:
+        return self.connection.congested()
+
+    async def drained(self) -> None:
+        await self.connection.drained()
 
     def __repr__(self) -> str:
         return "<subscription %s %s>" % (self.id, self.destination)
@@ -464,7 +470,7 @@ class StompConnection(SockJSConnection):
                 send(chunk)
             if stomp.state is not _CLOSED:
                 limit = self.services.settings.max_pending_output
-                if unsent_bytes(session) > limit:
+                if unsent_bytes(session) > limit and not self._pushed_within(limit):
                     log.warning("closing %s: slow consumer (over %d bytes unsent)", self._who(), limit)
                     stomp.send_error("slow consumer", "more than %d bytes of output not taken" % limit)
                     for chunk in stomp.data_to_send():
@@ -472,6 +478,25 @@ class StompConnection(SockJSConnection):
         if stomp.state is _CLOSED and not self._closed:
             code = CloseCode.PROTOCOL_ERROR if self.principal is None else CloseCode.NORMAL_CLOSURE
             self.close_with(code, "stomp session ended")
+
+    def _pushed_within(self, limit: int) -> bool:
+        """Push the transport's batch to the socket; is the rest within ``limit``? What
+        the server batched itself is not output the client failed to take."""
+        push_output(self.session)
+        return unsent_bytes(self.session) <= limit
+
+    def congested(self) -> bool:
+        """Whether half the slow-consumer bound already waits for the client: a replay
+        pauses then (:meth:`drained`), so a reader catching up is never cut off."""
+        session = self.session
+        if self._closed or session.is_closed:
+            return False
+        return unsent_bytes(session) > self.services.settings.max_pending_output // 2
+
+    async def drained(self) -> None:
+        """Return once the client took its output down to a quarter of the bound."""
+        if not self._closed:
+            await wait_drained(self.session, self.services.settings.max_pending_output // 4)
 
     def close_with(self, code: int, reason: str) -> None:
         """Close the transport with a code/reason the client can see."""

@@ -55,7 +55,7 @@ def retention_of(settings: Settings) -> Retention:
 def store_from_settings(settings: Settings) -> Store:
     """The in-memory store, or the MongoDB store when ``mongo_uri`` is set."""
     if not settings.mongo_uri:
-        return MemoryStore(retention_of(settings))
+        return MemoryStore(retention_of(settings), max_bytes=settings.memory_store_bytes or None)
     from ..hub.mongo import MongoStore  # only the Mongo store imports the driver
 
     return MongoStore.from_uri(
@@ -81,7 +81,13 @@ class NexusPlugin:
         #: Period of the housekeeping tick (tests shorten it to exercise short timeouts).
         self.tick_seconds = tick_seconds
         self.store = store if store is not None else store_from_settings(settings)
-        self.hub = Hub(self.store)
+        self.hub = Hub(
+            self.store,
+            recent_bytes=settings.recent_cache_bytes,
+            # What a subscriber catching up may have buffered is handed over at once:
+            # with a replay paced at half the output bound, it must fit in the rest.
+            catch_up_bytes=settings.max_pending_output // 4,
+        )
         self.presence = Presence(self._announce_presence)
         verifier = TokenVerifier(
             settings.jwt_secret,
