@@ -126,3 +126,85 @@ def test_the_in_memory_store_is_bounded_across_destinations_and_replay_reports_t
             calm.check()
         finally:
             calm.close()
+
+
+# -- uncommitted transactions ------------------------------------------------------------------
+
+
+def tx_send(chat: str, tx: str, receipt: str, size: int) -> str:
+    body = '{"type":"CHAT_MESSAGE","pad":"%s"}' % ("x" * size)
+    return "SEND\ndestination:/topic/chat/%s\ntransaction:%s\nreceipt:%s\n\n%s\x00" % (chat, tx, receipt, body)
+
+
+def test_what_one_user_holds_in_open_transactions_is_bounded_over_all_connections() -> None:
+    with running_nexus(max_transaction_bytes=512 * KIB, sends_per_minute=100_000) as nexus:
+        calm = nexus.bystander()
+        clients = [RawWsClient(nexus.ws_url) for _ in range(3)]
+        held = lambda: nexus.handle.call(lambda: nexus.plugin.services.transaction_bytes.held("hoarder"))  # noqa: E731
+        try:
+            for client in clients:
+                client.connect(nexus.token("hoarder", chats=["h"]))
+            # Each connection holds 3 x 60 KB: 540 KB in all is over 512 KiB.
+            for i, client in enumerate(clients[:2]):
+                client.send_frame("BEGIN", {"transaction": "t", "receipt": "b"})
+                client.expect("RECEIPT", receipt_id="b")
+                for n in range(3):
+                    client.send_raw(tx_send("h", "t", "s%d" % n, 60 * KIB))
+                client.send_frame("SUBSCRIBE", {"id": "p", "destination": "/topic/presence", "receipt": "sync"})
+                client.expect("RECEIPT", receipt_id="sync")
+            assert 360 * KIB < held() <= 512 * KIB
+            third = clients[2]
+            third.send_frame("BEGIN", {"transaction": "t"})
+            for n in range(3):
+                third.send_raw(tx_send("h", "t", "s%d" % n, 60 * KIB))
+            error = third.expect("ERROR")
+            assert error.headers["message"] == "transaction too large"
+            third.wait_closed()
+            assert held() <= 512 * KIB
+            # Committing frees the bytes; closing a connection frees what it held.
+            clients[0].send_frame("COMMIT", {"transaction": "t", "receipt": "c"})
+            clients[0].expect("RECEIPT", receipt_id="c")
+            clients[1].close()
+            deadline = 100
+            while held() and deadline:
+                deadline -= 1
+                clients[0].send_frame("SUBSCRIBE", {"id": "q%d" % deadline, "destination": "/topic/presence",
+                                                    "receipt": "r%d" % deadline})
+                clients[0].expect("RECEIPT", receipt_id="r%d" % deadline)
+            assert held() == 0
+            calm.check()
+        finally:
+            for client in clients:
+                client.close()
+            calm.close()
+
+
+def test_sends_held_in_a_transaction_count_toward_the_rate_limit_once() -> None:
+    with running_nexus(sends_per_minute=5) as nexus:
+        calm = nexus.bystander()
+        client = RawWsClient(nexus.ws_url)
+        try:
+            client.connect(nexus.token("batcher", chats=["b"]))
+            client.subscribe_errors()
+            client.send_frame("BEGIN", {"transaction": "t"})
+            for n in range(3):
+                client.send_raw(tx_send("b", "t", "s%d" % n, 10))
+            client.send_frame("ABORT", {"transaction": "t", "receipt": "aborted"})
+            client.expect("RECEIPT", receipt_id="aborted")
+            # Three SENDs never committed still spent three of the five.
+            client.send_frame("BEGIN", {"transaction": "u"})
+            for n in range(3):
+                client.send_raw(tx_send("b", "u", "u%d" % n, 10))
+            frame, body = client.rejection()
+            assert (frame.headers["receipt-id"], body["error"]) == ("u2", "RATE_LIMITED")
+            client.send_frame("COMMIT", {"transaction": "u", "receipt": "committed"})
+            # The two held SENDs are handled at COMMIT without being counted again
+            # (refused by validation: the test's bodies are not whole envelopes).
+            for receipt in ("u0", "u1"):
+                frame, body = client.rejection()
+                assert (frame.headers["receipt-id"], body["error"]) == (receipt, "INVALID_MESSAGE")
+            client.expect("RECEIPT", receipt_id="committed")
+            calm.check()
+        finally:
+            client.close()
+            calm.close()

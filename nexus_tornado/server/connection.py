@@ -35,7 +35,7 @@ from typing import Any, Deque, Dict, Mapping, Optional
 
 from tornado.ioloop import IOLoop
 
-from ..errors import AuthError, Rejection, RejectionCode, StoreUnavailable
+from ..errors import AuthError, ProtocolError, Rejection, RejectionCode, StoreUnavailable
 from ..hub.hub import Subscriber
 from ..policy.auth import token_from_connect
 from ..policy.destinations import ERRORS_DESTINATION, PRESENCE_DESTINATION, TOKEN_DESTINATION, notifications_for
@@ -44,6 +44,7 @@ from ..stomp import (
     Ack,
     Connect,
     Disconnect,
+    Frame,
     MessageTemplate,
     Nack,
     ReceiptRequested,
@@ -124,7 +125,9 @@ class StompConnection(SockJSConnection):
             heartbeat=settings.heartbeat,
             max_frame_size=settings.max_frame_size,
             max_subscriptions=settings.max_subscriptions,
+            on_hold=self._admit_held,
         )
+        self._held_bytes = 0  # what this session holds in transactions, as last reported
         self.principal: Optional[Principal] = None
         self.remote_ip = ""
         self.transport = ""
@@ -172,6 +175,7 @@ class StompConnection(SockJSConnection):
             self._take_events()
         except Exception:
             self._fail("frame handling failed")
+        self._report_held()
         self._flush()
 
     def on_close(self) -> None:
@@ -185,6 +189,8 @@ class StompConnection(SockJSConnection):
         self._subscriptions.clear()
         self._events.clear()
         if self.principal is not None:
+            self.services.transaction_bytes.adjust(self.principal.user_id, -self._held_bytes)
+            self._held_bytes = 0
             self.services.presence.disconnected(self.principal.user_id)
 
     # -- inbound --------------------------------------------------------------------
@@ -328,7 +334,9 @@ class StompConnection(SockJSConnection):
             await self._refresh_token(event)
             return
         try:
-            await self.services.guard.admit_send(principal, event.destination, event.body, event.headers)
+            await self.services.guard.admit_send(
+                principal, event.destination, event.body, event.headers, counted=event.transaction is not None
+            )
             try:
                 await self.services.hub.publish(event.destination, event.body)
             except StoreUnavailable as exc:
@@ -373,6 +381,32 @@ class StompConnection(SockJSConnection):
         self.services.hub.unsubscribe(sub.destination, sub)
         if sub.id in self.stomp.subscriptions:
             self.stomp.drop_subscription(sub.id)
+
+    def _admit_held(self, frame: Frame, size: int) -> bool:
+        """A frame is about to be held in a transaction: one user holds at most
+        ``max_transaction_bytes`` over all connections (beyond it: ERROR ``transaction
+        too large``), and a SEND counts toward the SEND rate now (``RATE_LIMITED``
+        refuses it, the transaction goes on without it); its COMMIT counts it no more."""
+        user = self._require_principal().user_id
+        self._report_held()
+        held = self.services.transaction_bytes
+        if not held.admits(user, size):
+            log.info("closing %s: over %d bytes in open transactions", self._who(), held.limit)
+            raise ProtocolError("transaction too large", log_detail="at most %d bytes in open transactions per user" % held.limit)
+        if frame.command == "SEND":
+            try:
+                self.services.guard.count_send(self._require_principal())
+            except Rejection as rejection:
+                self.reject(rejection, frame.headers.get("receipt"))
+                return False
+        return True
+
+    def _report_held(self) -> None:
+        """Tell the per-user account what this session's transactions hold now."""
+        now = self.stomp.transaction_bytes
+        if now != self._held_bytes and self.principal is not None:
+            self.services.transaction_bytes.adjust(self.principal.user_id, now - self._held_bytes)
+            self._held_bytes = now
 
     def _require_principal(self) -> Principal:
         if self.principal is None:  # the session only yields these events once CONNECTED
