@@ -117,6 +117,9 @@ class NexusPlugin:
                 # Frames a little over the limit reach the STOMP layer (TOO_LARGE);
                 # messages beyond this are refused unread by the transport (1009).
                 "max_message_size": transport_message_limit(settings.max_frame_size),
+                # A send body trickled in is dropped at this deadline, whatever the
+                # host app's HTTPServer says (its default has none).
+                "send_body_timeout": settings.http_body_timeout,
             },
         )
         self._ticker: Optional[PeriodicCallback] = None

@@ -122,6 +122,11 @@ class SendMixin(HandlerMixin):
         limit = self.server.transport_settings.max_send_body_size
         # A chunked body past the limit makes Tornado drop the connection (400).
         self.request.connection.set_max_body_size(limit)
+        timeout = self.server.transport_settings.send_body_timeout
+        set_timeout = getattr(self.request.connection, "set_body_timeout", None)
+        if timeout is not None and set_timeout is not None:
+            # A body trickled in (slowloris) must not hold the connection for ever.
+            set_timeout(timeout)
         length = self.request.headers.get("Content-Length", "")
         if length.isdigit() and int(length) > limit:
             # Refused from the header, before a byte of the body is read; Tornado then
