@@ -48,6 +48,7 @@ class Settings:
     max_transaction_bytes: int = _opt(1024 * 1024, "Bytes of frames one user may hold in uncommitted transactions, over all of their connections.")
     http_header_timeout: float = _opt(10.0, "Longest an HTTP request's headers may take to arrive (also the keep-alive idle time), seconds.")
     http_body_timeout: float = _opt(30.0, "Longest an HTTP request's body (an xhr_send, a jsonp_send) may take to arrive, seconds.")
+    presence_grace_seconds: float = _opt(5.0, "How long after a user's last connection closes OFFLINE is published (back within it: nothing is), seconds (0: at once).")
     recent_cache_bytes: int = _opt(32 * 1024 * 1024, "Bytes of encoded MESSAGE frames the hub keeps for broadcasts and replays (newest first).")
     mongo_uri: str = _opt("", "MongoDB URI; empty means the in-memory store.")
     mongo_database: str = _opt("", "Database to use; empty means the one the URI names, else 'nexus'.")
@@ -104,6 +105,8 @@ class Settings:
             raise ConfigError("heartbeat must be two non-negative integers (ms)")
         if self.retention_count < 0 or self.retention_seconds < 0:
             raise ConfigError("retention_count and retention_seconds must be >= 0")
+        if self.presence_grace_seconds < 0:
+            raise ConfigError("presence_grace_seconds must be >= 0")
         if self.memory_store_bytes < 0:
             raise ConfigError("memory_store_bytes must be >= 0")
 

@@ -4,7 +4,7 @@ to a fast reader. Real server on loopback, a bystander throughout."""
 from __future__ import annotations
 
 import json
-from typing import Any, Dict, Iterator
+from typing import Any, Dict, Iterator, List
 
 import pytest
 
@@ -14,7 +14,7 @@ from support.nexus import NexusServer, running_nexus
 
 @pytest.fixture
 def nexus() -> Iterator[NexusServer]:
-    with running_nexus() as server:
+    with running_nexus(presence_grace_seconds=1.0) as server:
         yield server
 
 
@@ -99,3 +99,34 @@ def test_a_fast_reader_replaying_a_large_history_is_not_cut_off(nexus: NexusServ
     finally:
         client.close()
         calm.close()
+
+
+# -- presence churn ----------------------------------------------------------------------
+
+
+def test_a_connect_disconnect_loop_publishes_one_online_and_one_offline(nexus: NexusServer) -> None:
+    watcher = RawWsClient(nexus.ws_url)
+    try:
+        watcher.connect(nexus.token("watcher"))
+        watcher.subscribe("p", "/topic/presence")
+        for _ in range(20):
+            churner = RawWsClient(nexus.ws_url)
+            churner.connect(nexus.token("churner"))
+            churner.send_frame("DISCONNECT", {"receipt": "bye"})
+            churner.expect("RECEIPT", receipt_id="bye")
+            churner.close()
+        statuses: List[str] = []
+        while "OFFLINE" not in statuses:  # the OFFLINE comes once the grace period ends
+            body = json.loads(watcher.expect("MESSAGE", subscription="p").body)
+            if body["payload"].get("entityId") == "churner":
+                statuses.append(body["payload"]["status"])
+        nexus.run(lambda: nexus.plugin.publish("/topic/presence", b'{"marker": true}'))
+        while True:
+            body = json.loads(watcher.expect("MESSAGE", subscription="p").body)
+            if body.get("marker"):
+                break
+            if body["payload"].get("entityId") == "churner":
+                statuses.append(body["payload"]["status"])
+        assert statuses == ["ONLINE", "OFFLINE"]
+    finally:
+        watcher.close()

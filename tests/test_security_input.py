@@ -165,3 +165,33 @@ def test_last_seq_of_nineteen_digits_is_accepted(nexus: NexusServer) -> None:
         client.subscribe("s", "/topic/chat/r19", last_seq="9" * 19)
     finally:
         client.close()
+
+
+# -- token refresh is a SEND -------------------------------------------------------------------
+
+
+def test_token_refreshes_count_toward_the_send_rate() -> None:
+    with running_nexus(sends_per_minute=3) as nexus:
+        calm = nexus.bystander()
+        client = RawWsClient(nexus.ws_url)
+        try:
+            client.connect(nexus.token("refresher"))
+            client.subscribe_errors()
+            for n in range(3):
+                client.send_frame(
+                    "SEND",
+                    {"destination": "/session/token", "receipt": "r%d" % n,
+                     "Authorization": "Bearer " + nexus.token("refresher")},
+                )
+                client.expect("RECEIPT", receipt_id="r%d" % n)
+            client.send_frame(
+                "SEND",
+                {"destination": "/session/token", "receipt": "r3", "Authorization": "Bearer " + nexus.token("refresher")},
+            )
+            frame, body = client.rejection()
+            assert (frame.headers["receipt-id"], body["error"]) == ("r3", "RATE_LIMITED")
+            assert body["details"]["retryAfter"] > 0
+            calm.check()
+        finally:
+            client.close()
+            calm.close()

@@ -354,6 +354,13 @@ class StompConnection(SockJSConnection):
     async def _refresh_token(self, event: Send) -> None:
         """Swap the session's token in place; end subscriptions it no longer allows."""
         current = self._require_principal()
+        try:
+            # A refresh is a SEND like any other: it counts toward sends_per_minute (each
+            # one verifies a signature and re-checks every subscription's ACL).
+            self.services.guard.count_send(current)
+        except Rejection as rejection:
+            self.reject(rejection, event.receipt)
+            return
         token = token_from_connect(event.headers) or event.body.decode("utf-8", "replace").strip()
         try:
             principal = self.services.verifier.verify(token)

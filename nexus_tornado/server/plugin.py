@@ -88,7 +88,7 @@ class NexusPlugin:
             # with a replay paced at half the output bound, it must fit in the rest.
             catch_up_bytes=settings.max_pending_output // 4,
         )
-        self.presence = Presence(self._announce_presence)
+        self.presence = Presence(self._announce_presence, grace=settings.presence_grace_seconds)
         verifier = TokenVerifier(
             settings.jwt_secret,
             settings.jwt_algorithms,
@@ -159,6 +159,7 @@ class NexusPlugin:
             await asyncio.sleep(0.02)
         for connection in list(services.connections):
             connection.close_with(*SHUTDOWN_CLOSE)
+        self.presence.settle()  # the OFFLINEs still in their grace period
         self.router.close()
         await self.hub.flush()
         await self.store.close()
