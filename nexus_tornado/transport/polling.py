@@ -176,13 +176,16 @@ class SendMixin(HandlerMixin):
         """The list of messages in ``data``, or None after answering 500 as the SockJS
         protocol says (plain text, no trace logged: it is the client's mistake)."""
         if not data:
-            return self.refuse_payload("Payload expected.")
+            self.refuse_payload("Payload expected.")
+            return None
         try:
             messages = proto.json_decode(data)
         except (ValueError, RecursionError):  # RecursionError: nested too deep to decode
-            return self.refuse_payload("Broken JSON encoding.")
+            self.refuse_payload("Broken JSON encoding.")
+            return None
         if not isinstance(messages, list) or not all(isinstance(m, str) for m in messages):
-            return self.refuse_payload("Broken JSON encoding.")
+            self.refuse_payload("Broken JSON encoding.")
+            return None
         return messages
 
     def refuse_payload(self, text: str) -> None:
