@@ -43,6 +43,13 @@ class Settings:
     connect_timeout: float = _opt(10.0, "Close a connection that sends no CONNECT within this long, seconds.")
     heartbeat: Tuple[int, int] = _opt((10_000, 10_000), "Heart-beat intervals the server offers (send, expect), milliseconds.")
     max_subscriptions: int = _opt(100, "Most subscriptions one connection may hold.")
+    max_header_bytes: int = _opt(8192, "Largest header block of a STOMP frame, bytes.")
+    max_headers: int = _opt(64, "Most header lines in one STOMP frame.")
+    max_queued_frames: int = _opt(1000, "Frames one connection may have waiting to be handled (a client pipelining faster is cut off).")
+    max_connecting_frames: int = _opt(32, "Frames a client may send after CONNECT before CONNECTED.")
+    max_transactions: int = _opt(10, "Open transactions per connection.")
+    max_transaction_frames: int = _opt(100, "Frames one transaction may hold.")
+    max_pending_acks: int = _opt(1000, "Messages awaiting ACK per subscription (ack:client / client-individual); the oldest is forgotten beyond it.")
     max_connections_per_user: int = _opt(20, "Most simultaneous connections of one user.")
     max_pending_output: int = _opt(1024 * 1024, "Unsent output per connection beyond which it is closed as a slow consumer, bytes.")
     max_transaction_bytes: int = _opt(1024 * 1024, "Bytes of frames one user may hold in uncommitted transactions, over all of their connections.")
@@ -95,6 +102,13 @@ class Settings:
             "max_pending_output",
             "max_transaction_bytes",
             "recent_cache_bytes",
+            "max_header_bytes",
+            "max_headers",
+            "max_queued_frames",
+            "max_connecting_frames",
+            "max_transactions",
+            "max_transaction_frames",
+            "max_pending_acks",
         ):
             if getattr(self, name) <= 0:
                 raise ConfigError("%s must be positive" % name)

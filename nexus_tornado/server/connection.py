@@ -15,7 +15,7 @@ Connection-level limits enforced here (the defaults are in :mod:`nexus_tornado.s
 - frame size: a body over ``max_frame_size`` is ``TOO_LARGE`` (the connection stays);
   one declared (``content-length``) beyond :func:`transport_message_limit` ends the
   connection with ERROR ``frame too large``;
-- a flood: more than :data:`MAX_QUEUED_EVENTS` frames waiting to be handled ends it
+- a flood: more than ``max_queued_frames`` frames waiting to be handled ends it
   with ERROR ``too many frames``;
 - a slow consumer: output the client has not taken passing ``max_pending_output``
   ends it with ERROR ``slow consumer`` (see :mod:`.output_limit`);
@@ -67,7 +67,8 @@ _CLOSED = State.CLOSED
 
 #: A ``last-seq`` header value: 1 to 19 ASCII digits (a seq fits in a signed 64-bit int).
 _LAST_SEQ = re.compile(r"[0-9]{1,19}")
-#: Most frames waiting to be worked off before the connection counts as flooding.
+#: The default of ``Settings.max_queued_frames``: most frames waiting to be worked off
+#: before the connection counts as flooding.
 MAX_QUEUED_EVENTS = 1000
 #: Room beyond ``max_frame_size`` for one frame's headers and its SockJS framing: the
 #: transports refuse (close 1009) any one message larger than the frame limit plus this.
@@ -125,6 +126,12 @@ class StompConnection(SockJSConnection):
             heartbeat=settings.heartbeat,
             max_frame_size=settings.max_frame_size,
             max_subscriptions=settings.max_subscriptions,
+            max_header_bytes=settings.max_header_bytes,
+            max_headers=settings.max_headers,
+            max_connecting_frames=settings.max_connecting_frames,
+            max_transactions=settings.max_transactions,
+            max_transaction_frames=settings.max_transaction_frames,
+            max_pending_acks=settings.max_pending_acks,
             on_hold=self._admit_held,
         )
         self._held_bytes = 0  # what this session holds in transactions, as last reported
@@ -199,7 +206,7 @@ class StompConnection(SockJSConnection):
         events = self.stomp.events_received()
         if events:
             self._events.extend(events)
-            if len(self._events) > MAX_QUEUED_EVENTS:
+            if len(self._events) > self.services.settings.max_queued_frames:
                 self._events.clear()
                 self.stomp.send_error("too many frames", "frames arrive faster than they can be handled")
                 return
