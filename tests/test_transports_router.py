@@ -77,6 +77,8 @@ def test_import_emits_no_warning() -> None:
         {"max_message_size": 0},
         {"max_message_size": "64k"},
         {"max_send_body_size": -1},
+        {"send_body_timeout": 0},
+        {"send_body_timeout": "30s"},
         {"sockjs_url": ""},
         {"websocket_subprotocols": "v12.stomp"},
     ],
