@@ -106,6 +106,7 @@ def test_a_fast_reader_replaying_a_large_history_is_not_cut_off(nexus: NexusServ
 
 def test_a_connect_disconnect_loop_publishes_one_online_and_one_offline(nexus: NexusServer) -> None:
     watcher = RawWsClient(nexus.ws_url)
+    calm = nexus.bystander()
     try:
         watcher.connect(nexus.token("watcher"))
         watcher.subscribe("p", "/topic/presence")
@@ -128,5 +129,7 @@ def test_a_connect_disconnect_loop_publishes_one_online_and_one_offline(nexus: N
             if body["payload"].get("entityId") == "churner":
                 statuses.append(body["payload"]["status"])
         assert statuses == ["ONLINE", "OFFLINE"]
+        calm.check()
     finally:
         watcher.close()
+        calm.close()

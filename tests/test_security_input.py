@@ -138,6 +138,7 @@ def test_deeply_nested_json_on_a_send_endpoint_is_refused_plainly(
 def test_last_seq_takes_only_ascii_decimal_digits(
     nexus: NexusServer, logged: Log, value: str
 ) -> None:
+    calm = nexus.bystander()
     client = RawWsClient(nexus.ws_url)
     try:
         client.connect(nexus.token("replayer", chats=["r"]))
@@ -153,8 +154,10 @@ def test_last_seq_takes_only_ascii_decimal_digits(
         assert body["details"]["subscription"] == "s"
         # The connection stays, and the id is free again for a well-formed SUBSCRIBE.
         client.subscribe("s", "/topic/chat/r", last_seq="0")
+        calm.check()
     finally:
         client.close()
+        calm.close()
     assert not traces(logged)
 
 
