@@ -131,6 +131,17 @@ def test_deeply_nested_json_on_a_send_endpoint_is_refused_plainly(
     assert not traces(logged), traces(logged)[:3]
 
 
+@pytest.mark.parametrize("endpoint", ["xhr_send", "jsonp_send"])
+def test_a_lone_surrogate_in_a_send_body_is_the_stomp_layers_to_refuse(
+    nexus: NexusServer, logged: Log, endpoint: str
+) -> None:
+    poller = XhrPollingClient(nexus.base_url)
+    poller.connect(nexus.token("surrogate"))
+    status, _, _ = post(poller.url + "/" + endpoint, b'["\\ud800"]', "text/plain")
+    assert status in (200, 204)
+    assert not traces(logged), traces(logged)[:3]
+
+
 # -- last-seq -------------------------------------------------------------------------------
 
 

@@ -198,7 +198,9 @@ class SendMixin(HandlerMixin):
         """Hand ``messages`` to the session; False after answering an error."""
         limit = self.server.transport_settings.max_message_size
         for message in messages:
-            if len(message.encode("utf-8")) > limit:
+            # surrogatepass: JSON may carry a lone surrogate ("\ud800"); it is the
+            # application's to refuse, not a reason for this handler to fail.
+            if len(message.encode("utf-8", "surrogatepass")) > limit:
                 self.refuse_too_large("a message")
                 return False
         try:
