@@ -363,8 +363,9 @@ class StompConnection(SockJSConnection):
         current = self._require_principal()
         try:
             # A refresh is a SEND like any other: it counts toward sends_per_minute (each
-            # one verifies a signature and re-checks every subscription's ACL).
-            self.services.guard.count_send(current)
+            # one verifies a signature and re-checks every subscription's ACL), once.
+            if event.transaction is None:
+                self.services.guard.count_send(current)
         except Rejection as rejection:
             self.reject(rejection, event.receipt)
             return
