@@ -29,7 +29,6 @@ from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 import tornado.web
-from tornado.httpserver import HTTPServer
 from tornado.netutil import bind_sockets
 
 from . import __version__
@@ -218,6 +217,7 @@ def tune_gc() -> None:
 
 async def serve(settings: Settings, host: str, port: int, demo: bool, backlog: int = 1024) -> None:
     """Run until SIGINT/SIGTERM, then shut down cleanly."""
+    from .server.http import NexusHTTPServer, server_options
     from .server.plugin import NexusPlugin
 
     plugin = NexusPlugin(settings)
@@ -230,7 +230,9 @@ async def serve(settings: Settings, host: str, port: int, demo: bool, backlog: i
     await plugin.start()
     sockets = bind_sockets(port, host, backlog=backlog)
     port = sockets[0].getsockname()[1]  # the port actually bound, for --port 0
-    server = HTTPServer(app)
+    # Header and body timeouts (slowloris), and an accept loop that pauses rather than
+    # spins when descriptors run out (see nexus_tornado.server.http).
+    server = NexusHTTPServer(app, **server_options(settings))
     server.add_sockets(sockets)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -46,8 +46,20 @@ class Settings:
     connect_timeout: float = _opt(10.0, "Close a connection that sends no CONNECT within this long, seconds.")
     heartbeat: Tuple[int, int] = _opt((10_000, 10_000), "Heart-beat intervals the server offers (send, expect), milliseconds.")
     max_subscriptions: int = _opt(100, "Most subscriptions one connection may hold.")
+    max_header_bytes: int = _opt(8192, "Largest header block of a STOMP frame, bytes.")
+    max_headers: int = _opt(64, "Most header lines in one STOMP frame.")
+    max_queued_frames: int = _opt(1000, "Frames one connection may have waiting to be handled (a client pipelining faster is cut off).")
+    max_connecting_frames: int = _opt(32, "Frames a client may send after CONNECT before CONNECTED.")
+    max_transactions: int = _opt(10, "Open transactions per connection.")
+    max_transaction_frames: int = _opt(100, "Frames one transaction may hold.")
+    max_pending_acks: int = _opt(1000, "Messages awaiting ACK per subscription (ack:client / client-individual); the oldest is forgotten beyond it.")
     max_connections_per_user: int = _opt(20, "Most simultaneous connections of one user.")
     max_pending_output: int = _opt(1024 * 1024, "Unsent output per connection beyond which it is closed as a slow consumer, bytes.")
+    max_transaction_bytes: int = _opt(1024 * 1024, "Bytes of frames one user may hold in uncommitted transactions, over all of their connections.")
+    http_header_timeout: float = _opt(10.0, "Longest an HTTP request's headers may take to arrive (also the keep-alive idle time), seconds.")
+    http_body_timeout: float = _opt(30.0, "Longest an HTTP request's body (an xhr_send, a jsonp_send) may take to arrive, seconds.")
+    presence_grace_seconds: float = _opt(5.0, "How long after a user's last connection closes OFFLINE is published (back within it: nothing is), seconds (0: at once).")
+    recent_cache_bytes: int = _opt(32 * 1024 * 1024, "Bytes of encoded MESSAGE frames the hub keeps for broadcasts and replays (newest first).")
     mongo_uri: str = _opt("", "MongoDB URI; empty means the in-memory store.")
     mongo_database: str = _opt("", "Database to use; empty means the one the URI names, else 'nexus'.")
     mongo_timeout: float = _opt(5.0, "Longest a MongoDB operation may take before the client gets UNAVAILABLE, seconds.")
@@ -55,6 +67,7 @@ class Settings:
     retention_seconds: float = _opt(7 * 24 * 3600.0, "Age after which messages are dropped, seconds (0: no limit).")
     handler_timeout: float = _opt(10.0, "Longest a message handler or after-store listener may run, seconds (then SERVER_ERROR, or a logged failure).")
     listener_backlog: int = _opt(10_000, "After-store listener calls that may wait to run; beyond that, publishing waits for them.")
+    memory_store_bytes: int = _opt(256 * 1024 * 1024, "In-memory store only: bytes all destinations together may hold; past it the oldest messages go first (0: no limit).")
 
     def __post_init__(self) -> None:
         self.validate()
@@ -93,16 +106,30 @@ class Settings:
             "max_connections_per_user",
             "max_pending_output",
             "listener_backlog",
+            "max_transaction_bytes",
+            "recent_cache_bytes",
+            "max_header_bytes",
+            "max_headers",
+            "max_queued_frames",
+            "max_connecting_frames",
+            "max_transactions",
+            "max_transaction_frames",
+            "max_pending_acks",
         ):
             if getattr(self, name) <= 0:
                 raise ConfigError("%s must be positive" % name)
-        for name in ("idle_timeout", "connect_timeout", "mongo_timeout", "handler_timeout", "token_ttl"):
+        for name in ("idle_timeout", "connect_timeout", "mongo_timeout", "handler_timeout", "token_ttl",
+                     "http_header_timeout", "http_body_timeout"):
             if not getattr(self, name) > 0:  # NaN too
                 raise ConfigError("%s must be positive" % name)
         if len(self.heartbeat) != 2 or min(self.heartbeat) < 0:
             raise ConfigError("heartbeat must be two non-negative integers (ms)")
         if self.retention_count < 0 or self.retention_seconds < 0:
             raise ConfigError("retention_count and retention_seconds must be >= 0")
+        if self.presence_grace_seconds < 0:
+            raise ConfigError("presence_grace_seconds must be >= 0")
+        if self.memory_store_bytes < 0:
+            raise ConfigError("memory_store_bytes must be >= 0")
 
     def replace(self, **changes: Any) -> "Settings":
         """A copy with some fields changed (validated again)."""

@@ -157,6 +157,20 @@ async def test_undelivered_notifications_come_first_then_live() -> None:
 
 
 @pytest.mark.gen_test
+async def test_someone_else_watching_notifications_starts_live() -> None:
+    store = MemoryStore()
+    hub = Hub(store)
+    destination = "/topic/notifications/u1"
+    await hub.publish(destination, b"waiting")
+    watcher = Inbox()
+    await hub.subscribe(destination, watcher, recipient=False)
+    assert watcher.seqs == []
+    await hub.publish(destination, b"live")
+    assert watcher.seqs == [2]
+    assert [m.seq for m in await store.read_undelivered(destination, 10)] == [1, 2]
+
+
+@pytest.mark.gen_test
 async def test_unsubscribe_stops_delivery_and_forgets_empty_destinations() -> None:
     hub = Hub(MemoryStore())
     inbox = Inbox()
@@ -383,3 +397,76 @@ async def test_text_only_hub_refuses_bodies_that_are_not_utf8() -> None:
     await other.subscribe("/topic/chat/t", inbox)
     await other.publish("/topic/chat/t", b"\xff\xfe")
     assert inbox.templates[-1].binary
+
+
+@pytest.mark.gen_test
+async def test_recent_templates_are_bounded_by_bytes() -> None:
+    hub = Hub(MemoryStore(), recent_bytes=1024 * 1024)
+    for _ in range(100):
+        await hub.publish("/d", b"x" * 60_000)
+    assert 0 < hub.recent_bytes <= 1024 * 1024
+    assert hub.recent_bytes == sum(t.footprint() for t in hub._recent.values())
+    assert len(hub._recent) < 100
+
+
+class Throttled(Inbox):
+    """A client that takes its output only when the hub waits for it."""
+
+    __slots__ = ("unsent", "waits", "most")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.unsent = self.waits = self.most = 0
+
+    def deliver(self, template: MessageTemplate) -> None:
+        super().deliver(template)
+        self.unsent += len(template.body)
+        self.most = max(self.most, self.unsent)
+
+    def congested(self) -> bool:
+        return self.unsent > 100_000
+
+    async def drained(self) -> None:
+        self.waits += 1
+        await asyncio.sleep(0)
+        self.unsent = 0
+
+
+@pytest.mark.gen_test
+async def test_replay_waits_for_a_congested_subscriber_to_drain() -> None:
+    hub = Hub(MemoryStore())
+    for _ in range(50):
+        await hub.publish("/d", b"x" * 30_000)
+    reader = Throttled()
+    await hub.subscribe("/d", reader, 0)
+    assert reader.seqs == list(range(1, 51))
+    assert reader.waits >= 10
+    assert reader.most <= 100_000 + 30_000  # never more than one message past the mark
+    await hub.publish("/d", b"live")
+    assert reader.seqs[-1] == 51
+
+
+@pytest.mark.gen_test
+async def test_undelivered_notifications_are_paced_too() -> None:
+    hub = Hub(MemoryStore())
+    for _ in range(50):
+        await hub.publish("/topic/notifications/u", b"x" * 30_000)
+    reader = Throttled()
+    await hub.subscribe("/topic/notifications/u", reader)
+    assert reader.seqs == list(range(1, 51))
+    assert reader.most <= 130_000 and reader.waits >= 10
+
+
+@pytest.mark.gen_test
+async def test_live_messages_past_the_catch_up_bytes_are_read_from_the_store() -> None:
+    store = SlowStore()
+    hub = Hub(store, replay_chunk=5, catch_up_bytes=10_000)
+    for _ in range(20):
+        await hub.publish("/d", b"x" * 3000)
+    reader = Inbox()
+    subscribing = asyncio.ensure_future(hub.subscribe("/d", reader, 0))
+    for _ in range(20):
+        await hub.publish("/d", b"y" * 3000)
+    await subscribing
+    await hub.publish("/d", b"z")
+    assert reader.seqs == list(range(1, 42))

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import json
 from typing import List, Tuple
 
-from nexus_tornado.hub.presence import Presence, presence_envelope
+import pytest
 
+from nexus_tornado.hub.presence import Presence, presence_envelope
 
 def recorder() -> Tuple[Presence, List[Tuple[str, str]]]:
     calls: List[Tuple[str, str]] = []
@@ -61,3 +63,44 @@ def test_envelope_is_a_status_update() -> None:
     assert envelope["type"] == "STATUS_UPDATE"
     assert envelope["payload"] == {"entityType": "user", "entityId": "ann", "status": "ONLINE"}
     assert _is_iso_utc(envelope["timestamp"])
+
+
+def grace_recorder() -> Tuple[Presence, List[Tuple[str, str]]]:
+    announced: List[Tuple[str, str]] = []
+    return Presence(lambda user, status: announced.append((user, status)), grace=0.05), announced
+
+
+@pytest.mark.gen_test
+async def test_back_within_the_grace_period_publishes_nothing() -> None:
+    presence, announced = grace_recorder()
+    presence.connected("u")
+    for _ in range(50):
+        presence.disconnected("u")
+        assert presence.online() == ["u"]  # still online during the grace period
+        presence.connected("u")
+    presence.disconnected("u")
+    while ("u", "OFFLINE") not in announced:
+        await asyncio.sleep(0.01)
+    assert announced == [("u", "ONLINE"), ("u", "OFFLINE")]
+    assert presence.online() == []
+
+
+@pytest.mark.gen_test
+async def test_settle_announces_pending_offlines_at_once() -> None:
+    presence, announced = grace_recorder()
+    presence.grace = 3600.0
+    presence.connected("a")
+    presence.disconnected("a")
+    assert announced == [("a", "ONLINE")]
+    presence.settle()
+    assert announced == [("a", "ONLINE"), ("a", "OFFLINE")]
+
+
+def test_without_grace_offline_is_immediate() -> None:
+    announced: List[Tuple[str, str]] = []
+    presence = Presence(lambda user, status: announced.append((user, status)))
+    presence.connected("a")
+    presence.connected("a")
+    presence.disconnected("a")
+    presence.disconnected("a")
+    assert announced == [("a", "ONLINE"), ("a", "OFFLINE")]

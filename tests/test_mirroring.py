@@ -30,6 +30,9 @@ CROSS_CUTTING = {
     "test_security_limits.py": "every configured limit through a real server",
     "test_security_messages.py": "message validation through a real server",
     "test_security_tokens.py": "token handling through a real server",
+    "test_security_delivery.py": "delivery other clients cannot spoil (admins watching, fast readers)",
+    "test_security_input.py": "careless and hostile input at the SockJS and SUBSCRIBE level",
+    "test_security_memory.py": "memory a client can make the server hold, bounded in bytes",
 }
 
 #: Source modules with nothing of their own to test.

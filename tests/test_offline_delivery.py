@@ -21,7 +21,8 @@ def notification(title: str) -> Dict[str, Any]:
 
 @pytest.fixture
 def nexus() -> Any:
-    with running_nexus() as server:
+    # OFFLINE at once (no grace period), so each test sees every transition.
+    with running_nexus(presence_grace_seconds=0) as server:
         yield server
 
 

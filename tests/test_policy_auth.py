@@ -63,9 +63,10 @@ def test_valid_token_gives_principal_with_roles_and_claims() -> None:
         (lambda: "", "missing token"),
         (lambda: hs(claims(sub=42)), "invalid token"),
         (lambda: hs(claims(roles={"admin": True})), "invalid token"),
+        (lambda: hs(claims(roles="admin")), "invalid token"),
     ],
     ids=["forged", "expired", "not-yet-valid", "no-exp", "no-sub", "alg-none", "alg-None",
-         "other-alg", "garbage", "empty", "sub-not-string", "roles-not-list"],
+         "other-alg", "garbage", "empty", "sub-not-string", "roles-not-list", "roles-a-string"],
 )
 def test_bad_tokens_are_refused_with_their_reason(token_factory: Any, reason: str) -> None:
     with pytest.raises(AuthError) as info:

@@ -195,3 +195,16 @@ def test_bad_limits_are_config_errors(limit: Any) -> None:
 def test_bad_windows_are_config_errors(window: float) -> None:
     with pytest.raises(ConfigError):
         SendRateLimiter(10, window)
+
+
+def test_user_bytes_bound_each_user_and_forget_those_holding_nothing() -> None:
+    from nexus_tornado.policy.limits import UserBytes
+
+    held = UserBytes(1000)
+    assert held.admits("a", 1000) and not held.admits("a", 1001)
+    held.adjust("a", 600)
+    assert not held.admits("a", 401) and held.admits("a", 400) and held.admits("b", 1000)
+    held.adjust("a", -600)
+    assert held.held("a") == 0 and held._held == {}
+    with pytest.raises(ConfigError):
+        UserBytes(0)

@@ -102,6 +102,9 @@ SECRET_CASES = [
     ("no-exp", lambda n: jwt.encode(claims(exp=None), n.plugin.settings.jwt_secret, algorithm="HS256"),
      "token lacks the exp claim"),
     ("garbage", lambda n: "not.a.jwt", "invalid token"),
+    # The contract's roles claim is a list: a string ("admin", or "nonadmin" that a
+    # substring test would take for it) is refused rather than guessed at.
+    ("roles-a-string", lambda n: n.token("mallory", roles="admin"), "invalid token"),
 ]
 
 

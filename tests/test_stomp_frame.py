@@ -208,3 +208,26 @@ def test_render_past_the_cache_still_renders_each_id() -> None:
 )
 def test_template_knows_whether_its_body_can_travel_as_text(body: bytes, binary: bool) -> None:
     assert MessageTemplate({"destination": "/a"}, body).binary is binary
+
+
+def _cached_bytes(template: MessageTemplate) -> int:
+    return sum(len(frame) for frame in template._rendered.values())
+
+
+def test_a_large_message_keeps_at_most_two_cached_frames_whatever_the_ids() -> None:
+    template = MessageTemplate({"destination": "/d", "message-id": "m", "seq": "1"}, b"x" * 60_000, 1)
+    frames = [template.render("id-%d" % i) for i in range(RENDER_CACHE_SIZE)]
+    assert all(len(frame) > 60_000 for frame in frames)
+    assert 1 <= len(template._rendered) <= 2
+    held = len(template.body) + _cached_bytes(template) + sum(len(p) for p in template._prefixes.values())
+    assert held <= template.footprint()
+
+
+def test_a_small_message_still_caches_several_ids_and_stays_within_its_footprint() -> None:
+    template = MessageTemplate({"destination": "/d", "message-id": "m", "seq": "1"}, b"{}", 1)
+    for version in SUPPORTED_VERSIONS:
+        for i in range(RENDER_CACHE_SIZE):
+            template.render("sub-%d" % i, version)
+    assert len(template._rendered) >= 4
+    held = len(template.body) + _cached_bytes(template) + sum(len(p) for p in template._prefixes.values())
+    assert held <= template.footprint()

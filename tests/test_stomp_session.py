@@ -202,8 +202,8 @@ TABLE: List[Tuple[Callable[[], StompSession], bytes, list, list, State]] = [
         b"COMMIT\ntransaction:t\nreceipt:c\n\n\x00",
         [
             ReceiptRequested("b"),
-            Send("/q", b"1", {"destination": "/q"}, None),
-            Send("/q", b"2", {"destination": "/q", "receipt": "s2"}, "s2"),
+            Send("/q", b"1", {"destination": "/q"}, None, "t"),
+            Send("/q", b"2", {"destination": "/q", "receipt": "s2"}, "s2", "t"),
             ReceiptRequested("c"),
         ],
         [],

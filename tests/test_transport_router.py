@@ -66,6 +66,8 @@ def test_router_built_outside_the_serving_loop_expires_sessions() -> None:
         {"max_message_size": 0},
         {"max_message_size": "64k"},
         {"max_send_body_size": -1},
+        {"send_body_timeout": 0},
+        {"send_body_timeout": "30s"},
         {"sockjs_url": ""},
         {"websocket_subprotocols": "v12.stomp"},
     ],

@@ -80,6 +80,14 @@ class Subscriber:
     def deliver(self, template: MessageTemplate) -> None:  # pragma: no cover - interface
         raise NotImplementedError
 
+    def congested(self) -> bool:
+        """Whether output already waits for this subscriber's client: a replay then
+        waits for :meth:`drained` before writing more (by default, never)."""
+        return False
+
+    async def drained(self) -> None:
+        """Return once the client has taken most of what waits for it."""
+
 
 def template_for(message: StoredMessage) -> MessageTemplate:
     """The MESSAGE frame shared by every subscriber of ``message``."""
@@ -112,20 +120,27 @@ def _after(template: MessageTemplate, previous: int) -> MessageTemplate:
 class _CatchUp(Subscriber):
     """Stands in for a subscriber while its history is read: buffers live messages."""
 
-    __slots__ = ("buffer", "overflows", "limit")
+    __slots__ = ("buffer", "overflows", "limit", "limit_bytes", "bytes")
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, limit_bytes: int) -> None:
         self.buffer: Dict[int, MessageTemplate] = {}
         self.overflows = 0
         self.limit = limit
+        self.limit_bytes = limit_bytes
+        self.bytes = 0
 
     def deliver(self, template: MessageTemplate) -> None:
-        if len(self.buffer) >= self.limit:
+        if len(self.buffer) >= self.limit or self.bytes + len(template.body) > self.limit_bytes:
             # Everything buffered is persisted already: drop it and read it from the
             # store instead (the catch-up loop notices the overflow and reads again).
-            self.buffer.clear()
+            self.clear()
             self.overflows += 1
         self.buffer[template.seq] = template
+        self.bytes += len(template.body)
+
+    def clear(self) -> None:
+        self.buffer.clear()
+        self.bytes = 0
 
 
 class _Floor(Subscriber):
@@ -179,6 +194,12 @@ class _MarkFirst(Subscriber):
             template, self.headers = MessageTemplate(merged, template.body, template.seq), None
         self.subscriber.deliver(template)
 
+    def congested(self) -> bool:
+        return self.subscriber.congested()
+
+    async def drained(self) -> None:
+        await self.subscriber.drained()
+
 
 class _Lane:
     """Serialises the appends to one destination, so seq order is broadcast order."""
@@ -199,8 +220,10 @@ class Hub:
         *,
         replay_chunk: int = 500,
         catch_up_buffer: int = 10_000,
+        catch_up_bytes: int = 4 * 1024 * 1024,
         recent_templates: int = 4096,
         text_only: bool = False,
+        recent_bytes: int = 32 * 1024 * 1024,
     ) -> None:
         self.store = store
         #: Refuse bodies that are not UTF-8 (set while a transport that carries only
@@ -208,12 +231,18 @@ class Hub:
         self.text_only = text_only
         self.replay_chunk = replay_chunk
         self.catch_up_buffer = catch_up_buffer
+        #: Most body bytes buffered for one subscriber while it catches up (beyond it,
+        #: the buffer is dropped and read from the store again).
+        self.catch_up_bytes = catch_up_bytes
         #: The MESSAGE templates of recently published or replayed messages, so that a
         #: crowd of clients catching up on the same messages shares their encoding.
         self._recent: "collections.OrderedDict[Tuple[str, int], MessageTemplate]" = (
             collections.OrderedDict()
         )
         self._recent_limit = recent_templates
+        #: Bound of the recent templates' ``footprint()`` in total (``recent_bytes``).
+        self.recent_bytes_limit = recent_bytes
+        self.recent_bytes = 0
         #: destination -> {subscriber: what receives its deliveries now} (the
         #: subscriber itself, or a stand-in while it catches up).
         self._subscribers: Dict[str, Dict[Subscriber, Subscriber]] = {}
@@ -275,9 +304,13 @@ class Hub:
         key = (message.destination, message.seq)
         template = self._recent.get(key)
         if template is None or template.headers["message-id"] != message.message_id:
-            template = self._recent[key] = template_for(message)
-            if len(self._recent) > self._recent_limit:
-                self._recent.popitem(last=False)
+            recent = self._recent
+            if template is not None:
+                self.recent_bytes -= template.footprint()
+            template = recent[key] = template_for(message)
+            self.recent_bytes += template.footprint()
+            while recent and (len(recent) > self._recent_limit or self.recent_bytes > self.recent_bytes_limit):
+                self.recent_bytes -= recent.popitem(last=False)[1].footprint()
         return template
 
     # -- subscribing ------------------------------------------------------------
@@ -307,20 +340,23 @@ class Hub:
         destination: str,
         subscriber: Subscriber,
         last_seq: Optional[int] = None,
+        *,
+        recipient: bool = True,
     ) -> None:
         """Start delivering ``destination`` to ``subscriber``.
 
         With ``last_seq``, first every retained message after it (the first one
         carrying ``gap-from``/``gap-to`` when retention dropped part of the range).
         Without it, live only, except on delivery-tracked destinations, where the
-        undelivered messages come first. Raises ``StoreUnavailable`` (and leaves no
+        undelivered messages come first to their ``recipient`` (someone else watching,
+        say an admin, starts live). Raises ``StoreUnavailable`` (and leaves no
         subscription behind) when history cannot be read.
         """
-        tracked = self.tracks_delivery(destination)
+        tracked = recipient and self.tracks_delivery(destination)
         if last_seq is None and not tracked:
             self._add(destination, subscriber, subscriber)
             return
-        catch_up = _CatchUp(self.catch_up_buffer)
+        catch_up = _CatchUp(self.catch_up_buffer, self.catch_up_bytes)
         self._add(destination, subscriber, catch_up)
         target = subscriber
         try:
@@ -369,30 +405,47 @@ class Hub:
             overflows = catch_up.overflows
             chunk = await self.store.read_after(destination, cursor, self.replay_chunk)
             for message in chunk:
+                if subscriber.congested():
+                    # Paced to what the client takes: a fast reader catching up is
+                    # never cut off as a slow consumer, a slow one holds little.
+                    await subscriber.drained()
                 subscriber.deliver(_after(self._template(message), cursor))
                 cursor = message.seq
             if len(chunk) < self.replay_chunk and catch_up.overflows == overflows:
-                break
+                if not subscriber.congested():
+                    break
+                # The hand-over writes the buffered live messages at once: first let
+                # the client take the replay, then read what arrived meanwhile.
+                await subscriber.drained()
+                if subscriber.congested():
+                    break  # it stopped reading: its own output bound applies
+                continue
             await asyncio.sleep(0)  # let other clients run between chunks
         return cursor
 
     async def _undelivered(
         self, destination: str, subscriber: Subscriber, catch_up: _CatchUp
     ) -> int:
-        """Deliver undelivered stored messages (merged with live ones, by seq)."""
+        """Deliver undelivered stored messages (merged with live ones, by seq), paced
+        to what the client takes; return the last seq delivered."""
+        last = 0
         while True:
             overflows = catch_up.overflows
             stored = await self.store.read_undelivered(destination, self.catch_up_buffer)
+            if catch_up.overflows != overflows:
+                continue
+            pending: Dict[int, MessageTemplate] = {m.seq: self._template(m) for m in stored if m.seq > last}
+            pending.update((seq, t) for seq, t in catch_up.buffer.items() if seq > last)
+            catch_up.clear()
+            for seq in sorted(pending):
+                if subscriber.congested():
+                    await subscriber.drained()
+                subscriber.deliver(pending[seq])
+                last = seq
             if catch_up.overflows == overflows:
-                break
-        pending: Dict[int, MessageTemplate] = {m.seq: self._template(m) for m in stored}
-        pending.update(catch_up.buffer)
-        catch_up.buffer.clear()
-        last = 0
-        for seq in sorted(pending):
-            subscriber.deliver(pending[seq])
-            last = seq
-        return last
+                return last
+            # Live messages overflowed while the client was taking these: they are
+            # stored (undelivered), so read again from where this left off.
 
     # -- delivery tracking --------------------------------------------------------
 

@@ -108,8 +108,8 @@ class TokenVerifier:
         if exp + self._leeway <= self._clock():
             raise AuthError("token expired")
         roles = claims.get("roles", [])
-        if isinstance(roles, str):
-            roles = [roles]
+        # A list of strings, as the wire contract says; a lone string is refused, not
+        # read as a list of one (nor searched as text: "nonadmin" contains "admin").
         if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
             raise AuthError("invalid token", log_detail="roles is not a list of strings")
         return Principal(

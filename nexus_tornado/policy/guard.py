@@ -95,6 +95,13 @@ class Guard:
             limiter=limiter,
         )
 
+    def count_send(self, principal: Principal) -> None:
+        """Count one SEND toward the rate limit now; ``Rejection('RATE_LIMITED')`` when
+        over it. The glue calls it for a SEND as it is held in a transaction (and for a
+        token refresh), so what is never committed counts too."""
+        if self.limiter is not None:
+            self.limiter.check(principal.user_id)
+
     async def authorize_subscribe(self, principal: Principal, destination: str) -> None:
         """Raise ``Rejection('FORBIDDEN', ...)`` unless ``principal`` may subscribe."""
         await self.acl.authorize_subscribe(principal, destination)
@@ -105,14 +112,17 @@ class Guard:
         destination: str,
         body: bytes,
         headers: Mapping[str, str],
+        *,
+        counted: bool = False,
     ) -> Dict[str, Any]:
         """Return the validated envelope, or raise a ``Rejection`` unless this SEND may
         be persisted and broadcast.
 
-        ``headers`` are the SEND frame's headers; no rule reads them today.
+        ``headers`` are the SEND frame's headers; no rule reads them today. ``counted``:
+        the SEND already went through :meth:`count_send` (it was held in a transaction).
         """
-        if self.limiter is not None:
-            self.limiter.check(principal.user_id)
+        if not counted:
+            self.count_send(principal)
         await self.acl.authorize_send(principal, destination)
         message = self.validator.validate(body, destination, principal.user_id)
         await self.authorize_type(principal, destination, message["type"])

@@ -24,7 +24,7 @@ from typing import Callable, Deque, Dict
 
 from ..errors import ConfigError, Rejection, RejectionCode
 
-__all__ = ["SendRateLimiter"]
+__all__ = ["SendRateLimiter", "UserBytes"]
 
 log = logging.getLogger("nexus_tornado.policy.limits")
 
@@ -96,3 +96,32 @@ class SendRateLimiter:
         idle = [user for user, sends in self._sends.items() if not sends or sends[-1] <= cutoff]
         for user in idle:
             del self._sends[user]
+
+
+class UserBytes:
+    """Bytes each user holds somewhere, over all of their connections, under one bound.
+
+    The glue reports changes (``adjust``) and asks before taking more (``admits``);
+    users holding nothing are forgotten, so memory follows the users holding bytes.
+    Used for the frames held in uncommitted transactions (``max_transaction_bytes``).
+    """
+
+    def __init__(self, limit: int) -> None:
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            raise ConfigError(f"byte limit must be a positive integer, not {limit!r}")
+        self.limit = limit
+        self._held: Dict[str, int] = {}
+
+    def held(self, user_id: str) -> int:
+        return self._held.get(user_id, 0)
+
+    def admits(self, user_id: str, size: int) -> bool:
+        """Whether ``user_id`` may take ``size`` bytes more."""
+        return self._held.get(user_id, 0) + size <= self.limit
+
+    def adjust(self, user_id: str, delta: int) -> None:
+        held = self._held.get(user_id, 0) + delta
+        if held > 0:
+            self._held[user_id] = held
+        else:
+            self._held.pop(user_id, None)

@@ -15,7 +15,7 @@ Connection-level limits enforced here (the defaults are in :mod:`nexus_tornado.s
 - frame size: a body over ``max_frame_size`` is ``TOO_LARGE`` (the connection stays);
   one declared (``content-length``) beyond :func:`transport_message_limit` ends the
   connection with ERROR ``frame too large``;
-- a flood: more than :data:`MAX_QUEUED_EVENTS` frames waiting to be handled ends it
+- a flood: more than ``max_queued_frames`` frames waiting to be handled ends it
   with ERROR ``too many frames``;
 - a slow consumer: output the client has not taken passing ``max_pending_output``
   ends it with ERROR ``slow consumer`` (see :mod:`.output_limit`);
@@ -28,21 +28,23 @@ from __future__ import annotations
 import collections
 import json
 import logging
+import re
 import time
 import uuid
 from typing import Any, Deque, Dict, Mapping, Optional
 
 from tornado.ioloop import IOLoop
 
-from ..errors import AuthError, Rejection, RejectionCode, StoreUnavailable
+from ..errors import AuthError, ProtocolError, Rejection, RejectionCode, StoreUnavailable
 from ..hub.hub import Subscriber
 from ..policy.auth import token_from_connect
-from ..policy.destinations import ERRORS_DESTINATION, PRESENCE_DESTINATION, TOKEN_DESTINATION
+from ..policy.destinations import ERRORS_DESTINATION, PRESENCE_DESTINATION, TOKEN_DESTINATION, notifications_for
 from ..policy.principal import Principal
 from ..stomp import (
     Ack,
     Connect,
     Disconnect,
+    Frame,
     MessageTemplate,
     Nack,
     ReceiptRequested,
@@ -54,7 +56,7 @@ from ..stomp import (
     Unsubscribe,
 )
 from ..transport.close_codes import SHUTDOWN_CLOSE, CloseCode
-from ..transport.output_limit import unsent_bytes
+from ..transport.output_limit import push_output, unsent_bytes, wait_drained
 from ..transport.sockjs_compat import SockJSConnection
 from .services import SERVICES_KEY, Services
 
@@ -63,7 +65,10 @@ log = logging.getLogger("nexus_tornado.server.connection")
 _monotonic = time.monotonic
 _CLOSED = State.CLOSED
 
-#: Most frames waiting to be worked off before the connection counts as flooding.
+#: A ``last-seq`` header value: 1 to 19 ASCII digits (a seq fits in a signed 64-bit int).
+_LAST_SEQ = re.compile(r"[0-9]{1,19}")
+#: The default of ``Settings.max_queued_frames``: most frames waiting to be worked off
+#: before the connection counts as flooding.
 MAX_QUEUED_EVENTS = 1000
 #: A heart-beat goes out once the connection has sent nothing for this share of the
 #: negotiated interval, so the client gets one within every interval even when the
@@ -107,6 +112,12 @@ class _Subscription(Subscriber):
     def deliver(self, template: MessageTemplate) -> None:
         self.connection.deliver(self, template)
 
+    def congested(self) -> bool:
+        return self.connection.congested()
+
+    async def drained(self) -> None:
+        await self.connection.drained()
+
     def __repr__(self) -> str:
         return "<subscription %s %s>" % (self.id, self.destination)
 
@@ -123,7 +134,15 @@ class StompConnection(SockJSConnection):
             heartbeat=settings.heartbeat,
             max_frame_size=settings.max_frame_size,
             max_subscriptions=settings.max_subscriptions,
+            max_header_bytes=settings.max_header_bytes,
+            max_headers=settings.max_headers,
+            max_connecting_frames=settings.max_connecting_frames,
+            max_transactions=settings.max_transactions,
+            max_transaction_frames=settings.max_transaction_frames,
+            max_pending_acks=settings.max_pending_acks,
+            on_hold=self._admit_held,
         )
+        self._held_bytes = 0  # what this session holds in transactions, as last reported
         self.principal: Optional[Principal] = None
         self.remote_ip = ""
         self.transport = ""
@@ -160,11 +179,19 @@ class StompConnection(SockJSConnection):
         if self._closed:
             return
         self.last_inbound = time.monotonic()
+        if not isinstance(message, (str, bytes)):
+            # A SockJS message is a JSON string; anything else ([1,1,...]) is malformed.
+            # One ERROR and the close: the rest of its batch is never looked at.
+            log.info("closing %s: a SockJS message is not a string", self._who())
+            self.stomp.send_error("malformed message", "a SockJS message must be a JSON string")
+            self._flush()
+            return
         try:
             self.stomp.receive_data(message)
             self._take_events()
         except Exception:
             self._fail("frame handling failed")
+        self._report_held()
         self._flush()
 
     def on_close(self) -> None:
@@ -184,6 +211,8 @@ class StompConnection(SockJSConnection):
         if self.busy:
             self.services.draining[self] = None
         if self.principal is not None:
+            self.services.transaction_bytes.adjust(self.principal.user_id, -self._held_bytes)
+            self._held_bytes = 0
             self.services.presence.disconnected(self.principal.user_id)
 
     # -- inbound --------------------------------------------------------------------
@@ -192,7 +221,7 @@ class StompConnection(SockJSConnection):
         events = self.stomp.events_received()
         if events:
             self._events.extend(events)
-            if len(self._events) > MAX_QUEUED_EVENTS:
+            if len(self._events) > self.services.settings.max_queued_frames:
                 self._events.clear()
                 self.stomp.send_error("too many frames", "frames arrive faster than they can be handled")
                 return
@@ -282,12 +311,15 @@ class StompConnection(SockJSConnection):
         try:
             await self.services.guard.authorize_subscribe(principal, destination)
             last_seq = _last_seq(event.headers)
-            sub = _Subscription(self, event.subscription_id, destination, hub.tracks_delivery(destination))
+            # Only the recipient's own deliveries and ACKs mark a notification delivered
+            # (an admin watching /topic/notifications/bob must not take bob's).
+            recipient = hub.tracks_delivery(destination) and destination == notifications_for(principal.user_id)
+            sub = _Subscription(self, event.subscription_id, destination, recipient)
             self._subscriptions[sub.id] = sub
             if destination == PRESENCE_DESTINATION:
                 self._send_presence_snapshot(sub)
             try:
-                await hub.subscribe(destination, sub, last_seq)
+                await hub.subscribe(destination, sub, last_seq, recipient=recipient)
             except BaseException as exc:
                 self._subscriptions.pop(sub.id, None)
                 if isinstance(exc, StoreUnavailable):
@@ -329,7 +361,9 @@ class StompConnection(SockJSConnection):
             await self._refresh_token(event)
             return
         try:
-            message = await self.services.guard.admit_send(principal, event.destination, event.body, event.headers)
+            message = await self.services.guard.admit_send(
+                principal, event.destination, event.body, event.headers, counted=event.transaction is not None
+            )
             try:
                 # Host-app handlers, then store and broadcast (server/handlers.py).
                 await self.services.pipeline.publish(principal, event.destination, message, event.body, event.headers)
@@ -348,6 +382,14 @@ class StompConnection(SockJSConnection):
     async def _refresh_token(self, event: Send) -> None:
         """Swap the session's token in place; end subscriptions it no longer allows."""
         current = self._require_principal()
+        try:
+            # A refresh is a SEND like any other: it counts toward sends_per_minute (each
+            # one verifies a signature and re-checks every subscription's ACL), once.
+            if event.transaction is None:
+                self.services.guard.count_send(current)
+        except Rejection as rejection:
+            self.reject(rejection, event.receipt)
+            return
         token = token_from_connect(event.headers) or event.body.decode("utf-8", "replace").strip()
         try:
             principal = self.services.verifier.verify(token)
@@ -375,6 +417,32 @@ class StompConnection(SockJSConnection):
         self.services.hub.unsubscribe(sub.destination, sub)
         if sub.id in self.stomp.subscriptions:
             self.stomp.drop_subscription(sub.id)
+
+    def _admit_held(self, frame: Frame, size: int) -> bool:
+        """A frame is about to be held in a transaction: one user holds at most
+        ``max_transaction_bytes`` over all connections (beyond it: ERROR ``transaction
+        too large``), and a SEND counts toward the SEND rate now (``RATE_LIMITED``
+        refuses it, the transaction goes on without it); its COMMIT counts it no more."""
+        user = self._require_principal().user_id
+        self._report_held()
+        held = self.services.transaction_bytes
+        if not held.admits(user, size):
+            log.info("closing %s: over %d bytes in open transactions", self._who(), held.limit)
+            raise ProtocolError("transaction too large", log_detail="at most %d bytes in open transactions per user" % held.limit)
+        if frame.command == "SEND":
+            try:
+                self.services.guard.count_send(self._require_principal())
+            except Rejection as rejection:
+                self.reject(rejection, frame.headers.get("receipt"))
+                return False
+        return True
+
+    def _report_held(self) -> None:
+        """Tell the per-user account what this session's transactions hold now."""
+        now = self.stomp.transaction_bytes
+        if now != self._held_bytes and self.principal is not None:
+            self.services.transaction_bytes.adjust(self.principal.user_id, now - self._held_bytes)
+            self._held_bytes = now
 
     def _require_principal(self) -> Principal:
         if self.principal is None:  # the session only yields these events once CONNECTED
@@ -512,7 +580,7 @@ class StompConnection(SockJSConnection):
                     send(chunk)
             if stomp.state is not _CLOSED:
                 limit = self.services.settings.max_pending_output
-                if unsent_bytes(session) > limit:
+                if unsent_bytes(session) > limit and not self._pushed_within(limit):
                     log.warning("closing %s: slow consumer (over %d bytes unsent)", self._who(), limit)
                     stomp.send_error("slow consumer", "more than %d bytes of output not taken" % limit)
                     for chunk in stomp.data_to_send():
@@ -520,6 +588,25 @@ class StompConnection(SockJSConnection):
         if stomp.state is _CLOSED and not self._closed:
             code = CloseCode.PROTOCOL_ERROR if self.principal is None else CloseCode.NORMAL_CLOSURE
             self.close_with(code, "stomp session ended")
+
+    def _pushed_within(self, limit: int) -> bool:
+        """Push the transport's batch to the socket; is the rest within ``limit``? What
+        the server batched itself is not output the client failed to take."""
+        push_output(self.session)
+        return unsent_bytes(self.session) <= limit
+
+    def congested(self) -> bool:
+        """Whether half the slow-consumer bound already waits for the client: a replay
+        pauses then (:meth:`drained`), so a reader catching up is never cut off."""
+        session = self.session
+        if self._closed or session.is_closed:
+            return False
+        return unsent_bytes(session) > self.services.settings.max_pending_output // 2
+
+    async def drained(self) -> None:
+        """Return once the client took its output down to a quarter of the bound."""
+        if not self._closed:
+            await wait_drained(self.session, self.services.settings.max_pending_output // 4)
 
     def close_with(self, code: int, reason: str) -> None:
         """Close the transport with a code/reason the client can see."""
@@ -585,13 +672,14 @@ def _error_body(rejection: Rejection, tid: str) -> bytes:
 
 
 def _last_seq(headers: Mapping[str, str]) -> Optional[int]:
+    """The ``last-seq`` of a SUBSCRIBE: ASCII decimal digits only (no sign, space,
+    ``_`` or other scripts' digits, which ``int()`` would take), at most 19 of them."""
     value = headers.get("last-seq")
     if value is None:
         return None
-    try:
-        seq = int(value)
-    except ValueError:
-        raise Rejection(RejectionCode.INVALID_MESSAGE, "last-seq must be a non-negative integer", {"last-seq": value}) from None
-    if seq < 0:
-        raise Rejection(RejectionCode.INVALID_MESSAGE, "last-seq must be a non-negative integer", {"last-seq": value})
-    return seq
+    if _LAST_SEQ.fullmatch(value) is None:
+        problem = "must be a non-negative integer in ASCII decimal digits (at most 19)"
+        raise Rejection(
+            RejectionCode.INVALID_MESSAGE, "invalid message: last-seq: " + problem, {"errors": {"last-seq": [problem]}}
+        )
+    return int(value)

@@ -65,7 +65,7 @@ def retention_of(settings: Settings) -> Retention:
 def store_from_settings(settings: Settings) -> Store:
     """The in-memory store, or the MongoDB store when ``mongo_uri`` is set."""
     if not settings.mongo_uri:
-        return MemoryStore(retention_of(settings))
+        return MemoryStore(retention_of(settings), max_bytes=settings.memory_store_bytes or None)
     from ..hub.mongo import MongoStore  # only the Mongo store imports the driver
 
     return MongoStore.from_uri(
@@ -99,8 +99,15 @@ class NexusPlugin:
         # SockJS carries only text: while any of its transports is on, bodies that are
         # not UTF-8 are refused at publish (a raw-WebSocket-only server takes them and
         # sends them as binary frames).
-        self.hub = Hub(self.store, text_only=sockjs_enabled(settings))
-        self.presence = Presence(self._announce_presence)
+        self.hub = Hub(
+            self.store,
+            text_only=sockjs_enabled(settings),
+            recent_bytes=settings.recent_cache_bytes,
+            # What a subscriber catching up may have buffered is handed over at once:
+            # with a replay paced at half the output bound, it must fit in the rest.
+            catch_up_bytes=settings.max_pending_output // 4,
+        )
+        self.presence = Presence(self._announce_presence, grace=settings.presence_grace_seconds)
         verifier = TokenVerifier(
             settings.jwt_secret,
             settings.jwt_algorithms,
@@ -129,6 +136,9 @@ class NexusPlugin:
                 # Frames a little over the limit reach the STOMP layer (TOO_LARGE);
                 # messages beyond this are refused unread by the transport (1009).
                 "max_message_size": transport_message_limit(settings.max_frame_size),
+                # A send body trickled in is dropped at this deadline, whatever the
+                # host app's HTTPServer says (its default has none).
+                "send_body_timeout": settings.http_body_timeout,
             },
         )
         self._ticker: Optional[PeriodicCallback] = None
@@ -171,6 +181,7 @@ class NexusPlugin:
             await asyncio.sleep(0.02)
         for connection in list(services.connections):
             connection.close_with(*SHUTDOWN_CLOSE)
+        self.presence.settle()  # the OFFLINEs still in their grace period
         self.router.close()
         await self.hub.flush()
         await self.store.close()

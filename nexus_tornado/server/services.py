@@ -8,6 +8,7 @@ from ..hub.hub import Hub
 from ..hub.presence import Presence
 from ..policy.auth import TokenVerifier
 from ..policy.guard import Guard
+from ..policy.limits import UserBytes
 from ..settings import Settings
 from .handlers import MessagePipeline
 
@@ -46,6 +47,8 @@ class Services:
         self.draining: Dict["StompConnection", None] = {}
         #: True once shutdown began: new connections are refused.
         self.closing = False
+        #: Bytes each user holds in uncommitted transactions (``max_transaction_bytes``).
+        self.transaction_bytes = UserBytes(settings.max_transaction_bytes)
 
     def connection_count(self, user_id: Optional[str] = None) -> int:
         if user_id is None:

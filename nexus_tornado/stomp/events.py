@@ -60,12 +60,14 @@ class Unsubscribe:
 
 @dataclass(frozen=True)
 class Send:
-    """A SEND (outside a transaction, or released by its COMMIT)."""
+    """A SEND (outside a transaction, or released by its COMMIT: then ``transaction``
+    names it, and the driver already saw the SEND when it was held)."""
 
     destination: str
     body: bytes
     headers: Mapping[str, str]
     receipt: Optional[str]
+    transaction: Optional[str] = None
 
 
 @dataclass(frozen=True)

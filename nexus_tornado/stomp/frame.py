@@ -50,8 +50,18 @@ _MESSAGE_DIALECTS: Dict[str, str] = {"1.0": RAW, "1.1": "1.1", "1.2": "1.2"}
 # computed.
 _PER_RENDER_HEADERS = frozenset({"subscription", "ack", "content-length"})
 #: Distinct (dialect, subscription id) frames one template keeps. Templates outlive
-#: their broadcast (pending ACKs, catch-up buffers), so the cache is bounded.
+#: their broadcast (pending ACKs, catch-up buffers, the hub's recent templates), so the
+#: cache is bounded, in number and in bytes (:func:`render_cache_budget`).
 RENDER_CACHE_SIZE = 8
+#: Bytes per template counted for its object, dicts and bookkeeping (see ``footprint``).
+TEMPLATE_OVERHEAD = 1024
+
+
+def render_cache_budget(body_length: int, header_bytes: int) -> int:
+    """Bytes of cached frames one template may keep: about two complete frames, so a
+    large message costs at most its body and two copies however many distinct
+    subscription ids its subscribers chose (small messages still keep several)."""
+    return 2 * (body_length + 2 * header_bytes + 256)
 
 
 def _redacted(headers: Mapping[str, str]) -> Dict[str, str]:
@@ -134,7 +144,7 @@ class MessageTemplate:
     presence snapshot).
     """
 
-    __slots__ = ("headers", "body", "seq", "binary", "_prefixes", "_rendered")
+    __slots__ = ("headers", "body", "seq", "binary", "_prefixes", "_rendered", "_cached", "_budget", "_header_bytes")
 
     def __init__(self, headers: Mapping[str, str], body: bytes, seq: int = 0) -> None:
         self.headers: Mapping[str, str] = MappingProxyType(dict(headers))
@@ -148,6 +158,16 @@ class MessageTemplate:
         # one library tend to pick the same ids (stompjs: "sub-0"), so most subscribers
         # of a publish get the very same bytes object.
         self._rendered: Dict[Tuple[str, str], bytes] = {}
+        self._cached = 0
+        self._header_bytes = sum(len(n) + len(v) + 2 for n, v in self.headers.items()) + 64
+        self._budget = render_cache_budget(len(self.body), self._header_bytes)
+
+    def footprint(self) -> int:
+        """The most bytes this template can come to hold, however it is rendered: the
+        body, the headers, one encoded prefix per escaping dialect (escaping at most
+        doubles a header) and the cached frames (:func:`render_cache_budget`). Fixed
+        at construction, so a cache can account for templates by it."""
+        return len(self.body) + 8 * self._header_bytes + self._budget + TEMPLATE_OVERHEAD
 
     def __repr__(self) -> str:
         return f"MessageTemplate(headers={dict(self.headers)!r}, body={self.body!r}, seq={self.seq!r})"
@@ -191,8 +211,9 @@ class MessageTemplate:
         sub = escape(subscription_id, dialect).encode("utf-8")
         if ack_id is None:
             frame = b"".join((prefix, sub, b"\n\n", self.body, b"\x00"))
-            if len(self._rendered) < RENDER_CACHE_SIZE:
+            if len(self._rendered) < RENDER_CACHE_SIZE and self._cached + len(frame) <= self._budget:
                 self._rendered[key] = frame
+                self._cached += len(frame)
             return frame
         ack = escape(ack_id, dialect).encode("utf-8")
         return b"".join((prefix, sub, b"\nack:", ack, b"\n\n", self.body, b"\x00"))

@@ -44,6 +44,7 @@ from .events import (
 )
 from .frame import SUPPORTED_VERSIONS, Frame, MessageTemplate, serialize
 from .parser import FrameParser, Oversized
+from .transactions import HoldHook, Transactions
 
 #: STOMP 1.2 "SUBSCRIBE ack Header".
 ACK_MODES = frozenset({"auto", "client", "client-individual"})
@@ -136,6 +137,7 @@ class StompSession:
         max_connecting_frames: int = 32,
         max_header_bytes: int = 8192,
         max_headers: int = 64,
+        on_hold: Optional[HoldHook] = None,
     ) -> None:
         if len(heartbeat) != 2 or min(heartbeat) < 0:
             raise ValueError("heartbeat must be two non-negative millisecond periods")
@@ -172,7 +174,9 @@ class StompSession:
         self._ack_counter = 0
         # Keys already acknowledged or evicted: a late ACK of one is not an error.
         self._settled: "OrderedDict[str, None]" = OrderedDict()
-        self._transactions: Dict[str, List[Frame]] = {}
+        #: Open transactions; ``on_hold`` is asked before each frame is held in one.
+        self._transactions = Transactions(max_transactions, max_transaction_frames, on_hold)
+        self._committing: Optional[str] = None  # the transaction a COMMIT is releasing
         self._held: List[Union[Frame, Oversized]] = []
         self._receipt: Optional[str] = None  # receipt of the frame being handled
 
@@ -182,6 +186,11 @@ class StompSession:
     def closed(self) -> bool:
         """True once the state is CLOSED: flush ``data_to_send`` then close."""
         return self.state is State.CLOSED
+
+    @property
+    def transaction_bytes(self) -> int:
+        """Bytes of the frames held in open transactions now."""
+        return self._transactions.held_bytes
 
     @property
     def heartbeats_received(self) -> int:
@@ -429,26 +438,18 @@ class StompSession:
         self._held.append(event)
 
     def _in_transaction(self, frame: Frame) -> bool:
-        """Hold ``frame`` if it names a transaction; True if it was held."""
+        """Hold ``frame`` if it names a transaction; True if it was (or was refused)."""
         name = frame.headers.get("transaction")
         if name is None:
             return False
-        frames = self._transactions.get(name)
-        if frames is None:
-            raise _violation("unknown transaction", f"transaction {name!r} was not begun")
-        if len(frames) >= self.max_transaction_frames:
-            raise _violation(
-                "transaction too large",
-                f"at most {self.max_transaction_frames} frames per transaction",
-            )
-        frames.append(frame)
+        self._transactions.hold(name, frame)
         return True
 
     def _on_send(self, frame: Frame) -> None:
         destination = self._required(frame, "destination")
         if self._in_transaction(frame):
             return
-        self._events.append(Send(destination, frame.body, frame.headers, self._receipt))
+        self._events.append(Send(destination, frame.body, frame.headers, self._receipt, self._committing))
 
     def _on_subscribe(self, frame: Frame) -> None:
         headers = frame.headers
@@ -535,23 +536,20 @@ class StompSession:
         self._events.append(kind(subscription_id, tuple(messages), self._receipt))
 
     def _on_begin(self, frame: Frame) -> None:
-        name = self._required(frame, "transaction")
-        if name in self._transactions:
-            raise _violation("duplicate transaction", f"transaction {name!r} is already open")
-        if len(self._transactions) >= self.max_transactions:
-            raise _violation("too many transactions", f"at most {self.max_transactions} open transactions")
-        self._transactions[name] = []
+        self._transactions.begin(self._required(frame, "transaction"))
         self._receipt_only()
 
     def _on_commit(self, frame: Frame) -> None:
         frames = self._end_transaction(frame)
         receipt = self._receipt
+        self._committing = frame.headers["transaction"]
         for held in frames:
             # Handle each as if it arrived now, outside the transaction.
             headers = {k: v for k, v in held.headers.items() if k != "transaction"}
             released = Frame(held.command, headers, held.body)
             self._receipt = headers.get("receipt")
             TRANSITIONS[State.CONNECTED][released.command].handler(self, released)
+        self._committing = None
         self._receipt = receipt
         self._receipt_only()
 
@@ -560,11 +558,7 @@ class StompSession:
         self._receipt_only()
 
     def _end_transaction(self, frame: Frame) -> List[Frame]:
-        name = self._required(frame, "transaction")
-        frames = self._transactions.pop(name, None)
-        if frames is None:
-            raise _violation("unknown transaction", f"transaction {name!r} was not begun")
-        return frames
+        return self._transactions.end(self._required(frame, "transaction"))
 
     def _on_disconnect(self, frame: Frame) -> None:
         # STOMP 1.2 "DISCONNECT": open transactions end with the connection.

@@ -64,6 +64,9 @@ NEXUS_DEFAULTS: Dict[str, Any] = {
     "sockjs_url": DEFAULT_SOCKJS_URL,
     # WebSocket subprotocols the raw endpoint accepts, most preferred first.
     "websocket_subprotocols": ["v12.stomp", "v11.stomp", "v10.stomp"],
+    # Longest an xhr_send / jsonp_send body may take to arrive, seconds (None: the
+    # HTTP server's own body_timeout, which Tornado leaves unbounded by default).
+    "send_body_timeout": None,
 }
 
 #: A JavaScript callback name as sockjs-client builds them (``_jp.a1b2c3``): dotted
@@ -189,6 +192,11 @@ class TransportSettings:
         if not isinstance(url, str) or not url:
             raise ConfigError("sockjs_url must be a URL of sockjs-client's sockjs.min.js")
         self.sockjs_url: str = url
+
+        timeout = settings.get("send_body_timeout")
+        if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0):
+            raise ConfigError("send_body_timeout must be a positive number of seconds")
+        self.send_body_timeout: Optional[float] = None if timeout is None else float(timeout)
 
         protocols = settings.get("websocket_subprotocols", NEXUS_DEFAULTS["websocket_subprotocols"])
         if isinstance(protocols, str) or not all(isinstance(p, str) for p in protocols):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 from typing import Tuple
 
-__all__ = ["CloseCode", "ERROR_CLOSE", "SHUTDOWN_CLOSE", "TOO_BIG_CLOSE", "is_sendable"]
+__all__ = ["BROKEN_FRAMING_CLOSE", "CloseCode", "ERROR_CLOSE", "SHUTDOWN_CLOSE", "TOO_BIG_CLOSE", "is_sendable"]
 
 
 class CloseCode(enum.IntEnum):
@@ -57,3 +57,5 @@ SHUTDOWN_CLOSE: Tuple[CloseCode, str] = (CloseCode.GOING_AWAY, "server shutting 
 TOO_BIG_CLOSE: Tuple[CloseCode, str] = (CloseCode.MESSAGE_TOO_BIG, "message too big")
 #: Close for a session whose connection raised while handling a message.
 ERROR_CLOSE: Tuple[CloseCode, str] = (CloseCode.INTERNAL_ERROR, "internal error")
+#: Close for a SockJS WebSocket message that is not JSON (the SockJS protocol closes).
+BROKEN_FRAMING_CLOSE: Tuple[CloseCode, str] = (CloseCode.PROTOCOL_ERROR, "broken framing")

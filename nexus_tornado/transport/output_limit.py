@@ -22,7 +22,13 @@ counts as empty and only ``send_queue`` is measured.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any, Optional
+
+from tornado.iostream import StreamClosedError
+
+#: How often a drain wait looks again at output that only a client's poll can take.
+POLL_DRAIN_SECONDS = 0.02
 
 
 def unsent_bytes(session: Any) -> int:
@@ -59,3 +65,36 @@ def _stream_of(handler: Any) -> Optional[Any]:
     request = getattr(handler, "request", None)
     connection = getattr(request, "connection", None)
     return getattr(connection, "stream", None)
+
+
+def push_output(session: Any) -> None:
+    """Hand what the transport batched for this IOLoop iteration to the socket now.
+
+    WebSocket handlers batch their frames until the end of the iteration
+    (:mod:`.websocket_writer`); that batch is the server's own, not output the client
+    failed to take, so the slow-consumer bound looks again after pushing it.
+    """
+    handler = getattr(session, "handler", None)
+    flush = getattr(handler, "flush_output", None)
+    if flush is not None:
+        flush()
+
+
+async def wait_drained(session: Any, below: int) -> None:
+    """Return once ``session``'s unsent output is at most ``below`` bytes, or it closed.
+
+    Used to pace a long write (a replay) to what the client takes: the batch is pushed
+    to the socket, then a stream's output is awaited (``IOStream.write(b"")`` resolves
+    once everything before it is written); output queued in a SockJS session waits for
+    the client's next poll, so that is looked at again every ``POLL_DRAIN_SECONDS``.
+    """
+    push_output(session)
+    while not session.is_closed and unsent_bytes(session) > below:
+        stream = _stream_of(getattr(session, "handler", None))
+        if stream is not None and not stream.closed() and getattr(stream, "_write_buffer", None):
+            try:
+                await stream.write(b"")
+            except StreamClosedError:
+                return
+        else:
+            await asyncio.sleep(POLL_DRAIN_SECONDS)

@@ -122,6 +122,11 @@ class SendMixin(HandlerMixin):
         limit = self.server.transport_settings.max_send_body_size
         # A chunked body past the limit makes Tornado drop the connection (400).
         self.request.connection.set_max_body_size(limit)
+        timeout = self.server.transport_settings.send_body_timeout
+        set_timeout = getattr(self.request.connection, "set_body_timeout", None)
+        if timeout is not None and set_timeout is not None:
+            # A body trickled in (slowloris) must not hold the connection for ever.
+            set_timeout(timeout)
         length = self.request.headers.get("Content-Length", "")
         if length.isdigit() and int(length) > limit:
             # Refused from the header, before a byte of the body is read; Tornado then
@@ -168,28 +173,34 @@ class SendMixin(HandlerMixin):
         return session
 
     def decode(self, data: str) -> Optional[List[Any]]:
-        """The list of messages in ``data``, or None after answering 500."""
+        """The list of messages in ``data``, or None after answering 500 as the SockJS
+        protocol says (plain text, no trace logged: it is the client's mistake)."""
         if not data:
-            self.set_status(500)
-            self.write("Payload expected.")
+            self.refuse_payload("Payload expected.")
             return None
         try:
             messages = proto.json_decode(data)
-        except ValueError:
-            self.set_status(500)
-            self.write("Broken JSON encoding.")
+        except (ValueError, RecursionError):  # RecursionError: nested too deep to decode
+            self.refuse_payload("Broken JSON encoding.")
             return None
         if not isinstance(messages, list) or not all(isinstance(m, str) for m in messages):
-            self.set_status(500)
-            self.write("Broken JSON encoding.")
+            self.refuse_payload("Broken JSON encoding.")
             return None
         return messages
+
+    def refuse_payload(self, text: str) -> None:
+        log.info("refused %s for session %s: %s", self.request.path, self.path_kwargs.get("session_id"), text)
+        self.set_status(500)
+        self.set_header("Content-Type", "text/plain; charset=UTF-8")
+        self.write(text)
 
     def deliver(self, session: Any, messages: List[Any]) -> bool:
         """Hand ``messages`` to the session; False after answering an error."""
         limit = self.server.transport_settings.max_message_size
         for message in messages:
-            if len(message.encode("utf-8")) > limit:
+            # surrogatepass: JSON may carry a lone surrogate ("\ud800"); it is the
+            # application's to refuse, not a reason for this handler to fail.
+            if len(message.encode("utf-8", "surrogatepass")) > limit:
                 self.refuse_too_large("a message")
                 return False
         try:

@@ -20,8 +20,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, List, Optional
 
 from .base import NexusRawSession, log, websocket_close_args
-from .close_codes import CloseCode
-from .sockjs_compat import sockjs_transports
+from .close_codes import BROKEN_FRAMING_CLOSE, CloseCode
+from .sockjs_compat import proto, sockjs_transports
 from .websocket_writer import BatchedWriterMixin
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -86,6 +86,26 @@ class WebSocketTransport(WebSocketMixin, sockjs_transports.WebSocketTransport):
     """The SockJS ``websocket`` transport (frames ``o``, ``a[...]``, ``h``, ``c[...]``)."""
 
     one_frame_per_response = False
+
+    def on_message(self, message: Any) -> None:
+        """Decode one WebSocket message: a JSON string or an array of them.
+
+        What is not JSON (or nests too deep for the decoder) closes the session, as
+        the SockJS protocol does, with one log line and no trace: it is the client's
+        mistake. Values that are not strings reach the connection, which refuses them.
+        """
+        session = self.session
+        if not message or session is None:
+            return  # SockJS: empty messages are ignored
+        if isinstance(message, bytes):
+            message = message.decode("utf-8", "replace")
+        try:
+            decoded = proto.json_decode(message)
+        except (ValueError, RecursionError):
+            log.info("closing SockJS session %s: a message is not JSON", getattr(session, "session_id", "?"))
+            session.close(*BROKEN_FRAMING_CLOSE)
+            return
+        session.on_messages(decoded if isinstance(decoded, list) else (decoded,))
 
 
 class RawWebSocketTransport(WebSocketMixin, sockjs_transports.RawWebSocketTransport):

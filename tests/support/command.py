@@ -21,6 +21,13 @@ START_TIMEOUT = 20.0
 LISTENING = re.compile(rb"listening on http://127\.0\.0\.1:(\d+)")
 
 
+#: Runs the command with a lower RLIMIT_NOFILE (``%d``: the limit); argv follows.
+_LIMITED = (
+    "import resource, runpy, sys; resource.setrlimit(resource.RLIMIT_NOFILE, (%d, %d)); "
+    "sys.argv[0] = 'nexus-tornado'; runpy.run_module('nexus_tornado', run_name='__main__')"
+)
+
+
 class CommandServer:
     """One ``nexus-tornado`` process on a loopback port, restartable on that port.
 
@@ -31,7 +38,15 @@ class CommandServer:
 
     READY_PATH = "/stomp/info"
 
-    def __init__(self, log_dir: Path, extra_args: Optional[List[str]] = None, with_secret: bool = True) -> None:
+    def __init__(
+        self,
+        log_dir: Path,
+        extra_args: Optional[List[str]] = None,
+        with_secret: bool = True,
+        max_descriptors: Optional[int] = None,
+    ) -> None:
+        #: RLIMIT_NOFILE of the process, when set (to run it out of descriptors).
+        self.max_descriptors = max_descriptors
         #: None: the command keeps a demo secret of its own in ``state_dir``.
         self.secret: Optional[str] = secrets.token_hex(32) if with_secret else None
         #: The command's $XDG_STATE_HOME (never the real one), the same across restarts.
@@ -52,8 +67,11 @@ class CommandServer:
         and return once ``READY_PATH`` answers."""
         offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         self._log = open(self.log_path, "ab")
+        launcher = [sys.executable, "-m", "nexus_tornado"]
+        if self.max_descriptors is not None:
+            launcher = [sys.executable, "-c", _LIMITED % (self.max_descriptors, self.max_descriptors)]
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "nexus_tornado", "--port", str(self.port or 0), "--log-level", "INFO"]
+            launcher + ["--port", str(self.port or 0), "--log-level", "INFO"]
             + (["--jwt-secret", self.secret] if self.secret else [])
             + self.extra_args,
             cwd=str(self.log_path.parent),  # away from the checkout: the installed package
