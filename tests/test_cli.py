@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any, Iterator, List
@@ -18,7 +21,7 @@ from support.nexus import SECRET, make_token
 
 from nexus_tornado.cli import build_parser, gather, server_option, settings_from
 from nexus_tornado.errors import ConfigError
-from nexus_tornado.settings import Settings
+from nexus_tornado.settings import TRANSPORT_NAMES, Settings
 
 
 def parse(argv: List[str], env: Any = None) -> Any:
@@ -64,7 +67,7 @@ def test_secret_can_come_from_a_file(tmp_path: Path) -> None:
     [
         (["--jwt-secret", "short"], "at least 32 bytes"),
         (["--jwt-secret", SECRET, "--jwt-algorithms", "none"], "not supported"),
-        (["--jwt-secret", SECRET, "--max-frame-size", "lots"], "expected int"),
+        (["--jwt-secret", SECRET, "--max-frame-size", "lots"], "expected a whole number"),
         (["--jwt-secret", SECRET, "--heartbeat", "1,2,3"], "heartbeat"),
         (["--jwt-secret", SECRET, "--prefix", "stomp"], "prefix"),
     ],
@@ -79,6 +82,66 @@ def test_unknown_config_key_is_an_error(tmp_path: Path) -> None:
     config.write_text("[nexus]\njwt_secrett = x\n")
     with pytest.raises(ConfigError, match="unknown option"):
         parse(["--config", str(config)])
+
+
+def test_help_shows_how_lists_are_written_and_which_transport_names_exist() -> None:
+    text = " ".join(build_parser().format_help().split())
+    assert "--disabled-transports A,B,..." in text
+    assert "jsonp-polling" in text and "e.g. jsonp,htmlfile" in text
+    assert "--heartbeat N,N" in text and "--max-frame-size INTEGER" in text
+    assert '("' not in text  # no Python tuple syntax, which the options do not take
+
+
+#: Bad options as a new user would try them: the option, what was wrong, what is accepted.
+BAD_OPTIONS = [
+    (["--mongo-uri", "notamongouri"], {}, "--mongo-uri: expected mongodb://host"),
+    (["--mongo-uri", "mongodb://localhost:notaport"], {}, "--mongo-uri: Port contains non-digit"),
+    (["--allowed-origins", "example.com"], {}, "--allowed-origins: 'example.com' is not an origin; expected scheme://host[:port]"),
+    (["--disabled-transports", "bogus"], {}, "--disabled-transports: unknown transport 'bogus' (accepted: websocket,"),
+    (["--disabled-transports", '("jsonp", "htmlfile")'], {}, "--disabled-transports: unknown transport '(\"jsonp\"'"),
+    (["--no-demo"], {}, "--jwt-secret is required with --no-demo: give --jwt-secret SECRET"),
+    (["--jwt-secret", "short"], {}, "--jwt-secret must be at least 32 bytes"),
+    (["--jwt-secret", "@/nonexistent/secret"], {}, "--jwt-secret: cannot read /nonexistent/secret"),
+    (["--max-frame-size", "lots"], {}, "--max-frame-size: expected a whole number, not 'lots'"),
+    (["--idle-timeout", "-5"], {}, "--idle-timeout: expected a positive number"),
+    (["--port", "70000"], {}, "--port: expected 0 to 65535"),
+    (["--log-level", "chatty"], {}, "--log-level: expected one of DEBUG, INFO, WARNING, ERROR"),
+    ([], {"NEXUS_SENDS_PER_MINUTE": "many"}, "--sends-per-minute (from NEXUS_SENDS_PER_MINUTE): expected a whole number"),
+    (["--bogus-option"], {}, "unrecognized arguments: --bogus-option"),
+]
+
+
+@pytest.mark.parametrize("argv, env, message", BAD_OPTIONS, ids=[" ".join(c[0]) or str(c[1]) for c in BAD_OPTIONS])
+def test_a_bad_option_ends_the_command_with_one_line_and_status_2(
+    argv: List[str], env: Any, message: str, tmp_path: Path
+) -> None:
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("NEXUS_")}
+    environ.update(env)
+    result = subprocess.run(
+        [sys.executable, "-m", "nexus_tornado", "--port", "0"] + argv,
+        cwd=str(tmp_path), env=environ, capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("nexus-tornado: error: ") and message in lines[0], lines[0]
+    assert result.stdout == ""
+
+
+def test_a_bad_value_in_the_config_file_names_the_file_and_key(tmp_path: Path) -> None:
+    config = tmp_path / "nexus.ini"
+    config.write_text("[nexus]\ndisabled_transports = jsonp-polling, nope\n")
+    with pytest.raises(ConfigError, match="unknown transport 'nope'"):
+        settings_from(parse(["--config", str(config), "--jwt-secret", SECRET]))
+    result = subprocess.run(
+        [sys.executable, "-m", "nexus_tornado", "--config", str(config)],
+        cwd=str(tmp_path), capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 2
+    assert result.stderr == (
+        "nexus-tornado: error: --disabled-transports (from %s [nexus] disabled_transports): "
+        "unknown transport 'nope' (accepted: %s)\n" % (config, ", ".join(TRANSPORT_NAMES))
+    )
 
 
 @pytest.fixture

@@ -146,12 +146,16 @@ class MongoStore(Store):
 
             client_class = AsyncIOMotorClient
         millis = int(timeout * 1000)
-        client: Any = client_class(
-            uri,
-            serverSelectionTimeoutMS=millis,
-            connectTimeoutMS=millis,
-            appname="nexus-tornado",
-        )
+        try:
+            client: Any = client_class(
+                uri,
+                serverSelectionTimeoutMS=millis,
+                connectTimeoutMS=millis,
+                appname="nexus-tornado",
+            )
+        except (pymongo.errors.ConfigurationError, ValueError) as exc:
+            # InvalidURI is a ConfigurationError; a bad option value is a ValueError.
+            raise ConfigError("mongo_uri: %s" % (exc,)) from None
         if database_name is None:
             database = client.get_default_database("nexus")
         else:
