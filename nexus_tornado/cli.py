@@ -7,8 +7,9 @@ environment variable, the ``[nexus]`` section of the ``--config`` file, or its d
     NEXUS_JWT_SECRET=s3cret NEXUS_MONGO_URI=mongodb://db/nexus nexus-tornado
     nexus-tornado --config config/nexus.ini
 
-Ctrl-C or SIGTERM shut down cleanly: accepted messages are persisted, every client gets
-close code 1001 and reconnects elsewhere or later.
+Ctrl-C or SIGTERM shut down cleanly within ``--shutdown-timeout``: accepted messages
+are persisted, every client gets close code 1001 with a jittered reconnect delay
+(docs/operations.md). A bad option ends the command with one line and exit status 2.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import secrets
 import signal
 import sys
 import textwrap
+import time
 import typing
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
@@ -49,16 +51,23 @@ SERVER_OPTIONS: Dict[str, Any] = {
     "backlog": (1024, int, "Connections the kernel queues before the server accepts them (a crowd reconnecting at once needs more than the usual 128)."),
     "demo": (True, bool, "Mount the demo app (page, demo-only login) next to the plugin."),
     "log_level": ("INFO", str, "Logging level (DEBUG, INFO, WARNING, ERROR)."),
+    "log_format": ("text", str, "Log line format: text, or json (one JSON object per line, with the connection's fields)."),
 }
 
 #: Accepted values of the server options that take one of a few words.
 SERVER_CHOICES: Dict[str, Sequence[str]] = {
     "log_level": ("DEBUG", "INFO", "WARNING", "ERROR"),
+    "log_format": ("text", "json"),
 }
 
 #: Settings the command sets differently from a plugin's defaults: the operations
 #: endpoints are mounted (``--metrics-path ''`` etc. turns one off).
-COMMAND_DEFAULTS: Dict[str, Any] = {}
+COMMAND_DEFAULTS: Dict[str, Any] = {
+    "metrics_path": "/metrics",
+    "health_path": "/healthz",
+    "readiness_path": "/readyz",
+    "status_path": "/status",
+}
 
 #: Exit status for a bad option or value (as argparse's own errors).
 EXIT_USAGE = 2
@@ -276,12 +285,34 @@ async def serve(
     if demo and host not in ("127.0.0.1", "localhost", "::1"):
         log.warning("the demo app's login issues tokens to anyone who asks: do not expose it")
     tune_gc()
+    if settings.metrics_path or settings.readiness_path or settings.status_path:
+        log.info(
+            "operations: metrics %s, liveness %s, readiness %s, operator's page %s",
+            *(getattr(settings, name) or "off" for name in ("metrics_path", "health_path", "readiness_path", "status_path")),
+        )
     await stop.wait()
-    log.info("shutting down")
+    started = time.monotonic()
+    log.info("shutting down: no new connections; finishing accepted work (at most %g s)", settings.shutdown_timeout)
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        # A second signal while draining: the operator wants out now.
+        loop.add_signal_handler(signum, _exit_now)
     server.stop()
     await plugin.close()
-    await server.close_all_connections()
-    log.info("stopped")
+    try:
+        await asyncio.wait_for(server.close_all_connections(), CLOSE_CONNECTIONS_SECONDS)
+    except asyncio.TimeoutError:
+        log.warning("some HTTP connections did not close in time")
+    log.info("stopped in %.1f s", time.monotonic() - started)
+
+
+#: How long the last HTTP connections get to close once the plugin closed, seconds.
+CLOSE_CONNECTIONS_SECONDS = 5.0
+
+
+def _exit_now() -> None:
+    log.warning("second signal during shutdown: exiting at once")
+    logging.shutdown()
+    os._exit(EXIT_FAILURE)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -296,6 +327,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         values = gather(args, os.environ, sources)
         level = server_option(values, "log_level")
+        log_format = server_option(values, "log_format")
         host = server_option(values, "host")
         port = server_option(values, "port")
         backlog = server_option(values, "backlog")
@@ -315,7 +347,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         settings = settings_from(values, command_defaults=True)
     except NexusError as exc:
         parser.exit(EXIT_USAGE, "%s: error: %s\n" % (parser.prog, describe_error(exc, sources)))
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from .server.log_format import configure
+
+    configure(level, log_format)
     try:
         asyncio.run(serve(settings, host, port, demo, backlog, generated_secret=generated_secret))
     except ConfigError as exc:  # found when the store is set up (e.g. a URI's options)

@@ -84,6 +84,13 @@ class Settings:
     mongo_timeout: float = _opt(5.0, "Longest a MongoDB operation may take before the client gets UNAVAILABLE, seconds.")
     retention_count: int = _opt(10_000, "Messages kept per destination (0: no limit).")
     retention_seconds: float = _opt(7 * 24 * 3600.0, "Age after which messages are dropped, seconds (0: no limit).")
+    metrics_path: str = _opt("", "URL path of the Prometheus metrics (empty: not mounted; the command serves /metrics).")
+    health_path: str = _opt("", "URL path of the liveness check, 200 while the IOLoop answers; never asks the store (empty: not mounted; the command serves /healthz).")
+    readiness_path: str = _opt("", "URL path of the readiness check: 503 while the store cannot take writes or the server is shutting down, else 200 (empty: not mounted; the command serves /readyz).")
+    status_path: str = _opt("", "URL path of the operator's page: connections, busiest destinations, rates, rejections (empty: not mounted; the command serves /status).")
+    readiness_interval: float = _opt(2.0, "How often the store is probed with a write for the readiness check, seconds.")
+    shutdown_timeout: float = _opt(30.0, "Longest a shutdown (SIGTERM, plugin.close()) waits for accepted work and store writes before closing every connection, seconds.")
+    reconnect_delay: float = _opt(10.0, "Connections closed by a shutdown are told to reconnect after a random delay of up to this long, seconds (spreads the crowd over the restarted servers; 0: at once).")
 
     def __post_init__(self) -> None:
         # Frozen: normalise through object.__setattr__ (lists become tuples, transport
@@ -158,7 +165,7 @@ class Settings:
         ):
             if getattr(self, name) <= 0:
                 raise ConfigError("%s: expected a positive number, not %r" % (name, getattr(self, name)))
-        for name in ("idle_timeout", "connect_timeout", "mongo_timeout"):
+        for name in ("idle_timeout", "connect_timeout", "mongo_timeout", "readiness_interval", "shutdown_timeout"):
             if getattr(self, name) <= 0:
                 raise ConfigError("%s: expected a positive number, not %r" % (name, getattr(self, name)))
         if len(self.heartbeat) != 2 or min(self.heartbeat) < 0:
@@ -168,6 +175,8 @@ class Settings:
                 "%s: expected 0 (no limit) or more"
                 % ("retention_count" if self.retention_count < 0 else "retention_seconds")
             )
+        if self.reconnect_delay < 0:
+            raise ConfigError("reconnect_delay: expected 0 or more seconds, not %r" % (self.reconnect_delay,))
         _check_values(self)
 
     def replace(self, **changes: Any) -> "Settings":
@@ -300,4 +309,4 @@ def _check_values(settings: Settings) -> None:
 
 
 #: Fields naming a URL path the plugin mounts an operations endpoint at ("" = none).
-PATH_FIELDS: Tuple[str, ...] = ()
+PATH_FIELDS: Tuple[str, ...] = ("metrics_path", "health_path", "readiness_path", "status_path")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -186,7 +187,24 @@ def test_the_command_serves_stomp_and_the_demo_page_and_stops_cleanly(server: Co
     watcher.connect(make_token("jay", secret=server.secret))
     assert server.stop(signal.SIGTERM) == 0
     assert watcher.wait_closed() == 1001
-    assert watcher.close_reason == "server shutting down"
+    # With a reconnect delay drawn at random up to reconnect_delay (10 s by default).
+    reason = re.match(r"^server shutting down \(reconnect in (\d+) ms\)$", watcher.close_reason)
+    assert reason and int(reason.group(1)) <= 10_000, watcher.close_reason
     log = server.output()
     assert "Traceback" not in log
     assert "stopped" in log
+
+
+def test_an_unreachable_store_ends_the_command_with_one_line_naming_it(tmp_path: Path) -> None:
+    from support.mongo import free_port
+
+    port = free_port()  # nothing listens there
+    result = subprocess.run(
+        [sys.executable, "-m", "nexus_tornado", "--port", "0", "--no-demo", "--jwt-secret", SECRET,
+         "--mongo-uri", "mongodb://127.0.0.1:%d/nexus" % port, "--mongo-timeout", "0.5"],
+        cwd=str(tmp_path), capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 1
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "ERROR nexus_tornado.cli: cannot start: MongoDB at 127.0.0.1:%d did not answer: " % port in lines[0]

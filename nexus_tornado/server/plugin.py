@@ -32,11 +32,14 @@ from ..policy.auth import TokenVerifier
 from ..policy.destinations import PRESENCE_DESTINATION, notifications_for
 from ..policy.guard import Guard
 from ..settings import Settings
-from ..transport.close_codes import SHUTDOWN_CLOSE
 from ..transport.router import NexusRouter
 from . import log_redaction
 from .connection import StompConnection, transport_message_limit
+from .health import LivenessHandler, Readiness, ReadinessHandler
+from .metrics import LoopLagMonitor, Metrics, MetricsHandler, TimedStore
 from .services import SERVICES_KEY, Services
+from .shutdown import drain, within
+from .status import Activity, StatusDataHandler, StatusPageHandler
 
 log = logging.getLogger("nexus_tornado.server.plugin")
 
@@ -81,7 +84,11 @@ class NexusPlugin:
         #: Period of the housekeeping tick (tests shorten it to exercise short timeouts).
         self.tick_seconds = tick_seconds
         self.store = store if store is not None else store_from_settings(settings)
-        self.hub = Hub(self.store)
+        #: Prometheus metrics (a registry of this plugin's own); mounted at
+        #: ``metrics_path`` when that is set.
+        self.metrics = Metrics()
+        timed = TimedStore(self.store, self.metrics)
+        self.hub = Hub(timed.as_store())
         self.presence = Presence(self._announce_presence)
         verifier = TokenVerifier(
             settings.jwt_secret,
@@ -113,6 +120,11 @@ class NexusPlugin:
                 "max_message_size": transport_message_limit(settings.max_frame_size),
             },
         )
+        self.metrics.collect_from(self.services, self.hub)
+        self.readiness = Readiness(timed.as_store(), self.services, settings.readiness_interval)
+        timed.on_failure = self.readiness.store_failed
+        self.activity = Activity(self.services, self.hub)
+        self._lag = LoopLagMonitor(self.metrics)
         self._ticker: Optional[PeriodicCallback] = None
         self._pruner: Optional[PeriodicCallback] = None
         self._background: Dict["asyncio.Future[Any]", None] = {}
@@ -120,8 +132,25 @@ class NexusPlugin:
 
     @property
     def urls(self) -> List[Any]:
-        """URL specs to add to the host app's ``tornado.web.Application``."""
-        return list(self.router.urls)
+        """URL specs to add to the host app's ``tornado.web.Application``: the SockJS
+        endpoint, and the operations endpoints whose path settings are set."""
+        return list(self.router.urls) + self.operations_urls()
+
+    def operations_urls(self) -> List[Any]:
+        """Metrics, liveness, readiness and the operator's page, each at its path
+        setting (``metrics_path``, ...) when set."""
+        settings = self.settings
+        urls: List[Any] = []
+        if settings.metrics_path:
+            urls.append((settings.metrics_path, MetricsHandler, {"metrics": self.metrics}))
+        if settings.health_path:
+            urls.append((settings.health_path, LivenessHandler))
+        if settings.readiness_path:
+            urls.append((settings.readiness_path, ReadinessHandler, {"readiness": self.readiness}))
+        if settings.status_path:
+            urls.append((settings.status_path, StatusPageHandler, {"data_path": settings.status_path + "/data.json"}))
+            urls.append((settings.status_path + "/data.json", StatusDataHandler, {"activity": self.activity}))
+        return urls
 
     async def start(self) -> None:
         """Open the store (create indexes) and start the housekeeping timers."""
@@ -130,29 +159,40 @@ class NexusPlugin:
         self._ticker.start()
         self._pruner = PeriodicCallback(self._prune, 60_000)
         self._pruner.start()
+        self._lag.start()
+        self.readiness.start()
+        self.activity.start()
         self.started = True
 
-    async def close(self, drain_seconds: float = 5.0) -> None:
+    async def close(self, drain_seconds: Optional[float] = None) -> None:
         """Stop accepting, let accepted work finish, close every connection, close the store.
 
-        Clients get close code 1001 ("server shutting down"), from which they reconnect;
-        messages already accepted (persisted) stay in the store for their replay.
+        Takes at most ``drain_seconds`` (default: the ``shutdown_timeout`` setting) and
+        then a little for the store. Clients get close code 1001 ("server shutting
+        down (reconnect in N ms)", N random up to ``reconnect_delay``), from which they
+        reconnect; messages already accepted (persisted) stay in the store for their
+        replay. See :mod:`nexus_tornado.server.shutdown`.
         """
         services = self.services
         services.closing = True
+        budget = self.settings.shutdown_timeout if drain_seconds is None else drain_seconds
+        deadline = time.monotonic() + budget
         for timer in (self._ticker, self._pruner):
             if timer is not None:
                 timer.stop()
-        deadline = time.monotonic() + drain_seconds
-        while time.monotonic() < deadline and (
-            self._background or any(c.busy for c in services.connections)
-        ):
-            await asyncio.sleep(0.02)
-        for connection in list(services.connections):
-            connection.close_with(*SHUTDOWN_CLOSE)
+        self._lag.stop()
+        self.readiness.stop()
+        self.activity.stop()
+        await drain(services, self.settings.reconnect_delay, deadline)
         self.router.close()
-        await self.hub.flush()
-        await self.store.close()
+        # Presence announcements of the connections just closed, delivery marks.
+        store_deadline = max(deadline, time.monotonic() + 1.0)
+        if self._background:
+            await within(
+                store_deadline, "server-side publishes", asyncio.gather(*self._background, return_exceptions=True)
+            )
+        await within(store_deadline, "recording deliveries", asyncio.ensure_future(self.hub.flush()))
+        await within(store_deadline, "closing the store", asyncio.ensure_future(self.store.close()))
         self.started = False
 
     # -- server-side publishing (the seed's "system event" path) --------------------------

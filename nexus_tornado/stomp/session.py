@@ -114,6 +114,24 @@ def _refusal(state: State, command: str) -> str:
     return "unexpected frame"
 
 
+class FrameCounts:
+    """Frames received (by command) and sent (CONNECTED, RECEIPT, ERROR) by sessions.
+
+    One instance may be shared by every session of a server, for its metrics. MESSAGE
+    frames are not counted here: a server counts its deliveries per publish, not per
+    subscriber.
+    """
+
+    __slots__ = ("received", "sent")
+
+    def __init__(self) -> None:
+        self.received: Dict[str, int] = {}
+        self.sent: Dict[str, int] = {}
+
+    def count_sent(self, command: str) -> None:
+        self.sent[command] = self.sent.get(command, 0) + 1
+
+
 class StompSession:
     """One client's STOMP session, driven by bytes in and actions from the server.
 
@@ -136,6 +154,7 @@ class StompSession:
         max_connecting_frames: int = 32,
         max_header_bytes: int = 8192,
         max_headers: int = 64,
+        counts: Optional["FrameCounts"] = None,
     ) -> None:
         if len(heartbeat) != 2 or min(heartbeat) < 0:
             raise ValueError("heartbeat must be two non-negative millisecond periods")
@@ -175,6 +194,8 @@ class StompSession:
         self._transactions: Dict[str, List[Frame]] = {}
         self._held: List[Union[Frame, Oversized]] = []
         self._receipt: Optional[str] = None  # receipt of the frame being handled
+        #: Frames received and sent, by command (shared by the sessions of one server).
+        self._counts = counts if counts is not None else FrameCounts()
 
     # -- properties ------------------------------------------------------------------
 
@@ -245,6 +266,7 @@ class StompSession:
         if extra_headers:
             headers.update(extra_headers)
         self._out.append(serialize(Frame("CONNECTED", headers), version))
+        self._counts.count_sent("CONNECTED")
         self.state = State.CONNECTED
         held, self._held = self._held, []
         try:
@@ -264,6 +286,7 @@ class StompSession:
         if self.state is State.CLOSED:
             return
         self._out.append(serialize(Frame("RECEIPT", {"receipt-id": receipt_id}), self.version or "1.2"))
+        self._counts.count_sent("RECEIPT")
 
     def send_error(self, message: str, detail: str = "", receipt_id: Optional[str] = None) -> None:
         """Queue an ERROR and close (STOMP 1.2 "ERROR")."""
@@ -322,6 +345,8 @@ class StompSession:
     # -- dispatch --------------------------------------------------------------------
 
     def _dispatch(self, event: Union[Frame, Oversized]) -> None:
+        received = self._counts.received
+        received[event.command] = received.get(event.command, 0) + 1
         self._receipt = event.headers.get("receipt")
         if isinstance(event, Oversized):
             self._on_oversized(event)
@@ -360,6 +385,7 @@ class StompSession:
         if body:
             headers["content-type"] = "text/plain;charset=utf-8"
         self._out.append(serialize(Frame("ERROR", headers, body), self.version or "1.2"))
+        self._counts.count_sent("ERROR")
         self.close_reason = message
         self.close_detail = detail
         self.state = State.CLOSED
