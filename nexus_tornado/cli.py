@@ -7,8 +7,9 @@ environment variable, the ``[nexus]`` section of the ``--config`` file, or its d
     NEXUS_JWT_SECRET=s3cret NEXUS_MONGO_URI=mongodb://db/nexus nexus-tornado
     nexus-tornado --config config/nexus.ini
 
-Ctrl-C or SIGTERM shut down cleanly: accepted messages are persisted, every client gets
-close code 1001 and reconnects elsewhere or later.
+Ctrl-C or SIGTERM shut down cleanly within ``--shutdown-timeout``: accepted messages
+are persisted, every client gets close code 1001 with a jittered reconnect delay
+(docs/operations.md). A bad option ends the command with one line and exit status 2.
 """
 
 from __future__ import annotations
@@ -24,20 +25,21 @@ import os
 import secrets
 import signal
 import sys
+import textwrap
+import time
 import typing
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import tornado.web
 from tornado.netutil import bind_sockets
 
 from . import __version__
-from .errors import ConfigError
-from .settings import Settings
+from .errors import ConfigError, NexusError
+from .settings import ENV_PREFIX, FIELDS, Settings, convert_option, field_type, type_syntax
 
 log = logging.getLogger("nexus_tornado.cli")
 
-ENV_PREFIX = "NEXUS_"
 #: The demo page's vendored sockjs-client, served by the demo app.
 DEMO_SOCKJS_URL = "/static/vendor/sockjs.min.js"
 CONFIG_SECTION = "nexus"
@@ -50,46 +52,60 @@ SERVER_OPTIONS: Dict[str, Any] = {
     "demo": (True, bool, "Mount the demo app (page, demo-only login) next to the plugin."),
     "demo_secret_file": ("", str, "With the demo and no --jwt-secret: the file that keeps the demo's JWT secret across restarts, made on first use; none given: $XDG_STATE_HOME/nexus-tornado/demo-jwt-secret ($XDG_STATE_HOME is ~/.local/state by default)."),
     "log_level": ("INFO", str, "Logging level (DEBUG, INFO, WARNING, ERROR)."),
+    "log_format": ("text", str, "Log line format: text, or json (one JSON object per line, with the connection's fields)."),
     "service_token": ("", str, "Print a service token with this name for the HTTP publishing API ({prefix}/api/publish), valid --service-token-days, and exit (needs --jwt-secret, or --jwt-signing-key)."),
     "service_token_days": (30, int, "Lifetime of the token --service-token prints, days."),
 }
 
+#: Accepted values of the server options that take one of a few words.
+SERVER_CHOICES: Dict[str, Sequence[str]] = {
+    "log_level": ("DEBUG", "INFO", "WARNING", "ERROR"),
+    "log_format": ("text", "json"),
+}
 
-def _kind(name: str) -> Any:
-    hints = typing.get_type_hints(Settings)
-    return hints[name]
+#: Settings the command sets differently from a plugin's defaults: the operations
+#: endpoints are mounted (``--metrics-path ''`` etc. turns one off).
+COMMAND_DEFAULTS: Dict[str, Any] = {
+    "metrics_path": "/metrics",
+    "health_path": "/healthz",
+    "readiness_path": "/readyz",
+    "status_path": "/status",
+}
+
+#: Exit status for a bad option or value (as argparse's own errors).
+EXIT_USAGE = 2
+#: Exit status when the server cannot start (port taken, store unreachable).
+EXIT_FAILURE = 1
 
 
 def _convert(name: str, value: Any, kind: Any) -> Any:
-    """Turn option text into the field's type (lists are comma-separated)."""
-    if not isinstance(value, str):
-        return value
-    origin = typing.get_origin(kind)
-    if origin is tuple:
-        item = typing.get_args(kind)[0]
-        parts = [p.strip() for p in value.split(",") if p.strip()]
-        try:
-            return tuple(item(p) for p in parts)
-        except ValueError:
-            raise ConfigError("%s: expected a comma-separated list of %s" % (name, item.__name__)) from None
-    if origin is typing.Union:  # Optional[str]
-        return value or None
-    if kind is bool:
-        lowered = value.strip().lower()
-        if lowered in ("1", "true", "yes", "on"):
-            return True
-        if lowered in ("0", "false", "no", "off"):
-            return False
-        raise ConfigError("%s: expected true or false, not %r" % (name, value))
-    try:
-        return kind(value)
-    except ValueError:
-        raise ConfigError("%s: expected %s, not %r" % (name, kind.__name__, value)) from None
+    return convert_option(name, value, kind)
+
+
+class _Formatter(argparse.HelpFormatter):
+    """Wraps help text without breaking names at hyphens (``jsonp-polling``)."""
+
+    def _split_lines(self, text: str, width: int) -> List[str]:
+        return textwrap.wrap(" ".join(text.split()), width, break_on_hyphens=False)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (the option and what is wrong), exit 2."""
+
+    def error(self, message: str) -> typing.NoReturn:
+        self.exit(EXIT_USAGE, "%s: error: %s (see --help)\n" % (self.prog, message))
+
+
+def option_names(name: str, source: Optional[str] = None) -> str:
+    """How to refer to option ``name`` in an error: its flag, and where the value came from."""
+    flag = "--" + name.replace("_", "-")
+    return flag if source is None or source == flag else "%s (from %s)" % (flag, source)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="nexus-tornado",
+        formatter_class=_Formatter,
         description="Serve nexus-tornado: STOMP 1.2 over SockJS and raw WebSocket, with "
         "the demo app. Each option can also be set as NEXUS_<OPTION> in the environment "
         "(e.g. NEXUS_JWT_SECRET) or as <option> in the [nexus] section of --config.",
@@ -102,29 +118,47 @@ def build_parser() -> argparse.ArgumentParser:
             parser.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction, default=None,
                                 help="%s (default: %s)" % (help_text, "on" if default else "off"))
         else:
-            parser.add_argument(flag, dest=name, default=None,
+            choices = SERVER_CHOICES.get(name)
+            metavar = "{%s}" % ",".join(choices) if choices else ("INTEGER" if kind is int else "TEXT")
+            parser.add_argument(flag, dest=name, default=None, metavar=metavar,
                                 help="%s (default: %s)" % (help_text, default if default != "" else "none"))
     for field in dataclasses.fields(Settings):
         flag = "--" + field.name.replace("_", "-")
         help_text = field.metadata.get("help", "").replace("``", "")
-        default = field.default
-        if isinstance(default, tuple):
-            default = ",".join(str(d) for d in default)
-        shown = "(default: %s)" % (default if default not in ("", None) else "none")
+        shown = "(default: %s)" % shown_default(field.name)
         if field.name == "jwt_secret":
             shown = "(required unless --demo, which keeps one in --demo-secret-file; @FILE reads it from a file)"
         elif field.name == "jwt_signing_key":
             shown = "(default: none, i.e. jwt_secret; @FILE reads it from a file)"
-        parser.add_argument(flag, dest=field.name, default=None, metavar=field.name.upper(),
+        kind = field_type(field.name)
+        metavar = type_syntax(kind)
+        if metavar == "LIST":
+            item = typing.get_args(kind)[0]
+            metavar = "N,N" if item is int else "A,B,..."
+        parser.add_argument(flag, dest=field.name, default=None, metavar=metavar,
                             help="%s %s" % (help_text, shown))
     return parser
 
 
+def shown_default(name: str) -> str:
+    """A setting's default as the command applies it, written as it would be given."""
+    default = COMMAND_DEFAULTS.get(name, FIELDS[name].default)
+    if isinstance(default, tuple):
+        default = ",".join(str(d) for d in default)
+    return "none" if default in ("", None) else str(default)
+
+
 def gather(
-    args: argparse.Namespace, environ: Mapping[str, str]
+    args: argparse.Namespace, environ: Mapping[str, str], sources: Optional[Dict[str, str]] = None
 ) -> Dict[str, Any]:
-    """Merge options: command line over environment over config file."""
+    """Merge options: command line over environment over config file.
+
+    ``sources``, when given, is filled with where each value came from (a flag, an
+    environment variable or ``file [nexus] key``), for error messages.
+    """
     values: Dict[str, Any] = {}
+    if sources is None:
+        sources = {}
     names = list(SERVER_OPTIONS) + [f.name for f in dataclasses.fields(Settings)]
     config_path = args.config or environ.get(ENV_PREFIX + "CONFIG")
     if config_path:
@@ -135,24 +169,32 @@ def gather(
             for key, value in parser.items(CONFIG_SECTION):
                 name = key.replace("-", "_")
                 if name not in names:
-                    raise ConfigError("%s: unknown option %r" % (config_path, key))
+                    raise ConfigError(
+                        "%s: unknown option %r in [%s] (the options are those of --help, "
+                        "without the dashes)" % (config_path, key, CONFIG_SECTION)
+                    )
                 values[name] = value
+                sources[name] = "%s [%s] %s" % (config_path, CONFIG_SECTION, key)
     for name in names:
         env = environ.get(ENV_PREFIX + name.upper())
         if env is not None:
             values[name] = env
+            sources[name] = ENV_PREFIX + name.upper()
     for name in names:
         flag = getattr(args, name, None)
         if flag is not None:
             values[name] = flag
+            sources[name] = "--" + name.replace("_", "-")
     return values
 
 
-def settings_from(values: Mapping[str, Any]) -> Settings:
-    kwargs: Dict[str, Any] = {}
+def settings_from(values: Mapping[str, Any], command_defaults: bool = False) -> Settings:
+    """The plugin settings in ``values``; with ``command_defaults``, the command's own
+    defaults (:data:`COMMAND_DEFAULTS`) fill what ``values`` lacks."""
+    kwargs: Dict[str, Any] = dict(COMMAND_DEFAULTS) if command_defaults else {}
     for field in dataclasses.fields(Settings):
         if field.name in values:
-            kwargs[field.name] = _convert(field.name, values[field.name], _kind(field.name))
+            kwargs[field.name] = _convert(field.name, values[field.name], field_type(field.name))
     for name in ("jwt_secret", "jwt_signing_key"):  # keys may live in files: @FILE
         secret = kwargs.get(name, "")
         if isinstance(secret, str) and secret.startswith("@"):
@@ -166,32 +208,51 @@ def settings_from(values: Mapping[str, Any]) -> Settings:
 
 def server_option(values: Mapping[str, Any], name: str) -> Any:
     default, kind, _ = SERVER_OPTIONS[name]
-    return _convert(name, values.get(name, default), kind)
+    value = _convert(name, values.get(name, default), kind)
+    choices = SERVER_CHOICES.get(name)
+    if choices is not None:
+        matched = [c for c in choices if c.lower() == str(value).strip().lower()]
+        if not matched:
+            raise ConfigError("%s: expected one of %s, not %r" % (name, ", ".join(choices), value))
+        value = matched[0]
+    if name == "port" and not 0 <= value <= 65535:
+        raise ConfigError("port: expected 0 to 65535, not %d" % value)
+    if name == "backlog" and value <= 0:
+        raise ConfigError("backlog: expected a positive whole number, not %d" % value)
+    return value
 
 
-def demo_secret(values: Mapping[str, Any], environ: Mapping[str, str]) -> str:
-    """The demo's JWT secret when none is configured: kept in a file, so that a
-    restarted server accepts the tokens open pages hold; a random one for this run
-    only when that file can be neither read nor made."""
+def describe_error(exc: NexusError, sources: Mapping[str, str]) -> str:
+    """``exc``'s message with its leading option name made an option the user typed
+    (``--mongo-uri (from NEXUS_MONGO_URI): ...``); one line."""
+    message = " ".join(exc.message.split())
+    head = message.split(":", 1)[0].split(" ", 1)[0]
+    if head in FIELDS or head in SERVER_OPTIONS:
+        message = option_names(head, sources.get(head)) + message[len(head):]
+    return message
+
+
+def demo_secret(values: Mapping[str, Any], environ: Mapping[str, str]) -> Tuple[str, int, str]:
+    """The demo's JWT secret when none is configured, and a line to log about it (level,
+    text; logging starts once every option is known good): kept
+    in a file, so that a restarted server accepts the tokens open pages hold; a random
+    one for this run only when that file can be neither read nor made."""
     tokens = importlib.import_module("nexus_tornado.demo.tokens")
     configured = server_option(values, "demo_secret_file")
     path = Path(configured) if configured else tokens.default_secret_path(environ)
     try:
         secret, created = tokens.stable_secret(path)
     except OSError as exc:
-        log.warning(
+        return secrets.token_hex(32), logging.WARNING, (
             "no --jwt-secret given and the demo secret file %s is unusable (%s): signing demo "
-            "tokens with a random secret; pages will need a new token after a restart",
-            path, exc.strerror or exc,
+            "tokens with a random secret; pages will need a new token after a restart"
+            % (path, exc.strerror or exc)
         )
-        return secrets.token_hex(32)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
-    log.info(
-        "no --jwt-secret given: signing demo tokens with the secret in %s (%s)",
-        path, "made now" if created else "kept across restarts",
+    return str(secret), logging.INFO, "no --jwt-secret given: signing demo tokens with the secret in %s (%s)" % (
+        path, "made now" if created else "kept across restarts"
     )
-    return str(secret)
 
 
 #: Cyclic garbage collector thresholds while serving (Python's default: 700, 10, 10).
@@ -215,12 +276,23 @@ def tune_gc() -> None:
     gc.set_threshold(*GC_THRESHOLDS)
 
 
-async def serve(settings: Settings, host: str, port: int, demo: bool, backlog: int = 1024) -> None:
-    """Run until SIGINT/SIGTERM, then shut down cleanly."""
+def mongo_hosts(uri: str) -> str:
+    """The host list of a MongoDB URI, without credentials (for log lines)."""
+    return uri.split("://", 1)[-1].rsplit("@", 1)[-1].split("/", 1)[0].split("?", 1)[0]
+
+
+async def serve(
+    settings: Settings, host: str, port: int, demo: bool, backlog: int = 1024,
+    secret_note: Optional[Tuple[int, str]] = None,
+) -> None:
+    """Run until SIGINT/SIGTERM, then shut down cleanly (``secret_note``: where the
+    demo's secret came from, logged once the store's settings proved good)."""
     from .server.http import NexusHTTPServer, server_options
     from .server.plugin import NexusPlugin
 
     plugin = NexusPlugin(settings)
+    if secret_note is not None:
+        log.log(*secret_note)
     urls: List[Any] = plugin.urls
     if demo:
         # handlers/ is installed as nexus_tornado.demo (setup.cfg maps it there).
@@ -247,12 +319,34 @@ async def serve(settings: Settings, host: str, port: int, demo: bool, backlog: i
     if demo and host not in ("127.0.0.1", "localhost", "::1"):
         log.warning("the demo app's login issues tokens to anyone who asks: do not expose it")
     tune_gc()
+    if settings.metrics_path or settings.readiness_path or settings.status_path:
+        log.info(
+            "operations: metrics %s, liveness %s, readiness %s, operator's page %s",
+            *(getattr(settings, name) or "off" for name in ("metrics_path", "health_path", "readiness_path", "status_path")),
+        )
     await stop.wait()
-    log.info("shutting down")
+    started = time.monotonic()
+    log.info("shutting down: no new connections; finishing accepted work (at most %g s)", settings.shutdown_timeout)
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        # A second signal while draining: the operator wants out now.
+        loop.add_signal_handler(signum, _exit_now)
     server.stop()
     await plugin.close()
-    await server.close_all_connections()
-    log.info("stopped")
+    try:
+        await asyncio.wait_for(server.close_all_connections(), CLOSE_CONNECTIONS_SECONDS)
+    except asyncio.TimeoutError:
+        log.warning("some HTTP connections did not close in time")
+    log.info("stopped in %.1f s", time.monotonic() - started)
+
+
+#: How long the last HTTP connections get to close once the plugin closed, seconds.
+CLOSE_CONNECTIONS_SECONDS = 5.0
+
+
+def _exit_now() -> None:
+    log.warning("second signal during shutdown: exiting at once")
+    logging.shutdown()
+    os._exit(EXIT_FAILURE)
 
 
 def print_service_token(settings: Settings, name: str, days: int) -> int:
@@ -272,35 +366,56 @@ def print_service_token(settings: Settings, name: str, days: int) -> int:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Run the command; 0 after a clean stop, 2 for a bad option, 1 if serving failed.
+
+    A bad option or value ends the command at once with one line naming it and what is
+    accepted (no traceback), before anything is opened or bound.
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
+    sources: Dict[str, str] = {}
     try:
-        values = gather(args, os.environ)
-        logging.basicConfig(
-            level=str(server_option(values, "log_level")).upper(),
-            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        )
+        values = gather(args, os.environ, sources)
+        level = server_option(values, "log_level")
+        log_format = server_option(values, "log_format")
         host = server_option(values, "host")
         port = server_option(values, "port")
+        backlog = server_option(values, "backlog")
         demo = server_option(values, "demo")
         service_token = server_option(values, "service_token")
-        if service_token and not values.get("jwt_secret"):
-            raise ConfigError("--service-token needs the server's --jwt-secret")
+        if (service_token or not demo) and not values.get("jwt_secret"):
+            raise ConfigError(
+                "jwt_secret is required with %s: give --jwt-secret SECRET (or @FILE), "
+                "%sJWT_SECRET or jwt_secret in the config file"
+                % ("--service-token" if service_token else "--no-demo", ENV_PREFIX)
+            )
+        secret_note: Optional[Tuple[int, str]] = None
         if demo and not values.get("jwt_secret"):
-            values = dict(values, jwt_secret=demo_secret(values, os.environ))
+            secret, note_level, note = demo_secret(values, os.environ)
+            secret_note = (note_level, note)
+            values = dict(values, jwt_secret=secret)
         if demo and not values.get("sockjs_url"):
             # The iframe transports must load the same sockjs-client as the page.
             values = dict(values, sockjs_url=DEMO_SOCKJS_URL)
-        settings = settings_from(values)
-    except (ConfigError, ValueError) as exc:
-        parser.error(str(exc))
+        settings = settings_from(values, command_defaults=True)
+    except NexusError as exc:
+        parser.exit(EXIT_USAGE, "%s: error: %s\n" % (parser.prog, describe_error(exc, sources)))
     if service_token:
         return print_service_token(settings, service_token, server_option(values, "service_token_days"))
+    from .server.log_format import configure
+
+    configure(level, log_format)
     try:
-        asyncio.run(serve(settings, host, port, demo, server_option(values, "backlog")))
+        asyncio.run(serve(settings, host, port, demo, backlog, secret_note))
+    except ConfigError as exc:  # found when the store is set up (e.g. a URI's options)
+        parser.exit(EXIT_USAGE, "%s: error: %s\n" % (parser.prog, describe_error(exc, sources)))
+    except NexusError as exc:  # the store cannot be reached at start
+        detail = exc.log_detail if len(exc.log_detail) <= 160 else exc.log_detail[:157] + "..."
+        log.error("cannot start: MongoDB at %s did not answer: %s", mongo_hosts(settings.mongo_uri), detail)
+        return EXIT_FAILURE
     except OSError as exc:
         log.error("cannot serve on %s:%s: %s", host, port, exc.strerror or exc)
-        return 1
+        return EXIT_FAILURE
     return 0
 
 

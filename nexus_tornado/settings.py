@@ -11,12 +11,46 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, Dict, Optional, Tuple
+import os
+import re
+import typing
+from typing import Any, Dict, Mapping, Optional, Tuple
+from urllib.parse import urlsplit
 
 from .errors import ConfigError
 
 #: Algorithms PyJWT may verify with; ``none`` is never accepted.
 SUPPORTED_ALGORITHMS = ("HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "ES256", "ES384")
+
+#: ``disabled_transports``: every accepted name -> the server endpoint it turns off.
+#: The server's names (sockjs-tornado's, plus ``rawwebsocket`` for ``{prefix}/websocket``)
+#: and sockjs-client's (``jsonp-polling``, ...). One endpoint serves several
+#: sockjs-client transports (``iframe-eventsource`` and ``eventsource`` both use
+#: ``eventsource``), so turning off one of them turns off its siblings too.
+TRANSPORT_NAMES: Dict[str, str] = {
+    "websocket": "websocket",
+    "xhr_streaming": "xhr_streaming",
+    "xhr-streaming": "xhr_streaming",
+    "xdr-streaming": "xhr_streaming",
+    "eventsource": "eventsource",
+    "iframe-eventsource": "eventsource",
+    "htmlfile": "htmlfile",
+    "iframe-htmlfile": "htmlfile",
+    "xhr": "xhr",
+    "xhr-polling": "xhr",
+    "xdr-polling": "xhr",
+    "iframe-xhr-polling": "xhr",
+    "jsonp": "jsonp",
+    "jsonp-polling": "jsonp",
+    "rawwebsocket": "rawwebsocket",
+    "raw-websocket": "rawwebsocket",
+}
+
+#: Environment variables that configure nexus-tornado start with this.
+ENV_PREFIX = "NEXUS_"
+
+_MONGO_SCHEMES = ("mongodb", "mongodb+srv")
+_PATH_RE = re.compile(r"^/[A-Za-z0-9._~!$&'()*+,;=:@/-]*$")
 
 
 def _opt(default: Any, help: str) -> Any:
@@ -37,9 +71,9 @@ class Settings:
     token_ttl: float = _opt(900.0, "Lifetime of the tokens the token handler issues for logged-in users, seconds.")
     service_role: str = _opt("service", "Role a token needs for the HTTP publishing API ({prefix}/api/publish, /api/notify); empty turns the API off.")
     prefix: str = _opt("/stomp", "URL prefix of the SockJS endpoint; the raw WebSocket is at ``{prefix}/websocket``.")
-    disabled_transports: Tuple[str, ...] = _opt((), "SockJS transports to turn off, e.g. ``(\"jsonp\", \"htmlfile\")``.")
+    disabled_transports: Tuple[str, ...] = _opt((), "Transports to turn off, by the server's endpoint name (websocket, xhr_streaming, eventsource, htmlfile, xhr, jsonp, rawwebsocket) or sockjs-client's (jsonp-polling, xhr-polling, iframe-htmlfile, ...); e.g. ``jsonp,htmlfile``.")
     sockjs_url: str = _opt("", "Where the SockJS iframe page loads sockjs-client from; use the page's own copy (empty: sockjs-client 1.6.1 from jsDelivr; the demo serves its vendored copy).")
-    allowed_origins: Tuple[str, ...] = _opt(("*",), "Origins allowed to open the WebSocket / load the SockJS iframe (``\"*\"``: any).")
+    allowed_origins: Tuple[str, ...] = _opt(("*",), "Origins allowed to open the WebSocket / load the SockJS iframe, each ``scheme://host[:port]`` (``*``: any); e.g. ``https://app.example.com,https://admin.example.com``.")
     max_frame_size: int = _opt(64 * 1024, "Largest STOMP frame accepted, bytes (wire contract: 64 KiB).")
     sends_per_minute: int = _opt(100, "SENDs per minute per user, over all of that user's connections.")
     idle_timeout: float = _opt(300.0, "Close a connection with no inbound traffic for this long, seconds.")
@@ -68,14 +102,55 @@ class Settings:
     handler_timeout: float = _opt(10.0, "Longest a message handler or after-store listener may run, seconds (then SERVER_ERROR, or a logged failure).")
     listener_backlog: int = _opt(10_000, "After-store listener calls that may wait to run; beyond that, publishing waits for them.")
     memory_store_bytes: int = _opt(256 * 1024 * 1024, "In-memory store only: bytes all destinations together may hold; past it the oldest messages go first (0: no limit).")
+    metrics_path: str = _opt("", "URL path of the Prometheus metrics (empty: not mounted; the command serves /metrics).")
+    health_path: str = _opt("", "URL path of the liveness check, 200 while the IOLoop answers; never asks the store (empty: not mounted; the command serves /healthz).")
+    readiness_path: str = _opt("", "URL path of the readiness check: 503 while the store cannot take writes or the server is shutting down, else 200 (empty: not mounted; the command serves /readyz).")
+    status_path: str = _opt("", "URL path of the operator's page: connections, busiest destinations, rates, rejections (empty: not mounted; the command serves /status).")
+    readiness_interval: float = _opt(2.0, "How often the store is probed with a write for the readiness check, seconds.")
+    shutdown_timeout: float = _opt(30.0, "Longest a shutdown (SIGTERM, plugin.close()) waits for accepted work and store writes before closing every connection, seconds.")
+    reconnect_delay: float = _opt(10.0, "Connections closed by a shutdown are told to reconnect after a random delay of up to this long, seconds (spreads the crowd over the restarted servers; 0: at once).")
 
     def __post_init__(self) -> None:
+        # Frozen: normalise through object.__setattr__ (lists become tuples, transport
+        # names the server's), then check everything.
+        for name in ("jwt_algorithms", "disabled_transports", "allowed_origins", "heartbeat"):
+            value = getattr(self, name)
+            if isinstance(value, str) and name != "heartbeat":
+                object.__setattr__(self, name, (value,))
+            elif isinstance(value, (list, set, frozenset)):
+                object.__setattr__(self, name, tuple(value))
+        object.__setattr__(self, "disabled_transports", _transport_names(self.disabled_transports))
         self.validate()
+
+    @classmethod
+    def from_environ(cls, environ: Optional[Mapping[str, str]] = None, **overrides: Any) -> "Settings":
+        """Settings from ``NEXUS_*`` environment variables (as the command reads them),
+        with ``overrides`` on top; a missing or bad value raises :class:`ConfigError`
+        naming the variable."""
+        environ = os.environ if environ is None else environ
+        kwargs: Dict[str, Any] = {}
+        for name in FIELDS:
+            variable = ENV_PREFIX + name.upper()
+            if variable in environ:
+                try:
+                    kwargs[name] = convert_option(name, environ[variable], field_type(name))
+                except ConfigError as exc:
+                    raise ConfigError("%s (from %s)" % (exc.message, variable)) from None
+        kwargs.update(overrides)
+        if not kwargs.get("jwt_secret"):
+            raise ConfigError(
+                "jwt_secret is required: set %sJWT_SECRET (a shared secret of 32 bytes or more "
+                "for HS256, or a PEM public key)" % ENV_PREFIX
+            )
+        return cls(**kwargs)
 
     def validate(self) -> None:
         """Raise :class:`ConfigError` naming the first invalid field."""
+        _check_types(self)
         if not self.jwt_secret:
-            raise ConfigError("jwt_secret is required (a shared secret or a PEM public key)")
+            raise ConfigError(
+                "jwt_secret is required (a shared secret of 32 bytes or more for HS256, or a PEM public key)"
+            )
         algorithms = tuple(self.jwt_algorithms)
         if not algorithms:
             raise ConfigError("jwt_algorithms must name at least one algorithm")
@@ -98,7 +173,7 @@ class Settings:
                     % (needed, ", ".join(algorithms))
                 )
         if not self.prefix.startswith("/") or self.prefix.endswith("/"):
-            raise ConfigError("prefix must start with '/' and not end with '/'")
+            raise ConfigError("prefix: expected a URL path starting with '/' and not ending with one (e.g. /stomp), not %r" % (self.prefix,))
         for name in (
             "max_frame_size",
             "sends_per_minute",
@@ -117,19 +192,25 @@ class Settings:
             "max_pending_acks",
         ):
             if getattr(self, name) <= 0:
-                raise ConfigError("%s must be positive" % name)
+                raise ConfigError("%s: expected a positive number, not %r" % (name, getattr(self, name)))
         for name in ("idle_timeout", "connect_timeout", "mongo_timeout", "handler_timeout", "token_ttl",
-                     "http_header_timeout", "http_body_timeout"):
+                     "http_header_timeout", "http_body_timeout", "readiness_interval", "shutdown_timeout"):
             if not getattr(self, name) > 0:  # NaN too
-                raise ConfigError("%s must be positive" % name)
+                raise ConfigError("%s: expected a positive number, not %r" % (name, getattr(self, name)))
         if len(self.heartbeat) != 2 or min(self.heartbeat) < 0:
-            raise ConfigError("heartbeat must be two non-negative integers (ms)")
+            raise ConfigError("heartbeat: expected two non-negative whole numbers SEND,EXPECT in milliseconds (e.g. 10000,10000; 0 turns one off), not %r" % (self.heartbeat,))
         if self.retention_count < 0 or self.retention_seconds < 0:
-            raise ConfigError("retention_count and retention_seconds must be >= 0")
+            raise ConfigError(
+                "%s: expected 0 (no limit) or more"
+                % ("retention_count" if self.retention_count < 0 else "retention_seconds")
+            )
+        if self.reconnect_delay < 0:
+            raise ConfigError("reconnect_delay: expected 0 or more seconds, not %r" % (self.reconnect_delay,))
         if self.presence_grace_seconds < 0:
-            raise ConfigError("presence_grace_seconds must be >= 0")
+            raise ConfigError("presence_grace_seconds: expected 0 or more seconds, not %r" % (self.presence_grace_seconds,))
         if self.memory_store_bytes < 0:
-            raise ConfigError("memory_store_bytes must be >= 0")
+            raise ConfigError("memory_store_bytes: expected 0 (no limit) or more, not %r" % (self.memory_store_bytes,))
+        _check_values(self)
 
     def replace(self, **changes: Any) -> "Settings":
         """A copy with some fields changed (validated again)."""
@@ -145,3 +226,121 @@ class Settings:
             values["mongo_uri"] = "***"
         return values
 
+
+FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
+
+
+def field_type(name: str) -> Any:
+    """The declared type of field ``name`` (``int``, ``Tuple[str, ...]``, ...)."""
+    return typing.get_type_hints(Settings)[name]
+
+
+def type_syntax(kind: Any) -> str:
+    """How a value of ``kind`` is written in an option, variable or config file."""
+    if typing.get_origin(kind) is tuple:
+        return "LIST"
+    if typing.get_origin(kind) is typing.Union:
+        return "TEXT"
+    return {int: "INTEGER", float: "SECONDS", bool: "BOOL", str: "TEXT"}.get(kind, "TEXT")
+
+
+def convert_option(name: str, value: Any, kind: Any) -> Any:
+    """Turn option text into the field's type (lists are comma-separated)."""
+    if not isinstance(value, str):
+        return value
+    origin = typing.get_origin(kind)
+    if origin is tuple:
+        item = typing.get_args(kind)[0]
+        parts = [p.strip() for p in value.split(",") if p.strip()]
+        try:
+            return tuple(item(p) for p in parts)
+        except ValueError:
+            raise ConfigError(
+                "%s: expected a comma-separated list of %s, not %r"
+                % (name, "whole numbers" if item is int else item.__name__, value)
+            ) from None
+    if origin is typing.Union:  # Optional[str]
+        return value or None
+    if kind is bool:
+        lowered = value.strip().lower()
+        if lowered in ("1", "true", "yes", "on"):
+            return True
+        if lowered in ("0", "false", "no", "off"):
+            return False
+        raise ConfigError("%s: expected true or false, not %r" % (name, value))
+    try:
+        return kind(value)
+    except ValueError:
+        expected = {int: "a whole number", float: "a number"}.get(kind, kind.__name__)
+        raise ConfigError("%s: expected %s, not %r" % (name, expected, value)) from None
+
+
+def _transport_names(names: Any) -> Tuple[str, ...]:
+    """The server's endpoint names for ``names`` (either spelling), in order, once each."""
+    if not isinstance(names, tuple) or not all(isinstance(n, str) for n in names):
+        raise ConfigError("disabled_transports: expected a list of transport names")
+    result = []
+    for name in names:
+        canonical = TRANSPORT_NAMES.get(name.strip().lower())
+        if canonical is None:
+            raise ConfigError(
+                "disabled_transports: unknown transport %r (accepted: %s)"
+                % (name, ", ".join(TRANSPORT_NAMES))
+            )
+        if canonical not in result:
+            result.append(canonical)
+    return tuple(result)
+
+
+def _check_types(settings: Settings) -> None:
+    """Each field holds a value of its type (a host app may pass anything)."""
+    for f in dataclasses.fields(settings):
+        kind = field_type(f.name)
+        value = getattr(settings, f.name)
+        if kind in (int, float) and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            raise ConfigError("%s: expected a number, not %r" % (f.name, value))
+        if kind is int and not isinstance(value, int):
+            raise ConfigError("%s: expected a whole number, not %r" % (f.name, value))
+        if kind is str and not isinstance(value, str):
+            raise ConfigError("%s: expected text, not %r" % (f.name, value))
+
+
+def _check_values(settings: Settings) -> None:
+    """The checks of the values a typo most often breaks (URIs, origins, paths)."""
+    uri = settings.mongo_uri
+    if uri:
+        scheme = uri.split("://", 1)[0].lower() if "://" in uri else ""
+        try:
+            host = urlsplit(uri).netloc.rsplit("@", 1)[-1] if scheme else ""
+        except ValueError:
+            host = ""
+        if scheme not in _MONGO_SCHEMES or not host.strip(",/"):
+            shown = "***" if "@" in uri else repr(uri)
+            raise ConfigError(
+                "mongo_uri: expected mongodb://host[:port][,host...]/[database][?options] or "
+                "mongodb+srv://host/..., not %s (empty: the in-memory store)" % shown
+            )
+    for origin in settings.allowed_origins:
+        if origin == "*":
+            continue
+        parts = urlsplit(origin.strip()) if "://" in origin else None
+        try:
+            parts.port if parts is not None else None
+        except ValueError:
+            parts = None
+        if parts is None or not parts.hostname or parts.path not in ("", "/") or parts.query or parts.fragment:
+            raise ConfigError(
+                "allowed_origins: %r is not an origin; expected scheme://host[:port] such as "
+                "https://app.example.com, or * for any" % origin
+            )
+    for name in PATH_FIELDS:
+        path = getattr(settings, name)
+        if path and (not _PATH_RE.match(path) or path.endswith("/")):
+            raise ConfigError(
+                "%s: expected a URL path such as /metrics (starting with '/', not ending "
+                "with one), or empty to leave it unmounted, not %r" % (name, path)
+            )
+
+
+#: Fields naming a URL path the plugin mounts an operations endpoint at ("" = none).
+PATH_FIELDS: Tuple[str, ...] = ("metrics_path", "health_path", "readiness_path", "status_path")

@@ -12,7 +12,8 @@
  *    `getToken` for one before every attempt (saying why: a first connect, a
  *    reconnect after the server refused the token, or a refresh);
  *  - reconnects by itself with exponential back-off, jitter and a cap; the back-off
- *    starts over after a successful connection;
+ *    starts over after a successful connection; a server shutting down (close 1001,
+ *    "server shutting down (reconnect in N ms)") sets the delay instead;
  *  - re-subscribes after a reconnect with `last-seq` (the highest `seq` seen per
  *    destination, kept in localStorage so it survives a page reload), so the server
  *    replays what was missed; drops anything at or below that `seq` (duplicates);
@@ -58,6 +59,8 @@
     'iframe-eventsource', 'htmlfile', 'iframe-htmlfile', 'xhr-polling', 'xdr-polling',
     'iframe-xhr-polling', 'jsonp-polling'];
   var MAX_OUTBOX = 200;
+  /** The longest reconnect delay a server may ask for (ms). */
+  var MAX_SERVER_DELAY = 5 * 60 * 1000;
 
   function noop() {}
 
@@ -113,6 +116,16 @@
     var raw = policy.initial * Math.pow(policy.factor, attempt);
     var capped = Math.min(policy.max, raw);
     return Math.round(capped * (1 - policy.jitter * random()));
+  }
+
+  /**
+   * The reconnect delay (ms) a server shutting down asked for: close code 1001 with the
+   * reason "server shutting down (reconnect in N ms)". null when it named none.
+   */
+  function serverReconnectDelay(evt) {
+    if (!evt || evt.code !== 1001 || typeof evt.reason !== 'string') { return null; }
+    var match = /\(reconnect in (\d+) ms\)/.exec(evt.reason);
+    return match ? Math.min(parseInt(match[1], 10), MAX_SERVER_DELAY) : null;
   }
 
   /** localStorage wrapper that degrades to memory (private mode, quota, disabled). */
@@ -205,6 +218,7 @@
   }
 
   NexusClient.backoffDelay = backoffDelay;
+  NexusClient.serverReconnectDelay = serverReconnectDelay;
   NexusClient.decodeJwt = decodeJwt;
   NexusClient.SOCKJS_TRANSPORTS = SOCKJS_TRANSPORTS;
   NexusClient.RAW_WEBSOCKET = RAW_WEBSOCKET;
@@ -409,15 +423,18 @@
     if (this._refreshTimer) { clearTimeout(this._refreshTimer); this._refreshTimer = null; }
     this.transport = null;
     if (this._running) {
-      this._scheduleReconnect(reason);
+      this._scheduleReconnect(reason, serverReconnectDelay(evt));
     } else {
       this._setState('disconnected', { reason: reason });
     }
   };
 
-  NexusClient.prototype._scheduleReconnect = function (reason) {
+  NexusClient.prototype._scheduleReconnect = function (reason, serverDelay) {
     var self = this;
-    var delay = backoffDelay(this._attempt, this.options.backoff, this.options.random);
+    // A server shutting down says when to come back (a delay it drew at random, so the
+    // crowd it closed does not return at once); otherwise the back-off decides.
+    var delay = (serverDelay !== null && serverDelay !== undefined) ? serverDelay
+      : backoffDelay(this._attempt, this.options.backoff, this.options.random);
     var attempt = ++this._attempt;
     var due = new Date().getTime() + delay;
     var tick = function () {

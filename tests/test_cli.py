@@ -5,7 +5,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
+import os
+import re
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any, Iterator, List
@@ -18,7 +23,7 @@ from support.nexus import SECRET, make_token
 
 from nexus_tornado.cli import build_parser, demo_secret, gather, server_option, settings_from
 from nexus_tornado.errors import ConfigError
-from nexus_tornado.settings import Settings
+from nexus_tornado.settings import TRANSPORT_NAMES, Settings
 
 
 def parse(argv: List[str], env: Any = None) -> Any:
@@ -68,7 +73,7 @@ def test_secret_can_come_from_a_file(tmp_path: Path) -> None:
     [
         (["--jwt-secret", "short"], "at least 32 bytes"),
         (["--jwt-secret", SECRET, "--jwt-algorithms", "none"], "not supported"),
-        (["--jwt-secret", SECRET, "--max-frame-size", "lots"], "expected int"),
+        (["--jwt-secret", SECRET, "--max-frame-size", "lots"], "expected a whole number"),
         (["--jwt-secret", SECRET, "--heartbeat", "1,2,3"], "heartbeat"),
         (["--jwt-secret", SECRET, "--prefix", "stomp"], "prefix"),
     ],
@@ -80,23 +85,22 @@ def test_invalid_settings_are_reported_by_name(argv: List[str], message: str) ->
 
 def test_the_demo_secret_comes_from_its_file_or_the_state_directory(tmp_path: Path) -> None:
     chosen = tmp_path / "chosen" / "secret"
-    secret = demo_secret(parse(["--demo-secret-file", str(chosen)]), {})
+    secret, level, note = demo_secret(parse(["--demo-secret-file", str(chosen)]), {})
     assert chosen.read_text().strip() == secret
-    assert demo_secret(parse([], {"NEXUS_DEMO_SECRET_FILE": str(chosen)}), {}) == secret
+    assert level == logging.INFO and note.endswith("%s (made now)" % chosen)
+    assert demo_secret(parse([], {"NEXUS_DEMO_SECRET_FILE": str(chosen)}), {})[0] == secret
     state = tmp_path / "state"
-    kept = demo_secret(parse([]), {"XDG_STATE_HOME": str(state)})
+    kept = demo_secret(parse([]), {"XDG_STATE_HOME": str(state)})[0]
     assert (state / "nexus-tornado" / "demo-jwt-secret").read_text().strip() == kept != secret
 
 
-def test_an_unusable_demo_secret_file_falls_back_to_a_random_secret(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_an_unusable_demo_secret_file_falls_back_to_a_random_secret(tmp_path: Path) -> None:
     blocker = tmp_path / "a-file"
     blocker.write_text("")
     values = parse(["--demo-secret-file", str(blocker / "secret")])  # a file is no directory
-    first, second = demo_secret(values, {}), demo_secret(values, {})
+    (first, level, note), (second, _, _) = demo_secret(values, {}), demo_secret(values, {})
     assert len(first) == 64 and first != second
-    assert "is unusable" in caplog.text and "random secret" in caplog.text
+    assert level == logging.WARNING and "is unusable" in note and "random secret" in note
     (tmp_path / "short").write_text("short")
     with pytest.raises(ConfigError, match="fewer than 32 characters"):
         demo_secret(parse(["--demo-secret-file", str(tmp_path / "short")]), {})
@@ -107,6 +111,66 @@ def test_unknown_config_key_is_an_error(tmp_path: Path) -> None:
     config.write_text("[nexus]\njwt_secrett = x\n")
     with pytest.raises(ConfigError, match="unknown option"):
         parse(["--config", str(config)])
+
+
+def test_help_shows_how_lists_are_written_and_which_transport_names_exist() -> None:
+    text = " ".join(build_parser().format_help().split())
+    assert "--disabled-transports A,B,..." in text
+    assert "jsonp-polling" in text and "e.g. jsonp,htmlfile" in text
+    assert "--heartbeat N,N" in text and "--max-frame-size INTEGER" in text
+    assert '("' not in text  # no Python tuple syntax, which the options do not take
+
+
+#: Bad options as a new user would try them: the option, what was wrong, what is accepted.
+BAD_OPTIONS = [
+    (["--mongo-uri", "notamongouri"], {}, "--mongo-uri: expected mongodb://host"),
+    (["--mongo-uri", "mongodb://localhost:notaport"], {}, "--mongo-uri: Port contains non-digit"),
+    (["--allowed-origins", "example.com"], {}, "--allowed-origins: 'example.com' is not an origin; expected scheme://host[:port]"),
+    (["--disabled-transports", "bogus"], {}, "--disabled-transports: unknown transport 'bogus' (accepted: websocket,"),
+    (["--disabled-transports", '("jsonp", "htmlfile")'], {}, "--disabled-transports: unknown transport '(\"jsonp\"'"),
+    (["--no-demo"], {}, "--jwt-secret is required with --no-demo: give --jwt-secret SECRET"),
+    (["--jwt-secret", "short"], {}, "--jwt-secret must be at least 32 bytes"),
+    (["--jwt-secret", "@/nonexistent/secret"], {}, "--jwt-secret: cannot read /nonexistent/secret"),
+    (["--max-frame-size", "lots"], {}, "--max-frame-size: expected a whole number, not 'lots'"),
+    (["--idle-timeout", "-5"], {}, "--idle-timeout: expected a positive number"),
+    (["--port", "70000"], {}, "--port: expected 0 to 65535"),
+    (["--log-level", "chatty"], {}, "--log-level: expected one of DEBUG, INFO, WARNING, ERROR"),
+    ([], {"NEXUS_SENDS_PER_MINUTE": "many"}, "--sends-per-minute (from NEXUS_SENDS_PER_MINUTE): expected a whole number"),
+    (["--bogus-option"], {}, "unrecognized arguments: --bogus-option"),
+]
+
+
+@pytest.mark.parametrize("argv, env, message", BAD_OPTIONS, ids=[" ".join(c[0]) or str(c[1]) for c in BAD_OPTIONS])
+def test_a_bad_option_ends_the_command_with_one_line_and_status_2(
+    argv: List[str], env: Any, message: str, tmp_path: Path
+) -> None:
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("NEXUS_")}
+    environ.update(env)
+    result = subprocess.run(
+        [sys.executable, "-m", "nexus_tornado", "--port", "0"] + argv,
+        cwd=str(tmp_path), env=environ, capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("nexus-tornado: error: ") and message in lines[0], lines[0]
+    assert result.stdout == ""
+
+
+def test_a_bad_value_in_the_config_file_names_the_file_and_key(tmp_path: Path) -> None:
+    config = tmp_path / "nexus.ini"
+    config.write_text("[nexus]\ndisabled_transports = jsonp-polling, nope\n")
+    with pytest.raises(ConfigError, match="unknown transport 'nope'"):
+        settings_from(parse(["--config", str(config), "--jwt-secret", SECRET]))
+    result = subprocess.run(
+        [sys.executable, "-m", "nexus_tornado", "--config", str(config)],
+        cwd=str(tmp_path), capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 2
+    assert result.stderr == (
+        "nexus-tornado: error: --disabled-transports (from %s [nexus] disabled_transports): "
+        "unknown transport 'nope' (accepted: %s)\n" % (config, ", ".join(TRANSPORT_NAMES))
+    )
 
 
 @pytest.fixture
@@ -151,7 +215,9 @@ def test_the_command_serves_stomp_and_the_demo_page_and_stops_cleanly(server: Co
     watcher.connect(make_token("jay", secret=server.secret))
     assert server.stop(signal.SIGTERM) == 0
     assert watcher.wait_closed() == 1001
-    assert watcher.close_reason == "server shutting down"
+    # With a reconnect delay drawn at random up to reconnect_delay (10 s by default).
+    reason = re.match(r"^server shutting down \(reconnect in (\d+) ms\)$", watcher.close_reason)
+    assert reason and int(reason.group(1)) <= 10_000, watcher.close_reason
     log = server.output()
     assert "Traceback" not in log
     assert "stopped" in log
@@ -168,4 +234,19 @@ def test_service_token_prints_a_token_with_the_service_role(capsys: pytest.Captu
     assert principal.claims["exp"] - principal.claims["iat"] == 2 * 86400
     with pytest.raises(SystemExit):
         main(["--service-token", "billing"])  # no secret: nothing to sign with
-    assert "needs the server's --jwt-secret" in capsys.readouterr().err
+    assert "jwt-secret is required with --service-token" in capsys.readouterr().err
+
+
+def test_an_unreachable_store_ends_the_command_with_one_line_naming_it(tmp_path: Path) -> None:
+    from support.mongo import free_port
+
+    port = free_port()  # nothing listens there
+    result = subprocess.run(
+        [sys.executable, "-m", "nexus_tornado", "--port", "0", "--no-demo", "--jwt-secret", SECRET,
+         "--mongo-uri", "mongodb://127.0.0.1:%d/nexus" % port, "--mongo-timeout", "0.5"],
+        cwd=str(tmp_path), capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 1
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "ERROR nexus_tornado.cli: cannot start: MongoDB at 127.0.0.1:%d did not answer: " % port in lines[0]

@@ -23,6 +23,7 @@ CROSS_CUTTING = {
     "test_offline_delivery.py": "notifications kept for offline users, end to end",
     "test_packaging.py": "the wheel and what it installs",
     "test_readme.py": "the README's examples, run",
+    "test_config_reference.py": "docs/configuration.md against Settings",
     "test_docs_handlers.py": "docs/handlers.md's host-app example and curl calls, run",
     "test_security_acl.py": "the destination table through a real server",
     "test_security_errors.py": "rejections, ERROR frames and tracking ids on the wire",

@@ -47,3 +47,18 @@ def test_the_mounting_example_serves_and_publishes(tmp_path: Path) -> None:
         timeout=60,
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_the_mounting_example_without_a_secret_says_which_variable_to_set(tmp_path: Path) -> None:
+    script = tmp_path / "mount.py"
+    script.write_text(python_block_after("## Mount it in your Tornado app"))
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("NEXUS_")}
+    result = subprocess.run(
+        [sys.executable, "-W", "error", str(script)], cwd=tmp_path, env=environ,
+        capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 1
+    assert result.stderr.splitlines()[-1] == (
+        "nexus_tornado.errors.ConfigError: jwt_secret is required: set NEXUS_JWT_SECRET "
+        "(a shared secret of 32 bytes or more for HS256, or a PEM public key)"
+    )

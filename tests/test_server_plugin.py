@@ -88,8 +88,9 @@ def test_a_client_that_beats_stays_connected() -> None:
             client.close()
 
 
-def test_disabled_transports_setting_turns_a_transport_off() -> None:
-    with running_nexus(disabled_transports=("jsonp",)) as nexus:
+@pytest.mark.parametrize("name", ["jsonp", "jsonp-polling"])
+def test_disabled_transports_setting_turns_a_transport_off(name: str) -> None:
+    with running_nexus(disabled_transports=(name,)) as nexus:
         url = nexus.base_url + "/stomp/000/abcdefgh/%s?c=callback"
         with pytest.raises(urllib.error.HTTPError) as off:
             urllib.request.urlopen(url % "jsonp", timeout=10)

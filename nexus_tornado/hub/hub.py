@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import heapq
 import logging
-from typing import Any, Dict, Iterable, Mapping, Optional, Set, Tuple
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Set, Tuple
 
 from ..errors import Rejection
 from ..policy.destinations import NOTIFICATIONS_PREFIX
@@ -201,6 +202,30 @@ class _MarkFirst(Subscriber):
         await self.subscriber.drained()
 
 
+class HubStats:
+    """Running totals for the server's metrics; plain integers, so counting stays cheap
+    on the delivery path (once per publish or replayed chunk, never per subscriber)."""
+
+    __slots__ = ("published", "delivered", "replayed", "gaps", "by_destination")
+
+    def __init__(self) -> None:
+        #: Messages persisted and broadcast by this hub.
+        self.published = 0
+        #: MESSAGE deliveries handed to subscribers by broadcasts (subscribers per message).
+        self.delivered = 0
+        #: Stored messages delivered by replays (``last-seq``, undelivered notifications).
+        self.replayed = 0
+        #: Replayed messages marked with ``gap-from``/``gap-to``.
+        self.gaps = 0
+        #: Messages published per destination since the owner last took this dict.
+        self.by_destination: Dict[str, int] = {}
+
+    def take_destinations(self) -> Dict[str, int]:
+        """The per-destination counts so far, starting a new count."""
+        taken, self.by_destination = self.by_destination, {}
+        return taken
+
+
 class _Lane:
     """Serialises the appends to one destination, so seq order is broadcast order."""
 
@@ -249,6 +274,7 @@ class Hub:
         self._lanes: Dict[str, _Lane] = {}
         self._delivered: Dict[str, Set[int]] = {}
         self._delivered_flush: Optional[asyncio.Future[Any]] = None
+        self.stats = HubStats()
 
     # -- publishing -------------------------------------------------------------
 
@@ -281,6 +307,10 @@ class Hub:
             async with lane.lock:
                 message = await self.store.append(destination, body, kept)
                 self.broadcast(message)
+                stats = self.stats
+                stats.published += 1
+                counts = stats.by_destination
+                counts[destination] = counts.get(destination, 0) + 1
                 return message
         finally:
             lane.users -= 1
@@ -293,6 +323,7 @@ class Hub:
         template = self._template(message)
         if not subscribers:
             return
+        self.stats.delivered += len(subscribers)
         for target in tuple(subscribers.values()):
             try:
                 target.deliver(template)
@@ -317,6 +348,14 @@ class Hub:
 
     def subscriber_count(self, destination: str) -> int:
         return len(self._subscribers.get(destination, ()))
+
+    def subscription_count(self) -> int:
+        """Subscriptions over every destination."""
+        return sum(len(s) for s in self._subscribers.values())
+
+    def busiest(self, limit: int) -> List[Tuple[str, int]]:
+        """The ``limit`` destinations with the most subscribers: ``(destination, count)``."""
+        return heapq.nlargest(limit, ((d, len(s)) for d, s in self._subscribers.items()), key=lambda i: i[1])
 
     def _add(self, destination: str, subscriber: Subscriber, target: Subscriber) -> None:
         self._subscribers.setdefault(destination, {})[subscriber] = target
@@ -404,11 +443,15 @@ class Hub:
         while True:
             overflows = catch_up.overflows
             chunk = await self.store.read_after(destination, cursor, self.replay_chunk)
+            stats = self.stats
+            stats.replayed += len(chunk)
             for message in chunk:
                 if subscriber.congested():
                     # Paced to what the client takes: a fast reader catching up is
                     # never cut off as a slow consumer, a slow one holds little.
                     await subscriber.drained()
+                if message.seq > cursor + 1:
+                    stats.gaps += 1
                 subscriber.deliver(_after(self._template(message), cursor))
                 cursor = message.seq
             if len(chunk) < self.replay_chunk and catch_up.overflows == overflows:
@@ -435,6 +478,7 @@ class Hub:
             if catch_up.overflows != overflows:
                 continue
             pending: Dict[int, MessageTemplate] = {m.seq: self._template(m) for m in stored if m.seq > last}
+            self.stats.replayed += len(pending)
             pending.update((seq, t) for seq, t in catch_up.buffer.items() if seq > last)
             catch_up.clear()
             for seq in sorted(pending):

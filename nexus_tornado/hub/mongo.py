@@ -39,6 +39,7 @@ import functools
 import inspect
 import logging
 import re
+import socket
 import time
 import uuid
 from typing import (
@@ -116,6 +117,9 @@ class MongoStore(Store):
         self._clock = clock
         self.messages = database.get_collection(collection_prefix + "messages")
         self.counters = database.get_collection(collection_prefix + "counters")
+        #: One document per probing process: the readiness check writes it.
+        self.health = database.get_collection(collection_prefix + "health")
+        self._probe_id = "%s-%s" % (socket.gethostname(), uuid.uuid4().hex[:8])
         #: Set by :meth:`from_uri`: a client this store created and so must close.
         self._owned_client: Any = None
         #: Destination -> highest seq whose retention by count failed; see prune().
@@ -146,12 +150,16 @@ class MongoStore(Store):
 
             client_class = AsyncIOMotorClient
         millis = int(timeout * 1000)
-        client: Any = client_class(
-            uri,
-            serverSelectionTimeoutMS=millis,
-            connectTimeoutMS=millis,
-            appname="nexus-tornado",
-        )
+        try:
+            client: Any = client_class(
+                uri,
+                serverSelectionTimeoutMS=millis,
+                connectTimeoutMS=millis,
+                appname="nexus-tornado",
+            )
+        except (pymongo.errors.ConfigurationError, ValueError) as exc:
+            # InvalidURI is a ConfigurationError; a bad option value is a ValueError.
+            raise ConfigError("mongo_uri: %s" % (exc,)) from None
         if database_name is None:
             database = client.get_default_database("nexus")
         else:
@@ -189,6 +197,16 @@ class MongoStore(Store):
         await self._run(
             "create indexes",
             lambda: self.messages.create_index([("timestamp", 1)], name="timestamp"),
+        )
+
+    async def probe(self) -> None:
+        """Write this process's document in the health collection (so a primary must
+        answer); ``StoreUnavailable`` when the write does not land within ``timeout``."""
+        await self._run(
+            "probe",
+            lambda: self.health.update_one(
+                {"_id": self._probe_id}, {"$set": {"at": self._clock()}}, upsert=True
+            ),
         )
 
     async def close(self) -> None:

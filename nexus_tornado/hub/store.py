@@ -52,6 +52,10 @@ class Store(abc.ABC):
     async def close(self) -> None:
         """Release resources. Idempotent."""
 
+    async def probe(self) -> None:
+        """Check that the store can take a write now (the readiness check); raise
+        ``StoreUnavailable`` if not. A store in this process's memory always can."""
+
     @abc.abstractmethod
     async def append(
         self, destination: str, body: bytes, headers: Mapping[str, str]

@@ -28,6 +28,7 @@ from __future__ import annotations
 import collections
 import json
 import logging
+import random
 import re
 import time
 import uuid
@@ -58,7 +59,8 @@ from ..stomp import (
 from ..transport.close_codes import SHUTDOWN_CLOSE, CloseCode
 from ..transport.output_limit import push_output, unsent_bytes, wait_drained
 from ..transport.sockjs_compat import SockJSConnection
-from .services import SERVICES_KEY, Services
+from .services import CLOSE_REASONS, SERVICES_KEY, ServerStats, Services
+from .shutdown import close_reason
 
 log = logging.getLogger("nexus_tornado.server.connection")
 
@@ -141,8 +143,12 @@ class StompConnection(SockJSConnection):
             max_transaction_frames=settings.max_transaction_frames,
             max_pending_acks=settings.max_pending_acks,
             on_hold=self._admit_held,
+            counts=self.services.stats.frames,
         )
         self._held_bytes = 0  # what this session holds in transactions, as last reported
+        #: Ties this connection's log lines together (and to what its client saw).
+        self.conn_id = tracking_id()
+        self._close_reason: Optional[str] = None
         self.principal: Optional[Principal] = None
         self.remote_ip = ""
         self.transport = ""
@@ -168,12 +174,14 @@ class StompConnection(SockJSConnection):
 
     def on_open(self, info: Any) -> None:
         if self.services.closing:
-            self.close_with(*SHUTDOWN_CLOSE)
+            delay = self.services.settings.reconnect_delay
+            self.close_with(SHUTDOWN_CLOSE[0], close_reason(int(random.random() * delay * 1000)))
             return
         self.remote_ip = getattr(info, "ip", "") or ""
         self._query_token = info.get_argument("access_token") if info is not None else None
         self.transport = getattr(self.session, "transport_name", "") or ""
         self.services.connections[self] = None
+        ServerStats.bump(self.services.stats.opened, self.transport or "unknown")
 
     def on_message(self, message: Any) -> None:
         if self._closed:
@@ -202,6 +210,13 @@ class StompConnection(SockJSConnection):
         if self._heartbeat_timer is not None:
             IOLoop.current().remove_timeout(self._heartbeat_timer)
             self._heartbeat_timer = None
+        reason = self._why_closed()
+        ServerStats.bump(self.services.stats.closed, reason)
+        log.info(
+            "connection closed: %s after %.1f s (%s) [conn=%s]",
+            self._who(), time.monotonic() - self.opened_at, reason, self.conn_id,
+            extra=self._log_fields(event="close", reason=reason),
+        )
         hub = self.services.hub
         for sub in self._subscriptions.values():
             hub.unsubscribe(sub.destination, sub)
@@ -286,18 +301,28 @@ class StompConnection(SockJSConnection):
         try:
             principal = services.verifier.verify(token)
         except AuthError as exc:
-            log.info("CONNECT refused from %s: %s", self.remote_ip, exc.log_detail)
+            log.info(
+                "CONNECT refused from %s: %s [conn=%s]", self.remote_ip, exc.log_detail, self.conn_id,
+                extra=self._log_fields(event="refused"),
+            )
             self.stomp.reject_connect(exc.message)
             return
         limit = services.settings.max_connections_per_user
         if services.connection_count(principal.user_id) >= limit:
-            log.info("CONNECT refused for %s: %d connections open", principal.user_id, limit)
+            log.info(
+                "CONNECT refused for %s: %d connections open [conn=%s]", principal.user_id, limit, self.conn_id,
+                extra=self._log_fields(event="refused", user=principal.user_id),
+            )
             self.stomp.reject_connect("too many connections", "at most %d per user" % limit)
             return
         self.principal = principal
         self.stomp.accept_connect(session_id=uuid.uuid4().hex, user_name=principal.user_id)
         services.presence.connected(principal.user_id)
         self._schedule_heartbeat()
+        log.info(
+            "connection opened: %s over %s [conn=%s]", self._who(), self.transport or "?", self.conn_id,
+            extra=self._log_fields(event="open"),
+        )
         self._take_events()  # frames the client sent before CONNECTED
 
     async def _on_subscribe(self, event: Subscribe) -> None:
@@ -497,6 +522,7 @@ class StompConnection(SockJSConnection):
             presence.snapshot(),
         )
         self.stomp.send_message(sub.id, template)
+        self.services.stats.messages_sent += 1
 
     def _receipt(self, receipt: Optional[str]) -> None:
         if receipt:
@@ -505,8 +531,11 @@ class StompConnection(SockJSConnection):
     def reject(self, rejection: Rejection, receipt: Optional[str]) -> None:
         """Report a refused frame on ``/user/queue/errors``; the connection stays open."""
         tid = tracking_id()
+        ServerStats.bump(self.services.stats.rejections, str(rejection.code))
         log.warning(
-            "rejected %s for %s: %s [trackingId=%s]", rejection.code, self._who(), rejection.log_detail, tid
+            "rejected %s for %s: %s [trackingId=%s conn=%s]",
+            rejection.code, self._who(), rejection.log_detail, tid, self.conn_id,
+            extra=self._log_fields(event="rejection", code=str(rejection.code), trackingId=tid),
         )
         self._report(rejection, receipt, tid)
 
@@ -530,6 +559,7 @@ class StompConnection(SockJSConnection):
     def _error_message(self, rejection: Rejection, receipt: Optional[str], tid: str) -> None:
         assert self._errors_subscription is not None
         self._errors_seq += 1
+        self.services.stats.messages_sent += 1
         headers = {
             "destination": ERRORS_DESTINATION,
             "message-id": "error-" + tid,
@@ -543,12 +573,36 @@ class StompConnection(SockJSConnection):
     def _fail(self, what: str, receipt: Optional[str] = None) -> None:
         """An unexpected failure of ours: log the trace, tell the client only an id."""
         tid = tracking_id()
-        log.exception("%s for %s [trackingId=%s]", what, self._who(), tid)
+        log.exception(
+            "%s for %s [trackingId=%s conn=%s]", what, self._who(), tid, self.conn_id,
+            extra=self._log_fields(event="failure", trackingId=tid),
+        )
         if self.stomp.state is State.CONNECTED:
+            ServerStats.bump(self.services.stats.rejections, "SERVER_ERROR")
             # Not a protocol fault: the connection stays (wire contract, SERVER_ERROR).
             self._report(Rejection(RejectionCode.SERVER_ERROR, "internal error", {"trackingId": tid}), receipt, tid)
         elif not self.stomp.closed:
             self.stomp.send_error("internal error", "trackingId: %s" % tid, receipt)
+
+    def _log_fields(self, **fields: Any) -> Dict[str, Any]:
+        """``extra`` of a log record: what a JSON log line carries besides the message."""
+        fields.setdefault("user", self.principal.user_id if self.principal is not None else None)
+        fields.update(conn=self.conn_id, transport=self.transport, ip=self.remote_ip)
+        return {"nexus": fields}
+
+    def _why_closed(self) -> str:
+        """Why this connection ended, as one of :data:`CLOSE_REASONS`."""
+        reason = self._close_reason
+        if reason == "disconnect":
+            return reason
+        if reason is not None and reason.startswith(SHUTDOWN_CLOSE[1]):
+            return "server shutting down"
+        ended = self.stomp.close_reason
+        if ended is None:
+            return "client"
+        if ended in CLOSE_REASONS:
+            return ended
+        return "connect refused" if self.principal is None and reason is not None else "protocol error"
 
     def _who(self) -> str:
         """Who this connection is, for log lines (never the token)."""
@@ -612,6 +666,8 @@ class StompConnection(SockJSConnection):
         """Close the transport with a code/reason the client can see."""
         if self.session.is_closed:
             return
+        if self._close_reason is None:
+            self._close_reason = reason
         self.session.close(code, reason)
 
     # -- timers (driven by the plugin's housekeeping tick) ------------------------------

@@ -35,15 +35,18 @@ from ..policy.destinations import PRESENCE_DESTINATION, notifications_for
 from ..policy.guard import Guard, SenderCheck
 from ..policy.tokens import TokenIssuer
 from ..settings import Settings
-from ..transport.close_codes import SHUTDOWN_CLOSE
 from ..transport.registry import TRANSPORTS as SOCKJS_TRANSPORTS
 from ..transport.router import NexusRouter
 from . import log_redaction
 from .connection import StompConnection, transport_message_limit
 from .handlers import Handler, Listener
 from .service_api import service_api_urls
+from .health import LivenessHandler, Readiness, ReadinessHandler
+from .metrics import LoopLagMonitor, Metrics, MetricsHandler, TimedStore
 from .services import SERVICES_KEY, Services
 from .token_handler import ClaimsCallback, token_handler_class
+from .shutdown import drain, within
+from .status import Activity, StatusDataHandler, StatusPageHandler
 
 log = logging.getLogger("nexus_tornado.server.plugin")
 
@@ -96,11 +99,15 @@ class NexusPlugin:
         #: Period of the housekeeping tick (tests shorten it to exercise short timeouts).
         self.tick_seconds = tick_seconds
         self.store = store if store is not None else store_from_settings(settings)
+        #: Prometheus metrics (a registry of this plugin's own); mounted at
+        #: ``metrics_path`` when that is set.
+        self.metrics = Metrics()
+        timed = TimedStore(self.store, self.metrics)
         # SockJS carries only text: while any of its transports is on, bodies that are
         # not UTF-8 are refused at publish (a raw-WebSocket-only server takes them and
         # sends them as binary frames).
         self.hub = Hub(
-            self.store,
+            timed.as_store(),
             text_only=sockjs_enabled(settings),
             recent_bytes=settings.recent_cache_bytes,
             # What a subscriber catching up may have buffered is handed over at once:
@@ -141,6 +148,11 @@ class NexusPlugin:
                 "send_body_timeout": settings.http_body_timeout,
             },
         )
+        self.metrics.collect_from(self.services, self.hub)
+        self.readiness = Readiness(timed.as_store(), self.services, settings.readiness_interval)
+        timed.on_failure = self.readiness.store_failed
+        self.activity = Activity(self.services, self.hub)
+        self._lag = LoopLagMonitor(self.metrics)
         self._ticker: Optional[PeriodicCallback] = None
         self._pruner: Optional[PeriodicCallback] = None
         self._background: Dict["asyncio.Future[Any]", None] = {}
@@ -151,8 +163,25 @@ class NexusPlugin:
     @property
     def urls(self) -> List[Any]:
         """URL specs to add to the host app's ``tornado.web.Application``: the SockJS
-        endpoint and the backend services' HTTP API (``{prefix}/api/...``)."""
-        return service_api_urls(self.services) + list(self.router.urls)
+        endpoint, the backend services' HTTP API (``{prefix}/api/...``) and the
+        operations endpoints whose path settings are set."""
+        return service_api_urls(self.services) + list(self.router.urls) + self.operations_urls()
+
+    def operations_urls(self) -> List[Any]:
+        """Metrics, liveness, readiness and the operator's page, each at its path
+        setting (``metrics_path``, ...) when set."""
+        settings = self.settings
+        urls: List[Any] = []
+        if settings.metrics_path:
+            urls.append((settings.metrics_path, MetricsHandler, {"metrics": self.metrics}))
+        if settings.health_path:
+            urls.append((settings.health_path, LivenessHandler))
+        if settings.readiness_path:
+            urls.append((settings.readiness_path, ReadinessHandler, {"readiness": self.readiness}))
+        if settings.status_path:
+            urls.append((settings.status_path, StatusPageHandler, {"data_path": settings.status_path + "/data.json"}))
+            urls.append((settings.status_path + "/data.json", StatusDataHandler, {"activity": self.activity}))
+        return urls
 
     async def start(self) -> None:
         """Open the store (create indexes) and start the housekeeping timers."""
@@ -161,30 +190,45 @@ class NexusPlugin:
         self._ticker.start()
         self._pruner = PeriodicCallback(self._prune, 60_000)
         self._pruner.start()
+        self._lag.start()
+        self.readiness.start()
+        self.activity.start()
         self.started = True
 
-    async def close(self, drain_seconds: float = 5.0) -> None:
+    async def close(self, drain_seconds: Optional[float] = None) -> None:
         """Stop accepting, let accepted work finish, close every connection, close the store.
 
-        Clients get close code 1001 ("server shutting down"), from which they reconnect;
-        messages already accepted (persisted) stay in the store for their replay.
+        Takes at most ``drain_seconds`` (default: the ``shutdown_timeout`` setting) and
+        then a little for the store. Clients get close code 1001 ("server shutting
+        down (reconnect in N ms)", N random up to ``reconnect_delay``), from which they
+        reconnect; messages already accepted (persisted) stay in the store for their
+        replay. See :mod:`nexus_tornado.server.shutdown`.
         """
         services = self.services
         services.closing = True
+        budget = self.settings.shutdown_timeout if drain_seconds is None else drain_seconds
+        deadline = time.monotonic() + budget
         for timer in (self._ticker, self._pruner):
             if timer is not None:
                 timer.stop()
-        deadline = time.monotonic() + drain_seconds
-        while time.monotonic() < deadline and (
-            self._background or services.draining or not self.pipeline.idle or any(c.busy for c in services.connections)
-        ):
+        self._lag.stop()
+        self.readiness.stop()
+        self.activity.stop()
+        await drain(services, self.settings.reconnect_delay, deadline)
+        # Connections their clients closed may still be handling what they received
+        # before the close (wire contract), and host-app handlers may still run.
+        while time.monotonic() < deadline and (services.draining or not self.pipeline.idle):
             await asyncio.sleep(0.02)
-        for connection in list(services.connections):
-            connection.close_with(*SHUTDOWN_CLOSE)
         self.presence.settle()  # the OFFLINEs still in their grace period
         self.router.close()
-        await self.hub.flush()
-        await self.store.close()
+        # Presence announcements of the connections just closed, delivery marks.
+        store_deadline = max(deadline, time.monotonic() + 1.0)
+        if self._background:
+            await within(
+                store_deadline, "server-side publishes", asyncio.gather(*self._background, return_exceptions=True)
+            )
+        await within(store_deadline, "recording deliveries", asyncio.ensure_future(self.hub.flush()))
+        await within(store_deadline, "closing the store", asyncio.ensure_future(self.store.close()))
         self.started = False
 
     # -- the host app's business logic (see docs/handlers.md) ----------------------------

@@ -11,12 +11,47 @@ from ..policy.guard import Guard
 from ..policy.limits import UserBytes
 from ..settings import Settings
 from .handlers import MessagePipeline
+from ..stomp import FrameCounts
 
 if TYPE_CHECKING:  # pragma: no cover
     from .connection import StompConnection
 
 #: Key of the :class:`Services` object in the SockJS router's settings.
 SERVICES_KEY = "nexus_services"
+
+
+#: Why a connection closed, as counted (a bounded set: the label of a metric).
+CLOSE_REASONS = frozenset({
+    "client", "disconnect", "server shutting down", "connect refused", "connect timeout",
+    "idle timeout", "heart-beat timeout", "token expired", "slow consumer", "too many frames",
+    "frame too large", "internal error", "protocol error",
+})
+
+
+class ServerStats:
+    """Running totals of the STOMP glue, read by the metrics and the operator's page.
+
+    Plain integers and dicts, bumped once per connection event, frame or rejection
+    (never per delivered message: the hub counts those per publish).
+    """
+
+    __slots__ = ("frames", "messages_sent", "opened", "closed", "rejections")
+
+    def __init__(self) -> None:
+        #: Frames received and sent (CONNECTED, RECEIPT, ERROR) by every session.
+        self.frames = FrameCounts()
+        #: MESSAGE frames the glue sends itself (rejections, presence snapshots).
+        self.messages_sent = 0
+        #: Connections opened, by transport.
+        self.opened: Dict[str, int] = {}
+        #: Connections closed, by reason (one of :data:`CLOSE_REASONS`).
+        self.closed: Dict[str, int] = {}
+        #: Frames refused, by the wire contract's code (FORBIDDEN, RATE_LIMITED, ...).
+        self.rejections: Dict[str, int] = {}
+
+    @staticmethod
+    def bump(counts: Dict[str, int], key: str) -> None:
+        counts[key] = counts.get(key, 0) + 1
 
 
 class Services:
@@ -49,6 +84,7 @@ class Services:
         self.closing = False
         #: Bytes each user holds in uncommitted transactions (``max_transaction_bytes``).
         self.transaction_bytes = UserBytes(settings.max_transaction_bytes)
+        self.stats = ServerStats()
 
     def connection_count(self, user_id: Optional[str] = None) -> int:
         if user_id is None:

@@ -28,6 +28,7 @@ from .parser import FrameParser, Oversized, ParserState
 from .session import (
     ACK_MODES,
     TRANSITIONS,
+    FrameCounts,
     SessionStateError,
     State,
     StompSession,
@@ -46,6 +47,7 @@ __all__ = [
     "Disconnect",
     "Event",
     "Frame",
+    "FrameCounts",
     "FrameParser",
     "MessageTemplate",
     "Nack",

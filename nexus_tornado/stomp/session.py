@@ -115,6 +115,24 @@ def _refusal(state: State, command: str) -> str:
     return "unexpected frame"
 
 
+class FrameCounts:
+    """Frames received (by command) and sent (CONNECTED, RECEIPT, ERROR) by sessions.
+
+    One instance may be shared by every session of a server, for its metrics. MESSAGE
+    frames are not counted here: a server counts its deliveries per publish, not per
+    subscriber.
+    """
+
+    __slots__ = ("received", "sent")
+
+    def __init__(self) -> None:
+        self.received: Dict[str, int] = {}
+        self.sent: Dict[str, int] = {}
+
+    def count_sent(self, command: str) -> None:
+        self.sent[command] = self.sent.get(command, 0) + 1
+
+
 class StompSession:
     """One client's STOMP session, driven by bytes in and actions from the server.
 
@@ -138,6 +156,7 @@ class StompSession:
         max_header_bytes: int = 8192,
         max_headers: int = 64,
         on_hold: Optional[HoldHook] = None,
+        counts: Optional["FrameCounts"] = None,
     ) -> None:
         if len(heartbeat) != 2 or min(heartbeat) < 0:
             raise ValueError("heartbeat must be two non-negative millisecond periods")
@@ -179,6 +198,8 @@ class StompSession:
         self._committing: Optional[str] = None  # the transaction a COMMIT is releasing
         self._held: List[Union[Frame, Oversized]] = []
         self._receipt: Optional[str] = None  # receipt of the frame being handled
+        #: Frames received and sent, by command (shared by the sessions of one server).
+        self._counts = counts if counts is not None else FrameCounts()
 
     # -- properties ------------------------------------------------------------------
 
@@ -254,6 +275,7 @@ class StompSession:
         if extra_headers:
             headers.update(extra_headers)
         self._out.append(serialize(Frame("CONNECTED", headers), version))
+        self._counts.count_sent("CONNECTED")
         self.state = State.CONNECTED
         held, self._held = self._held, []
         try:
@@ -273,6 +295,7 @@ class StompSession:
         if self.state is State.CLOSED:
             return
         self._out.append(serialize(Frame("RECEIPT", {"receipt-id": receipt_id}), self.version or "1.2"))
+        self._counts.count_sent("RECEIPT")
 
     def send_error(
         self, message: str, detail: str = "", receipt_id: Optional[str] = None, *,
@@ -335,6 +358,8 @@ class StompSession:
     # -- dispatch --------------------------------------------------------------------
 
     def _dispatch(self, event: Union[Frame, Oversized]) -> None:
+        received = self._counts.received
+        received[event.command] = received.get(event.command, 0) + 1
         self._receipt = event.headers.get("receipt")
         if isinstance(event, Oversized):
             self._on_oversized(event)
@@ -374,6 +399,7 @@ class StompSession:
         if body:
             headers["content-type"] = content_type
         self._out.append(serialize(Frame("ERROR", headers, body), self.version or "1.2"))
+        self._counts.count_sent("ERROR")
         self.close_reason = message
         self.close_detail = detail
         self.state = State.CLOSED

@@ -234,3 +234,22 @@ def test_token_refresh_sends_the_new_token_on_the_live_connection(page: Any) -> 
     page.evaluate("%s.closed()" % fake(page))
     page.wait_for_function("window.fakes.length === 2", timeout=5000)
     assert page.evaluate(fake(page) + ".config.connectHeaders.Authorization") == "Bearer " + fresh
+
+
+def test_a_server_shutting_down_sets_the_reconnect_delay(page: Any) -> None:
+    make_client(page, jwt_for("alice", time.time() + 3600),
+                backoff={"initial": 10, "factor": 2, "max": 40, "jitter": 0.5})
+    page.evaluate("window.client.connect()")
+    page.evaluate(fake(page) + ".connected('alice')")
+    page.evaluate(fake(page) + ".config.onWebSocketClose({code: 1001, reason: 'server shutting down (reconnect in 1234 ms)'})")
+    assert states(page, "reconnecting")[-1]["delay"] == 1234
+    page.evaluate("window.client.reconnectNow()")
+    page.evaluate(fake(page) + ".connected('alice')")
+    page.evaluate(fake(page) + ".closed()")  # no hint: the back-off decides
+    assert states(page, "reconnecting")[-1]["delay"] == 10
+    delays = page.evaluate(
+        """[[1001, 'server shutting down (reconnect in 250 ms)'], [1001, 'server shutting down'],
+            [1000, 'server shutting down (reconnect in 250 ms)'], [1001, 'x (reconnect in 99999999 ms)']]
+           .map(c => NexusClient.serverReconnectDelay({code: c[0], reason: c[1]}))"""
+    )
+    assert delays == [250, None, None, 300000]

@@ -1,0 +1,75 @@
+"""A shutdown that loses nothing accepted and ends in bounded time.
+
+:meth:`NexusPlugin.close <nexus_tornado.server.plugin.NexusPlugin.close>` (the command
+calls it on SIGTERM, after it stopped listening) works in this order:
+
+1. ``services.closing``: new connections are closed at once, ``/readyz`` answers 503.
+2. :func:`drain`: each connection is closed as soon as every frame it received has been
+   handled (a SEND persisted and receipted, ...), so none is cut off in the middle of
+   its work; whatever is still busy at the deadline is closed then (its unhandled
+   frames were never receipted, so the client knows to send them again).
+3. Every close carries code 1001 and the reason ``server shutting down (reconnect in N
+   ms)``: N is drawn at random up to ``reconnect_delay`` for each connection, so that
+   the crowd does not come back all at once (``static/nexus-client.js`` honours it).
+4. Then the plugin's own writes (presence announcements, delivery marks) and the store
+   are finished, each within what is left of ``shutdown_timeout``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from typing import Any, Awaitable, Callable
+
+from ..transport.close_codes import SHUTDOWN_CLOSE
+from .services import Services
+
+log = logging.getLogger("nexus_tornado.server.shutdown")
+
+#: WebSocket close code of a shutdown (1001, RFC 6455 "going away"; wire contract), and
+#: the close reason, which a reconnect hint may follow.
+GOING_AWAY, REASON = SHUTDOWN_CLOSE
+#: How often a draining shutdown looks at the connections again, seconds.
+POLL = 0.02
+
+
+def close_reason(delay_ms: int) -> str:
+    """The reason of a shutdown close telling the client when to come back."""
+    return "%s (reconnect in %d ms)" % (REASON, delay_ms) if delay_ms > 0 else REASON
+
+
+def close_connections(
+    services: Services, reconnect_delay: float, only_idle: bool, rand: Callable[[], float] = random.random
+) -> int:
+    """Close connections (``only_idle``: those with no frame left to handle) with a
+    jittered reconnect hint; return how many are left open."""
+    left = 0
+    for connection in list(services.connections):
+        if only_idle and connection.busy:
+            left += 1
+            continue
+        connection.close_with(GOING_AWAY, close_reason(int(rand() * reconnect_delay * 1000)))
+    return left
+
+
+async def drain(services: Services, reconnect_delay: float, deadline: float) -> None:
+    """Close each connection once idle, all of them by ``deadline`` (``time.monotonic``)."""
+    while close_connections(services, reconnect_delay, only_idle=True):
+        if time.monotonic() >= deadline:
+            busy = close_connections(services, reconnect_delay, only_idle=False)
+            log.warning("shutdown: closed %d connections still handling frames (out of time)", busy)
+            return
+        await asyncio.sleep(POLL)
+
+
+async def within(deadline: float, what: str, awaitable: "Awaitable[Any]") -> Any:
+    """Await ``awaitable`` until ``deadline``; log and give up when time runs out."""
+    try:
+        return await asyncio.wait_for(awaitable, max(0.0, deadline - time.monotonic()))
+    except asyncio.TimeoutError:
+        log.warning("shutdown: %s did not finish in time", what)
+    except Exception as exc:
+        log.warning("shutdown: %s failed: %s", what, exc)
+    return None

@@ -1,0 +1,165 @@
+"""A restart under load loses no receipted message: SIGTERM to the command while clients
+keep sending with receipts, then a new process on the same port and MongoDB."""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any, List, Optional, Tuple
+
+import pymongo
+import pytest
+import websocket
+from support.clients import RawWsClient, chat_envelope
+from support.command import CommandServer
+from support.mongo import NxServer, nx_server  # noqa: F401  (fixture)
+from support.nexus import make_token
+
+from nexus_tornado.server.services import Services
+from nexus_tornado.server.shutdown import close_connections, close_reason
+
+#: Most a client is told to wait before reconnecting, in this test (--reconnect-delay).
+RECONNECT_DELAY = 0.5
+HINT = re.compile(r"^server shutting down \(reconnect in (\d+) ms\)$")
+
+
+class Publisher(threading.Thread):
+    """Sends chat messages with receipts, ten at a time, until told to stop; reconnects
+    after a close, waiting as long as the server's close reason says."""
+
+    def __init__(self, server: CommandServer, user: str, chat: str) -> None:
+        super().__init__(name="publisher-" + user, daemon=True)
+        self.server = server
+        self.user = user
+        self.chat = chat
+        self.stop = threading.Event()
+        self.receipted: List[int] = []
+        self.closes: List[Tuple[Optional[int], str]] = []
+        self.error: Optional[BaseException] = None
+
+    def run(self) -> None:
+        try:
+            sent = 0
+            while not self.stop.is_set():
+                try:
+                    client = RawWsClient(self.server.ws_url)
+                except (OSError, websocket.WebSocketException):
+                    time.sleep(0.02)  # the server is restarting
+                    continue
+                try:
+                    client.connect(make_token(self.user, secret=self.server.secret, chats=[self.chat]))
+                    while not self.stop.is_set():
+                        batch = []
+                        for _ in range(10):
+                            sent += 1
+                            batch.append(sent)
+                            client.send_frame(
+                                "SEND", {"destination": "/topic/chat/" + self.chat, "receipt": str(sent)},
+                                chat_envelope(self.user, self.chat, content="%s-%d" % (self.user, sent)),
+                            )
+                        for number in batch:
+                            client.expect("RECEIPT", receipt_id=str(number))
+                            self.receipted.append(number)
+                except (AssertionError, OSError, websocket.WebSocketException):
+                    if client.close_status is None:
+                        # A send failed first: the close frame may still wait to be read.
+                        try:
+                            client.wait_closed(timeout=5)
+                        except (AssertionError, OSError, websocket.WebSocketException):
+                            pass
+                    self.closes.append((client.close_status, client.close_reason))
+                    hint = HINT.match(client.close_reason or "")
+                    if hint:
+                        time.sleep(int(hint.group(1)) / 1000.0)
+                finally:
+                    client.close()
+        except BaseException as exc:  # reported by the test
+            self.error = exc
+
+
+def stored_contents(uri: str, database: str, chat: str) -> List[str]:
+    client: "pymongo.MongoClient[Any]" = pymongo.MongoClient(uri, serverSelectionTimeoutMS=10_000)
+    try:
+        documents = client[database]["nexus_messages"].find({"destination": "/topic/chat/" + chat})
+        return [json.loads(bytes(d["body"]))["payload"]["content"] for d in documents]
+    finally:
+        client.close()
+
+
+def wait_until(predicate: Any, what: str, limit: float = 60.0) -> None:
+    deadline = time.monotonic() + limit
+    while not predicate():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.05)
+
+
+@pytest.mark.mongo
+def test_a_restart_under_load_loses_no_receipted_message(nx_server: NxServer, tmp_path: Path) -> None:  # noqa: F811
+    database = "nexus_restart_" + uuid.uuid4().hex[:8]
+    uri = nx_server.uri.replace("/?", "/%s?" % database)
+    server = CommandServer(
+        tmp_path,
+        ["--no-demo", "--mongo-uri", uri, "--sends-per-minute", "1000000", "--shutdown-timeout", "10",
+         "--reconnect-delay", str(RECONNECT_DELAY)],
+    )
+    server.start()
+    publishers = [Publisher(server, "user%d" % i, "restart%d" % i) for i in range(4)]
+    try:
+        for publisher in publishers:
+            publisher.start()
+        wait_until(lambda: all(len(p.receipted) >= 20 for p in publishers), "load before the restart")
+        assert server.stop(signal.SIGTERM) == 0
+        before = {p.name: len(p.receipted) for p in publishers}
+        server.start()  # the same port
+        wait_until(
+            lambda: all(len(p.receipted) >= before[p.name] + 20 for p in publishers), "load after the restart"
+        )
+    finally:
+        for publisher in publishers:
+            publisher.stop.set()
+        for publisher in publishers:
+            publisher.join(30)
+        server.stop(signal.SIGTERM)
+    log = server.output()
+    assert "Traceback" not in log
+    assert log.count("stopped in") == 2
+    for publisher in publishers:
+        assert publisher.error is None, publisher.error
+        # Each was closed by the shutdown with 1001 and told when to come back.
+        codes = [c for c in publisher.closes if c[0] == 1001]
+        assert codes, publisher.closes
+        delay = HINT.match(codes[0][1])
+        assert delay and int(delay.group(1)) <= RECONNECT_DELAY * 1000, codes
+        stored = stored_contents(nx_server.uri, database, publisher.chat)
+        assert len(stored) == len(set(stored)), "a message was stored twice"
+        missing = set("%s-%d" % (publisher.user, n) for n in publisher.receipted) - set(stored)
+        assert not missing, "receipted but lost: %s" % sorted(missing)[:10]
+
+
+class _Connection:
+    def __init__(self, registry: Any, busy: bool) -> None:
+        self.registry = registry
+        self.busy = busy
+        self.closed: Optional[Tuple[int, str]] = None
+        registry[self] = None
+
+    def close_with(self, code: int, reason: str) -> None:
+        self.closed = (code, reason)
+        del self.registry[self]  # as on_close does
+
+
+def test_idle_connections_close_first_with_a_jittered_reconnect_hint() -> None:
+    services: Any = Services.__new__(Services)
+    services.connections = {}
+    idle, busy = _Connection(services.connections, False), _Connection(services.connections, True)
+    draws = iter([0.25, 0.999])
+    assert close_connections(services, 2.0, only_idle=True, rand=lambda: next(draws)) == 1
+    assert idle.closed == (1001, "server shutting down (reconnect in 500 ms)") and busy.closed is None
+    assert close_connections(services, 2.0, only_idle=False, rand=lambda: next(draws)) == 0
+    assert busy.closed == (1001, "server shutting down (reconnect in 1998 ms)")
+    assert close_reason(0) == "server shutting down"
