@@ -52,7 +52,8 @@ async () => {
 def test_the_page_gets_its_token_from_the_hosts_login(host_app: HostApp, new_page: Any) -> None:  # noqa: F811
     page = new_page()
     page.goto("http://127.0.0.1:%d/stomp/info" % host_app.port)  # any page of the app's origin
-    for name in ("vendor/sockjs.min.js", "vendor/stomp.umd.min.js", "nexus-client.js", "nexus-token.js"):
+    for name in ("vendor/promise-polyfill.min.js", "vendor/fast-text-encoding.min.js", "vendor/sockjs.min.js",
+                 "vendor/stomp.es5.min.js", "nexus-client.js", "nexus-token.js"):
         page.add_script_tag(path=str(STATIC / name))
     result = page.evaluate(SCRIPT)
     assert result == {"user": "ann", "message": ["from the browser", 1], "fetched": 2,
