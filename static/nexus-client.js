@@ -15,8 +15,9 @@
  *    starts over after a successful connection; a server shutting down (close 1001,
  *    "server shutting down (reconnect in N ms)") sets the delay instead;
  *  - re-subscribes after a reconnect with `last-seq` (the highest `seq` seen per
- *    destination, kept in localStorage so it survives a page reload), so the server
- *    replays what was missed; drops anything at or below that `seq` (duplicates);
+ *    destination, kept in localStorage so it survives a page reload) and `epoch` (the
+ *    numbering that seq belongs to), so the server replays what was missed; drops
+ *    anything at or below that `seq` (duplicates) unless the server says `seq-reset`;
  *    reports `gap-from`/`gap-to` (messages the server no longer retains);
  *  - refreshes the token on the live connection (a SEND to `/session/token`), shortly
  *    before it expires;
@@ -134,25 +135,35 @@
     this._prefix = prefix;
     this._memory = {};
   }
-  SeqStore.prototype.get = function (key) {
+  // A stored position is "<seq>" or "<seq>:<epoch>" (the epoch names the server's
+  // numbering; seqs compare only within one epoch).
+  SeqStore.prototype._raw = function (key) {
     var full = this._prefix + key;
     if (this._storage) {
       try {
         var v = this._storage.getItem(full);
-        if (v !== null && v !== undefined && v !== '') {
-          var n = parseInt(v, 10);
-          if (!isNaN(n)) { return n; }
-        }
-        return null;
+        return (v !== null && v !== undefined && v !== '') ? String(v) : null;
       } catch (e) { /* fall through to memory */ }
     }
     return Object.prototype.hasOwnProperty.call(this._memory, full) ? this._memory[full] : null;
   };
-  SeqStore.prototype.set = function (key, value) {
+  SeqStore.prototype.get = function (key) {
+    var v = this._raw(key);
+    if (v === null) { return null; }
+    var n = parseInt(v, 10);
+    return isNaN(n) ? null : n;
+  };
+  SeqStore.prototype.getEpoch = function (key) {
+    var v = this._raw(key);
+    var at = v === null ? -1 : v.indexOf(':');
+    return at < 0 ? null : v.slice(at + 1);
+  };
+  SeqStore.prototype.set = function (key, value, epoch) {
     var full = this._prefix + key;
-    this._memory[full] = value;
+    var text = String(value) + (epoch ? ':' + epoch : '');
+    this._memory[full] = text;
     if (this._storage) {
-      try { this._storage.setItem(full, String(value)); } catch (e) { /* memory only */ }
+      try { this._storage.setItem(full, text); } catch (e) { /* memory only */ }
     }
   };
   SeqStore.prototype.remove = function (key) {
@@ -491,6 +502,7 @@
       since: since,
       resume: opts.resume !== false,
       lastSeq: null,       // highest seq seen by this page
+      epoch: null,         // the epoch of lastSeq (the server's numbering)
       resumed: false,      // true once subscribed at least once
       handle: null
     };
@@ -533,17 +545,21 @@
     var self = this;
     var headers = { id: record.id, ack: record.ack };
     var after = null;
+    var epoch = record.epoch;
     if (!record.resume) {
       after = null;
     } else if (record.resumed || record.lastSeq !== null) {
       after = record.lastSeq;
     } else if (record.since === 'stored') {
       after = this._seqs.get(this._seqKey(record.destination));
+      epoch = this._seqs.getEpoch(this._seqKey(record.destination));
     } else if (typeof record.since === 'number') {
       after = record.since;
     }
     if (after !== null) {
       headers['last-seq'] = String(after);
+      if (epoch) { headers.epoch = epoch; }
+      record.epoch = epoch;
       // Everything at or below `after` counts as seen from now on.
       if (record.lastSeq === null || record.lastSeq < after) { record.lastSeq = after; }
     } else if (!record.resume) {
@@ -563,9 +579,10 @@
       try { message.ack(); } catch (e) { /* connection gone; it will come again */ }
     }
     if (headers['seq-reset'] !== undefined) {
-      // The server's numbering started again (its in-memory store was restarted):
-      // numbers seen before say nothing about this message.
+      // The server's numbering started again (its in-memory store was restarted, or
+      // a new database): numbers seen before say nothing about this message.
       record.lastSeq = null;
+      record.epoch = null;
       this._emit('reset', { destination: record.destination, seq: seq });
     }
     if (!isNaN(seq) && record.lastSeq !== null && seq <= record.lastSeq) {
@@ -581,7 +598,8 @@
     }
     if (!isNaN(seq)) {
       record.lastSeq = seq;
-      this._seqs.set(this._seqKey(record.destination), seq);
+      if (headers.epoch !== undefined) { record.epoch = headers.epoch; }
+      this._seqs.set(this._seqKey(record.destination), seq, record.epoch);
     }
     var body = message.body;
     try { body = JSON.parse(message.body); } catch (e) { /* not JSON: hand over the text */ }

@@ -275,18 +275,48 @@ async def test_unsubscribing_during_catch_up_leaves_nothing_behind() -> None:
 
 
 @pytest.mark.gen_test
-async def test_last_seq_beyond_a_restarted_numbering_does_not_hold_back_live_messages() -> None:
+async def test_last_seq_beyond_a_restarted_numbering_replays_the_new_numbering_marked_reset() -> None:
     hub = Hub(MemoryStore())  # a fresh in-memory store: the numbering starts again at 1
     await hub.publish("/d", b"1")
     inbox = Inbox()
     await hub.subscribe("/d", inbox, last_seq=50)
-    assert inbox.seqs == []
+    assert inbox.seqs == [1]
     await hub.publish("/d", b"2")
     await hub.publish("/d", b"3")
-    assert inbox.seqs == [2, 3]
+    assert inbox.seqs == [1, 2, 3]
     # The first message says the numbering started again; the others do not.
     assert inbox.templates[0].headers["seq-reset"] == "true"
     assert "seq-reset" not in inbox.templates[1].headers
+
+
+@pytest.mark.gen_test
+async def test_every_message_names_its_epoch_and_a_new_store_has_a_new_one() -> None:
+    old, new = MemoryStore(), MemoryStore()
+    assert old.epoch != new.epoch
+    hub = Hub(new)
+    inbox = Inbox()
+    await hub.subscribe("/d", inbox)
+    await hub.publish("/d", b"1")
+    assert inbox.templates[0].headers["epoch"] == new.epoch
+
+
+@pytest.mark.gen_test
+async def test_a_resume_from_another_epoch_gets_the_whole_new_numbering_marked_reset() -> None:
+    """After a restart the client's last-seq 3 is below the newest 10: only the epoch
+    tells it apart from a resume in the same numbering (no silent 4..10)."""
+    before = MemoryStore()
+    hub = Hub(MemoryStore())
+    for n in range(10):
+        await hub.publish("/d", b"%d" % n)
+    inbox = Inbox()
+    await hub.subscribe("/d", inbox, last_seq=3, epoch=before.epoch)
+    assert inbox.seqs == list(range(1, 11))
+    assert inbox.templates[0].headers["seq-reset"] == "true"
+    assert all("seq-reset" not in t.headers for t in inbox.templates[1:])
+    same = Inbox()
+    await hub.subscribe("/d", same, last_seq=3, epoch=hub.store.epoch)  # type: ignore[attr-defined]
+    assert same.seqs == list(range(4, 11))
+    assert all("seq-reset" not in t.headers for t in same.templates)
 
 
 class LosesOneNumber(MemoryStore):

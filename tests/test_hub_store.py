@@ -115,7 +115,8 @@ async def test_stored_message_reads_back_exactly(backend: Any) -> None:
     (read, read_empty) = await store.read_after("/topic/chat/1", 0, 10)
 
     assert read == appended
-    assert read == StoredMessage("/topic/chat/1", 1, appended.message_id, body, headers, 1234.25)
+    assert read == StoredMessage("/topic/chat/1", 1, appended.message_id, body, headers, 1234.25, appended.epoch)
+    assert appended.epoch
     assert isinstance(read.body, bytes)
     assert read_empty == empty and read_empty.body == b"" and dict(read_empty.headers) == {}
 

@@ -6,12 +6,19 @@ transport glue; it knows nothing of sockets. Its rules:
 * **Persist, then broadcast.** :meth:`Hub.publish` appends the message to the store,
   which assigns the destination's next ``seq``; only then is it delivered, to every
   subscriber of that destination, in ``seq`` order. Appends to one destination are
-  serialised, so broadcasts leave in the order numbers were handed out.
+  serialised in this process; messages other processes appended arrive as change
+  signals (:meth:`Hub.stored`, fed by :mod:`.mongo_feed`). Each destination with
+  subscribers here has a :class:`~.sequencer.Sequencer` that puts both into strict
+  ``seq`` order, delivers each message once, and reads missing ones from the store.
 * **Encode once.** A publish builds one :class:`~nexus_tornado.stomp.MessageTemplate`;
   each subscriber renders it with its own subscription id.
 * **Replay without gap or duplicate.** :meth:`Hub.subscribe` with ``last_seq`` registers
   the live subscription first (buffering what arrives), reads the store in chunks,
   then merges the buffer and hands over to live delivery, de-duplicating by ``seq``.
+  A hole in what it reads is reported only once it is final (:class:`.HolePolicy`).
+* **Epochs.** Every MESSAGE names its numbering (``epoch``). A resumed subscription
+  whose epoch is not the destination's (or whose ``last_seq`` is beyond the newest)
+  gets every retained message of the current epoch, the first marked ``seq-reset``.
 * **Delivery tracking** for destinations whose messages wait for offline recipients
   (``/topic/notifications/{userId}``): undelivered messages come first on a new
   subscription; :meth:`Hub.mark_delivered` records deliveries in batches.
@@ -28,6 +35,7 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Set, Tuple
 from ..errors import Rejection
 from ..policy.destinations import NOTIFICATIONS_PREFIX
 from ..stomp import MessageTemplate, is_utf8
+from .sequencer import MAX_PAUSE, Gap, HolePolicy, Sequencer
 from .store import Store, StoredMessage
 
 log = logging.getLogger("nexus_tornado.hub")
@@ -99,6 +107,8 @@ def template_for(message: StoredMessage) -> MessageTemplate:
         "seq": str(message.seq),
         "content-type": stored.get("content-type") or JSON,
     }
+    if message.epoch:
+        headers["epoch"] = message.epoch
     for name, value in stored.items():
         if name not in headers and name not in SERVER_HEADERS:
             headers[name] = value
@@ -113,9 +123,15 @@ def _with_gap(template: MessageTemplate, gap: Tuple[int, int]) -> MessageTemplat
 
 
 def _after(template: MessageTemplate, previous: int) -> MessageTemplate:
-    """``template``, marked with the gap before it when it does not follow ``previous``."""
+    """``template``, marked with the gap before it when it does not follow ``previous``
+    (and without the mark of a gap its recipient does not have)."""
     seq = template.seq
-    return _with_gap(template, (previous + 1, seq - 1)) if seq > previous + 1 else template
+    if seq > previous + 1:
+        return _with_gap(template, (previous + 1, seq - 1))
+    if "gap-from" in template.headers:
+        headers = {k: v for k, v in template.headers.items() if k not in ("gap-from", "gap-to")}
+        return MessageTemplate(headers, template.body, template.seq)
+    return template
 
 
 class _CatchUp(Subscriber):
@@ -249,11 +265,18 @@ class Hub:
         recent_templates: int = 4096,
         text_only: bool = False,
         recent_bytes: int = 32 * 1024 * 1024,
+        hold: float = 0.1,
+        clock_skew: float = 1.0,
     ) -> None:
         self.store = store
         #: Refuse bodies that are not UTF-8 (set while a transport that carries only
         #: text, SockJS, may read the messages).
         self.text_only = text_only
+        count_limit = getattr(getattr(store, "retention", None), "max_count", None)
+        #: When a hole in a destination's numbering is final (shared by live delivery
+        #: and replay).
+        self.holes = HolePolicy(store.settle_seconds, hold, clock_skew, count_limit)
+        self._sequencers: Dict[str, Sequencer] = {}
         self.replay_chunk = replay_chunk
         self.catch_up_buffer = catch_up_buffer
         #: Most body bytes buffered for one subscriber while it catches up (beyond it,
@@ -306,24 +329,54 @@ class Hub:
         try:
             async with lane.lock:
                 message = await self.store.append(destination, body, kept)
-                self.broadcast(message)
-                stats = self.stats
-                stats.published += 1
-                counts = stats.by_destination
-                counts[destination] = counts.get(destination, 0) + 1
-                return message
         finally:
             lane.users -= 1
             if not lane.users:
                 del self._lanes[destination]
+        self.broadcast(message)
+        stats = self.stats
+        stats.published += 1
+        counts = stats.by_destination
+        counts[destination] = counts.get(destination, 0) + 1
+        return message
 
     def broadcast(self, message: StoredMessage) -> None:
-        """Deliver an already persisted message to the destination's subscribers."""
+        """Deliver an already persisted message to the destination's subscribers (in
+        ``seq`` order with the rest: it may wait for earlier numbers)."""
+        sequencer = self._sequencers.get(message.destination)
+        if sequencer is not None:
+            sequencer.offer(message)
+
+    def stored(self, destination: str, seq: int, epoch: Optional[str]) -> None:
+        """Another process stored ``seq`` in ``destination``: deliver it (read from the
+        store) to this process's subscribers."""
+        sequencer = self._sequencers.get(destination)
+        if sequencer is not None:
+            sequencer.signal(seq, epoch)
+
+    def recheck(self) -> None:
+        """Read every subscribed destination for messages this process may have
+        missed signals of (the change stream lost its place)."""
+        for sequencer in tuple(self._sequencers.values()):
+            sequencer.recheck()
+
+    def destinations(self) -> List[str]:
+        """Destinations with subscribers in this process."""
+        return list(self._subscribers)
+
+    def _emit(self, message: StoredMessage, gap: Optional[Gap], reset: bool) -> None:
+        """The sequencer's output: deliver ``message`` to every subscriber, in order."""
         subscribers = self._subscribers.get(message.destination)
-        template = self._template(message)
         if not subscribers:
             return
         self.stats.delivered += len(subscribers)
+        template = self._template(message)
+        if gap is not None:
+            template = _with_gap(template, gap)
+        if reset:
+            headers = dict(template.headers)
+            headers["seq-reset"] = "true"
+            template = MessageTemplate(headers, template.body, template.seq)
         for target in tuple(subscribers.values()):
             try:
                 target.deliver(template)
@@ -358,7 +411,18 @@ class Hub:
         return heapq.nlargest(limit, ((d, len(s)) for d, s in self._subscribers.items()), key=lambda i: i[1])
 
     def _add(self, destination: str, subscriber: Subscriber, target: Subscriber) -> None:
-        self._subscribers.setdefault(destination, {})[subscriber] = target
+        subscribers = self._subscribers.get(destination)
+        if subscribers is None:
+            subscribers = self._subscribers[destination] = {}
+            self._sequencers[destination] = Sequencer(
+                destination,
+                self.store,
+                self.holes,
+                self._emit,
+                chunk=self.replay_chunk,
+                buffer_limit=self.catch_up_buffer,
+            )
+        subscribers[subscriber] = target
 
     def _replace(self, destination: str, subscriber: Subscriber, target: Subscriber) -> None:
         """Route ``subscriber``'s deliveries to ``target``, unless it unsubscribed."""
@@ -373,12 +437,22 @@ class Hub:
         subscribers.pop(subscriber, None)
         if not subscribers:
             del self._subscribers[destination]
+            sequencer = self._sequencers.pop(destination, None)
+            if sequencer is not None:
+                sequencer.close()
+
+    def close(self) -> None:
+        """Stop every sequencer (at shutdown)."""
+        for sequencer in self._sequencers.values():
+            sequencer.close()
+        self._sequencers.clear()
 
     async def subscribe(
         self,
         destination: str,
         subscriber: Subscriber,
         last_seq: Optional[int] = None,
+        epoch: Optional[str] = None,
         *,
         recipient: bool = True,
     ) -> None:
@@ -386,10 +460,14 @@ class Hub:
 
         With ``last_seq``, first every retained message after it (the first one
         carrying ``gap-from``/``gap-to`` when retention dropped part of the range).
-        Without it, live only, except on delivery-tracked destinations, where the
-        undelivered messages come first to their ``recipient`` (someone else watching,
-        say an admin, starts live). Raises ``StoreUnavailable`` (and leaves no
-        subscription behind) when history cannot be read.
+        When ``epoch`` is not the destination's current epoch, or ``last_seq`` is
+        beyond its newest number, the numbering started again since the client saw
+        it: every retained message of the current epoch comes, the first marked
+        ``seq-reset: true``. Without ``last_seq``, live only, except on
+        delivery-tracked destinations, where the undelivered messages come first to their
+        ``recipient`` (someone else watching, say an admin, starts live).
+        Raises ``StoreUnavailable`` (and leaves no subscription behind) when history
+        cannot be read.
         """
         tracked = recipient and self.tracks_delivery(destination)
         if last_seq is None and not tracked:
@@ -398,18 +476,19 @@ class Hub:
         catch_up = _CatchUp(self.catch_up_buffer, self.catch_up_bytes)
         self._add(destination, subscriber, catch_up)
         target = subscriber
+        current: Optional[str] = None
         try:
             if last_seq is None:
                 delivered = await self._undelivered(destination, subscriber, catch_up)
             else:
-                newest = await self.store.last_seq(destination)
-                if last_seq > newest:
-                    # The numbering started again (an in-memory store after a restart):
-                    # continue from the present and tell the client, whose own
-                    # duplicate filter would otherwise drop every number it saw before.
-                    last_seq = newest
+                position = await self.store.position(destination)
+                current = position.epoch
+                if last_seq > position.seq or (epoch and current and epoch != current):
+                    # The numbering started again (an in-memory store after a restart,
+                    # a new database): the client's numbers no longer apply.
+                    last_seq = 0
                     target = _MarkFirst(subscriber, {"seq-reset": "true"})
-                delivered = await self._replay(destination, target, catch_up, last_seq)
+                delivered = await self._replay(destination, target, catch_up, last_seq, position.seq)
         except BaseException:
             self.unsubscribe(destination, subscriber)
             raise
@@ -422,6 +501,9 @@ class Hub:
                 buffered = catch_up.buffer[seq]
                 target.deliver(_after(buffered, delivered) if resumed else buffered)
                 delivered = seq
+        sequencer = self._sequencers.get(destination)
+        if sequencer is not None:
+            sequencer.start_at(delivered + 1, current)
         self._replace(
             destination, subscriber, _Floor(self, destination, subscriber, target, delivered, resumed)
         )
@@ -432,20 +514,35 @@ class Hub:
         subscriber: Subscriber,
         catch_up: _CatchUp,
         last_seq: int,
+        newest: int,
     ) -> int:
-        """Deliver stored messages after ``last_seq``; return the last seq delivered.
+        """Deliver stored messages after ``last_seq`` up to where live delivery
+        stands; return the last seq delivered.
 
-        A message that does not follow the one before carries ``gap-from``/``gap-to``:
-        the numbers between were dropped by retention, or were handed out by a writer
-        that died before it wrote (nothing was acknowledged for them).
+        A message that does not follow the one before carries ``gap-from``/``gap-to``
+        once the numbers between are final (:meth:`HolePolicy.final`): dropped by
+        retention, or handed out by a writer that died before it wrote (nothing was
+        acknowledged for them). Until then the replay waits and reads again: another
+        process may be writing them right now.
         """
         cursor = max(0, last_seq)
+        noticed: Optional[Tuple[int, float]] = None
+        pause = 0.0
         while True:
+            await asyncio.sleep(pause)  # lets other clients run between chunks
             overflows = catch_up.overflows
             chunk = await self.store.read_after(destination, cursor, self.replay_chunk)
             stats = self.stats
-            stats.replayed += len(chunk)
+            now = self.holes.monotonic()
+            if noticed is None or noticed[0] != cursor:
+                noticed = (cursor, now)
+            stalled = False
             for message in chunk:
+                if message.seq > cursor + 1 and not self.holes.final(
+                    message.seq - 1, message, noticed[1], max(newest, message.seq)
+                ):
+                    stalled = True
+                    break
                 if subscriber.congested():
                     # Paced to what the client takes: a fast reader catching up is
                     # never cut off as a slow consumer, a slow one holds little.
@@ -453,18 +550,29 @@ class Hub:
                 if message.seq > cursor + 1:
                     stats.gaps += 1
                 subscriber.deliver(_after(self._template(message), cursor))
+                stats.replayed += 1
                 cursor = message.seq
-            if len(chunk) < self.replay_chunk and catch_up.overflows == overflows:
-                if not subscriber.congested():
-                    break
+            if stalled:
+                pause = min(max(pause * 2, self.holes.hold), MAX_PAUSE)
+                continue
+            pause = 0.0
+            if len(chunk) >= self.replay_chunk or catch_up.overflows != overflows:
+                continue
+            if subscriber.congested():
                 # The hand-over writes the buffered live messages at once: first let
                 # the client take the replay, then read what arrived meanwhile.
                 await subscriber.drained()
                 if subscriber.congested():
-                    break  # it stopped reading: its own output bound applies
+                    return cursor  # it stopped reading: its own output bound applies
                 continue
-            await asyncio.sleep(0)  # let other clients run between chunks
-        return cursor
+            # The store is read to its end; live delivery must start right after.
+            sequencer = self._sequencers.get(destination)
+            live = min(catch_up.buffer) if catch_up.buffer else (sequencer.next if sequencer else None)
+            if live is None or live <= cursor + 1:
+                return cursor
+            if not chunk and now - noticed[1] >= self.holes.settle:
+                return cursor  # nothing more will come from the store
+            pause = self.holes.hold if not chunk else 0.0
 
     async def _undelivered(
         self, destination: str, subscriber: Subscriber, catch_up: _CatchUp

@@ -15,7 +15,7 @@ import time
 import uuid
 from typing import Callable, Deque, Dict, Iterable, List, Mapping, Optional, Set, Tuple
 
-from .store import Retention, Store, StoredMessage
+from .store import Position, Retention, Store, StoredMessage, new_epoch
 
 #: Bytes charged for one message beyond its body, headers and destination: the tuple,
 #: its id and timestamp, the deque slot (measured with tracemalloc: about 400).
@@ -38,7 +38,11 @@ class _Log:
 
 
 class MemoryStore(Store):
-    """Keeps every destination's log in a deque; ``seq`` comes from a counter."""
+    """Keeps every destination's log in a deque; ``seq`` comes from a counter.
+
+    Its numbering starts again at 1 in every new store (every process start), so each
+    store has an epoch of its own, shared by all its destinations.
+    """
 
     def __init__(
         self,
@@ -57,6 +61,7 @@ class MemoryStore(Store):
         #: (log, seq, bytes) of every message in the order it was stored, oldest first;
         #: entries of messages retention dropped meanwhile are skipped (and compacted).
         self._order: Deque[Tuple[_Log, int, int]] = collections.deque()
+        self.epoch = new_epoch()
 
     def _log(self, destination: str) -> _Log:
         log = self._logs.get(destination)
@@ -76,6 +81,7 @@ class MemoryStore(Store):
             bytes(body),
             dict(headers),
             self._clock(),
+            self.epoch,
         )
         log.messages.append(message)
         size = message_bytes(message)
@@ -122,6 +128,9 @@ class MemoryStore(Store):
     async def last_seq(self, destination: str) -> int:
         log = self._logs.get(destination)
         return log.last_seq if log else 0
+
+    async def position(self, destination: str) -> Position:
+        return Position(await self.last_seq(destination), self.epoch)
 
     async def first_seq(self, destination: str) -> Optional[int]:
         log = self._logs.get(destination)

@@ -11,7 +11,8 @@ Collections (``collection_prefix`` defaults to ``nexus_``)::
     nexus_messages  {_id: message_id, destination, seq, body: Binary, headers: {...},
                      timestamp: float seconds, delivered: bool}
                     unique (destination, seq); (destination, delivered, seq); (timestamp)
-    nexus_counters  {_id: destination, seq: highest seq ever allocated}
+    nexus_counters  {_id: destination, seq: highest seq ever allocated,
+                     epoch: the numbering's epoch, set with the first number}
 
 Sequence numbers come from the counter document: one atomic ``$inc`` (upserting the
 counter) hands out each number, so several server processes sharing one database never
@@ -36,46 +37,24 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import inspect
 import logging
-import re
 import socket
 import time
 import uuid
-from typing import (
-    Any,
-    Awaitable,
-    Callable,
-    Dict,
-    Iterable,
-    List,
-    Mapping,
-    Optional,
-    Tuple,
-    Type,
-    TypeVar,
-)
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple
 
 import bson
-import pymongo
 from bson.binary import Binary
 from bson.errors import BSONError
+import pymongo
 from pymongo import ReturnDocument
-from pymongo.errors import DuplicateKeyError, PyMongoError
+from pymongo.errors import DuplicateKeyError
 
 from ..errors import ConfigError, StoreUnavailable
-from .store import Retention, Store, StoredMessage
+from .mongo_calls import GRACE, UNAVAILABLE, BoundedCalls, awaitable, check_options, close_client
+from .store import Position, Retention, Store, StoredMessage, new_epoch
 
 log = logging.getLogger("nexus_tornado.hub.mongo")
-
-T = TypeVar("T")
-
-#: Collection names are kept to letters, digits and ``_``.
-_PREFIX_RE = re.compile(r"^[A-Za-z0-9_]*$")
-
-#: Seconds ``asyncio.wait_for`` adds to the driver's own deadline before giving up on
-#: an operation the driver failed to end (the driver's timeout should fire first).
-_GRACE = 0.5
 
 #: How many seqs one ``update_many`` marks delivered at most.
 _MARK_CHUNK = 1000
@@ -83,11 +62,10 @@ _MARK_CHUNK = 1000
 #: The largest document MongoDB stores (its default ``maxBsonObjectSize``).
 _MAX_DOCUMENT = 16 * 1024 * 1024
 
-#: What the client may see when the store fails; the cause goes only to the log.
-_UNAVAILABLE = "message store unavailable"
+_UNAVAILABLE = UNAVAILABLE
 
 
-class MongoStore(Store):
+class MongoStore(BoundedCalls, Store):
     """A :class:`~nexus_tornado.hub.store.Store` on MongoDB (motor or PyMongo async).
 
     ``timeout`` (seconds) bounds each method; ``append`` may take up to twice as
@@ -105,7 +83,7 @@ class MongoStore(Store):
         timeout: float = 5.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        _check_options(collection_prefix, timeout)
+        check_options(collection_prefix, timeout)
         if not callable(getattr(database, "get_collection", None)):
             raise ConfigError(
                 "MongoStore needs a motor or PyMongo async database, got %r"
@@ -114,6 +92,8 @@ class MongoStore(Store):
         self.database = database
         self.retention = retention
         self.timeout = float(timeout)
+        #: An append that numbered its message writes it, or gives up, within this.
+        self.settle_seconds = 2 * self.timeout + 2 * GRACE
         self._clock = clock
         self.messages = database.get_collection(collection_prefix + "messages")
         self.counters = database.get_collection(collection_prefix + "counters")
@@ -144,7 +124,7 @@ class MongoStore(Store):
         ``pymongo.AsyncMongoClient`` to use PyMongo's own async API. Server selection
         and connecting give up after ``timeout``. :meth:`close` closes the client.
         """
-        _check_options(collection_prefix, timeout)
+        check_options(collection_prefix, timeout)
         if client_class is None:
             from motor.motor_asyncio import AsyncIOMotorClient
 
@@ -178,7 +158,7 @@ class MongoStore(Store):
 
     async def open(self) -> None:
         """Check that the database answers and create the indexes (idempotent)."""
-        await self._run("ping", lambda: _awaitable(self.database.command("ping")))
+        await self._run("ping", lambda: awaitable(self.database.command("ping")))
         await self._run(
             "create indexes",
             lambda: self.messages.create_index(
@@ -214,9 +194,7 @@ class MongoStore(Store):
         open for its owner."""
         client, self._owned_client = self._owned_client, None
         if client is not None:
-            result = client.close()  # motor: plain call; PyMongo async: a coroutine
-            if inspect.isawaitable(result):
-                await result
+            await close_client(client)
 
     # -- the interface ----------------------------------------------------------------
 
@@ -243,11 +221,12 @@ class MongoStore(Store):
         headers = {str(k): str(v) for k, v in headers.items()}
         self._check_storable(destination, body, headers, message_id, timestamp)
         while True:
-            seq = await self._allocate(destination, deadline)
+            seq, epoch = await self._allocate(destination, deadline)
             document = {
                 "_id": message_id,
                 "destination": destination,
                 "seq": seq,
+                "epoch": epoch,
                 "body": Binary(body),
                 "headers": headers,
                 "timestamp": timestamp,
@@ -265,7 +244,7 @@ class MongoStore(Store):
             # messages (say, the counters collection was dropped). Catch it up, retry.
             await self._catch_up_counter(destination, deadline)
         await self._trim(destination, seq)
-        return StoredMessage(destination, seq, message_id, body, headers, timestamp)
+        return StoredMessage(destination, seq, message_id, body, headers, timestamp, epoch)
 
     async def read_after(
         self, destination: str, after_seq: int, limit: int
@@ -286,6 +265,17 @@ class MongoStore(Store):
             "last_seq", lambda: self.counters.find_one({"_id": destination})
         )
         return int(counter["seq"]) if counter else 0
+
+    async def position(self, destination: str) -> Position:
+        counter = await self._run(
+            "position", lambda: self.counters.find_one({"_id": destination})
+        )
+        if counter is None:
+            return Position(0, None)
+        epoch = counter.get("epoch")
+        if not epoch:
+            epoch = await self._ensure_epoch(destination, self._deadline())
+        return Position(int(counter["seq"]), str(epoch))
 
     async def first_seq(self, destination: str) -> Optional[int]:
         documents = await self._run(
@@ -386,6 +376,7 @@ class MongoStore(Store):
                         "body": Binary(body),
                         "headers": headers,
                         "timestamp": timestamp,
+                        "epoch": "0" * 16,
                         "delivered": False,
                     }
                 )
@@ -399,8 +390,9 @@ class MongoStore(Store):
                 _UNAVAILABLE, log_detail="message of %d bytes is too large to store" % size
             )
 
-    async def _allocate(self, destination: str, deadline: float) -> int:
-        """The next seq of ``destination``, from one atomic ``$inc`` on its counter."""
+    async def _allocate(self, destination: str, deadline: float) -> Tuple[int, str]:
+        """The next seq of ``destination``, from one atomic ``$inc`` on its counter,
+        and the counter's epoch (given to a new counter right after its first number)."""
         while True:
             try:
                 counter = await self._run(
@@ -418,9 +410,29 @@ class MongoStore(Store):
                 # Two first appends raced to create the counter; the other one won.
                 counter = None
             if counter is not None:
-                return int(counter["seq"])
+                epoch = counter.get("epoch") or await self._ensure_epoch(destination, deadline)
+                return int(counter["seq"]), str(epoch)
             # No document back (nx-27017 answers a failed upsert race that way): retry.
             await self._pause(0, deadline, "allocate seq")
+
+    async def _ensure_epoch(self, destination: str, deadline: float) -> str:
+        """Give the counter of ``destination`` an epoch if it has none (a new counter,
+        or one written before epochs existed); return the epoch it has. Of several
+        processes racing here, the first write wins and all read it back."""
+        await self._run(
+            "set epoch",
+            lambda: self.counters.update_one(
+                {"_id": destination, "epoch": {"$exists": False}},
+                {"$set": {"epoch": new_epoch()}},
+            ),
+            deadline=deadline,
+        )
+        counter = await self._run(
+            "set epoch", lambda: self.counters.find_one({"_id": destination}), deadline=deadline
+        )
+        if counter is None or not counter.get("epoch"):
+            raise StoreUnavailable(_UNAVAILABLE, log_detail="counter of %s lost its epoch" % destination)
+        return str(counter["epoch"])
 
     async def _insert(self, document: Dict[str, Any], deadline: float) -> bool:
         """Insert ``document`` at its seq, retrying the same insert until ``deadline``.
@@ -534,46 +546,17 @@ class MongoStore(Store):
             log.warning("retention by count of %s deferred: %s", destination, exc.log_detail)
             self._untrimmed[destination] = max(seq, self._untrimmed.get(destination, 0))
 
-    def _deadline(self) -> float:
-        """When an operation started now must be over (event loop time)."""
-        return asyncio.get_running_loop().time() + self.timeout
 
-    async def _pause(self, attempt: int, deadline: float, what: str) -> None:
-        """Back off before retrying; StoreUnavailable if ``deadline`` has passed."""
-        remaining = deadline - asyncio.get_running_loop().time()
-        if remaining <= 0:
-            raise StoreUnavailable(_UNAVAILABLE, log_detail="%s: out of time" % what)
-        await asyncio.sleep(min(0.02 * 2 ** min(attempt, 5), remaining))
-
-    # -- bounded calls --------------------------------------------------------------------
-
-    async def _run(
-        self,
-        what: str,
-        operation: Callable[[], Awaitable[T]],
-        *,
-        deadline: Optional[float] = None,
-        passthrough: Tuple[Type[BaseException], ...] = (),
-    ) -> T:
-        """Await ``operation()`` within the time left (``timeout`` or until
-        ``deadline``), turning every driver failure into StoreUnavailable.
-
-        Exceptions in ``passthrough`` reach the caller unchanged.
-        """
-        budget = self.timeout
-        if deadline is not None:
-            budget = deadline - asyncio.get_running_loop().time()
-            if budget <= 0:
-                raise StoreUnavailable(_UNAVAILABLE, log_detail="%s: out of time" % what)
-        try:
-            with pymongo.timeout(budget):
-                return await asyncio.wait_for(operation(), budget + _GRACE)
-        except passthrough:
-            raise
-        except (PyMongoError, BSONError, asyncio.TimeoutError, OSError) as exc:
-            raise StoreUnavailable(
-                _UNAVAILABLE, log_detail="%s: %s: %s" % (what, type(exc).__name__, exc)
-            ) from exc
+def _to_message(document: Mapping[str, Any]) -> StoredMessage:
+    return StoredMessage(
+        document["destination"],
+        int(document["seq"]),
+        str(document["_id"]),
+        bytes(document["body"]),
+        dict(document.get("headers") or {}),
+        float(document["timestamp"]),
+        str(document.get("epoch") or ""),
+    )
 
 
 def _log_abandoned(task: "asyncio.Future[StoredMessage]") -> None:
@@ -586,34 +569,3 @@ def _log_abandoned(task: "asyncio.Future[StoredMessage]") -> None:
         log.debug("append failed: %s", exc.log_detail)
     elif exc is not None:
         log.error("append failed", exc_info=exc)
-
-
-def _to_message(document: Mapping[str, Any]) -> StoredMessage:
-    return StoredMessage(
-        document["destination"],
-        int(document["seq"]),
-        str(document["_id"]),
-        bytes(document["body"]),
-        dict(document.get("headers") or {}),
-        float(document["timestamp"]),
-    )
-
-
-def _check_options(collection_prefix: str, timeout: float) -> None:
-    if not _PREFIX_RE.match(collection_prefix):
-        raise ConfigError(
-            "collection_prefix may hold only letters, digits and '_': %r"
-            % (collection_prefix,)
-        )
-    if not timeout > 0:
-        raise ConfigError("timeout must be > 0 seconds")
-
-
-def _awaitable(result: Any) -> Any:
-    """``result`` if it can be awaited; a synchronous PyMongo database cannot."""
-    if not inspect.isawaitable(result):
-        raise ConfigError(
-            "MongoStore needs an asynchronous database (motor, or "
-            "pymongo.AsyncMongoClient), not a synchronous PyMongo one"
-        )
-    return result

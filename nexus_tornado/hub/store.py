@@ -17,7 +17,13 @@ contract suite (``tests/test_hub_store.py``) runs against each.
 from __future__ import annotations
 
 import abc
+import secrets
 from typing import Iterable, List, Mapping, NamedTuple, Optional
+
+
+def new_epoch() -> str:
+    """A fresh epoch: an opaque token naming one numbering of a destination."""
+    return secrets.token_hex(8)
 
 
 class StoredMessage(NamedTuple):
@@ -34,6 +40,18 @@ class StoredMessage(NamedTuple):
     headers: Mapping[str, str]
     #: Seconds since the epoch when it was persisted.
     timestamp: float
+    #: The destination's numbering this ``seq`` belongs to (see :class:`Position`).
+    epoch: str = ""
+
+
+class Position(NamedTuple):
+    """Where a destination's numbering stands: the highest ``seq`` handed out and the
+    epoch naming the numbering. The epoch changes whenever numbering starts again at 1
+    (an in-memory store in a new process, a new database); ``None`` when the
+    destination was never numbered."""
+
+    seq: int
+    epoch: Optional[str]
 
 
 class Retention(NamedTuple):
@@ -45,6 +63,12 @@ class Retention(NamedTuple):
 
 class Store(abc.ABC):
     """Append-only, per-destination message logs with delivery tracking."""
+
+    #: Longest time, seconds, between a number being handed out and its message
+    #: becoming readable, or the number being given up for good. A hole in the
+    #: numbering younger than this may still fill; an older one never will. Zero for a
+    #: store whose appends number and store in one step.
+    settle_seconds: float = 0.0
 
     async def open(self) -> None:
         """Prepare for use (connect, create indexes). Called once before anything else."""
@@ -76,6 +100,10 @@ class Store(abc.ABC):
     async def last_seq(self, destination: str) -> int:
         """The highest ``seq`` ever assigned in ``destination`` (0 if none), including
         messages retention has since dropped."""
+
+    @abc.abstractmethod
+    async def position(self, destination: str) -> Position:
+        """The destination's :class:`Position`: ``last_seq`` and its epoch."""
 
     @abc.abstractmethod
     async def first_seq(self, destination: str) -> Optional[int]:

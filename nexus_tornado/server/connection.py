@@ -344,7 +344,7 @@ class StompConnection(SockJSConnection):
             if destination == PRESENCE_DESTINATION:
                 self._send_presence_snapshot(sub)
             try:
-                await hub.subscribe(destination, sub, last_seq, recipient=recipient)
+                await hub.subscribe(destination, sub, last_seq, epoch=event.headers.get("epoch") or None, recipient=recipient)
             except BaseException as exc:
                 self._subscriptions.pop(sub.id, None)
                 if isinstance(exc, StoreUnavailable):

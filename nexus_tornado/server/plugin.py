@@ -221,6 +221,7 @@ class NexusPlugin:
             await asyncio.sleep(0.02)
         self.presence.settle()  # the OFFLINEs still in their grace period
         self.router.close()
+        self.hub.close()
         # Presence announcements of the connections just closed, delivery marks.
         store_deadline = max(deadline, time.monotonic() + 1.0)
         if self._background:

@@ -156,6 +156,26 @@ def test_resubscribes_with_last_seq_and_drops_duplicates(page: Any) -> None:
     assert ["reset", {"destination": "/topic/chat/general", "seq": 1}] in page.evaluate("window.events")
 
 
+def test_resubscribes_with_the_epoch_of_its_last_seq_and_adopts_a_reset(page: Any) -> None:
+    page.evaluate("localStorage.setItem('nexus:carol:/topic/chat/e', '4:old')")
+    make_client(page, jwt_for("carol", time.time() + 3600), backoff={"initial": 20, "max": 40})
+    subscribe(page, "/topic/chat/e", {})
+    page.evaluate("window.client.connect()")
+    page.evaluate(fake(page) + ".connected('carol')")
+    first = subscribe_headers(page, "/topic/chat/e")[0]
+    assert (first["last-seq"], first["epoch"]) == ("4", "old")
+    # The server's numbering started again: everything of the new epoch, marked reset.
+    page.evaluate("%s.deliver('/topic/chat/e', {n: 1}, {seq: '1', epoch: 'new', 'seq-reset': 'true'})" % fake(page))
+    page.evaluate("%s.deliver('/topic/chat/e', {n: 2}, {seq: '2', epoch: 'new'})" % fake(page))
+    assert [r["seq"] for r in page.evaluate("window.received")] == [1, 2]
+    assert page.evaluate("localStorage.getItem('nexus:carol:/topic/chat/e')") == "2:new"
+    page.evaluate("%s.closed()" % fake(page))
+    page.wait_for_function("window.fakes.length === 2")
+    page.evaluate(fake(page) + ".connected('carol')")
+    again = subscribe_headers(page, "/topic/chat/e")[1]
+    assert (again["last-seq"], again["epoch"]) == ("2", "new")
+
+
 def test_last_seq_survives_a_reload(page: Any) -> None:
     page.evaluate("localStorage.setItem('nexus:bob:/topic/notifications/bob', '7')")
     make_client(page, jwt_for("bob", time.time() + 3600))
