@@ -97,6 +97,9 @@ class Settings:
     mongo_uri: str = _opt("", "MongoDB URI; empty means the in-memory store.")
     mongo_database: str = _opt("", "Database to use; empty means the one the URI names, else 'nexus'.")
     mongo_timeout: float = _opt(5.0, "Longest a MongoDB operation may take before the client gets UNAVAILABLE, seconds.")
+    mongo_change_stream: bool = _opt(True, "Follow the messages other server processes store, through a MongoDB change stream (needs a replica set on MongoDB; turn off only for a single process on a standalone server).")
+    sequencer_hold: float = _opt(0.1, "How long a message waits for an earlier number to arrive before the store is read for it, seconds.")
+    clock_skew: float = _opt(1.0, "How far the clocks of the processes sharing one MongoDB may disagree, seconds (tells a final gap in the numbering from a message still being written).")
     retention_count: int = _opt(10_000, "Messages kept per destination (0: no limit).")
     retention_seconds: float = _opt(7 * 24 * 3600.0, "Age after which messages are dropped, seconds (0: no limit).")
     handler_timeout: float = _opt(10.0, "Longest a message handler or after-store listener may run, seconds (then SERVER_ERROR, or a logged failure).")
@@ -193,6 +196,8 @@ class Settings:
         ):
             if getattr(self, name) <= 0:
                 raise ConfigError("%s: expected a positive number, not %r" % (name, getattr(self, name)))
+        if self.sequencer_hold < 0 or self.clock_skew < 0:
+            raise ConfigError("sequencer_hold and clock_skew must be >= 0")
         for name in ("idle_timeout", "connect_timeout", "mongo_timeout", "handler_timeout", "token_ttl",
                      "http_header_timeout", "http_body_timeout", "readiness_interval", "shutdown_timeout"):
             if not getattr(self, name) > 0:  # NaN too

@@ -113,7 +113,21 @@ class NexusPlugin:
             # What a subscriber catching up may have buffered is handed over at once:
             # with a replay paced at half the output bound, it must fit in the rest.
             catch_up_bytes=settings.max_pending_output // 4,
+            hold=settings.sequencer_hold,
+            clock_skew=settings.clock_skew,
         )
+        #: The change stream that brings other processes' messages (MongoDB only).
+        self.feed: Optional[Any] = None
+        if settings.mongo_uri and settings.mongo_change_stream:
+            from ..hub.mongo_feed import ChangeFeed  # imports the driver
+
+            self.feed = ChangeFeed(
+                settings.mongo_uri,
+                settings.mongo_database or None,
+                self.hub.stored,
+                self.hub.recheck,
+                timeout=settings.mongo_timeout,
+            )
         self.presence = Presence(self._announce_presence, grace=settings.presence_grace_seconds)
         verifier = TokenVerifier(
             settings.jwt_secret,
@@ -186,6 +200,8 @@ class NexusPlugin:
     async def start(self) -> None:
         """Open the store (create indexes) and start the housekeeping timers."""
         await self.store.open()
+        if self.feed is not None:
+            await self.feed.start()
         self._ticker = PeriodicCallback(self._tick, self.tick_seconds * 1000)
         self._ticker.start()
         self._pruner = PeriodicCallback(self._prune, 60_000)
@@ -221,6 +237,8 @@ class NexusPlugin:
             await asyncio.sleep(0.02)
         self.presence.settle()  # the OFFLINEs still in their grace period
         self.router.close()
+        if self.feed is not None:
+            await self.feed.close()
         self.hub.close()
         # Presence announcements of the connections just closed, delivery marks.
         store_deadline = max(deadline, time.monotonic() + 1.0)

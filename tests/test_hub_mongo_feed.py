@@ -1,0 +1,52 @@
+"""The change feed: one change stream signals (destination, seq, epoch) of every insert
+into the messages collection, reopens after the server went away, and then asks for a
+re-read of what it may have missed. Against nx-27017 on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import List, Optional, Tuple
+
+import pytest
+from support.mongo import NxServer, nx_outage_server  # noqa: F401  (fixture)
+
+from nexus_tornado.hub.mongo import MongoStore
+from nexus_tornado.hub.mongo_feed import ChangeFeed
+
+pytestmark = pytest.mark.mongo
+
+
+async def until(condition, timeout: float = 20.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "condition not met"
+        await asyncio.sleep(0.02)
+
+
+@pytest.mark.gen_test(timeout=90)
+async def test_signals_inserts_and_rereads_after_the_server_comes_back(nx_outage_server: NxServer) -> None:  # noqa: F811
+    database = "feed_" + uuid.uuid4().hex[:8]
+    signals: List[Tuple[str, int, Optional[str]]] = []
+    lost: List[int] = []
+    feed = ChangeFeed(nx_outage_server.uri, database, lambda d, s, e: signals.append((d, s, e)),
+                      lambda: lost.append(1), timeout=1.0, max_await=0.2)
+    store = MongoStore.from_uri(nx_outage_server.uri, database, timeout=1.0)
+    try:
+        await store.open()
+        await feed.start()
+        await feed.ready.wait()
+        assert lost == [1]  # opening reads what was stored before
+        first = await store.append("/topic/chat/f", b"{}", {})
+        await until(lambda: signals == [("/topic/chat/f", 1, first.epoch)])
+
+        nx_outage_server.stop()
+        await until(lambda: not feed.ready.is_set())
+        nx_outage_server.start()
+        await until(lambda: feed.ready.is_set() and feed.reopened >= 1)
+        assert len(lost) >= 2  # the re-read after reopening
+        await store.append("/topic/chat/f", b"{}", {})
+        await until(lambda: ("/topic/chat/f", 2, first.epoch) in signals)
+    finally:
+        await feed.close()
+        await store.close()
