@@ -208,3 +208,30 @@ def test_user_bytes_bound_each_user_and_forget_those_holding_nothing() -> None:
     assert held.held("a") == 0 and held._held == {}
     with pytest.raises(ConfigError):
         UserBytes(0)
+
+
+def test_sends_accepted_by_other_processes_count_against_the_budget() -> None:
+    clock = FakeClock()
+    limiter = SendRateLimiter(10, 60.0, clock=clock)
+    elsewhere = {"u": 7}
+    limiter.elsewhere = lambda user: elsewhere.get(user, 0)
+    for _ in range(3):
+        limiter.check("u")
+    with pytest.raises(Rejection) as refused:
+        limiter.check("u")
+    assert refused.value.details["retryAfter"] > 0
+    limiter.check("other")  # others are unaffected
+    elsewhere["u"] = 0  # the other process's SENDs left the window
+    limiter.check("u")
+
+
+def test_counts_report_the_sends_within_the_window() -> None:
+    clock = FakeClock()
+    limiter = SendRateLimiter(10, 60.0, clock=clock)
+    limiter.check("a")
+    clock.now += 30
+    limiter.check("a")
+    limiter.check("b")
+    assert limiter.counts() == {"a": 2, "b": 1}
+    clock.now += 31
+    assert limiter.counts() == {"a": 1, "b": 1}

@@ -12,6 +12,13 @@ it. Memory is bounded by ``limit`` timestamps per user who sent within the last 
 windows: a sweep, run at most once per window from :meth:`check`, drops every user whose
 newest SEND has left the window. The clock is injected (``time.monotonic`` by default) so tests
 drive time. Meant for one IOLoop thread; it does no locking.
+
+Several processes: :attr:`SendRateLimiter.elsewhere` (set by the cluster state on
+MongoDB, :mod:`nexus_tornado.hub.mongo_cluster`) says how many SENDs of a user the
+*other* processes accepted within their window, as of their last report; a SEND is
+admitted while this process's count plus that stays under ``limit``. Each process
+reports its own counts (:meth:`SendRateLimiter.counts`). The slack is what other
+processes accepted since their last report (one ``cluster_interval``).
 """
 
 from __future__ import annotations
@@ -48,6 +55,8 @@ class SendRateLimiter:
         self._clock = clock
         self._sends: Dict[str, Deque[float]] = {}
         self._last_sweep = clock()
+        #: SENDs of a user other processes accepted within the window (0: one process).
+        self.elsewhere: Callable[[str], int] = _none
 
     @property
     def tracked_users(self) -> int:
@@ -68,8 +77,9 @@ class SendRateLimiter:
         cutoff = now - self.window
         while sends and sends[0] <= cutoff:
             sends.popleft()
-        if len(sends) >= self.limit:
-            retry_after = math.ceil((sends[0] + self.window - now) * 1000) / 1000
+        if len(sends) + self.elsewhere(user_id) >= self.limit:
+            oldest = sends[0] if sends else now
+            retry_after = math.ceil((oldest + self.window - now) * 1000) / 1000
             retry_after = max(retry_after, 0.001)
             log.debug("SEND by %s rate limited; retry after %.3f s", user_id, retry_after)
             raise Rejection(
@@ -78,6 +88,12 @@ class SendRateLimiter:
                 details={"retryAfter": retry_after},
             )
         sends.append(now)
+
+    def counts(self) -> Dict[str, int]:
+        """SENDs per user accepted here within the window (what this process reports)."""
+        cutoff = self._clock() - self.window
+        counts = {user: sum(1 for t in sends if t > cutoff) for user, sends in self._sends.items()}
+        return {user: n for user, n in counts.items() if n}
 
     def remaining(self, user_id: str) -> int:
         """SENDs ``user_id`` may still make right now (does not count one)."""
@@ -125,3 +141,7 @@ class UserBytes:
             self._held[user_id] = held
         else:
             self._held.pop(user_id, None)
+
+
+def _none(user_id: str) -> int:
+    return 0

@@ -167,6 +167,8 @@ class NexusPlugin:
         timed.on_failure = self.readiness.store_failed
         self.activity = Activity(self.services, self.hub)
         self._lag = LoopLagMonitor(self.metrics)
+        #: Presence and per-user limits shared with other processes (MongoDB only).
+        self.cluster: Optional[Any] = None
         self._ticker: Optional[PeriodicCallback] = None
         self._pruner: Optional[PeriodicCallback] = None
         self._background: Dict["asyncio.Future[Any]", None] = {}
@@ -202,6 +204,7 @@ class NexusPlugin:
         await self.store.open()
         if self.feed is not None:
             await self.feed.start()
+        await self._join_cluster()
         self._ticker = PeriodicCallback(self._tick, self.tick_seconds * 1000)
         self._ticker.start()
         self._pruner = PeriodicCallback(self._prune, 60_000)
@@ -239,6 +242,8 @@ class NexusPlugin:
         self.router.close()
         if self.feed is not None:
             await self.feed.close()
+        if self.cluster is not None:
+            await self.cluster.close()
         self.hub.close()
         # Presence announcements of the connections just closed, delivery marks.
         store_deadline = max(deadline, time.monotonic() + 1.0)
@@ -372,6 +377,30 @@ class NexusPlugin:
         return self.presence.online()
 
     # -- internals ------------------------------------------------------------------------
+
+    async def _join_cluster(self) -> None:
+        """On MongoDB, share presence and the per-user limits with the other processes."""
+        database = getattr(self.store, "database", None)
+        if database is None or not self.settings.mongo_uri:
+            return
+        from ..hub.mongo_cluster import MongoCluster  # imports the driver
+
+        limiter = self.services.guard.limiter
+        settings = self.settings
+        cluster = MongoCluster(
+            database,
+            self.presence,
+            self._announce_presence,
+            send_counts=limiter.counts if limiter is not None else dict,
+            interval=settings.cluster_interval,
+            ttl=settings.cluster_ttl,
+            timeout=settings.mongo_timeout,
+        )
+        await cluster.start()
+        self.cluster = cluster
+        self.presence.cluster = cluster
+        if limiter is not None:
+            limiter.elsewhere = cluster.sends_elsewhere
 
     def _announce_presence(self, user_id: str, status: str) -> None:
         self._spawn(self.publish(PRESENCE_DESTINATION, presence_envelope(user_id, status)))

@@ -1,0 +1,245 @@
+"""Presence and per-user limits over several processes, kept on MongoDB.
+
+Collections (same prefix as the store)::
+
+    nexus_processes  {_id: process id, users: [user ids with a connection here],
+                      conns: [[user, connections]], sends: [[user, SENDs in the window]],
+                      expires: float seconds (the writer's clock), expires_at: Date}
+                     TTL index on expires_at (MongoDB deletes dead processes' documents)
+    nexus_presence   {_id: user id, state: "online" | "offline"}
+
+**Heartbeat.** Every ``interval`` seconds each process rewrites its document with
+``expires = now + ttl`` and reads the documents of the other live processes
+(``expires > now``), keeping their users, connection counts and SEND counts in memory.
+A process that dies stops renewing its document: ``ttl`` seconds later it no longer
+counts anywhere.
+
+**Presence.** When a user's connections in this process go from 0 to 1 (or 1 to 0),
+the process rewrites its document, asks MongoDB whether another live process holds the
+user, and compare-and-sets the user's state document: only the process whose write
+changes ``offline`` to ``online`` (or back) announces ``ONLINE``/``OFFLINE``, so each
+global transition is announced once. Every heartbeat each process also *sweeps*: users
+marked online whom no live process holds (a crashed process's users) are set offline
+and announced, and its own users not marked online are set online. So a crashed
+process's users go offline within ``ttl + interval`` seconds (plus the clock skew
+between processes); defaults 15 + 5 s.
+
+**Limits.** The connection cap counts this process's connections plus the others' (as
+of their last heartbeat); the SEND rate limiter adds the SENDs the others accepted
+within the window (:attr:`SendRateLimiter.elsewhere`). The slack is what the other
+processes accepted since their last heartbeat: at most ``interval`` seconds' worth.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import logging
+import time
+import uuid
+from typing import Any, Callable, Dict, List, Optional, Set
+
+from pymongo.errors import DuplicateKeyError
+
+from ..errors import StoreUnavailable
+from .mongo_calls import BoundedCalls
+from .presence import Cluster, Presence
+
+log = logging.getLogger("nexus_tornado.hub.mongo_cluster")
+
+ONLINE, OFFLINE = "online", "offline"
+
+
+class MongoCluster(BoundedCalls, Cluster):
+    """This process's view of the others, through one shared database."""
+
+    def __init__(
+        self,
+        database: Any,
+        presence: Presence,
+        announce: Callable[[str, str], None],
+        *,
+        send_counts: Callable[[], Dict[str, int]] = dict,
+        collection_prefix: str = "nexus_",
+        interval: float = 5.0,
+        ttl: float = 15.0,
+        timeout: float = 5.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.presence = presence
+        self.announce = announce
+        self.send_counts = send_counts
+        self.interval = float(interval)
+        self.ttl = float(ttl)
+        self.timeout = float(timeout)
+        self._clock = clock
+        self.process_id = uuid.uuid4().hex
+        self.processes = database.get_collection(collection_prefix + "processes")
+        self.states = database.get_collection(collection_prefix + "presence")
+        self._users: Set[str] = set()
+        self._conns: Dict[str, int] = {}
+        self._sends: Dict[str, int] = {}
+        self._dirty: Dict[str, None] = {}
+        self._syncing: Optional["asyncio.Future[None]"] = None
+        self._loop: Optional["asyncio.Future[None]"] = None
+
+    # -- what Presence and the limiter ask ------------------------------------------------
+
+    def changed(self, user_id: str) -> None:
+        self._dirty[user_id] = None
+        if self._syncing is None:
+            self._syncing = asyncio.ensure_future(self._sync())
+
+    def connections_elsewhere(self, user_id: str) -> int:
+        return self._conns.get(user_id, 0)
+
+    def online_elsewhere(self) -> Set[str]:
+        return set(self._users)
+
+    def sends_elsewhere(self, user_id: str) -> int:
+        return self._sends.get(user_id, 0)
+
+    # -- life cycle -------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Create the TTL index, write this process's document, read the others', and
+        start the heartbeat."""
+        await self._run(
+            "create indexes",
+            lambda: self.processes.create_index("expires_at", expireAfterSeconds=0),
+        )
+        await self._beat()
+        self._loop = asyncio.ensure_future(self._heartbeat())
+
+    async def close(self) -> None:
+        """Stop the heartbeat and remove this process's document (its users then go
+        offline at the others' next sweep, unless connected elsewhere)."""
+        for task in (self._loop, self._syncing):
+            if task is not None:
+                task.cancel()
+                try:
+                    await task
+                except asyncio.CancelledError:
+                    pass
+        self._loop = self._syncing = None
+        try:
+            await self._run("leave", lambda: self.processes.delete_one({"_id": self.process_id}))
+        except StoreUnavailable as exc:
+            log.warning("could not remove this process's document: %s", exc.log_detail)
+
+    # -- the heartbeat --------------------------------------------------------------------------
+
+    async def _heartbeat(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval)
+            try:
+                await self._beat()
+                await self._sweep()
+            except StoreUnavailable as exc:
+                log.warning("presence heartbeat failed: %s", exc.log_detail)
+            except Exception:
+                log.exception("presence heartbeat failed")
+
+    async def _beat(self) -> None:
+        await self._write_own()
+        now = self._clock()
+        documents: List[Dict[str, Any]] = await self._run(
+            "read processes",
+            lambda: self.processes.find(
+                {"expires": {"$gt": now}, "_id": {"$ne": self.process_id}}
+            ).to_list(length=None),
+        )
+        users: Set[str] = set()
+        conns: Dict[str, int] = {}
+        sends: Dict[str, int] = {}
+        for document in documents:
+            users.update(str(u) for u in document.get("users") or ())
+            for pairs, into in ((document.get("conns"), conns), (document.get("sends"), sends)):
+                for user, count in pairs or ():
+                    into[str(user)] = into.get(str(user), 0) + int(count)
+        self._users, self._conns, self._sends = users, conns, sends
+
+    async def _write_own(self) -> None:
+        counts = self.presence.local_counts()
+        expires = self._clock() + self.ttl
+        document = {
+            "users": sorted(self.presence.local_users()),
+            "conns": [[user, n] for user, n in sorted(counts.items())],
+            "sends": [[user, n] for user, n in sorted(self.send_counts().items())],
+            "expires": expires,
+            "expires_at": datetime.datetime.fromtimestamp(expires, datetime.timezone.utc),
+        }
+        await self._run(
+            "heartbeat",
+            lambda: self.processes.update_one({"_id": self.process_id}, {"$set": document}, upsert=True),
+        )
+
+    async def _sweep(self) -> None:
+        """Set offline the users no live process holds; set online this process's
+        users whose state says otherwise."""
+        marked = await self._run(
+            "sweep presence",
+            lambda: self.states.find({"state": ONLINE}, {"_id": 1}).to_list(length=None),
+        )
+        online = {str(d["_id"]) for d in marked}
+        local = self.presence.local_users()
+        for user in online - local - self._users:
+            await self._settle(user)
+        for user in local - online:
+            await self._transition(user, True)
+
+    # -- transitions -----------------------------------------------------------------------------
+
+    async def _sync(self) -> None:
+        try:
+            while self._dirty:
+                users = list(self._dirty)
+                try:
+                    await self._write_own()
+                    for user in users:
+                        await self._settle(user)
+                        self._dirty.pop(user, None)
+                except StoreUnavailable as exc:
+                    log.warning("presence update failed, retrying: %s", exc.log_detail)
+                    await asyncio.sleep(min(self.interval, 1.0))
+        finally:
+            self._syncing = None
+
+    async def _settle(self, user_id: str) -> None:
+        """Make the user's state what the live processes say, announcing a change."""
+        now = self._clock()
+        holder = await self._run(
+            "presence",
+            lambda: self.processes.find_one(
+                {"users": user_id, "expires": {"$gt": now}, "_id": {"$ne": self.process_id}},
+                {"_id": 1},
+            ),
+        )
+        if holder is None:
+            self._users.discard(user_id)
+            self._conns.pop(user_id, None)
+        want = self.presence.here(user_id) or holder is not None
+        await self._transition(user_id, want)
+
+    async def _transition(self, user_id: str, want: bool) -> None:
+        """Compare-and-set the state; the one process whose write changes it announces."""
+        if want:
+            try:
+                result = await self._run(
+                    "presence",
+                    lambda: self.states.update_one(
+                        {"_id": user_id, "state": {"$ne": ONLINE}}, {"$set": {"state": ONLINE}}, upsert=True
+                    ),
+                    passthrough=(DuplicateKeyError,),
+                )
+            except DuplicateKeyError:
+                return  # already online: another process announced it
+            changed = bool(result.modified_count) or result.upserted_id is not None
+        else:
+            result = await self._run(
+                "presence",
+                lambda: self.states.update_one({"_id": user_id, "state": ONLINE}, {"$set": {"state": OFFLINE}}),
+            )
+            changed = bool(result.modified_count)
+        if changed:
+            self.announce(user_id, "ONLINE" if want else "OFFLINE")
