@@ -14,7 +14,7 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import pytest
 import websocket
-from support.clients import RawWsClient, XhrPollingClient
+from support.clients import RawWsClient, XhrPollingClient, XhrStreamingClient
 from support.cluster import Cluster, cluster_mongo
 from support.mongo import nx_server  # noqa: F401  (fixture)
 from support.nginx import Nginx
@@ -206,16 +206,19 @@ def test_a_killed_process_clients_reconnect_through_nginx_and_end_complete(
         cluster.stop()
 
 
-def test_sockjs_polling_through_nginx_reaches_one_process_per_session(
-    request: pytest.FixtureRequest, tmp_path: Path
+@pytest.mark.parametrize("transport", [XhrPollingClient, XhrStreamingClient])
+def test_sockjs_http_transports_through_nginx_reach_one_process_per_session(
+    request: pytest.FixtureRequest, tmp_path: Path, transport: Any
 ) -> None:
-    """xhr-polling: every request of a session must reach the process that holds it
-    (nginx hashes on the session id); messages published on the other process arrive."""
+    """xhr-polling and xhr-streaming: every request of a session must reach the process
+    that holds it (nginx hashes on the session id), the stream must not be buffered, and
+    messages published on either process arrive."""
     cluster = Cluster(tmp_path, cluster_mongo(request, "nx27017"), 2).start()
     proxy = Nginx(tmp_path / "nginx", [s.port or 0 for s in cluster.servers])
+    pollers: List[Any] = []
     try:
         proxy.start()
-        pollers = [XhrPollingClient(proxy.url) for _ in range(4)]
+        pollers = [transport(proxy.url) for _ in range(4)]
         for index, poller in enumerate(pollers):
             poller.connect(cluster.token("poll%d" % index, chats=["x"]))
             poller.subscribe("s", CHAT)
@@ -230,5 +233,7 @@ def test_sockjs_polling_through_nginx_reaches_one_process_per_session(
         for poller in pollers:
             assert [int(g["seq"] or 0) for g in read_until(poller, 2)] == [1, 2]
     finally:
+        for poller in pollers:
+            poller.close()
         proxy.stop()
         cluster.stop()

@@ -285,3 +285,46 @@ class Bystander:
 
     def close(self) -> None:
         self.client.close()
+
+
+class XhrStreamingClient(_FrameClient):
+    """STOMP over SockJS framing on the xhr-streaming transport: one long HTTP response
+    carries the frames; each send is an ``xhr_send`` request."""
+
+    def __init__(self, base_url: str, prefix: str = "/stomp") -> None:
+        super().__init__()
+        import http.client
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(base_url)
+        self.path = "%s/000/%s" % (prefix, uuid.uuid4().hex[:8])
+        self.base_url = base_url
+        self.conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=TIMEOUT)
+        self.conn.request("POST", self.path + "/xhr_streaming", body=b"")
+        self.response = self.conn.getresponse()
+        assert self.response.status == 200
+        self.closed: Optional[List[Any]] = None
+        assert self._line() == "h" * 2048  # the prelude
+        assert self._line() == "o"
+
+    def _line(self) -> str:
+        return self.response.readline().decode("utf-8").rstrip("\n")
+
+    def send_raw(self, text: str) -> None:
+        request = urllib.request.Request(
+            self.base_url + self.path + "/xhr_send", data=json.dumps([text]).encode("utf-8"), method="POST"
+        )
+        with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
+            response.read()
+
+    def _receive_text(self) -> Optional[str]:
+        message = self._line()
+        if message.startswith("a"):
+            return "".join(json.loads(message[1:]))
+        if message.startswith("c") or not message:
+            self.closed = json.loads(message[1:]) if message else [1006, "ended"]
+            return None
+        return ""
+
+    def close(self) -> None:
+        self.conn.close()
