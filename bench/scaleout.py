@@ -1,0 +1,200 @@
+"""Fan-out over 2 processes next to 1, on one nx-27017: server CPU per 1,000 deliveries
+and the delivery latency the cross-process path adds.
+
+    python bench/scaleout.py [--messages 400] [--subscribers 20] [--rate 200]
+
+Three layouts, measured in one run (figures are only compared within a run):
+
+* ``1 process``: the publisher and every subscriber on one process;
+* ``2 processes, split``: subscribers spread over both, the publisher on the first
+  (half the deliveries cross processes);
+* ``2 processes, remote``: every subscriber on the second, the publisher on the first
+  (every delivery crosses: change stream, then a read of the store).
+
+CPU is the servers' user+system time (``/proc/<pid>/stat``) over the run, nx-27017
+excluded. Latency: ``send->recv`` is receive time minus the publisher's send time (it
+includes the append to MongoDB and any queueing behind earlier appends); ``added`` is
+receive time minus the receive time of the same message at a reference subscriber on
+the publisher's own process (so the local path is 0 and the rest is what the
+cross-process path adds: change stream, store read, sequencing). Prints a Markdown
+table for docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any, Dict, List, Tuple
+
+import jwt
+import websocket
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+
+from support.mongo import NxServer  # noqa: E402
+
+CHAT = "/topic/chat/bench"
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path("/proc/%d/stat" % pid).read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def frame(command: str, headers: Dict[str, str], body: str = "") -> str:
+    return command + "\n" + "".join("%s:%s\n" % kv for kv in headers.items()) + "\n" + body + "\x00"
+
+
+class Server:
+    def __init__(self, uri: str, database: str, secret: str, directory: Path) -> None:
+        self.port = free_port()
+        self.log = open(directory / ("server-%d.log" % self.port), "wb")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "nexus_tornado", "--port", str(self.port), "--no-demo",
+             "--jwt-secret", secret, "--mongo-uri", uri, "--mongo-database", database,
+             "--sends-per-minute", "1000000", "--log-level", "WARNING"],
+            stdout=self.log, stderr=subprocess.STDOUT, cwd=str(directory),
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), 0.2).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("server did not start")
+
+    @property
+    def url(self) -> str:
+        return "ws://127.0.0.1:%d/stomp/websocket" % self.port
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(15)
+        self.log.close()
+
+
+def connect(url: str, token: str) -> Any:
+    ws = websocket.create_connection(url, timeout=30)
+    ws.send(frame("CONNECT", {"accept-version": "1.2", "host": "h", "passcode": token, "heart-beat": "0,0"}))
+    assert ws.recv().startswith("CONNECTED")
+    return ws
+
+
+class Subscriber(threading.Thread):
+    def __init__(self, url: str, token: str, total: int) -> None:
+        super().__init__(daemon=True)
+        self.ws = connect(url, token)
+        self.ws.send(frame("SUBSCRIBE", {"id": "s", "destination": CHAT, "receipt": "r"}))
+        assert "RECEIPT" in self.ws.recv()
+        self.total = total
+        self.latencies: List[float] = []
+        self.received: Dict[int, float] = {}
+
+    def run(self) -> None:
+        buffer = ""
+        while len(self.latencies) < self.total:
+            buffer += self.ws.recv()
+            while "\x00" in buffer:
+                text, buffer = buffer.split("\x00", 1)
+                if text.lstrip("\n").startswith("MESSAGE"):
+                    now = time.monotonic()
+                    head, body = text.split("\n\n", 1)
+                    sent = json.loads(body)["payload"]["content"]
+                    self.latencies.append(now - float(sent))
+                    seq = [line for line in head.split("\n") if line.startswith("seq:")][0]
+                    self.received[int(seq[4:])] = now
+        self.ws.close()
+
+
+def run_layout(name: str, servers: List[Server], placement: List[int], publisher_on: int,
+               secret: str, messages: int, rate: float) -> Dict[str, Any]:
+    def token(user: str) -> str:
+        return jwt.encode({"sub": user, "exp": int(time.time()) + 3600, "chats": ["bench"]}, secret)
+
+    reference = Subscriber(servers[publisher_on].url, token("ref"), messages)
+    subscribers = [Subscriber(servers[i].url, token("s%d" % n), messages) for n, i in enumerate(placement)]
+    publisher = connect(servers[publisher_on].url, token("pub"))
+    time.sleep(1.0)  # change streams open, presence settles
+    before = sum(cpu_seconds(s.process.pid) for s in servers)
+    reference.start()
+    for sub in subscribers:
+        sub.start()
+    for n in range(messages):
+        body = json.dumps({"type": "CHAT_MESSAGE", "timestamp": "2026-11-30T10:00:00Z", "senderId": "pub",
+                           "payload": {"chatId": "bench", "content": repr(time.monotonic()), "contentType": "TEXT"}})
+        publisher.send(frame("SEND", {"destination": CHAT}, body))
+        time.sleep(1.0 / rate)
+    for sub in subscribers + [reference]:
+        sub.join(120)
+    cpu = sum(cpu_seconds(s.process.pid) for s in servers) - before
+    publisher.close()
+    latencies = sorted(x for sub in subscribers for x in sub.latencies)
+    added = sorted(
+        t - reference.received[seq] for sub in subscribers for seq, t in sub.received.items()
+        if seq in reference.received
+    )
+    deliveries = len(latencies) + len(reference.latencies)
+    return {
+        "added_p50_ms": statistics.median(added) * 1000,
+        "added_p99_ms": added[int(len(added) * 0.99) - 1] * 1000,
+        "layout": name,
+        "deliveries": deliveries,
+        "cpu_per_1000": cpu / deliveries * 1000,
+        "p50_ms": statistics.median(latencies) * 1000,
+        "p99_ms": latencies[int(len(latencies) * 0.99) - 1] * 1000,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--messages", type=int, default=400)
+    parser.add_argument("--subscribers", type=int, default=20)
+    parser.add_argument("--rate", type=float, default=200.0, help="messages per second")
+    args = parser.parse_args()
+    secret = secrets.token_hex(32)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp, NxServer(Path(tmp) / "nx") as nx:
+        layouts: List[Tuple[str, int, List[int]]] = [
+            ("1 process", 1, [0] * args.subscribers),
+            ("2 processes, split", 2, [n % 2 for n in range(args.subscribers)]),
+            ("2 processes, remote", 2, [1] * args.subscribers),
+        ]
+        for index, (name, count, placement) in enumerate(layouts):
+            database = "bench_%d_%s" % (index, secrets.token_hex(4))
+            servers = [Server(nx.uri, database, secret, Path(tmp)) for _ in range(count)]
+            try:
+                rows.append(run_layout(name, servers, placement, 0, secret, args.messages, args.rate))
+            finally:
+                for server in servers:
+                    server.stop()
+    base = rows[0]
+    print("| layout | deliveries | server CPU s / 1,000 deliveries | ratio to 1 process "
+          "| send->recv p50 / p99 ms | added p50 / p99 ms |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for row in rows:
+        print("| %s | %d | %.3f | %.2f | %.1f / %.1f | %.1f / %.1f |" % (
+            row["layout"], row["deliveries"], row["cpu_per_1000"], row["cpu_per_1000"] / base["cpu_per_1000"],
+            row["p50_ms"], row["p99_ms"], row["added_p50_ms"], row["added_p99_ms"]))
+
+
+if __name__ == "__main__":
+    main()
