@@ -213,3 +213,39 @@ def test_store_outage_answers_unavailable_and_recovers(nx_outage_server: NxServe
             assert not any(f.command == "RECEIPT" and f.headers.get("receipt-id") == "2" for f in client.frames)
         finally:
             client.close()
+
+
+def test_a_resume_after_an_in_memory_restart_gets_the_new_numbering_marked_reset(tmp_path: Path) -> None:
+    """The silent resume: before, a client resuming with last-seq 3 after a restart got
+    4..10 of the new numbering as if nothing had happened. With the epoch it sent, it
+    gets every retained message of the new epoch, the first marked seq-reset."""
+    server = CommandServer(tmp_path, ["--no-demo", "--sends-per-minute", "100000"])
+    server.start()
+    client = RawWsClient(server.ws_url)
+    try:
+        client.connect(server_token(server, "p"))
+        client.subscribe("s", CHAT)
+        for n in range(1, 6):
+            client.send_frame("SEND", {"destination": CHAT}, body("p", n))
+        old = [client.expect("MESSAGE") for _ in range(5)]
+        epoch = old[2].headers["epoch"]
+        assert {f.headers["epoch"] for f in old} == {epoch}
+    finally:
+        client.close()
+        server.stop()
+    server.start()  # the same port; the in-memory store starts again at 1
+    client = RawWsClient(server.ws_url)
+    try:
+        client.connect(server_token(server, "p"))
+        for n in range(1, 11):
+            client.send_frame("SEND", {"destination": CHAT, "receipt": str(n)}, body("p", n))
+        client.expect("RECEIPT", receipt_id="10")
+        client.subscribe("s", CHAT, **{"last-seq": "3", "epoch": epoch})
+        frames = [client.expect("MESSAGE") for _ in range(10)]
+        assert [int(f.headers["seq"]) for f in frames] == list(range(1, 11))
+        assert frames[0].headers["seq-reset"] == "true"
+        assert all("seq-reset" not in f.headers for f in frames[1:])
+        assert frames[0].headers["epoch"] != epoch
+    finally:
+        client.close()
+        server.stop()
