@@ -36,6 +36,7 @@ def test_wheel_carries_demo_static_and_config(wheel: Path) -> None:
         "nexus_tornado/demo/static/vendor/sockjs.min.js",
         "nexus_tornado/config/schemas.json",
         "nexus_tornado/config/nexus.example.ini",
+        "nexus_tornado/config/nginx.conf",
         "nexus_tornado/stomp/session.py",
         "nexus_tornado/py.typed",
     ):
