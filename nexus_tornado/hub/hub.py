@@ -538,8 +538,10 @@ class Hub:
                 noticed = (cursor, now)
             stalled = False
             for message in chunk:
+                # A hole further on than the one awaited was only just noticed.
+                since = noticed[1] if cursor == noticed[0] else now
                 if message.seq > cursor + 1 and not self.holes.final(
-                    message.seq - 1, message, noticed[1], max(newest, message.seq)
+                    message.seq - 1, message, since, max(newest, message.seq)
                 ):
                     stalled = True
                     break

@@ -240,7 +240,7 @@ class Sequencer:
                     pause = min(max(pause * 2, 0.1), MAX_PAUSE)
                     continue
                 probe = False
-                if self._take(messages, noticed[1]) and len(messages) >= self.chunk:
+                if self._take(messages, noticed) and len(messages) >= self.chunk:
                     pause = 0.0
                     continue
                 self._drain()
@@ -253,9 +253,9 @@ class Sequencer:
         finally:
             self._task = None
 
-    def _take(self, messages: "list[StoredMessage]", noticed: float) -> bool:
+    def _take(self, messages: "list[StoredMessage]", noticed: Tuple[int, float]) -> bool:
         """Emit what ``messages`` (ascending, read after ``next - 1``) allow; True if
-        anything was emitted."""
+        anything was emitted. ``noticed``: since when ``noticed[0]`` has been awaited."""
         progressed = False
         for message in messages:
             if message.epoch and self.epoch and message.epoch != self.epoch:
@@ -264,7 +264,9 @@ class Sequencer:
             if message.seq < self.next:
                 continue
             if message.seq > self.next:
-                if not self.policy.final(message.seq - 1, message, noticed, max(self.high, message.seq)):
+                # A hole further on was only just noticed (by this read).
+                since = noticed[1] if self.next == noticed[0] else self.policy.monotonic()
+                if not self.policy.final(message.seq - 1, message, since, max(self.high, message.seq)):
                     # Keep it for when the hole fills; read again later.
                     self.high = max(self.high, messages[-1].seq)
                     for later in messages:
