@@ -11,6 +11,7 @@ from typing import List, Optional, Tuple
 import pytest
 from support.mongo import NxServer, nx_outage_server  # noqa: F401  (fixture)
 
+from nexus_tornado.errors import StoreUnavailable
 from nexus_tornado.hub.mongo import MongoStore
 from nexus_tornado.hub.mongo_feed import ChangeFeed
 
@@ -30,8 +31,8 @@ async def test_signals_inserts_and_rereads_after_the_server_comes_back(nx_outage
     signals: List[Tuple[str, int, Optional[str]]] = []
     lost: List[int] = []
     feed = ChangeFeed(nx_outage_server.uri, database, lambda d, s, e: signals.append((d, s, e)),
-                      lambda: lost.append(1), timeout=1.0, max_await=0.2)
-    store = MongoStore.from_uri(nx_outage_server.uri, database, timeout=1.0)
+                      lambda: lost.append(1), timeout=5.0, max_await=0.2)
+    store = MongoStore.from_uri(nx_outage_server.uri, database, timeout=5.0)
     try:
         await store.open()
         await feed.start()
@@ -45,7 +46,12 @@ async def test_signals_inserts_and_rereads_after_the_server_comes_back(nx_outage
         nx_outage_server.start()
         await until(lambda: feed.ready.is_set() and feed.reopened >= 1)
         assert len(lost) >= 2  # the re-read after reopening
-        await store.append("/topic/chat/f", b"{}", {})
+        for attempt in range(10):  # the store's own client reconnects by itself
+            try:
+                await store.append("/topic/chat/f", b"{}", {})
+                break
+            except StoreUnavailable:
+                await asyncio.sleep(0.5)
         await until(lambda: ("/topic/chat/f", 2, first.epoch) in signals)
     finally:
         await feed.close()

@@ -82,10 +82,13 @@ class MongoCluster(BoundedCalls, Cluster):
         self._dirty: Dict[str, None] = {}
         self._syncing: Optional["asyncio.Future[None]"] = None
         self._loop: Optional["asyncio.Future[None]"] = None
+        self._closed = False
 
     # -- what Presence and the limiter ask ------------------------------------------------
 
     def changed(self, user_id: str) -> None:
+        if self._closed:
+            return  # shut down: the others' sweep takes the user offline if need be
         self._dirty[user_id] = None
         if self._syncing is None:
             self._syncing = asyncio.ensure_future(self._sync())
@@ -113,7 +116,15 @@ class MongoCluster(BoundedCalls, Cluster):
 
     async def close(self) -> None:
         """Stop the heartbeat and remove this process's document (its users then go
-        offline at the others' next sweep, unless connected elsewhere)."""
+        offline at the others' next sweep, unless connected elsewhere). Transitions
+        already under way (the connections closed by the shutdown) get ``timeout`` to
+        be announced first."""
+        self._closed = True
+        if self._syncing is not None:
+            try:
+                await asyncio.wait_for(asyncio.shield(self._syncing), self.timeout)
+            except (asyncio.TimeoutError, asyncio.CancelledError):
+                pass
         for task in (self._loop, self._syncing):
             if task is not None:
                 task.cancel()
@@ -193,6 +204,8 @@ class MongoCluster(BoundedCalls, Cluster):
     async def _sync(self) -> None:
         try:
             while self._dirty:
+                if self._closed and self._loop is None:
+                    break
                 users = list(self._dirty)
                 try:
                     await self._write_own()
