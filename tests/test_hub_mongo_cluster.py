@@ -19,7 +19,9 @@ from support.mongo import nx_server  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.mongo
 
-INTERVAL, TTL = 0.3, 1.5
+INTERVAL, TTL = 0.5, 3.0
+#: How long an expected announcement may take on a busy machine (it stops waiting once it came).
+PATIENCE = 20.0
 FAST = ["--cluster-interval", str(INTERVAL), "--cluster-ttl", str(TTL)]
 
 
@@ -66,6 +68,16 @@ def snapshot(cluster: Cluster, server: Any) -> List[str]:
         client.close()
 
 
+def eventually(check: Any) -> bool:
+    """Whether ``check()`` holds within PATIENCE seconds (heartbeats may run late)."""
+    deadline = time.monotonic() + PATIENCE
+    while not check():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(INTERVAL)
+    return True
+
+
 def test_presence_is_global_and_a_killed_process_users_go_offline(pair: Cluster) -> None:
     a, b = pair.servers
     watcher = RawWsClient(a.ws_url)
@@ -80,28 +92,29 @@ def test_presence_is_global_and_a_killed_process_users_go_offline(pair: Cluster)
         on_a = RawWsClient(a.ws_url)
         opened.append(on_a)
         on_a.connect(pair.token("u"))
-        assert presence_updates(watcher, 4 * INTERVAL + 1) == [("u", "ONLINE")]  # once
+        assert presence_updates(watcher, PATIENCE, until=("u", "ONLINE")) == [("u", "ONLINE")]
+        assert presence_updates(watcher, 3 * INTERVAL + 1) == []  # once, not per process
         time.sleep(3 * INTERVAL)
-        assert snapshot(pair, a) == ["u"] and snapshot(pair, b) == ["u"]
+        assert eventually(lambda: snapshot(pair, a) == ["u"] and snapshot(pair, b) == ["u"])
         on_b.close()  # still connected on A: nothing to announce
         assert presence_updates(watcher, 4 * INTERVAL + 1) == []
         on_a.close()
-        assert ("u", "OFFLINE") in presence_updates(watcher, 4 * INTERVAL + 2)
+        assert presence_updates(watcher, PATIENCE, until=("u", "OFFLINE")) == [("u", "OFFLINE")]
 
         victim = RawWsClient(b.ws_url)
         opened.append(victim)
         victim.connect(pair.token("v"))
-        assert presence_updates(watcher, 4 * INTERVAL + 1) == [("v", "ONLINE")]
+        assert presence_updates(watcher, PATIENCE, until=("v", "ONLINE")) == [("v", "ONLINE")]
         time.sleep(3 * INTERVAL)
-        assert snapshot(pair, a) == ["v"]
+        assert eventually(lambda: snapshot(pair, a) == ["v"])
         b.kill()  # SIGKILL: B cannot say goodbye
         started = time.monotonic()
         # Bounded: cluster_ttl + cluster_interval, plus the time the sweep and the
         # announcement take (generous here: the machine may be busy).
-        updates = presence_updates(watcher, TTL + INTERVAL + 10, until=("v", "OFFLINE"))
+        updates = presence_updates(watcher, TTL + INTERVAL + PATIENCE, until=("v", "OFFLINE"))
         assert ("v", "OFFLINE") in updates, updates
         assert time.monotonic() - started >= TTL - 2 * INTERVAL  # not before B's document expired
-        assert snapshot(pair, a) == []
+        assert eventually(lambda: snapshot(pair, a) == [])
     finally:
         watcher.close()
         for client in opened:
@@ -146,7 +159,7 @@ def test_the_send_rate_and_the_connection_cap_hold_over_all_processes(pair: Clus
 
         on_a, on_b = sender(a), sender(b)
         first = send(on_a, 15)
-        time.sleep(3 * INTERVAL)  # A's count reaches B with A's next heartbeat
+        time.sleep(3 * INTERVAL + 2)  # A's count reaches B with A's next heartbeat
         second = send(on_b, 15)
         assert (first, second) == (15, 5)
 
@@ -154,7 +167,7 @@ def test_the_send_rate_and_the_connection_cap_hold_over_all_processes(pair: Clus
         extra = RawWsClient(a.ws_url)
         clients.append(extra)
         extra.connect(pair.token("s", chats=["c"]))
-        time.sleep(3 * INTERVAL)
+        time.sleep(3 * INTERVAL + 2)
         refused = RawWsClient(b.ws_url)
         clients.append(refused)
         refused.send_frame("CONNECT", {"accept-version": "1.2", "host": "h", "passcode": pair.token("s")})
