@@ -401,6 +401,7 @@ async def test_publisher_headers_are_passed_on_but_not_the_servers_own() -> None
     headers = dict(inbox.templates[0].headers)
     message_id = headers.pop("message-id")
     assert message_id != "forged"
+    assert headers.pop("epoch") == hub.store.epoch  # type: ignore[attr-defined]  # the store's, not "x"
     assert headers == {
         "destination": "/topic/chat/h", "seq": "1", "content-type": "text/plain",
         "reply-to": "/topic/chat/h", "x-trace": "a:b\nc",

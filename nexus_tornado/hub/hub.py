@@ -37,44 +37,9 @@ from ..policy.destinations import NOTIFICATIONS_PREFIX
 from ..stomp import MessageTemplate, is_utf8
 from .sequencer import MAX_PAUSE, Gap, HolePolicy, Sequencer
 from .store import Store, StoredMessage
+from .templates import CREDENTIAL_HEADERS, JSON, SERVER_HEADERS, after, relayed_headers, template_for, with_gap
 
 log = logging.getLogger("nexus_tornado.hub")
-
-
-#: Default content type of stored bodies (the wire contract's JSON envelopes).
-JSON = "application/json"
-
-#: MESSAGE headers the server sets itself (wire contract): a published message's own
-#: headers of these names are not stored or passed on.
-SERVER_HEADERS = frozenset(
-    {
-        "destination",
-        "message-id",
-        "subscription",
-        "seq",
-        "epoch",
-        "ack",
-        "gap-from",
-        "gap-to",
-        "seq-reset",
-        "content-length",
-        "receipt",
-        "transaction",
-    }
-)
-#: Credentials are never passed on to other users, whatever their case.
-CREDENTIAL_HEADERS = frozenset({"authorization", "passcode"})
-
-
-def relayed_headers(headers: Mapping[str, str]) -> Dict[str, str]:
-    """The headers of a SEND (or host-app publish) that every MESSAGE carries on:
-    everything but :data:`SERVER_HEADERS` and credentials (STOMP 1.2 "MESSAGE": user
-    headers of the SEND are passed through, ``content-type`` included)."""
-    return {
-        name: value
-        for name, value in headers.items()
-        if name not in SERVER_HEADERS and name.lower() not in CREDENTIAL_HEADERS
-    }
 
 
 class Subscriber:
@@ -96,42 +61,6 @@ class Subscriber:
 
     async def drained(self) -> None:
         """Return once the client has taken most of what waits for it."""
-
-
-def template_for(message: StoredMessage) -> MessageTemplate:
-    """The MESSAGE frame shared by every subscriber of ``message``."""
-    stored = message.headers
-    headers = {
-        "destination": message.destination,
-        "message-id": message.message_id,
-        "seq": str(message.seq),
-        "content-type": stored.get("content-type") or JSON,
-    }
-    if message.epoch:
-        headers["epoch"] = message.epoch
-    for name, value in stored.items():
-        if name not in headers and name not in SERVER_HEADERS:
-            headers[name] = value
-    return MessageTemplate(headers, message.body, message.seq)
-
-
-def _with_gap(template: MessageTemplate, gap: Tuple[int, int]) -> MessageTemplate:
-    """A copy of ``template`` telling its one recipient which range it can no longer get."""
-    headers = dict(template.headers)
-    headers["gap-from"], headers["gap-to"] = str(gap[0]), str(gap[1])
-    return MessageTemplate(headers, template.body, template.seq)
-
-
-def _after(template: MessageTemplate, previous: int) -> MessageTemplate:
-    """``template``, marked with the gap before it when it does not follow ``previous``
-    (and without the mark of a gap its recipient does not have)."""
-    seq = template.seq
-    if seq > previous + 1:
-        return _with_gap(template, (previous + 1, seq - 1))
-    if "gap-from" in template.headers:
-        headers = {k: v for k, v in template.headers.items() if k not in ("gap-from", "gap-to")}
-        return MessageTemplate(headers, template.body, template.seq)
-    return template
 
 
 class _CatchUp(Subscriber):
@@ -192,7 +121,7 @@ class _Floor(Subscriber):
         if template.seq <= self.floor:
             return
         self.hub._replace(self.destination, self.subscriber, self.subscriber)
-        self.target.deliver(_after(template, self.floor) if self.gaps else template)
+        self.target.deliver(after(template, self.floor) if self.gaps else template)
 
 
 class _MarkFirst(Subscriber):
@@ -343,6 +272,9 @@ class Hub:
     def broadcast(self, message: StoredMessage) -> None:
         """Deliver an already persisted message to the destination's subscribers (in
         ``seq`` order with the rest: it may wait for earlier numbers)."""
+        # Encoded now even without subscribers here: replays of recent messages
+        # (a crowd reconnecting) share it.
+        self._template(message)
         sequencer = self._sequencers.get(message.destination)
         if sequencer is not None:
             sequencer.offer(message)
@@ -372,7 +304,7 @@ class Hub:
         self.stats.delivered += len(subscribers)
         template = self._template(message)
         if gap is not None:
-            template = _with_gap(template, gap)
+            template = with_gap(template, gap)
         if reset:
             headers = dict(template.headers)
             headers["seq-reset"] = "true"
@@ -499,7 +431,7 @@ class Hub:
         for seq in sorted(catch_up.buffer):
             if seq > delivered:
                 buffered = catch_up.buffer[seq]
-                target.deliver(_after(buffered, delivered) if resumed else buffered)
+                target.deliver(after(buffered, delivered) if resumed else buffered)
                 delivered = seq
         sequencer = self._sequencers.get(destination)
         if sequencer is not None:
@@ -551,7 +483,7 @@ class Hub:
                     await subscriber.drained()
                 if message.seq > cursor + 1:
                     stats.gaps += 1
-                subscriber.deliver(_after(self._template(message), cursor))
+                subscriber.deliver(after(self._template(message), cursor))
                 stats.replayed += 1
                 cursor = message.seq
             if stalled:
