@@ -442,7 +442,7 @@ class MessageValidator:
         else:
             text = body
         try:
-            message = json.loads(text, parse_constant=_refuse_constant, object_pairs_hook=_unique_keys)
+            message = _DECODER.decode(text)
         except _DuplicateKey as exc:
             raise MessageValidator._rejection({"body": [str(exc)]}) from None
         except (ValueError, RecursionError):
@@ -499,3 +499,7 @@ def _unique_keys(pairs: List[Tuple[str, Any]]) -> Dict[str, Any]:
 def _refuse_constant(name: str) -> Any:
     """``NaN``/``Infinity`` are not JSON (RFC 8259); Python's parser accepts them."""
     raise ValueError(f"{name} is not valid JSON")
+
+
+# One decoder for every body (``json.loads`` with options builds a new one per call).
+_DECODER = json.JSONDecoder(parse_constant=_refuse_constant, object_pairs_hook=_unique_keys)
