@@ -30,7 +30,7 @@ import datetime
 import functools
 import re
 from collections import abc
-from typing import Any, Callable, Dict, FrozenSet, List, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 from cerberus import Validator  # type: ignore[import-untyped]
 
@@ -45,8 +45,6 @@ __all__ = [
 
 #: ``check(document) -> bool``: True when Cerberus would accept ``document``.
 MappingCheck = Callable[[Mapping[str, Any]], bool]
-# ``check(value, containing document) -> bool`` for one field.
-_FieldCheck = Callable[[Any, Mapping[str, Any]], bool]
 
 #: RFC 3339 profile of ISO 8601: full date, ``T``, time with seconds, optional
 #: fraction, and a zone (``Z`` or ``+hh:mm``/``-hh:mm``), so instants are unambiguous.
@@ -106,27 +104,18 @@ def _type_check(names: Any) -> Optional[Callable[[Any], bool]]:
             return None  # a custom type of a subclass: Cerberus' business
         definitions.append(definition)
 
-    def slow(value: Any) -> bool:
+    def check(value: Any) -> bool:
         return any(
             isinstance(value, d.included_types) and not isinstance(value, d.excluded_types)
             for d in definitions
         )
-
-    # Values parsed from JSON have exact types: decide those with one set lookup.
-    accepted: FrozenSet[type] = frozenset(type(s) for s in _JSON_SAMPLES if slow(s))
-    known: FrozenSet[type] = frozenset(type(s) for s in _JSON_SAMPLES)
-
-    def check(value: Any) -> bool:
-        kind = type(value)
-        if kind in known:
-            return kind in accepted
-        return slow(value)
 
     return check
 
 
 _ITERABLE_JSON = frozenset({dict, list, str})
 _SCALAR_JSON = frozenset({int, float, bool, type(None)})
+_JSON_TYPES = _ITERABLE_JSON | _SCALAR_JSON
 
 
 def _is_iterable(value: Any) -> bool:
@@ -149,106 +138,135 @@ def _is_sized(value: Any) -> bool:
     return isinstance(value, abc.Sized)
 
 
-def _compile_field(
+def _allowed(value: Any, allowed: Any) -> bool:
+    """Cerberus' ``allowed``: every item of a container, or the value itself."""
+    if _is_iterable(value) and not isinstance(value, str):
+        return all(x in allowed for x in value)
+    return value in allowed
+
+
+class _Source:
+    """The lines of a generated check function and the objects they name.
+
+    Values from the schema (field names, limits, vocabularies, patterns) never become
+    source text: each is bound to a generated name (``K3``) in the function's globals.
+    """
+
+    def __init__(self) -> None:
+        self.lines: List[str] = []
+        self.names: Dict[str, Any] = {
+            "MISSING": _MISSING,
+            "JSON_TYPES": _JSON_TYPES,
+            "is_iterable": _is_iterable,
+            "is_sized": _is_sized,
+            "allowed": _allowed,
+        }
+
+    def bind(self, value: Any) -> str:
+        name = "K%d" % len(self.names)
+        self.names[name] = value
+        return name
+
+    def add(self, depth: int, line: str) -> None:
+        self.lines.append("    " * depth + line)
+
+
+_MISSING = object()
+
+
+def _field_lines(
+    out: _Source,
+    depth: int,
     rules: Mapping[str, Any],
     allow_unknown: bool,
     require_all: bool,
     vocabularies: Mapping[str, Any],
-) -> Optional[_FieldCheck]:
-    """One field's rules as a check, with Cerberus' order: ``nullable``, ``type``,
-    ``empty`` (which drops the length, ``allowed``, ``regex`` and ``check_with`` rules
-    for an empty value), then the rest."""
-    if not isinstance(rules, Mapping) or not set(rules) <= _SUPPORTED_RULES:
-        return None
-    nullable = bool(rules.get("nullable", False))
-    type_ok: Optional[Callable[[Any], bool]] = None
+) -> bool:
+    """Append the checks of one field's value ``v`` (not null, present) to ``out``,
+    with Cerberus' order: ``type`` (which ends the checks when it fails), ``empty``
+    (which drops the length, ``allowed``, ``regex`` and ``check_with`` rules for an
+    empty value), then the rest. False when a rule is not implemented."""
     if "type" in rules and rules["type"]:
-        type_ok = _type_check(rules["type"])
-        if type_ok is None:
-            return None
-    has_empty = "empty" in rules
-    empty_ok = bool(rules.get("empty", True))
-    # (check, dropped for an empty value)
-    checks: List[Tuple[Callable[[Any, Mapping[str, Any]], bool], bool]] = []
-
+        slow = _type_check(rules["type"])
+        if slow is None:
+            return False
+        # Values parsed from JSON have exact types: one set lookup decides those.
+        accepted = frozenset(type(s) for s in _JSON_SAMPLES if slow(s))
+        out.add(depth, "t = type(v)")
+        out.add(depth, "if (t not in %s) if t in JSON_TYPES else not %s(v):" % (out.bind(accepted), out.bind(slow)))
+        out.add(depth + 1, "return False")
+    # (line of a check that fails when true, dropped for an empty value)
+    checks: List[Tuple[str, bool]] = []
+    # (A string, the usual value, takes the short way in each.)
     if "maxlength" in rules:
-        most = rules["maxlength"]
-        checks.append((lambda v, d: not (_is_iterable(v) and len(v) > most), True))
+        most = out.bind(rules["maxlength"])
+        checks.append(("(len(v) > %s) if type(v) is str else (is_iterable(v) and len(v) > %s)" % (most, most), True))
     if "minlength" in rules:
-        least = rules["minlength"]
-        checks.append((lambda v, d: not (_is_iterable(v) and len(v) < least), True))
+        least = out.bind(rules["minlength"])
+        checks.append(("(len(v) < %s) if type(v) is str else (is_iterable(v) and len(v) < %s)" % (least, least), True))
     if "allowed" in rules:
-        allowed = rules["allowed"]
-
-        def allowed_check(v: Any, d: Mapping[str, Any]) -> bool:
-            if _is_iterable(v) and not isinstance(v, str):
-                return all(x in allowed for x in v)
-            return v in allowed
-
-        checks.append((allowed_check, True))
+        values = out.bind(rules["allowed"])
+        checks.append(("(v not in %s) if type(v) is str else not allowed(v, %s)" % (values, values), True))
     if "regex" in rules:
         if not isinstance(rules["regex"], str):
-            return None
-        pattern = re.compile(rules["regex"])
-        checks.append((lambda v, d: not isinstance(v, str) or pattern.fullmatch(v) is not None, True))
+            return False
+        match = out.bind(re.compile(rules["regex"]).fullmatch)
+        checks.append(("isinstance(v, str) and %s(v) is None" % match, True))
     if "check_with" in rules:
         predicate = _CHECKS.get(rules["check_with"]) if isinstance(rules["check_with"], str) else None
         if predicate is None:
-            return None
-        checks.append((lambda v, d: not isinstance(v, str) or predicate(v), True))
+            return False
+        checks.append(("isinstance(v, str) and not %s(v)" % out.bind(predicate), True))
     if "allowed_in" in rules:
         vocabulary = vocabularies.get(rules["allowed_in"])
         if vocabulary is None:
-            return None
-        checks.append((lambda v, d: not isinstance(v, str) or v in vocabulary, False))
+            return False
+        checks.append(("isinstance(v, str) and v not in %s" % out.bind(vocabulary), False))
     if "allowed_per" in rules:
         constraint = rules["allowed_per"]
         if not isinstance(constraint, Mapping):
-            return None
+            return False
         by_key = vocabularies.get(str(constraint.get("vocabulary")))
-        other = str(constraint.get("field"))
         if not isinstance(by_key, Mapping):
-            return None
-
-        def allowed_per(v: Any, d: Mapping[str, Any]) -> bool:
-            key = d.get(other)
-            if not isinstance(v, str) or not isinstance(key, str) or key not in by_key:
-                return True
-            return v in by_key[key]
-
-        checks.append((allowed_per, False))
+            return False
+        # The other field's value picks the list; missing or unknown, it stays silent.
+        key = "d.get(%s)" % out.bind(str(constraint.get("field")))
+        vocabulary = out.bind(by_key)
+        checks.append((
+            "isinstance(v, str) and isinstance(%s, str) and %s in %s and v not in %s[%s]"
+            % (key, key, vocabulary, vocabulary, key),
+            False,
+        ))
     if "schema" in rules:
         # Only for a dict: a list value would be checked item by item (another shape).
         if rules.get("type") != "dict" or not isinstance(rules["schema"], Mapping):
-            return None
+            return False
         child_unknown = rules.get("allow_unknown", allow_unknown)
         child_require_all = rules.get("require_all", require_all)
-        if not isinstance(child_unknown, bool) or not isinstance(child_require_all, bool):
-            return None
         nested = compile_mapping(rules["schema"], child_unknown, child_require_all, vocabularies)
         if nested is None:
-            return None
-        # The type check before it let only mappings through (or a null, handled first).
-        checks.append((lambda v, d: nested(v), False))
-
-    always = tuple(c for c, _ in checks)
-    unless_empty = tuple(c for c, dropped in checks if not dropped)
-
-    def check(value: Any, document: Mapping[str, Any]) -> bool:
-        if value is None:
-            return nullable  # the remaining rules pass a null (ours only read strings)
-        if type_ok is not None and not type_ok(value):
             return False
-        if has_empty and _is_sized(value) and len(value) == 0:
-            if not empty_ok:
-                return False
-            return all(c(value, document) for c in unless_empty)
-        for c in always:
-            if not c(value, document):
-                return False
-        return True
+        # The type check before it let only mappings through (a null never gets here).
+        checks.append(("not %s(v)" % out.bind(nested), False))
 
-    return check
+    if "empty" in rules:
+        out.add(depth, "if is_sized(v) and len(v) == 0:")
+        if not rules["empty"]:
+            out.add(depth + 1, "return False")
+        else:
+            kept = [line for line, dropped in checks if not dropped]
+            for line in kept:
+                out.add(depth + 1, "if %s:" % line)
+                out.add(depth + 2, "return False")
+            if not kept:
+                out.add(depth + 1, "pass")
+        out.add(depth, "else:")
+        depth += 1
+    for line, _ in checks:
+        out.add(depth, "if %s:" % line)
+        out.add(depth + 1, "return False")
+    out.add(depth, "pass")
+    return True
 
 
 def compile_mapping(
@@ -258,35 +276,35 @@ def compile_mapping(
     vocabularies: Mapping[str, Any],
 ) -> Optional[MappingCheck]:
     """``schema`` (a Cerberus schema of a mapping) as a check, or ``None`` when it uses a
-    rule or option this module does not implement."""
+    rule or option this module does not implement.
+
+    The check is one generated function (no call per field or rule): unknown fields
+    first, then each field of the schema in turn, present or missing."""
     if not isinstance(allow_unknown, bool) or not isinstance(require_all, bool):
         return None
-    fields: Dict[Any, _FieldCheck] = {}
-    required: List[Any] = []
+    out = _Source()
+    out.add(0, "def check(d):")
+    if not allow_unknown:
+        out.add(1, "if not %s.issuperset(d):" % out.bind(frozenset(schema)))
+        out.add(2, "return False")
     for name, rules in schema.items():
-        check = _compile_field(rules, allow_unknown, require_all, vocabularies)
-        if check is None:
+        if not isinstance(rules, Mapping) or not set(rules) <= _SUPPORTED_RULES:
             return None
-        fields[name] = check
-        if rules.get("required", require_all) is True:
-            required.append(name)
-    required_fields = tuple(required)
-
-    def check_mapping(document: Mapping[str, Any]) -> bool:
-        for name in required_fields:
-            if name not in document:
-                return False
-        get = fields.get
-        for name, value in document.items():
-            field = get(name)
-            if field is None:
-                if not allow_unknown:
-                    return False
-            elif not field(value, document):
-                return False
-        return True
-
-    return check_mapping
+        out.add(1, "v = d.get(%s, MISSING)" % out.bind(name))
+        out.add(1, "if v is MISSING:")
+        out.add(2, "return False" if rules.get("required", require_all) is True else "pass")
+        out.add(1, "elif v is None:")
+        # A null skips the other rules (ours only look at strings).
+        out.add(2, "pass" if rules.get("nullable", False) else "return False")
+        out.add(1, "else:")
+        if not _field_lines(out, 2, rules, allow_unknown, require_all, vocabularies):
+            return None
+        out.add(2, "pass")
+    out.add(1, "return True")
+    namespace = dict(out.names)
+    exec(compile("\n".join(out.lines), "<schema check>", "exec"), namespace)  # noqa: S102 - our own source
+    check: MappingCheck = namespace["check"]
+    return check
 
 
 def strip_unknown(
