@@ -25,6 +25,7 @@ Connection-level limits enforced here (the defaults are in :mod:`nexus_tornado.s
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import json
 import logging
@@ -158,6 +159,7 @@ class StompConnection(SockJSConnection):
         self._errors_seq = 0
         self._events: Deque[Any] = collections.deque()
         self._working = False
+        self._task: "Optional[asyncio.Task[None]]" = None
         self._closed = False
         self._heartbeat_timer: Optional[object] = None
         now = time.monotonic()
@@ -242,7 +244,10 @@ class StompConnection(SockJSConnection):
                 return
             if not self._working:
                 self._working = True
-                IOLoop.current().spawn_callback(self._work)
+                # A task straight on the running loop (spawn_callback goes through a
+                # callback, convert_yielded and add_future: a share of every SEND).
+                task = self._task = asyncio.get_running_loop().create_task(self._work())
+                task.add_done_callback(_log_failure)
 
     async def _work(self) -> None:
         """Handle queued events one at a time, in order (receipts follow their work)."""
@@ -260,6 +265,7 @@ class StompConnection(SockJSConnection):
             self._working = False
             if self._closed:
                 self.services.draining.pop(self, None)
+            self._task = None  # held only while it runs (the loop keeps tasks weakly)
 
     async def _handle(self, event: Any) -> None:
         if isinstance(event, Send):
@@ -725,6 +731,12 @@ def _error_body(rejection: Rejection, tid: str) -> bytes:
         {"error": rejection.code, "message": rejection.message, "details": rejection.details, "trackingId": tid},
         separators=(",", ":"),
     ).encode()
+
+
+def _log_failure(task: "asyncio.Task[None]") -> None:
+    """Log what escaped a connection's work task (its own handler reports the rest)."""
+    if not task.cancelled() and task.exception() is not None:
+        log.error("connection work failed", exc_info=task.exception())
 
 
 def _last_seq(headers: Mapping[str, str]) -> Optional[int]:
