@@ -64,7 +64,7 @@ def render_cache_budget(body_length: int, header_bytes: int) -> int:
     return 2 * (body_length + 2 * header_bytes + 256)
 #: Escaped, encoded ``subscription`` header values kept across templates: a
 #: subscription's id is the same in every MESSAGE it gets. Emptied when full.
-SUBSCRIPTION_CACHE_SIZE = 65536
+SUBSCRIPTION_CACHE_SIZE = 4096
 _subscription_bytes: Dict[Tuple[str, str], bytes] = {}
 
 
