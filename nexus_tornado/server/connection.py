@@ -33,7 +33,7 @@ import random
 import re
 import time
 import uuid
-from typing import Any, Deque, Dict, Mapping, Optional
+from typing import Any, Deque, Dict, Mapping, Optional, Set
 
 from tornado.ioloop import IOLoop
 
@@ -159,7 +159,6 @@ class StompConnection(SockJSConnection):
         self._errors_seq = 0
         self._events: Deque[Any] = collections.deque()
         self._working = False
-        self._task: "Optional[asyncio.Task[None]]" = None
         self._closed = False
         self._heartbeat_timer: Optional[object] = None
         now = time.monotonic()
@@ -246,8 +245,9 @@ class StompConnection(SockJSConnection):
                 self._working = True
                 # A task straight on the running loop (spawn_callback goes through a
                 # callback, convert_yielded and add_future: a share of every SEND).
-                task = self._task = asyncio.get_running_loop().create_task(self._work())
-                task.add_done_callback(_log_failure)
+                task = asyncio.get_running_loop().create_task(self._work())
+                _working.add(task)  # the loop holds tasks weakly
+                task.add_done_callback(_finished)
 
     async def _work(self) -> None:
         """Handle queued events one at a time, in order (receipts follow their work)."""
@@ -265,7 +265,6 @@ class StompConnection(SockJSConnection):
             self._working = False
             if self._closed:
                 self.services.draining.pop(self, None)
-            self._task = None  # held only while it runs (the loop keeps tasks weakly)
 
     async def _handle(self, event: Any) -> None:
         if isinstance(event, Send):
@@ -733,8 +732,13 @@ def _error_body(rejection: Rejection, tid: str) -> bytes:
     ).encode()
 
 
-def _log_failure(task: "asyncio.Task[None]") -> None:
-    """Log what escaped a connection's work task (its own handler reports the rest)."""
+#: Connections' work tasks while they run (the event loop references tasks weakly).
+_working: "Set[asyncio.Task[None]]" = set()
+
+
+def _finished(task: "asyncio.Task[None]") -> None:
+    """Forget a finished work task; log what escaped it (its own handler reports the rest)."""
+    _working.discard(task)
     if not task.cancelled() and task.exception() is not None:
         log.error("connection work failed", exc_info=task.exception())
 
