@@ -268,6 +268,8 @@ def test_strip_unknown_leaves_levels_that_allow_unknown_fields_and_mistyped_valu
     [
         ("2023-05-15T10:30:45Z", True),
         ("2024-02-29T23:59:59.123456789+05:30", True),
+        ("2024-02-29T23:59:59.1234567890+05:30", False),  # a tenth fraction digit
+        ("2024-02-29T23:59:59Z" + "x" * 60000, False),  # long: refused before the cache
         ("2023-02-29T00:00:00Z", False),
         ("2023-05-15T10:30:45+24:00", False),
         ("2023-05-15T10:30:45+23:60", False),

@@ -72,11 +72,19 @@ _CHECKS: Dict[str, Callable[[str], bool]] = {}
 _CROSS_FIELD_RULES = ("dependencies", "excludes")
 
 
-@functools.lru_cache(maxsize=1024)
-def is_iso8601(value: str) -> bool:
-    """An RFC 3339 date-time with seconds and a zone, naming a real instant.
+#: The longest string :data:`_ISO8601` can match: ``2023-05-15T10:30:45.123456789+05:30``.
+_ISO8601_MAX = 35
 
-    Cached: messages sent within the same second carry the same timestamp."""
+
+def is_iso8601(value: str) -> bool:
+    """An RFC 3339 date-time with seconds and a zone, naming a real instant."""
+    return len(value) <= _ISO8601_MAX and _is_iso8601(value)
+
+
+@functools.lru_cache(maxsize=1024)
+def _is_iso8601(value: str) -> bool:
+    """:func:`is_iso8601` for strings short enough to match; cached (messages sent
+    within the same second carry the same timestamp, and no entry is long)."""
     found = _ISO8601.fullmatch(value)
     if found is None:
         return False
