@@ -146,3 +146,18 @@ def test_fast_frame_path_reassembles_split_and_packed_frames(chunk: int) -> None
 
     asyncio.run(feed())
     assert got == texts[:3] + ["fragmented"] + texts[3:]
+
+
+def test_sendcost_counts_the_calls_of_a_send() -> None:
+    import subprocess
+
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sendcost.py")
+    done = subprocess.run(
+        [sys.executable, script, "--members", "3", "--sends", "3", "--top", "5"],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("calls per SEND to a room of 3: ")
+    assert int(lines[0].rsplit(" ", 1)[1]) > 50
+    assert len(lines) == 6

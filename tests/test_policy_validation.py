@@ -470,3 +470,114 @@ def test_load_schemas_does_not_mutate_its_inputs() -> None:
     extra = copy.deepcopy(EXTRA)
     load_schemas(extra)
     assert extra == EXTRA
+
+
+# -- repeated keys ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "body, key",
+    [
+        # the spoofing case: the validator would see the last value, a client the first
+        (b'{"type":"CHAT_MESSAGE","timestamp":"2023-05-15T10:30:45Z","senderId":"bob","senderId":"alice",'
+         b'"payload":{"chatId":"c1","content":"hi","contentType":"TEXT"}}', "senderId"),
+        # the same key spelled with an escape is the same key
+        (b'{"type":"CHAT_MESSAGE","timestamp":"2023-05-15T10:30:45Z","senderId":"alice","sender\\u0049d":"alice",'
+         b'"payload":{"chatId":"c1","content":"hi","contentType":"TEXT"}}', "senderId"),
+        (b'{"type":"CHAT_MESSAGE","timestamp":"2023-05-15T10:30:45Z","senderId":"alice",'
+         b'"payload":{"chatId":"c1","content":"hi","content":"bye","contentType":"TEXT"}}', "content"),
+        (b'{"type":"BOARD_UPDATE","timestamp":"2023-05-15T10:30:45Z","senderId":"alice",'
+         b'"payload":{"boardId":"b1","action":"move","data":{"to":"a","to":"a"}}}', "to"),
+        (b'{"type":"CHAT_MESSAGE","type":"CHAT_MESSAGE"}', "type"),
+    ],
+    ids=["sender", "escaped", "payload", "nested-same-value", "type"],
+)
+def test_repeated_keys_are_refused(validator: MessageValidator, body: bytes, key: str) -> None:
+    destination = "/topic/board/b1" if b"BOARD" in body else "/topic/chat/c1"
+    assert reject(validator, body, destination) == {"body": [f'duplicate key "{key}"']}
+
+
+def test_keys_repeated_in_different_objects_are_fine(validator: MessageValidator) -> None:
+    body = with_payload("BOARD_UPDATE", data={"type": "card", "payload": {"type": "x"}})
+    accept(validator, body, "/topic/board/b1")
+
+
+# -- cost ----------------------------------------------------------------------------
+
+HOST_RULES = {
+    "messages": {
+        "TALLY": {
+            "destinations": ["/topic/board/{boardId}"],
+            "fields": {
+                "payload": {
+                    "schema": {
+                        "counts": {"type": "dict", "valuesrules": {"type": "integer"}},
+                        "names": {"type": "list", "schema": {"type": "string"}},
+                    }
+                }
+            },
+        }
+    }
+}
+
+
+def hostile(shape: str, n: int) -> Dict[str, Any]:
+    """A body of about ``n`` parts that Cerberus alone would take superlinear time on."""
+    many = {"f%d" % i: i for i in range(n)}
+    if shape == "unknown-in-payload":
+        return with_payload("CHAT_MESSAGE", **many)
+    if shape == "unknown-top-level":
+        return message("CHAT_MESSAGE", **many)
+    if shape == "unknown-objects":
+        return with_payload("CHAT_MESSAGE", **{k: {"a": [{}]} for k in many})
+    if shape == "big-free-dict":
+        return with_payload("BOARD_UPDATE", action="rename", data=many)
+    if shape == "valuesrules":
+        return {"type": "TALLY", "timestamp": TS, "payload": {"counts": {k: "x" for k in many}}}
+    if shape == "list-schema":
+        return {"type": "TALLY", "timestamp": TS, "payload": {"names": list(range(n))}}
+    raise AssertionError(shape)
+
+
+@pytest.mark.parametrize(
+    "shape",
+    ["unknown-in-payload", "unknown-top-level", "unknown-objects", "big-free-dict", "valuesrules", "list-schema"],
+)
+def test_refusing_costs_work_linear_in_the_body(shape: str) -> None:
+    # Counted in function calls, not time: 4x the body may cost at most 4x the work.
+    from support.cost import count_calls
+
+    custom = MessageValidator(HOST_RULES)
+    destination = "/topic/board/b1" if shape in ("big-free-dict", "valuesrules", "list-schema") else "/topic/chat/c1"
+    with pytest.raises(Rejection):  # first use: caches, compiled regexes
+        custom.validate(json.dumps(hostile(shape, 10)).encode(), destination, "alice")
+    counts = []
+    for n in (100, 400):
+        body = json.dumps(hostile(shape, n)).encode()
+        calls, _, error = count_calls(lambda: custom.validate(body, destination, "alice"))
+        assert isinstance(error, Rejection) and error.code == "INVALID_MESSAGE"
+        # the report stays small whatever the body holds
+        assert len(error.details["errors"]) <= validation.MAX_REPORTED_UNKNOWN + 2
+        assert len(json.dumps(error.details)) < 2000
+        counts.append(calls)
+    assert counts[1] <= 4 * counts[0], counts
+
+
+def test_unknown_fields_are_named_up_to_a_limit_and_counted_beyond(validator: MessageValidator) -> None:
+    errors = reject(validator, hostile("unknown-in-payload", 2000), "/topic/chat/c1")
+    assert [p for p in errors if p.startswith("payload.f")] == [f"payload.f{i}" for i in range(20)]
+    assert errors["payload"] == ["1980 more unknown fields"]
+    # other problems of the same body are still reported
+    body = hostile("unknown-in-payload", 30)
+    body["payload"]["content"] = ""
+    body["timestamp"] = "now"
+    errors = reject(validator, body, "/topic/chat/c1")
+    assert errors["payload.content"] == ["empty values not allowed"] and "timestamp" in errors
+
+
+def test_too_many_errors_stop_the_report() -> None:
+    custom = MessageValidator(HOST_RULES)
+    errors = reject(custom, hostile("valuesrules", 500), "/topic/board/b1")
+    assert errors["payload.counts"] == [f"more than {validation.MAX_ERRORS} errors"]
+    errors = reject(custom, hostile("valuesrules", 3), "/topic/board/b1")
+    assert set(errors) == {"payload.counts.f0", "payload.counts.f1", "payload.counts.f2"}

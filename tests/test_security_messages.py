@@ -14,6 +14,7 @@ from typing import Any, Dict, Iterator, List, Tuple
 import pytest
 
 from support.clients import RawWsClient
+from support.cost import CallCounter
 from support.nexus import NexusServer, running_nexus
 
 TIMESTAMP = "2026-11-25T10:00:00Z"
@@ -150,3 +151,68 @@ def test_invalid_message_is_refused_naming_the_field(
     message = writer.expect("MESSAGE")
     assert json.loads(message.body)["payload"]["content"] == "next"
     assert not any(f.command == "RECEIPT" and f.headers.get("receipt-id") == "bad" for f in writer.frames)
+
+
+# -- hostile bodies ----------------------------------------------------------------------
+
+
+def test_a_body_of_thousands_of_unknown_fields_costs_linear_work(
+    nexus: NexusServer, writer: RawWsClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One SEND of 2,000 unknown fields (19 KB) used to hold the IOLoop for seconds:
+    Cerberus re-sorted its growing error list on every error. The work is counted in
+    function calls made by the server's validator: four times the fields, at most four
+    times the work; the refusal names a few fields and counts the rest."""
+    calm = nexus.bystander()
+    validator = nexus.plugin.services.guard.validator
+    counter = CallCounter(validator.validate)
+    monkeypatch.setattr(validator, "validate", counter)
+    sizes = (10, 500, 2000)  # the first one warms the caches up
+    for size in sizes:
+        body = notification(**{"field%04d" % i: i for i in range(size)})
+        writer.send_frame("SEND", {"destination": CALENDAR, "receipt": "big%d" % size}, encode(body))
+        frame, refusal = writer.rejection()
+        assert frame.headers["receipt-id"] == "big%d" % size
+        assert refusal["error"] == "INVALID_MESSAGE"
+        errors = refusal["details"]["errors"]
+        assert errors["payload.field0000"] == ["unknown field"]
+        assert len(errors) == min(size, 21)
+        if size > 20:
+            assert errors["payload"] == ["%d more unknown fields" % (size - 20)]
+        calm.check()
+    work = {len(body): calls for body, calls in counter.counts if b"field0000" in body}
+    assert len(work) == 3
+    small, large = sorted(work.items())[1:]
+    assert large[0] > 19_000  # the issue's 19 KB
+    assert large[1] <= 4 * small[1], work
+    calm.close()
+
+
+REPEATED_SENDER = (
+    b'{"type":"CHAT_MESSAGE","timestamp":"2026-11-25T10:00:00Z","senderId":"victim","senderId":"writer",'
+    b'"payload":{"chatId":"c1","content":"spoofed","contentType":"TEXT"}}'
+)
+
+
+def test_a_body_with_a_repeated_key_is_refused_and_never_relayed(nexus: NexusServer, writer: RawWsClient) -> None:
+    """The validator saw the last ``senderId`` (the writer's own), while subscribers'
+    parsers may take the first: a spoofed sender. Refused; nothing relayed."""
+    calm = nexus.bystander()
+    reader = RawWsClient(nexus.ws_url)
+    reader.connect(nexus.token("reader", chats=["c1"]))
+    reader.subscribe("r", CHAT)
+    writer.send_frame("SEND", {"destination": CHAT, "receipt": "dup"}, REPEATED_SENDER)
+    frame, refusal = writer.rejection()
+    assert frame.headers["receipt-id"] == "dup"
+    assert refusal["error"] == "INVALID_MESSAGE"
+    assert refusal["details"]["errors"] == {"body": ['duplicate key "senderId"']}
+    calm.check()
+    writer.send_frame("SEND", {"destination": CHAT, "receipt": "after"}, encode(chat(content="after")))
+    writer.expect("RECEIPT", receipt_id="after")
+    # The next message either client gets is the valid one.
+    for client in (reader, writer):
+        message = client.expect("MESSAGE", destination=CHAT)
+        assert json.loads(message.body)["payload"]["content"] == "after"
+    assert not any(f.command == "MESSAGE" and b"spoofed" in f.body for f in reader.frames + writer.frames)
+    reader.close()
+    calm.close()

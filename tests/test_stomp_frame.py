@@ -231,3 +231,16 @@ def test_a_small_message_still_caches_several_ids_and_stays_within_its_footprint
     assert len(template._rendered) >= 4
     held = len(template.body) + _cached_bytes(template) + sum(len(p) for p in template._prefixes.values())
     assert held <= template.footprint()
+
+
+def test_escaped_subscription_ids_are_shared_across_templates_and_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    from nexus_tornado.stomp import frame as frame_module
+
+    monkeypatch.setattr(frame_module, "SUBSCRIPTION_CACHE_SIZE", 3)
+    monkeypatch.setattr(frame_module, "_subscription_bytes", {})
+    for n in range(10):
+        template = MessageTemplate({"destination": "/a"}, b"x")
+        for version, escaped in (("1.2", "s\\c%d" % n), ("1.0", "s:%d" % n)):
+            rendered = template.render("s:%d" % n, version)
+            assert ("\nsubscription:%s\n" % escaped).encode() in rendered
+        assert len(frame_module._subscription_bytes) <= 3

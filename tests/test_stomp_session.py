@@ -32,6 +32,7 @@ from nexus_tornado.stomp import (
     Unsubscribe,
     negotiate_heartbeat,
     parse_heartbeat,
+    serialize,
 )
 
 CONNECT_12 = b"CONNECT\naccept-version:1.2\nhost:h\nlogin:ann\npasscode:pw\nheart-beat:5000,20000\n\n\x00"
@@ -684,6 +685,14 @@ def test_send_receipt() -> None:
     session = connected()
     session.send_receipt("r1")
     assert sent(session) == [Frame("RECEIPT", {"receipt-id": "r1"})]
+
+
+@pytest.mark.parametrize("version", ["1.0", "1.1", "1.2"])
+def test_send_receipt_writes_what_serialize_writes(version: str) -> None:
+    session = connected(version)
+    receipt_id = "r:1\\n\né"
+    session.send_receipt(receipt_id)
+    assert session.data_to_send() == [serialize(Frame("RECEIPT", {"receipt-id": receipt_id}), version)]
 
 
 def test_send_error_closes_and_silences() -> None:

@@ -102,6 +102,9 @@ def claim_resolver(claim: str) -> Resolver:
         values = principal.claims.get(claim)
         if not isinstance(values, (list, tuple)):
             return False
+        if id_ in values:  # the usual case, a list of strings, scanned in C
+            # Among JSON values only a string equals a string.
+            return True
         return any(
             (isinstance(v, str) or (isinstance(v, int) and not isinstance(v, bool)))
             and str(v) == id_
@@ -149,6 +152,9 @@ class TopicAcl:
             key: membership.get(key) or claim_resolver(key) for key in MEMBERSHIP_KEYS
         }
         self._rules: Dict[str, AclRule] = {}
+        #: The rules in the order they are tried (the last added first), kept current
+        #: by add_rule/remove_rule: every SUBSCRIBE and SEND walks it.
+        self._order: Tuple[AclRule, ...] = ()
         if builtin_rules:
             self._add_builtin_rules()
 
@@ -177,19 +183,21 @@ class TopicAcl:
             raise ConfigError(str(exc)) from None
         self._rules.pop(pattern, None)
         self._rules[pattern] = AclRule(compiled, subscribe, send)
+        self._order = tuple(reversed(list(self._rules.values())))
 
     def remove_rule(self, pattern: str) -> None:
         """Forget the rule for ``pattern``: its destinations become unknown (refused)."""
         self._rules.pop(pattern, None)
+        self._order = tuple(reversed(list(self._rules.values())))
 
     @property
     def rules(self) -> Tuple[AclRule, ...]:
         """The rules, in the order they are tried."""
-        return tuple(reversed(list(self._rules.values())))
+        return self._order
 
     def match(self, destination: str) -> Optional[Tuple[AclRule, Dict[str, str]]]:
         """The rule that governs ``destination`` and its ids, or ``None`` if unknown."""
-        for rule in self.rules:
+        for rule in self._order:
             ids = rule.pattern.match(destination)
             if ids is not None:
                 return rule, ids

@@ -18,12 +18,19 @@ A body passes, in this order (the seed's validation workflow):
 Any failure raises ``Rejection(RejectionCode.INVALID_MESSAGE, text, details={"errors": {...}})``
 where ``errors`` maps dotted field paths (``payload.content``, ``body``) to lists of
 messages.
+
+Cost: a body is parsed once; an object with a repeated key is refused (subscribers'
+parsers may keep another of the values than ours did). A valid message is accepted by
+checks compiled from its type's schema (:mod:`.schema_check`); only a refused one runs
+Cerberus, for the error report, and then on a document stripped of the fields no
+schema knows (reported here, at most :data:`MAX_REPORTED_UNKNOWN` by name) and with at
+most :data:`MAX_ERRORS` errors collected. So no body costs more than time linear in
+its size.
 """
 
 from __future__ import annotations
 
 import copy
-import datetime
 import functools
 import json
 import logging
@@ -36,8 +43,11 @@ from cerberus import SchemaError, Validator  # type: ignore[import-untyped]
 
 from ..errors import ConfigError, Rejection, RejectionCode
 from .destinations import DestinationPattern, is_valid_id
+from .schema_check import MappingCheck, compile_mapping, is_iso8601, strip_unknown
 
 __all__ = [
+    "MAX_ERRORS",
+    "MAX_REPORTED_UNKNOWN",
     "MessageValidator",
     "SchemaSource",
     "default_schemas",
@@ -53,11 +63,11 @@ SchemaSource = Union[Mapping[str, Any], str, Path]
 _SCHEMA_FILE = "schemas.json"
 _TOP_LEVEL_KEYS = ("$comment", "vocabularies", "envelope", "messages")
 
-#: RFC 3339 profile of ISO 8601: full date, ``T``, time with seconds, optional
-#: fraction, and a zone (``Z`` or ``+hh:mm``/``-hh:mm``), so instants are unambiguous.
-_ISO8601 = re.compile(
-    r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.\d{1,9})?(?:Z|[+-](\d{2}):(\d{2}))"
-)
+#: Unknown fields named in one refusal; more are counted, not named.
+MAX_REPORTED_UNKNOWN = 20
+#: Errors Cerberus may collect for one body before it is stopped (it re-sorts its error
+#: list on every error, so the count must stay small); the refusal then says so.
+MAX_ERRORS = 50
 
 # The shape of a schema document, checked (with Cerberus) before any of it is used.
 _DOCUMENT_SHAPE: Dict[str, Any] = {
@@ -103,8 +113,23 @@ def _compiled(pattern: str) -> "re.Pattern[str]":
     return re.compile(pattern)
 
 
+class _TooManyErrors(Exception):
+    """Raised inside Cerberus once a (sub-)document has :data:`MAX_ERRORS` errors."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(path)
+        self.path = path
+
+
 class _SchemaValidator(Validator):
     """Cerberus with our rules; ``vocabularies`` arrives as a validator config keyword."""
+
+    def _error(self, *args: Any) -> None:
+        # Every error, of this document or a child's, is added through the one-argument
+        # form; stop before the list (sorted on each addition) grows large.
+        if len(args) == 1 and len(self._errors) + len(args[0]) > MAX_ERRORS:
+            raise _TooManyErrors(".".join(str(p) for p in self.document_path) or "body")
+        super()._error(*args)
 
     @property
     def _vocabularies(self) -> Mapping[str, Any]:
@@ -155,19 +180,7 @@ class _SchemaValidator(Validator):
             )
 
     def _check_with_iso8601(self, field: str, value: Any) -> None:
-        if not isinstance(value, str):
-            return
-        found = _ISO8601.fullmatch(value)
-        valid = found is not None
-        if found is not None:
-            year, month, day, hour, minute, second, zone_h, zone_m = found.groups()
-            try:
-                datetime.datetime(int(year), int(month), int(day), int(hour), int(minute), int(second))
-            except ValueError:
-                valid = False
-            if zone_h is not None and (int(zone_h) > 23 or int(zone_m) > 59):
-                valid = False
-        if not valid:
+        if isinstance(value, str) and not is_iso8601(value):
             self._error(field, "must be an ISO-8601 date-time with seconds and a zone, e.g. 2023-05-15T10:30:45Z")
 
     def _check_with_identifier(self, field: str, value: Any) -> None:
@@ -275,20 +288,40 @@ def _vocabulary_references(schema: Any) -> List[Tuple[str, str]]:
 
 
 class _MessageType:
-    """One message type, ready to use: its validator, destination patterns and the
-    roles that may send it (``None``: whoever the destination's ACL lets send)."""
+    """One message type, ready to use: its validator, its compiled accept check (``None``
+    when its schema uses rules :mod:`.schema_check` does not implement), its destination
+    patterns and the roles that may send it (``None``: whoever the destination's ACL
+    lets send)."""
 
     def __init__(
         self,
         name: str,
         validator: _SchemaValidator,
         destinations: List[DestinationPattern],
+        vocabularies: Mapping[str, Any],
         senders: Optional[Tuple[str, ...]] = None,
     ) -> None:
         self.name = name
         self.validator = validator
         self.destinations = destinations
         self.senders = senders
+        self.accepts: Optional[MappingCheck] = compile_mapping(
+            validator.schema, validator.allow_unknown, validator.require_all, vocabularies
+        )
+
+    def errors(self, message: Mapping[str, Any]) -> Dict[str, List[str]]:
+        """Cerberus' report on ``message`` (empty when valid), in time linear in its size."""
+        if self.accepts is not None and self.accepts(message):
+            return {}
+        validator = self.validator
+        document, errors = strip_unknown(message, validator.schema, validator.allow_unknown, MAX_REPORTED_UNKNOWN)
+        try:
+            if not validator.validate(document):
+                for path, messages in flatten_errors(validator.errors).items():
+                    errors.setdefault(path, []).extend(messages)
+        except _TooManyErrors as exc:
+            errors.setdefault(exc.path, []).append(f"more than {MAX_ERRORS} errors")
+        return errors
 
     def match_destination(self, destination: str) -> Optional[Dict[str, str]]:
         for pattern in self.destinations:
@@ -370,7 +403,9 @@ class MessageValidator:
         except (SchemaError, ValueError) as exc:
             raise ConfigError(f"invalid schema for message type {name}: {exc}") from None
         senders = entry.get("senders")
-        return _MessageType(name, validator, destinations, None if senders is None else tuple(senders))
+        return _MessageType(
+            name, validator, destinations, vocabularies, None if senders is None else tuple(senders)
+        )
 
     # -- validation ----------------------------------------------------------------
 
@@ -383,11 +418,15 @@ class MessageValidator:
         the ``senderId`` rule but nothing else.
         """
         message = self._parse(body)
-        if not self._dispatcher.validate(message):
+        name = message.get("type")
+        kind = self._types.get(name) if isinstance(name, str) else None
+        if kind is None:
+            # Only the type field matters here (the dispatcher allows any other).
+            self._dispatcher.validate({"type": name} if "type" in message else {})
             raise self._rejection(flatten_errors(self._dispatcher.errors))
-        kind = self._types[message["type"]]
-        if not kind.validator.validate(message):
-            raise self._rejection(flatten_errors(kind.validator.errors))
+        errors = kind.errors(message)
+        if errors:
+            raise self._rejection(errors)
         errors = self._business_errors(kind, message, destination, sender_id)
         if errors:
             raise self._rejection(errors)
@@ -403,7 +442,9 @@ class MessageValidator:
         else:
             text = body
         try:
-            message = json.loads(text, parse_constant=_refuse_constant)
+            message = _DECODER.decode(text)
+        except _DuplicateKey as exc:
+            raise MessageValidator._rejection({"body": [str(exc)]}) from None
         except (ValueError, RecursionError):
             raise MessageValidator._rejection({"body": ["must be a JSON document"]}) from None
         if not isinstance(message, dict):
@@ -437,6 +478,28 @@ class MessageValidator:
         return Rejection(RejectionCode.INVALID_MESSAGE, summary, details={"errors": errors})
 
 
+class _DuplicateKey(ValueError):
+    """An object of the body names the same key twice."""
+
+
+def _unique_keys(pairs: List[Tuple[str, Any]]) -> Dict[str, Any]:
+    """A JSON object as a dict, refusing a repeated key: parsers differ on which value
+    wins (ours keeps the last, many keep the first), so a relayed body with one could
+    mean one thing to the validator and another to a subscriber."""
+    document = dict(pairs)
+    if len(document) != len(pairs):
+        seen = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _DuplicateKey("duplicate key %s" % json.dumps(key[:64]))
+            seen.add(key)
+    return document
+
+
 def _refuse_constant(name: str) -> Any:
     """``NaN``/``Infinity`` are not JSON (RFC 8259); Python's parser accepts them."""
     raise ValueError(f"{name} is not valid JSON")
+
+
+# One decoder for every body (``json.loads`` with options builds a new one per call).
+_DECODER = json.JSONDecoder(parse_constant=_refuse_constant, object_pairs_hook=_unique_keys)

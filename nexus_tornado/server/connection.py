@@ -25,6 +25,7 @@ Connection-level limits enforced here (the defaults are in :mod:`nexus_tornado.s
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import json
 import logging
@@ -32,7 +33,7 @@ import random
 import re
 import time
 import uuid
-from typing import Any, Deque, Dict, Mapping, Optional
+from typing import Any, Deque, Dict, Mapping, Optional, Set
 
 from tornado.ioloop import IOLoop
 
@@ -242,7 +243,11 @@ class StompConnection(SockJSConnection):
                 return
             if not self._working:
                 self._working = True
-                IOLoop.current().spawn_callback(self._work)
+                # A task straight on the running loop (spawn_callback goes through a
+                # callback, convert_yielded and add_future: a share of every SEND).
+                task = asyncio.get_running_loop().create_task(self._work())
+                _working.add(task)  # the loop holds tasks weakly
+                task.add_done_callback(_finished)
 
     async def _work(self) -> None:
         """Handle queued events one at a time, in order (receipts follow their work)."""
@@ -725,6 +730,17 @@ def _error_body(rejection: Rejection, tid: str) -> bytes:
         {"error": rejection.code, "message": rejection.message, "details": rejection.details, "trackingId": tid},
         separators=(",", ":"),
     ).encode()
+
+
+#: Connections' work tasks while they run (the event loop references tasks weakly).
+_working: "Set[asyncio.Task[None]]" = set()
+
+
+def _finished(task: "asyncio.Task[None]") -> None:
+    """Forget a finished work task; log what escaped it (its own handler reports the rest)."""
+    _working.discard(task)
+    if not task.cancelled() and task.exception() is not None:
+        log.error("connection work failed", exc_info=task.exception())
 
 
 def _last_seq(headers: Mapping[str, str]) -> Optional[int]:

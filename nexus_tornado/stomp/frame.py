@@ -62,6 +62,20 @@ def render_cache_budget(body_length: int, header_bytes: int) -> int:
     large message costs at most its body and two copies however many distinct
     subscription ids its subscribers chose (small messages still keep several)."""
     return 2 * (body_length + 2 * header_bytes + 256)
+#: Escaped, encoded ``subscription`` header values kept across templates: a
+#: subscription's id is the same in every MESSAGE it gets. Emptied when full.
+SUBSCRIPTION_CACHE_SIZE = 4096
+_subscription_bytes: Dict[Tuple[str, str], bytes] = {}
+
+
+def _escaped_subscription(key: Tuple[str, str]) -> bytes:
+    """The ``subscription`` header value for ``(dialect, id)``, escaped and encoded."""
+    value = _subscription_bytes.get(key)
+    if value is None:
+        if len(_subscription_bytes) >= SUBSCRIPTION_CACHE_SIZE:
+            _subscription_bytes.clear()
+        value = _subscription_bytes[key] = escape(key[1], key[0]).encode("utf-8")
+    return value
 
 
 def _redacted(headers: Mapping[str, str]) -> Dict[str, str]:
@@ -200,15 +214,15 @@ class MessageTemplate:
             dialect = _MESSAGE_DIALECTS[version]
         except KeyError:
             raise ValueError(f"unsupported STOMP version {version!r}") from None
+        key = (dialect, subscription_id)
         if ack_id is None:
-            key = (dialect, subscription_id)
             frame = self._rendered.get(key)
             if frame is not None:
                 return frame
         prefix = self._prefixes.get(dialect)
         if prefix is None:
             prefix = self._build_prefix(dialect)
-        sub = escape(subscription_id, dialect).encode("utf-8")
+        sub = _subscription_bytes.get(key) or _escaped_subscription(key)
         if ack_id is None:
             frame = b"".join((prefix, sub, b"\n\n", self.body, b"\x00"))
             if len(self._rendered) < RENDER_CACHE_SIZE and self._cached + len(frame) <= self._budget:

@@ -43,6 +43,7 @@ from .events import (
     Unsubscribe,
 )
 from .frame import SUPPORTED_VERSIONS, Frame, MessageTemplate, serialize
+from .escaping import dialect_for, escape
 from .parser import FrameParser, Oversized
 from .transactions import HoldHook, Transactions
 
@@ -294,7 +295,9 @@ class StompSession:
         """Queue a RECEIPT for ``receipt_id``."""
         if self.state is State.CLOSED:
             return
-        self._out.append(serialize(Frame("RECEIPT", {"receipt-id": receipt_id}), self.version or "1.2"))
+        # serialize(Frame("RECEIPT", {"receipt-id": receipt_id})), written out: one per SEND.
+        value = escape(receipt_id, dialect_for("RECEIPT", self.version or "1.2"))
+        self._out.append(b"RECEIPT\nreceipt-id:" + value.encode("utf-8") + b"\n\n\x00")
         self._counts.count_sent("RECEIPT")
 
     def send_error(

@@ -126,10 +126,14 @@ class BatchedWriterMixin(WriterBase):
             return
         data = message.encode("utf-8") if isinstance(message, str) else bytes(message)
         size = len(data)
-        if size < 126 and not binary:
-            header = _SHORT_TEXT[size]
-        else:
+        if binary:
             header = frame_header(size, binary)
+        elif size < 126:
+            header = _SHORT_TEXT[size]
+        elif size <= 0xFFFF:  # frame_header, inlined: most MESSAGE frames land here
+            header = _HEADER_16(_TEXT, 126, size)
+        else:
+            header = _HEADER_64(_TEXT, 127, size)
         out = self._out
         if out is not None:
             out.append(header)
@@ -143,7 +147,15 @@ class BatchedWriterMixin(WriterBase):
         except RuntimeError:  # called outside the loop (shutdown code): write now
             self.flush_output()
             return
-        _batch_for(loop).add(self, loop)
+        # _batch_for(loop).add(self, loop), inlined for the usual case (once per
+        # connection and iteration).
+        ref, batch = _last
+        if batch is None or ref() is not loop:
+            batch = _batch_for(loop)
+        batch.writers.append(self)
+        if not batch.scheduled:
+            batch.scheduled = True
+            loop.call_soon(batch.run)
 
     def unsent_bytes(self) -> int:
         """Bytes queued here plus those the stream has not written yet."""
