@@ -347,3 +347,31 @@ def test_http11_stream_is_chunked_frame_by_frame_and_terminated(serve: Serve) ->
         assert conn.read_chunk() == b""
     finally:
         conn.close()
+
+
+# -- the server for the SockJS protocol's own suite -------------------------------------
+
+
+def test_protocol_suite_server_offers_the_four_services() -> None:
+    """scripts/sockjs_protocol_server.py, which the public suite is run against."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "scripts" / "sockjs_protocol_server.py"
+    spec = importlib.util.spec_from_file_location("sockjs_protocol_server", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    handle = start_server_handle(module.urls)
+    try:
+        s = sid()
+        assert http_request(handle.base_url, "POST", "/echo/000/%s/xhr" % s)[2] == b"o\n"
+        assert http_request(handle.base_url, "POST", "/echo/000/%s/xhr_send" % s, b'["x"]')[0] == 204
+        assert http_request(handle.base_url, "POST", "/echo/000/%s/xhr" % s)[2] == b'a["x"]\n'
+        c = sid()
+        assert http_request(handle.base_url, "POST", "/close/000/%s/xhr" % c)[2] == b"o\n"
+        assert http_request(handle.base_url, "POST", "/close/000/%s/xhr" % c)[2] == b'c[3000,"Go away!"]\n'
+        assert json.loads(http_request(handle.base_url, "GET", "/disabled_websocket_echo/info")[2])["websocket"] is False
+        assert json.loads(http_request(handle.base_url, "GET", "/cookie_needed_echo/info")[2])["cookie_needed"] is True
+    finally:
+        handle.stop()
