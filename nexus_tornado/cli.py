@@ -53,7 +53,7 @@ SERVER_OPTIONS: Dict[str, Any] = {
     "demo_secret_file": ("", str, "With the demo and no --jwt-secret: the file that keeps the demo's JWT secret across restarts, made on first use; none given: $XDG_STATE_HOME/nexus-tornado/demo-jwt-secret ($XDG_STATE_HOME is ~/.local/state by default)."),
     "log_level": ("INFO", str, "Logging level (DEBUG, INFO, WARNING, ERROR)."),
     "log_format": ("text", str, "Log line format: text, or json (one JSON object per line, with the connection's fields)."),
-    "service_token": ("", str, "Print a service token with this name for the HTTP publishing API ({prefix}/api/publish), valid --service-token-days, and exit (needs --jwt-secret, or --jwt-signing-key)."),
+    "service_token": ("", str, "Print a service token with this name for the HTTP publishing API ({prefix}/api/publish), valid --service-token-days, and exit (needs the server's --jwt-secret)."),
     "service_token_days": (30, int, "Lifetime of the token --service-token prints, days."),
 }
 

@@ -340,3 +340,24 @@ def test_a_full_listener_backlog_holds_the_publisher_and_drops_nothing() -> None
             nexus.run(lambda: asyncio.sleep(0.02))
         client.close()
     assert seen == [1, 2]
+
+
+def test_listener_calls_cut_off_by_shutdown_are_logged(caplog: pytest.LogCaptureFixture) -> None:
+    def setup(plugin: Any) -> None:
+        @plugin.after_store("CHAT_MESSAGE")
+        async def stuck(event: StoredEvent) -> None:
+            await asyncio.Event().wait()
+
+    caplog.set_level(logging.ERROR, logger="nexus_tornado.server.plugin")
+    with serve(setup) as nexus:
+        client = client_of(nexus)
+        for i in range(3):
+            client.send_frame("SEND", {"destination": CHAT, "receipt": "r%d" % i}, chat_envelope("ann", "c1"))
+            client.expect("RECEIPT", receipt_id="r%d" % i)
+        client.close()
+        nexus.run(lambda: nexus.plugin.close(drain_seconds=0.1))
+    [record] = [r for r in caplog.records if "listener calls unfinished" in r.getMessage()]
+    assert "closing with 3 after-store listener calls unfinished" in record.getMessage()
+    assert "stuck(/topic/chat/c1 seq 1), " in record.getMessage()
+    assert "stuck(/topic/chat/c1 seq 2), " in record.getMessage()
+    assert "stuck(/topic/chat/c1 seq 3)" in record.getMessage()

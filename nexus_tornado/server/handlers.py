@@ -188,6 +188,8 @@ class MessagePipeline:
         self._lane_users: Dict[str, int] = {}
         #: destination -> listener calls waiting, worked off by one task per destination.
         self._queues: Dict[str, Deque[Tuple[_Entry, StoredEvent]]] = {}
+        #: destination -> the listener call running now.
+        self._running: Dict[str, Tuple[_Entry, StoredEvent]] = {}
         self._pending = 0
         self._drained: Optional[asyncio.Event] = None
         #: Listener calls that raised (each logged with its tracking id).
@@ -327,10 +329,22 @@ class MessagePipeline:
         """True when no listener call is waiting or running."""
         return self._pending == 0
 
+    @property
+    def pending(self) -> int:
+        """Listener calls waiting or running."""
+        return self._pending
+
+    def unfinished(self) -> List[str]:
+        """The listener calls running or waiting, as ``listener(destination seq N)``."""
+        calls = list(self._running.values())
+        calls.extend(call for queue in self._queues.values() for call in queue)
+        return ["%s(%s seq %d)" % (entry.name, event.destination, event.seq) for entry, event in calls]
+
     async def _work(self, destination: str, queue: Deque[Tuple[_Entry, StoredEvent]]) -> None:
         try:
             while queue:
                 entry, event = queue.popleft()
+                self._running[destination] = (entry, event)
                 try:
                     result = entry.fn(event)
                     if inspect.isawaitable(result):
@@ -344,6 +358,7 @@ class MessagePipeline:
                         entry.name, detail, destination, event.seq, tid, exc_info=True,
                     )
                 finally:
+                    self._running.pop(destination, None)
                     self._pending -= 1
                     if self._drained is not None and self._pending <= self.backlog:
                         self._drained.set()

@@ -238,6 +238,11 @@ class NexusPlugin:
         # before the close (wire contract), and host-app handlers may still run.
         while time.monotonic() < deadline and (services.draining or not self.pipeline.idle):
             await asyncio.sleep(0.02)
+        if not self.pipeline.idle:  # not silently: say which listener calls never ran
+            log.error(
+                "closing with %d after-store listener calls unfinished: %s",
+                self.pipeline.pending, ", ".join(self.pipeline.unfinished()),
+            )
         self.presence.settle()  # the OFFLINEs still in their grace period
         self.router.close()
         if self.feed is not None:
