@@ -470,3 +470,20 @@ async def test_live_messages_past_the_catch_up_bytes_are_read_from_the_store() -
     await subscribing
     await hub.publish("/d", b"z")
     assert reader.seqs == list(range(1, 42))
+
+
+@pytest.mark.gen_test
+async def test_a_paced_replay_stops_when_its_subscriber_leaves() -> None:
+    hub = Hub(MemoryStore())
+    for _ in range(50):
+        await hub.publish("/d", b"x" * 30_000)
+
+    class Leaving(Throttled):
+        async def drained(self) -> None:
+            hub.unsubscribe("/d", self)
+            await super().drained()
+
+    reader = Leaving()
+    await hub.subscribe("/d", reader, 0)
+    assert 0 < len(reader.seqs) < 10
+    assert hub.subscriber_count("/d") == 0
