@@ -539,3 +539,20 @@ async def test_a_replay_waits_for_a_number_being_written_instead_of_reporting_a_
     assert inbox.seqs == [1, 2]
     assert all("gap-from" not in t.headers for t in inbox.templates)
     hub.close()
+
+
+@pytest.mark.gen_test
+async def test_a_paced_replay_stops_when_its_subscriber_leaves() -> None:
+    hub = Hub(MemoryStore())
+    for _ in range(50):
+        await hub.publish("/d", b"x" * 30_000)
+
+    class Leaving(Throttled):
+        async def drained(self) -> None:
+            hub.unsubscribe("/d", self)
+            await super().drained()
+
+    reader = Leaving()
+    await hub.subscribe("/d", reader, 0)
+    assert 0 < len(reader.seqs) < 10
+    assert hub.subscriber_count("/d") == 0

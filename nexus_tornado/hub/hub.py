@@ -66,7 +66,7 @@ class Subscriber:
 class _CatchUp(Subscriber):
     """Stands in for a subscriber while its history is read: buffers live messages."""
 
-    __slots__ = ("buffer", "overflows", "limit", "limit_bytes", "bytes")
+    __slots__ = ("buffer", "overflows", "limit", "limit_bytes", "bytes", "abandoned")
 
     def __init__(self, limit: int, limit_bytes: int) -> None:
         self.buffer: Dict[int, MessageTemplate] = {}
@@ -74,6 +74,8 @@ class _CatchUp(Subscriber):
         self.limit = limit
         self.limit_bytes = limit_bytes
         self.bytes = 0
+        #: Set when the subscriber unsubscribed (or its connection closed) meanwhile.
+        self.abandoned = False
 
     def deliver(self, template: MessageTemplate) -> None:
         if len(self.buffer) >= self.limit or self.bytes + len(template.body) > self.limit_bytes:
@@ -366,7 +368,9 @@ class Hub:
         subscribers = self._subscribers.get(destination)
         if subscribers is None:
             return
-        subscribers.pop(subscriber, None)
+        target = subscribers.pop(subscriber, None)
+        if isinstance(target, _CatchUp):
+            target.abandoned = True  # its replay stops at its next pause
         if not subscribers:
             del self._subscribers[destination]
             sequencer = self._sequencers.pop(destination, None)
@@ -481,6 +485,8 @@ class Hub:
                     # Paced to what the client takes: a fast reader catching up is
                     # never cut off as a slow consumer, a slow one holds little.
                     await subscriber.drained()
+                    if catch_up.abandoned:
+                        return cursor
                 if message.seq > cursor + 1:
                     stats.gaps += 1
                 subscriber.deliver(after(self._template(message), cursor))
@@ -526,6 +532,8 @@ class Hub:
             for seq in sorted(pending):
                 if subscriber.congested():
                     await subscriber.drained()
+                    if catch_up.abandoned:
+                        return last
                 subscriber.deliver(pending[seq])
                 last = seq
             if catch_up.overflows == overflows:

@@ -30,14 +30,13 @@ import collections
 import json
 import logging
 import random
-import re
 import time
 import uuid
-from typing import Any, Deque, Dict, Mapping, Optional, Set
+from typing import Any, Deque, Dict, Optional, Set
 
 from tornado.ioloop import IOLoop
 
-from ..errors import AuthError, ProtocolError, Rejection, RejectionCode, StoreUnavailable
+from ..errors import AuthError, Rejection, RejectionCode, StoreUnavailable
 from ..hub.hub import Subscriber
 from ..policy.auth import token_from_connect
 from ..policy.destinations import ERRORS_DESTINATION, PRESENCE_DESTINATION, TOKEN_DESTINATION, notifications_for
@@ -46,7 +45,6 @@ from ..stomp import (
     Ack,
     Connect,
     Disconnect,
-    Frame,
     MessageTemplate,
     Nack,
     ReceiptRequested,
@@ -58,8 +56,8 @@ from ..stomp import (
     Unsubscribe,
 )
 from ..transport.close_codes import SHUTDOWN_CLOSE, CloseCode
-from ..transport.output_limit import push_output, unsent_bytes, wait_drained
 from ..transport.sockjs_compat import SockJSConnection
+from .flow import PacedOutput, TransactionHold, parse_last_seq
 from .services import CLOSE_REASONS, SERVICES_KEY, ServerStats, Services
 from .shutdown import close_reason
 
@@ -68,8 +66,6 @@ log = logging.getLogger("nexus_tornado.server.connection")
 _monotonic = time.monotonic
 _CLOSED = State.CLOSED
 
-#: A ``last-seq`` header value: 1 to 19 ASCII digits (a seq fits in a signed 64-bit int).
-_LAST_SEQ = re.compile(r"[0-9]{1,19}")
 #: The default of ``Settings.max_queued_frames``: most frames waiting to be worked off
 #: before the connection counts as flooding.
 MAX_QUEUED_EVENTS = 1000
@@ -116,10 +112,13 @@ class _Subscription(Subscriber):
         self.connection.deliver(self, template)
 
     def congested(self) -> bool:
-        return self.connection.congested()
+        connection = self.connection
+        return not connection._closed and connection.output.congested()
 
     async def drained(self) -> None:
-        await self.connection.drained()
+        connection = self.connection
+        if not connection._closed:
+            await connection.output.drained()
 
     def __repr__(self) -> str:
         return "<subscription %s %s>" % (self.id, self.destination)
@@ -132,6 +131,7 @@ class StompConnection(SockJSConnection):
         super().__init__(session)
         self.services: Services = session.server.settings[SERVICES_KEY]
         settings = self.services.settings
+        self._hold = TransactionHold(self)
         self.stomp = StompSession(
             server_name=self.services.server_name,
             heartbeat=settings.heartbeat,
@@ -143,13 +143,13 @@ class StompConnection(SockJSConnection):
             max_transactions=settings.max_transactions,
             max_transaction_frames=settings.max_transaction_frames,
             max_pending_acks=settings.max_pending_acks,
-            on_hold=self._admit_held,
+            on_hold=self._hold.admit,
             counts=self.services.stats.frames,
         )
-        self._held_bytes = 0  # what this session holds in transactions, as last reported
         #: Ties this connection's log lines together (and to what its client saw).
         self.conn_id = tracking_id()
         self._close_reason: Optional[str] = None
+        self.output = PacedOutput(session, settings.max_pending_output)
         self.principal: Optional[Principal] = None
         self.remote_ip = ""
         self.transport = ""
@@ -200,7 +200,7 @@ class StompConnection(SockJSConnection):
             self._take_events()
         except Exception:
             self._fail("frame handling failed")
-        self._report_held()
+        self._hold.report()
         self._flush()
 
     def on_close(self) -> None:
@@ -227,8 +227,7 @@ class StompConnection(SockJSConnection):
         if self.busy:
             self.services.draining[self] = None
         if self.principal is not None:
-            self.services.transaction_bytes.adjust(self.principal.user_id, -self._held_bytes)
-            self._held_bytes = 0
+            self._hold.release()
             self.services.presence.disconnected(self.principal.user_id)
 
     # -- inbound --------------------------------------------------------------------
@@ -340,7 +339,7 @@ class StompConnection(SockJSConnection):
         hub = self.services.hub
         try:
             await self.services.guard.authorize_subscribe(principal, destination)
-            last_seq = _last_seq(event.headers)
+            last_seq = parse_last_seq(event.headers)
             # Only the recipient's own deliveries and ACKs mark a notification delivered
             # (an admin watching /topic/notifications/bob must not take bob's).
             recipient = hub.tracks_delivery(destination) and destination == notifications_for(principal.user_id)
@@ -447,32 +446,6 @@ class StompConnection(SockJSConnection):
         self.services.hub.unsubscribe(sub.destination, sub)
         if sub.id in self.stomp.subscriptions:
             self.stomp.drop_subscription(sub.id)
-
-    def _admit_held(self, frame: Frame, size: int) -> bool:
-        """A frame is about to be held in a transaction: one user holds at most
-        ``max_transaction_bytes`` over all connections (beyond it: ERROR ``transaction
-        too large``), and a SEND counts toward the SEND rate now (``RATE_LIMITED``
-        refuses it, the transaction goes on without it); its COMMIT counts it no more."""
-        user = self._require_principal().user_id
-        self._report_held()
-        held = self.services.transaction_bytes
-        if not held.admits(user, size):
-            log.info("closing %s: over %d bytes in open transactions", self._who(), held.limit)
-            raise ProtocolError("transaction too large", log_detail="at most %d bytes in open transactions per user" % held.limit)
-        if frame.command == "SEND":
-            try:
-                self.services.guard.count_send(self._require_principal())
-            except Rejection as rejection:
-                self.reject(rejection, frame.headers.get("receipt"))
-                return False
-        return True
-
-    def _report_held(self) -> None:
-        """Tell the per-user account what this session's transactions hold now."""
-        now = self.stomp.transaction_bytes
-        if now != self._held_bytes and self.principal is not None:
-            self.services.transaction_bytes.adjust(self.principal.user_id, now - self._held_bytes)
-            self._held_bytes = now
 
     def _require_principal(self) -> Principal:
         if self.principal is None:  # the session only yields these events once CONNECTED
@@ -638,8 +611,9 @@ class StompConnection(SockJSConnection):
                 for chunk in data:
                     send(chunk)
             if stomp.state is not _CLOSED:
-                limit = self.services.settings.max_pending_output
-                if unsent_bytes(session) > limit and not self._pushed_within(limit):
+                output = self.output
+                if output.over_limit():
+                    limit = output.limit
                     log.warning("closing %s: slow consumer (over %d bytes unsent)", self._who(), limit)
                     stomp.send_error("slow consumer", "more than %d bytes of output not taken" % limit)
                     for chunk in stomp.data_to_send():
@@ -647,25 +621,6 @@ class StompConnection(SockJSConnection):
         if stomp.state is _CLOSED and not self._closed:
             code = CloseCode.PROTOCOL_ERROR if self.principal is None else CloseCode.NORMAL_CLOSURE
             self.close_with(code, "stomp session ended")
-
-    def _pushed_within(self, limit: int) -> bool:
-        """Push the transport's batch to the socket; is the rest within ``limit``? What
-        the server batched itself is not output the client failed to take."""
-        push_output(self.session)
-        return unsent_bytes(self.session) <= limit
-
-    def congested(self) -> bool:
-        """Whether half the slow-consumer bound already waits for the client: a replay
-        pauses then (:meth:`drained`), so a reader catching up is never cut off."""
-        session = self.session
-        if self._closed or session.is_closed:
-            return False
-        return unsent_bytes(session) > self.services.settings.max_pending_output // 2
-
-    async def drained(self) -> None:
-        """Return once the client took its output down to a quarter of the bound."""
-        if not self._closed:
-            await wait_drained(self.session, self.services.settings.max_pending_output // 4)
 
     def close_with(self, code: int, reason: str) -> None:
         """Close the transport with a code/reason the client can see."""
@@ -742,16 +697,3 @@ def _finished(task: "asyncio.Task[None]") -> None:
     if not task.cancelled() and task.exception() is not None:
         log.error("connection work failed", exc_info=task.exception())
 
-
-def _last_seq(headers: Mapping[str, str]) -> Optional[int]:
-    """The ``last-seq`` of a SUBSCRIBE: ASCII decimal digits only (no sign, space,
-    ``_`` or other scripts' digits, which ``int()`` would take), at most 19 of them."""
-    value = headers.get("last-seq")
-    if value is None:
-        return None
-    if _LAST_SEQ.fullmatch(value) is None:
-        problem = "must be a non-negative integer in ASCII decimal digits (at most 19)"
-        raise Rejection(
-            RejectionCode.INVALID_MESSAGE, "invalid message: last-seq: " + problem, {"errors": {"last-seq": [problem]}}
-        )
-    return int(value)
