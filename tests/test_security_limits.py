@@ -419,6 +419,10 @@ def test_reader_that_stops_reading_is_closed_as_slow_consumer() -> None:
             assert slow.frames[-1].command == "ERROR"
             assert slow.frames[-1].headers["message"] == "slow consumer"
             assert seqs == list(range(1, len(seqs) + 1)) and len(seqs) < published
+            # Operators see it in the metrics.
+            metrics = nexus.handle.call(nexus.plugin.metrics.exposition).decode()
+            assert "nexus_slow_consumer_closes_total 1.0" in metrics
+            assert 'nexus_connections_closed_total{reason="slow consumer"} 1.0' in metrics
             # It loses nothing: reconnecting with last-seq replays the rest.
             again = RawWsClient(nexus.ws_url)
             again.connect(nexus.token("slow", chats=["busy"]))
