@@ -19,22 +19,21 @@ from nexus_tornado.hub.mongo import MongoStore
 PATHS = {"health_path": "/healthz", "readiness_path": "/readyz"}
 
 
-def get(url: str) -> Tuple[int, Dict[str, Any], float]:
-    """Status, JSON body and how long the answer took."""
-    started = time.monotonic()
+def get(url: str) -> Tuple[int, Dict[str, Any]]:
+    """Status and JSON body."""
     try:
         with urllib.request.urlopen(url, timeout=30) as response:
-            return response.status, json.loads(response.read()), time.monotonic() - started
+            return response.status, json.loads(response.read())
     except urllib.error.HTTPError as error:
         body = json.loads(error.read())
         error.close()
-        return error.code, body, time.monotonic() - started
+        return error.code, body
 
 
 def wait_for_status(url: str, status: int, limit: float = 60.0) -> Dict[str, Any]:
     deadline = time.monotonic() + limit
     while True:
-        code, body, _ = get(url)
+        code, body = get(url)
         if code == status:
             return body
         assert time.monotonic() < deadline, "%s stayed %d: %s" % (url, code, body)
@@ -44,7 +43,7 @@ def wait_for_status(url: str, status: int, limit: float = 60.0) -> Dict[str, Any
 def test_both_answer_200_with_the_memory_store_and_are_off_unless_mounted() -> None:
     with running_nexus(**PATHS) as nexus:
         assert get(nexus.base_url + "/healthz")[:2] == (200, {"status": "ok"})
-        code, body, _ = get(nexus.base_url + "/readyz")
+        code, body = get(nexus.base_url + "/readyz")
         assert code == 200 and body["ready"] and body["store"] == "ok"
     with running_nexus() as nexus:
         with pytest.raises(urllib.error.HTTPError) as missing:
@@ -67,9 +66,8 @@ def test_readiness_follows_a_frozen_and_thawed_store(nx_outage_server: NxServer)
         try:
             body = wait_for_status(ready, 503)
             assert body["ready"] is False and body["store"] == "unavailable"
-            # Liveness does not follow the store, and answers at once.
-            code, _, took = get(nexus.base_url + "/healthz")
-            assert code == 200 and took < 1.0
+            # Liveness does not follow the store.
+            assert get(nexus.base_url + "/healthz")[:2] == (200, {"status": "ok"})
             # A client's SEND fails meanwhile (UNAVAILABLE), and is counted as a store error.
             client = RawWsClient(nexus.ws_url)
             client.connect(nexus.token("dora", chats=["h"]))
@@ -92,7 +90,7 @@ def test_readiness_follows_a_frozen_and_thawed_store(nx_outage_server: NxServer)
 def test_readiness_is_503_once_shutdown_begins() -> None:
     with running_nexus(**PATHS) as nexus:
         nexus.handle.call(lambda: setattr(nexus.plugin.services, "closing", True))
-        code, body, _ = get(nexus.base_url + "/readyz")
+        code, body = get(nexus.base_url + "/readyz")
         assert code == 503 and body["closing"] is True and body["store"] == "ok"
         assert get(nexus.base_url + "/healthz")[0] == 200
         nexus.handle.call(lambda: setattr(nexus.plugin.services, "closing", False))
