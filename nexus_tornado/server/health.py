@@ -53,9 +53,9 @@ class Readiness:
             self._task.cancel()
             self._task = None
 
-    def store_failed(self, operation: str) -> None:
+    def store_failed(self, operation: str, error: BaseException) -> None:
         """A store operation failed: unready until a probe succeeds."""
-        self._set(False, "%s failed" % operation)
+        self._set(False, "%s failed: %s" % (operation, _detail(error)))
 
     async def probe(self) -> bool:
         """Probe the store once now; return whether it took the write."""
@@ -65,7 +65,7 @@ class Readiness:
         try:
             await self.store.probe()
         except Exception as exc:
-            self._set(False, "probe failed: %s" % (getattr(exc, "log_detail", None) or type(exc).__name__))
+            self._set(False, "probe failed: %s" % _detail(exc))
         else:
             self._set(True, "")
         finally:
@@ -95,6 +95,12 @@ class Readiness:
         while True:
             await asyncio.sleep(self.interval)
             await self.probe()
+
+
+def _detail(error: BaseException) -> str:
+    """What went wrong, for the log and the readiness body (never client data)."""
+    detail = getattr(error, "log_detail", None) or type(error).__name__
+    return detail if len(detail) <= 200 else detail[:197] + "..."
 
 
 class LivenessHandler(tornado.web.RequestHandler):

@@ -210,8 +210,8 @@ class TimedStore:
     def __init__(self, inner: Store, metrics: Metrics) -> None:
         self.inner = inner
         self._timings = metrics.store
-        #: Called with the operation's name when one fails (readiness listens).
-        self.on_failure: Optional[Callable[[str], None]] = None
+        #: Called with the operation's name and the error when one fails (readiness listens).
+        self.on_failure: Optional[Callable[[str, BaseException], None]] = None
 
     def __getattr__(self, name: str) -> Any:
         attribute = getattr(self.inner, name)
@@ -230,10 +230,10 @@ class TimedStore:
             started = clock()
             try:
                 return await method(*args, **kwargs)
-            except Exception:
+            except Exception as exc:
                 timing.errors += 1
                 if self.on_failure is not None:
-                    self.on_failure(operation)
+                    self.on_failure(operation, exc)
                 raise
             finally:
                 timings.observe(timing, clock() - started)
