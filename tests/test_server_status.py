@@ -9,7 +9,11 @@ import urllib.request
 from typing import Any, Dict
 
 from support.clients import RawWsClient, chat_envelope
-from support.nexus import running_nexus
+from support.nexus import SECRET, running_nexus
+
+from nexus_tornado.server.plugin import NexusPlugin
+from nexus_tornado.server.status import SAMPLES, TOP
+from nexus_tornado.settings import Settings
 
 
 def fetch(url: str) -> Any:
@@ -66,3 +70,24 @@ def test_the_plugin_mounts_no_status_page_unless_asked() -> None:
             raise AssertionError("a status page answered without status_path")
         except urllib.error.HTTPError as exc:
             assert exc.code == 404
+
+
+def test_busiest_destinations_sum_the_samples_of_the_window() -> None:
+    plugin = NexusPlugin(Settings(jwt_secret=SECRET))
+    activity, stats = plugin.activity, plugin.hub.stats
+    stats.by_destination.update({"/topic/chat/a": 3, "/topic/chat/b": 5})
+    stats.published = 8
+    activity.sample()
+    stats.by_destination.update({"/topic/chat/a": 4})
+    stats.published = 12
+    activity.sample()
+    snapshot = activity.snapshot()
+    assert snapshot["busiest_by_messages"] == [["/topic/chat/a", 7], ["/topic/chat/b", 5]]
+    assert [s["published"] for s in snapshot["samples"]] == [8, 12]
+    assert stats.by_destination == {}  # taken by each sample
+    for n in range(SAMPLES + 5):  # the window is bounded
+        stats.by_destination.update({"/topic/chat/%d" % i: 1 for i in range(10 * TOP)})
+        activity.sample()
+    snapshot = activity.snapshot()
+    assert len(snapshot["samples"]) == SAMPLES and len(snapshot["busiest_by_messages"]) == TOP
+    json.dumps(snapshot)
