@@ -12,12 +12,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from support.parsing import CollectingParser
+
 from nexus_tornado.stomp import (
     Ack,
     Connect,
     Disconnect,
     Frame,
-    FrameParser,
     MessageTemplate,
     Nack,
     ReceiptRequested,
@@ -82,7 +83,7 @@ def sent(session: StompSession) -> List[Frame]:
         if item == b"\n":
             frames.append(Frame("HEARTBEAT", {}))
             continue
-        parser = FrameParser()
+        parser = CollectingParser()
         parser.version = session.version or "1.2"
         parser.receive_data(item)
         events = parser.events_received()

@@ -8,7 +8,6 @@ contract's code and details) when it may not.
 from __future__ import annotations
 
 import inspect
-import logging
 import time
 from typing import Any, Awaitable, Callable, Dict, Mapping, Optional, Sequence, Union
 
@@ -19,8 +18,6 @@ from .principal import Principal
 from .validation import MessageValidator, SchemaSource
 
 __all__ = ["Guard"]
-
-log = logging.getLogger("nexus_tornado.policy.guard")
 
 #: ``check(principal) -> bool`` (or an awaitable of one): who may send a message type.
 SenderCheck = Callable[[Principal], Union[bool, Awaitable[bool]]]

@@ -26,7 +26,6 @@ import copy
 import datetime
 import functools
 import json
-import logging
 import re
 from importlib import resources
 from pathlib import Path
@@ -42,10 +41,9 @@ __all__ = [
     "SchemaSource",
     "default_schemas",
     "flatten_errors",
+    "iso_timestamp",
     "load_schemas",
 ]
-
-log = logging.getLogger("nexus_tornado.policy.validation")
 
 #: A schema document: a mapping, or the path of a JSON file holding one.
 SchemaSource = Union[Mapping[str, Any], str, Path]
@@ -58,6 +56,15 @@ _TOP_LEVEL_KEYS = ("$comment", "vocabularies", "envelope", "messages")
 _ISO8601 = re.compile(
     r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.\d{1,9})?(?:Z|[+-](\d{2}):(\d{2}))"
 )
+
+
+
+def iso_timestamp() -> str:
+    """The current UTC time as an envelope's ``timestamp`` (which :data:`_ISO8601`
+    accepts): ``2026-11-25T10:00:00.123456Z``. Server-made envelopes (presence,
+    notifications) carry it."""
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
 
 # The shape of a schema document, checked (with Cerberus) before any of it is used.
 _DOCUMENT_SHAPE: Dict[str, Any] = {
