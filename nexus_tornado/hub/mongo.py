@@ -6,12 +6,8 @@ motor is past its end of life). Both offer awaitable collection methods and curs
 with ``to_list``; the few places where they differ (closing the client) are handled by
 duck typing, so this module imports no motor.
 
-Collections (``collection_prefix`` defaults to ``nexus_``)::
-
-    nexus_messages  {_id: message_id, destination, seq, body: Binary, headers: {...},
-                     timestamp: float seconds, delivered: bool}
-                    unique (destination, seq); (destination, delivered, seq); (timestamp)
-    nexus_counters  {_id: destination, seq: highest seq ever allocated}
+Collections (``collection_prefix`` defaults to ``nexus_``): ``nexus_messages`` and
+``nexus_counters``; the documents are laid out in :mod:`.mongo_documents`.
 
 Sequence numbers come from the counter document: one atomic ``$inc`` (upserting the
 counter) hands out each number, so several server processes sharing one database never
@@ -56,14 +52,13 @@ from typing import (
     TypeVar,
 )
 
-import bson
 import pymongo
-from bson.binary import Binary
 from bson.errors import BSONError
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from ..errors import ConfigError, StoreUnavailable
+from .mongo_documents import UNAVAILABLE, check_storable, message_document, stored_message
 from .store import Retention, Store, StoredMessage
 
 log = logging.getLogger("nexus_tornado.hub.mongo")
@@ -79,12 +74,6 @@ _GRACE = 0.5
 
 #: How many seqs one ``update_many`` marks delivered at most.
 _MARK_CHUNK = 1000
-
-#: The largest document MongoDB stores (its default ``maxBsonObjectSize``).
-_MAX_DOCUMENT = 16 * 1024 * 1024
-
-#: What the client may see when the store fails; the cause goes only to the log.
-_UNAVAILABLE = "message store unavailable"
 
 
 class MongoStore(Store):
@@ -241,18 +230,10 @@ class MongoStore(Store):
         timestamp = float(self._clock())
         body = bytes(body)
         headers = {str(k): str(v) for k, v in headers.items()}
-        self._check_storable(destination, body, headers, message_id, timestamp)
+        check_storable(message_document(message_id, destination, 0, body, headers, timestamp))
         while True:
             seq = await self._allocate(destination, deadline)
-            document = {
-                "_id": message_id,
-                "destination": destination,
-                "seq": seq,
-                "body": Binary(body),
-                "headers": headers,
-                "timestamp": timestamp,
-                "delivered": False,
-            }
+            document = message_document(message_id, destination, seq, body, headers, timestamp)
             try:
                 landed = await self._insert(document, deadline)
             except StoreUnavailable:
@@ -279,7 +260,7 @@ class MongoStore(Store):
             .limit(limit)
             .to_list(length=limit),
         )
-        return [_to_message(d) for d in documents]
+        return [stored_message(d) for d in documents]
 
     async def last_seq(self, destination: str) -> int:
         counter = await self._run(
@@ -323,7 +304,7 @@ class MongoStore(Store):
             .limit(limit)
             .to_list(length=limit),
         )
-        return [_to_message(d) for d in documents]
+        return [stored_message(d) for d in documents]
 
     async def is_delivered(self, destination: str, seq: int) -> Optional[bool]:
         document = await self._run(
@@ -365,39 +346,6 @@ class MongoStore(Store):
         return dropped
 
     # -- append's steps -----------------------------------------------------------------
-
-    @staticmethod
-    def _check_storable(
-        destination: str,
-        body: bytes,
-        headers: Dict[str, str],
-        message_id: str,
-        timestamp: float,
-    ) -> None:
-        """Refuse, before a seq is allocated, a message MongoDB could never store
-        (a NUL in a header name, beyond the document size limit)."""
-        try:
-            size = len(
-                bson.encode(
-                    {
-                        "_id": message_id,
-                        "destination": destination,
-                        "seq": 0,
-                        "body": Binary(body),
-                        "headers": headers,
-                        "timestamp": timestamp,
-                        "delivered": False,
-                    }
-                )
-            )
-        except (BSONError, ValueError) as exc:
-            raise StoreUnavailable(
-                _UNAVAILABLE, log_detail="message cannot be stored: %s" % exc
-            ) from exc
-        if size > _MAX_DOCUMENT:
-            raise StoreUnavailable(
-                _UNAVAILABLE, log_detail="message of %d bytes is too large to store" % size
-            )
 
     async def _allocate(self, destination: str, deadline: float) -> int:
         """The next seq of ``destination``, from one atomic ``$inc`` on its counter."""
@@ -542,7 +490,7 @@ class MongoStore(Store):
         """Back off before retrying; StoreUnavailable if ``deadline`` has passed."""
         remaining = deadline - asyncio.get_running_loop().time()
         if remaining <= 0:
-            raise StoreUnavailable(_UNAVAILABLE, log_detail="%s: out of time" % what)
+            raise StoreUnavailable(UNAVAILABLE, log_detail="%s: out of time" % what)
         await asyncio.sleep(min(0.02 * 2 ** min(attempt, 5), remaining))
 
     # -- bounded calls --------------------------------------------------------------------
@@ -564,7 +512,7 @@ class MongoStore(Store):
         if deadline is not None:
             budget = deadline - asyncio.get_running_loop().time()
             if budget <= 0:
-                raise StoreUnavailable(_UNAVAILABLE, log_detail="%s: out of time" % what)
+                raise StoreUnavailable(UNAVAILABLE, log_detail="%s: out of time" % what)
         try:
             with pymongo.timeout(budget):
                 return await asyncio.wait_for(operation(), budget + _GRACE)
@@ -572,7 +520,7 @@ class MongoStore(Store):
             raise
         except (PyMongoError, BSONError, asyncio.TimeoutError, OSError) as exc:
             raise StoreUnavailable(
-                _UNAVAILABLE, log_detail="%s: %s: %s" % (what, type(exc).__name__, exc)
+                UNAVAILABLE, log_detail="%s: %s: %s" % (what, type(exc).__name__, exc)
             ) from exc
 
 
@@ -586,17 +534,6 @@ def _log_abandoned(task: "asyncio.Future[StoredMessage]") -> None:
         log.debug("append failed: %s", exc.log_detail)
     elif exc is not None:
         log.error("append failed", exc_info=exc)
-
-
-def _to_message(document: Mapping[str, Any]) -> StoredMessage:
-    return StoredMessage(
-        document["destination"],
-        int(document["seq"]),
-        str(document["_id"]),
-        bytes(document["body"]),
-        dict(document.get("headers") or {}),
-        float(document["timestamp"]),
-    )
 
 
 def _check_options(collection_prefix: str, timeout: float) -> None:
