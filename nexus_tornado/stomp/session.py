@@ -7,9 +7,10 @@ out of :meth:`StompSession.data_to_send`. The driver answers events with the
 
 States (``State``), the client commands each accepts, the handler of each and the
 state it leads to are data (``TRANSITIONS``, as in h11's ``_state.py``); any other
-(state, command) pair is a protocol error. A protocol error never raises out of ``receive_data``: the session queues an ERROR frame whose
-``message`` header says why and whose body gives detail, and moves to CLOSED (STOMP
-1.2 "ERROR": the server closes the connection after sending it)::
+(state, command) pair is a protocol error. A protocol error never raises out of
+``receive_data``: the session queues an ERROR frame whose ``message`` header says why
+and whose body gives detail, and moves to CLOSED (STOMP 1.2 "ERROR": the server closes
+the connection after sending it)::
 
     AWAIT_CONNECT --CONNECT/STOMP--> CONNECTING --accept_connect--> CONNECTED
           |                              |                              |
