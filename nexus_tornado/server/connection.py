@@ -567,7 +567,7 @@ class StompConnection(SockJSConnection):
             extra=self._log_fields(event="failure", trackingId=tid),
         )
         if self.stomp.state is State.CONNECTED:
-            ServerStats.bump(self.services.stats.rejections, "SERVER_ERROR")
+            ServerStats.bump(self.services.stats.rejections, RejectionCode.SERVER_ERROR.value)
             # Not a protocol fault: the connection stays (wire contract, SERVER_ERROR).
             self._report(Rejection(RejectionCode.SERVER_ERROR, "internal error", {"trackingId": tid}), receipt, tid)
         elif not self.stomp.closed:
