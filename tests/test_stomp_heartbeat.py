@@ -33,3 +33,9 @@ def test_parse_heartbeat(value: str, expected: Tuple[int, int]) -> None:
 def test_parse_heartbeat_rejects(value: str) -> None:
     with pytest.raises(ValueError):
         parse_heartbeat(value)
+
+
+def test_a_bad_value_is_shown_cut_to_40_characters() -> None:
+    with pytest.raises(ValueError) as raised:
+        parse_heartbeat("x" * 100)
+    assert str(raised.value) == "invalid heart-beat %r" % ("x" * 40)

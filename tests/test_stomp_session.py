@@ -879,3 +879,28 @@ def test_send_error_with_headers_and_a_json_body() -> None:
         )
     ]
     assert session.closed
+
+
+def test_a_rejected_or_failed_session_without_detail_sends_an_error_without_a_body() -> None:
+    for act in (lambda s: s.reject_connect("token expired"), lambda s: s.send_error("bye")):
+        session = connecting()
+        act(session)
+        (frame,) = sent(session)
+        assert frame.command == "ERROR" and frame.body == b""
+        assert "content-type" not in frame.headers
+
+
+@pytest.mark.parametrize("ack", ["auto", "client-individual"])
+@pytest.mark.parametrize("version", ["1.0", "1.1"])
+def test_messages_are_escaped_for_the_sessions_version(ack: str, version: str) -> None:
+    session = subscribed(ack, version=version)
+    session.send_message("0", MessageTemplate({"destination": "/topic/a", "message-id": "m1", "x": "a:b"}, b"{}", 1))
+    (data,) = session.data_to_send()
+    assert b"\nx:a:b\n" in data if version == "1.0" else b"\nx:a\\cb\n" in data
+
+
+def test_an_ack_of_an_unknown_message_on_a_known_subscription_is_an_error() -> None:
+    session = subscribed("client-individual", version="1.1")
+    session.receive_data(b"ACK\nsubscription:0\nmessage-id:nope\n\n\x00")
+    assert out_summary(session) == [error("unknown ack id")]
+    assert session.closed
