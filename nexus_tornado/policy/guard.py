@@ -11,7 +11,7 @@ import inspect
 import time
 from typing import Any, Awaitable, Callable, Dict, Mapping, Optional, Sequence, Union
 
-from ..errors import ConfigError, Rejection
+from ..errors import ConfigError, Rejection, RejectionCode
 from .acl import Resolver, TopicAcl
 from .limits import SendRateLimiter
 from .principal import Principal
@@ -138,7 +138,7 @@ class Guard:
             allowed = result is True
         if not allowed:
             raise Rejection(
-                "FORBIDDEN",
+                RejectionCode.FORBIDDEN,
                 "not allowed to send %s messages" % message_type,
                 details={"destination": destination, "type": message_type},
             )
