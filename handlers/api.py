@@ -14,7 +14,6 @@
 
 from __future__ import annotations
 
-import datetime
 import json
 import logging
 import re
@@ -23,10 +22,11 @@ from typing import Any, Dict, List, Optional
 import tornado.web
 
 from nexus_tornado.errors import AuthError, StoreUnavailable
-from nexus_tornado.policy.auth import TokenVerifier
+from nexus_tornado.policy.auth import bearer_token
 from nexus_tornado.policy.principal import Principal
 from nexus_tornado.policy.tokens import SigningUnavailable, TokenIssuer
 from nexus_tornado.server.token_handler import TokenHandlerMixin
+from nexus_tornado.policy.validation import iso_timestamp
 
 from . import tokens
 from .users import DEMO_USERS, DemoUser, find_user, public_users
@@ -36,11 +36,6 @@ log = logging.getLogger("nexus_tornado.demo.api")
 _NOTIFICATION_TYPE = re.compile(r"[A-Z][A-Z0-9_]{0,63}")
 MAX_TITLE = 100
 MAX_MESSAGE = 2000
-
-
-def iso_now() -> str:
-    """The current UTC time as the envelopes' ISO 8601 ``timestamp``."""
-    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 class JsonHandler(tornado.web.RequestHandler):
@@ -112,20 +107,13 @@ class TokenAuthHandler(JsonHandler):
 
     def initialize(self, plugin: Any, **kwargs: Any) -> None:
         super().initialize(plugin)
-        settings = plugin.settings
-        self.verifier = TokenVerifier(
-            settings.jwt_secret,
-            settings.jwt_algorithms,
-            issuer=settings.jwt_issuer,
-            audience=settings.jwt_audience,
-            leeway=settings.jwt_leeway,
-        )
 
     def principal(self) -> Principal:
-        header = self.request.headers.get("Authorization", "")
-        token: Optional[str] = header[7:].strip() if header[:7].lower() == "bearer " else None
+        """The sender, from the token in ``Authorization: Bearer`` (the plugin's own
+        verifier: the same checks as a CONNECT)."""
+        token = bearer_token(self.request.headers.get("Authorization", ""))
         try:
-            return self.verifier.verify(token)
+            return self.plugin.verifier.verify(token)
         except AuthError as exc:
             raise tornado.web.HTTPError(401, reason=exc.message) from None
 
@@ -170,7 +158,7 @@ class EventsHandler(TokenAuthHandler):
             raise tornado.web.HTTPError(400, reason="notificationType: upper-case letters, digits, _")
         return {
             "type": "NOTIFICATION",
-            "timestamp": iso_now(),
+            "timestamp": iso_timestamp(),
             "senderId": sender.user_id,
             "payload": {"notificationType": kind, "title": title, "message": message},
         }

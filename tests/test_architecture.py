@@ -1,4 +1,5 @@
-"""The layering, as import-linter contracts (setup.cfg ``[importlinter]``).
+"""The static checks: the layering, as import-linter contracts (setup.cfg
+``[importlinter]``), and mypy over the package and the demo app.
 
 Layers import only downward: the demo app, ``cli``, ``server`` (the glue), ``settings``,
 then ``transport`` and ``hub`` side by side, ``policy``, ``stomp``, ``errors``. The
@@ -47,3 +48,15 @@ def test_every_contract_is_kept() -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "%d kept, 0 broken" % len(CONTRACTS) in result.stdout
+
+
+def test_mypy_finds_nothing(tmp_path: Path) -> None:
+    # setup.cfg [mypy] holds the options; a fresh cache keeps runs independent.
+    result = subprocess.run(
+        [sys.executable, "-m", "mypy", "--cache-dir", os.fspath(tmp_path / "mypy"), "nexus_tornado", "handlers"],
+        cwd=os.fspath(ROOT),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -17,7 +17,7 @@ TESTS = ROOT / "tests"
 
 #: Test modules that follow a concern across modules rather than mirror one.
 CROSS_CUTTING = {
-    "test_architecture.py": "the import-linter layering contracts",
+    "test_architecture.py": "the import-linter layering contracts and mypy",
     "test_mirroring.py": "this rule",
     "test_history.py": "replay, restarts and outages through a real server and store",
     "test_offline_delivery.py": "notifications kept for offline users, end to end",

@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from nexus_tornado.errors import AuthError
-from nexus_tornado.policy.auth import TokenVerifier, token_from_connect
+from nexus_tornado.policy.auth import TokenVerifier, bearer_token, token_from_connect
 
 SECRET = "s3cret-0123456789abcdef0123456789abcdef"
 
@@ -153,12 +153,33 @@ def test_none_is_never_an_allowed_algorithm() -> None:
         ({"passcode": "bbb"}, "ccc", "bbb"),
         ({}, "ccc", "ccc"),
         ({"login": "x"}, None, None),
+        # A bare JWT in Authorization is taken as it is; an empty Bearer is no token.
+        ({"Authorization": " aaa "}, None, "aaa"),
+        ({"Authorization": "Bearer   "}, "ccc", None),
     ],
 )
 def test_token_travels_in_authorization_then_passcode_then_query(
     headers: Dict[str, str], query: Any, expected: Any
 ) -> None:
     assert token_from_connect(headers, query) == expected
+
+
+@pytest.mark.parametrize(
+    "value, token, bare_token",
+    [
+        ("Bearer abc", "abc", "abc"),
+        ("bEaReR  abc ", "abc", "abc"),
+        ("Bearer ", None, None),
+        ("Bearer", None, "Bearer"),
+        ("Basic dXNlcjpwdw==", None, "Basic dXNlcjpwdw=="),
+        ("abc", None, "abc"),
+        ("", None, None),
+        ("   ", None, None),
+    ],
+)
+def test_bearer_token(value: str, token: Any, bare_token: Any) -> None:
+    assert bearer_token(value) == token
+    assert bearer_token(value, bare=True) == bare_token
 
 
 def test_auth_errors_never_contain_the_token() -> None:

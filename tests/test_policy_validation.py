@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import datetime
 import json
 from pathlib import Path
 from typing import Any, Dict, Optional
@@ -11,7 +12,13 @@ import pytest
 
 from nexus_tornado.errors import ConfigError, Rejection
 from nexus_tornado.policy import validation
-from nexus_tornado.policy.validation import MessageValidator, default_schemas, flatten_errors, load_schemas
+from nexus_tornado.policy.validation import (
+    MessageValidator,
+    default_schemas,
+    flatten_errors,
+    iso_timestamp,
+    load_schemas,
+)
 
 CONFIG_FILE = Path(__file__).resolve().parents[1] / "config" / "schemas.json"
 TS = "2023-05-15T10:30:45Z"
@@ -581,3 +588,12 @@ def test_too_many_errors_stop_the_report() -> None:
     assert errors["payload.counts"] == [f"more than {validation.MAX_ERRORS} errors"]
     errors = reject(custom, hostile("valuesrules", 3), "/topic/board/b1")
     assert set(errors) == {"payload.counts.f0", "payload.counts.f1", "payload.counts.f2"}
+
+
+def test_iso_timestamp_is_utc_now_in_the_envelopes_format() -> None:
+    before = datetime.datetime.now(datetime.timezone.utc)
+    stamp = iso_timestamp()
+    after = datetime.datetime.now(datetime.timezone.utc)
+    assert validation._ISO8601.fullmatch(stamp) is not None and stamp.endswith("Z")
+    parsed = datetime.datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=datetime.timezone.utc)
+    assert before <= parsed <= after

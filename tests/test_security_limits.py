@@ -23,8 +23,10 @@ import pytest
 import websocket  # websocket-client
 
 from nexus_tornado.settings import Settings
-from nexus_tornado.stomp import Frame, FrameParser
-from nexus_tornado.server.connection import FRAME_SLACK, MAX_QUEUED_EVENTS, transport_message_limit
+from nexus_tornado.stomp import Frame
+from nexus_tornado.server.connection import MAX_QUEUED_EVENTS
+from nexus_tornado.transport.base import MESSAGE_SLACK, message_limit
+from support.parsing import CollectingParser
 from support.clients import (
     RawWsClient,
     SockJsWsClient,
@@ -69,7 +71,7 @@ def test_default_limits_are_the_wire_contracts() -> None:
     assert settings.idle_timeout == 300.0
     assert settings.connect_timeout == 10.0
     assert settings.max_pending_output == 1024 * KIB
-    assert transport_message_limit(settings.max_frame_size) == 64 * KIB + FRAME_SLACK
+    assert message_limit(settings.max_frame_size) == 64 * KIB + MESSAGE_SLACK
     assert MAX_QUEUED_EVENTS == FLOOD - 1
 
 
@@ -112,7 +114,7 @@ def test_websocket_message_far_beyond_the_limit_is_refused_unread_with_1009(nexu
     client = RawWsClient(nexus.ws_url)
     try:
         client.connect(nexus.token("huge"))
-        client.send_raw(oversized_send("x", transport_message_limit(64 * KIB) + 1, "r"))
+        client.send_raw(oversized_send("x", message_limit(64 * KIB) + 1, "r"))
         # 1009 "message too big"; or 1006 when the reset the server sends as it drops the
         # unread rest of the message reaches the client before the close frame does.
         assert client.wait_closed() in (1009, 1006)
@@ -129,7 +131,7 @@ def test_declared_length_far_beyond_the_limit_gets_error_and_close(nexus: NexusS
     try:
         client.connect(nexus.token("sneaky", chats=["s"]))
         client.subscribe_errors()
-        declared = transport_message_limit(64 * KIB) + 1
+        declared = message_limit(64 * KIB) + 1
         client.send_raw("SEND\ndestination:/topic/chat/s\ncontent-length:%d\n\n" % declared)
         client.send_raw("x" * 4 * KIB)  # the session answers as soon as the headers are read
         error = client.expect("ERROR")
@@ -145,7 +147,7 @@ def test_declared_length_somewhat_over_the_limit_is_too_large(nexus: NexusServer
     try:
         client.connect(nexus.token("split", chats=["s"]))
         client.subscribe_errors()
-        declared = 64 * KIB + FRAME_SLACK  # over the limit, not beyond the transport's
+        declared = 64 * KIB + MESSAGE_SLACK  # over the limit, not beyond the transport's
         client.send_raw("SEND\ndestination:/topic/chat/s\nreceipt:r\ncontent-length:%d\n\n" % declared)
         for _ in range(declared // (8 * KIB)):
             client.send_raw("x" * 8 * KIB)
@@ -185,7 +187,7 @@ def test_send_endpoint_far_beyond_the_limit_is_refused_and_closes_only_that_sess
     client = XhrPollingClient(nexus.base_url)
     try:
         client.connect(nexus.token("poster"))
-        body = send_body(endpoint, oversized_send("p", transport_message_limit(64 * KIB) + 1, "r"))
+        body = send_body(endpoint, oversized_send("p", message_limit(64 * KIB) + 1, "r"))
         with pytest.raises(urllib.error.HTTPError) as refused:
             client._post("/" + endpoint, body)
         assert refused.value.code == 413
@@ -500,7 +502,7 @@ class _FrameReader:
     """STOMP frames out of SockJS streaming lines (``a[...]``, ``h``, ``c[...]``)."""
 
     def __init__(self) -> None:
-        self.parser = FrameParser(max_frame_size=1024 * 1024)
+        self.parser = CollectingParser(max_frame_size=1024 * 1024)
         self.frames: List[Frame] = []
         self.closed: Optional[List[Any]] = None
 

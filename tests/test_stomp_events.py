@@ -60,3 +60,10 @@ def test_acks_carry_the_templates_they_settle() -> None:
     assert [m.seq for m in ack.messages] == [1]
     assert ack == Ack("sub-0", (template,), "r")
     assert ack != Nack("sub-0", (template,), "r")
+
+
+def test_an_ack_is_not_a_nack_nor_the_other_way() -> None:
+    template = MessageTemplate({"destination": "/topic/a", "message-id": "m1", "seq": "1"}, b"x", seq=1)
+    assert not isinstance(Nack("s", (template,), None), Ack)
+    assert not isinstance(Ack("s", (template,), None), Nack)
+    assert repr(Nack("s", (), None)).startswith("Nack(subscription_id='s'")

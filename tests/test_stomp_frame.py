@@ -244,3 +244,40 @@ def test_escaped_subscription_ids_are_shared_across_templates_and_bounded(monkey
             rendered = template.render("s:%d" % n, version)
             assert ("\nsubscription:%s\n" % escaped).encode() in rendered
         assert len(frame_module._subscription_bytes) <= 3
+
+
+def test_repr_shows_redacted_in_place_of_a_secret() -> None:
+    frame = Frame("CONNECT", {"passcode": "s3cret", "AUTHORIZATION": "Bearer tok", "host": "h"})
+    assert "'passcode': '<redacted>'" in repr(frame)
+    assert "'AUTHORIZATION': '<redacted>'" in repr(frame)
+    assert "'host': 'h'" in repr(frame)
+
+
+def test_per_subscriber_headers_in_a_template_are_skipped_not_the_rest() -> None:
+    # subscription/ack/content-length are written per render; headers after them stay.
+    template = MessageTemplate(
+        {"subscription": "old", "ack": "9", "content-length": "1", "destination": "/topic/a", "seq": "3"}, b"hi", 3
+    )
+    frame = template.render("s1")
+    assert frame == b"MESSAGE\ndestination:/topic/a\nseq:3\ncontent-length:2\nsubscription:s1\n\nhi\x00"
+
+
+def test_render_keeps_at_most_the_cache_size_of_frames() -> None:
+    template = MessageTemplate({"destination": "/topic/a", "message-id": "1"}, b"hi")
+    frames = [template.render("s%d" % i) for i in range(RENDER_CACHE_SIZE + 1)]
+    # The first RENDER_CACHE_SIZE ids are cached (the same object comes back); the next is not.
+    assert all(template.render("s%d" % i) is frames[i] for i in range(RENDER_CACHE_SIZE))
+    assert template.render("s%d" % RENDER_CACHE_SIZE) is not frames[RENDER_CACHE_SIZE]
+
+
+def test_an_unknown_version_is_named() -> None:
+    with pytest.raises(ValueError, match="unsupported STOMP version '0.9'"):
+        MessageTemplate({}, b"").render("s", "0.9")
+    with pytest.raises(ValueError, match="unsupported STOMP version '2.0'"):
+        serialize(Frame("SEND"), "2.0")
+
+
+def test_a_template_carries_its_seq() -> None:
+    assert MessageTemplate({"seq": "5"}, b"", 5).seq == 5
+    assert MessageTemplate({}, b"").seq == 0
+    assert repr(MessageTemplate({"seq": "5"}, b"x", 5)) == "MessageTemplate(headers={'seq': '5'}, body=b'x', seq=5)"

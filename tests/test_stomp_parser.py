@@ -15,13 +15,14 @@ from hypothesis import strategies as st
 
 from nexus_tornado.errors import FrameTooLarge, ProtocolError
 from nexus_tornado.stomp.frame import COMMANDS, SUPPORTED_VERSIONS, Frame, serialize
-from nexus_tornado.stomp.parser import FrameParser, Oversized
+from nexus_tornado.stomp.parser import Oversized
+from support.parsing import CollectingParser
 
 Event = Union[Frame, Oversized]
 
 
 def parse(data: bytes, version: str = "1.2", **limits: int) -> List[Event]:
-    parser = FrameParser(**limits)
+    parser = CollectingParser(**limits)
     parser.version = version
     parser.receive_data(data)
     return parser.events_received()
@@ -124,13 +125,13 @@ def test_invalid_frames(version: str, data: bytes, error: type) -> None:
 
 
 def test_garbage_is_refused_without_waiting_for_a_newline() -> None:
-    parser = FrameParser()
+    parser = CollectingParser()
     with pytest.raises(ProtocolError):
         parser.receive_data(b"x" * 20)
 
 
 def test_parser_stays_failed() -> None:
-    parser = FrameParser()
+    parser = CollectingParser()
     with pytest.raises(ProtocolError):
         parser.receive_data(b"NOPE\n\n\x00")
     with pytest.raises(ProtocolError):
@@ -138,7 +139,7 @@ def test_parser_stays_failed() -> None:
 
 
 def test_frames_before_an_error_are_kept() -> None:
-    parser = FrameParser()
+    parser = CollectingParser()
     with pytest.raises(ProtocolError):
         parser.receive_data(b"SEND\n\na\x00BAD\n\n\x00")
     assert parser.events_received() == [Frame("SEND", {}, b"a")]
@@ -155,14 +156,14 @@ HEARTBEAT_CASES = [
 
 @pytest.mark.parametrize("data,beats,frames", HEARTBEAT_CASES)
 def test_heartbeats_between_frames(data: bytes, beats: int, frames: List[Frame]) -> None:
-    parser = FrameParser()
+    parser = CollectingParser()
     parser.receive_data(data)
     assert parser.heartbeats_received == beats
     assert parser.events_received() == frames
 
 
 def test_crlf_heartbeat_split_between_chunks() -> None:
-    parser = FrameParser()
+    parser = CollectingParser()
     parser.receive_data(b"\r")
     assert parser.heartbeats_received == 0
     parser.receive_data(b"\n")
@@ -186,7 +187,7 @@ def test_packed_frames_in_one_chunk() -> None:
     ],
 )
 def test_one_frame_split_byte_by_byte(data: bytes) -> None:
-    parser = FrameParser()
+    parser = CollectingParser()
     for i in range(len(data) - 1):
         parser.receive_data(data[i : i + 1])
         assert parser.events_received() == []
@@ -210,14 +211,14 @@ def test_header_limit_counts_crlf_lines() -> None:
 
 
 def test_events_are_drained() -> None:
-    parser = FrameParser()
+    parser = CollectingParser()
     parser.receive_data(b"SEND\n\n\x00")
     assert len(parser.events_received()) == 1
     assert parser.events_received() == []
 
 
 def test_version_is_settable_and_validated() -> None:
-    parser = FrameParser()
+    parser = CollectingParser()
     assert parser.version == "1.2"
     parser.version = "1.0"
     parser.receive_data(b"SEND\nk:a\\tb\n\n\x00")
@@ -227,7 +228,7 @@ def test_version_is_settable_and_validated() -> None:
 
 
 def test_next_event_lets_the_version_change_between_frames() -> None:
-    parser = FrameParser()
+    parser = CollectingParser()
     parser.feed(b"CONNECT\n\n\x00SEND\nk:a\\tb\n\n\x00")
     assert parser.next_event() == Frame("CONNECT", {})
     parser.version = "1.0"  # negotiated by the CONNECT, before the next frame is parsed
@@ -244,7 +245,7 @@ def test_header_block_over_limit() -> None:
 
 
 def test_header_block_over_limit_detected_before_it_ends() -> None:
-    parser = FrameParser(max_header_bytes=100)
+    parser = CollectingParser(max_header_bytes=100)
     parser.receive_data(b"SEND\nk:")
     with pytest.raises(FrameTooLarge):
         for _ in range(100):
@@ -277,7 +278,7 @@ def test_oversized_body_is_skipped_without_buffering(with_length: bool) -> None:
     head = b"SEND\ndestination:/q\nreceipt:r1\n"
     if with_length:
         head += b"content-length:%d\n" % size
-    parser = FrameParser(max_frame_size=limit)
+    parser = CollectingParser(max_frame_size=limit)
     parser.receive_data(head + b"\n")
     events: List[Event] = []
     sent = 0
@@ -302,13 +303,13 @@ def test_oversized_body_is_skipped_without_buffering(with_length: bool) -> None:
 
 
 def test_oversized_by_declared_length_is_reported_at_once() -> None:
-    parser = FrameParser(max_frame_size=10)
+    parser = CollectingParser(max_frame_size=10)
     parser.receive_data(b"SEND\ncontent-length:11\n\n")
     assert parser.events_received() == [Oversized("SEND", {"content-length": "11"}, 11)]
 
 
 def test_oversized_counted_body_must_end_with_nul() -> None:
-    parser = FrameParser(max_frame_size=2)
+    parser = CollectingParser(max_frame_size=2)
     parser.receive_data(b"SEND\ncontent-length:3\n\nabc")
     with pytest.raises(ProtocolError):
         parser.receive_data(b"X")
@@ -328,7 +329,7 @@ def test_large_frame_fed_byte_by_byte() -> None:
     # Linear work per byte: a 20 KB frame fed one byte at a time completes.
     body = bytes(range(1, 256)) * 80
     data = serialize(Frame("SEND", {"destination": "/q"}, body)).replace(b"content-length", b"x-length")
-    parser = FrameParser()
+    parser = CollectingParser()
     for i in range(len(data)):
         parser.receive_data(data[i : i + 1])
     assert parser.events_received() == [Frame("SEND", {"destination": "/q", "x-length": str(len(body))}, body)]
@@ -385,7 +386,7 @@ def streams(draw: st.DrawFn) -> tuple:
 @given(streams())
 def test_arbitrary_splitting_gives_the_same_frames(case: tuple) -> None:
     version, sequence, data, cuts = case
-    parser = FrameParser()
+    parser = CollectingParser()
     parser.version = version
     bounds = [0, *cuts, len(data)]
     for lo, hi in zip(bounds, bounds[1:]):
@@ -395,7 +396,7 @@ def test_arbitrary_splitting_gives_the_same_frames(case: tuple) -> None:
 
 @given(st.binary(max_size=200), st.sampled_from(SUPPORTED_VERSIONS))
 def test_random_bytes_only_raise_protocol_error(data: bytes, version: str) -> None:
-    parser = FrameParser(max_frame_size=64, max_header_bytes=64, max_headers=4)
+    parser = CollectingParser(max_frame_size=64, max_header_bytes=64, max_headers=4)
     parser.version = version
     try:
         parser.receive_data(data)

@@ -12,12 +12,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from support.parsing import CollectingParser
+
 from nexus_tornado.stomp import (
     Ack,
     Connect,
     Disconnect,
     Frame,
-    FrameParser,
     MessageTemplate,
     Nack,
     ReceiptRequested,
@@ -30,8 +31,6 @@ from nexus_tornado.stomp import (
     Subscription,
     TooLarge,
     Unsubscribe,
-    negotiate_heartbeat,
-    parse_heartbeat,
     serialize,
 )
 
@@ -83,7 +82,7 @@ def sent(session: StompSession) -> List[Frame]:
         if item == b"\n":
             frames.append(Frame("HEARTBEAT", {}))
             continue
-        parser = FrameParser()
+        parser = CollectingParser()
         parser.version = session.version or "1.2"
         parser.receive_data(item)
         events = parser.events_received()
@@ -292,6 +291,137 @@ def test_the_transition_table_is_data() -> None:
     assert all(t.next_state is State.CONNECTED for t in TRANSITIONS[State.CONNECTED].values())
 
 
+def _connected_10() -> StompSession:
+    return connected("1.0")
+
+
+def _subscribed_11() -> StompSession:
+    return subscribed("client", version="1.1")
+
+
+def _in_transaction() -> StompSession:
+    session = connected(max_transactions=1, max_transaction_frames=1)
+    session.receive_data(b"BEGIN\ntransaction:t\n\n\x00")
+    session.events_received()
+    return session
+
+
+def _connecting_small() -> StompSession:
+    return connecting(max_connecting_frames=1)
+
+
+def _one_subscription() -> StompSession:
+    return subscribed(max_subscriptions=1)
+
+
+# What the ERROR body says (the detail a client developer reads), per violation.
+DETAIL_TABLE: List[Tuple[Callable[[], StompSession], bytes, str, str]] = [
+    (fresh, SEND_A, "not connected", "SEND frame not allowed in state AWAIT_CONNECT"),
+    (connected, b"MESSAGE\n\n\x00", "unexpected frame", "MESSAGE frame not allowed in state CONNECTED"),
+    (connected, b"SEND\n\n\x00", "missing header", "SEND needs a 'destination' header"),
+    (connected, b"SUBSCRIBE\ndestination:/a\n\n\x00", "missing header", "SUBSCRIBE needs an 'id' header"),
+    (subscribed, b"UNSUBSCRIBE\n\n\x00", "missing header", "UNSUBSCRIBE needs an 'id' header"),
+    (subscribed, b"UNSUBSCRIBE\nid:9\n\n\x00", "unknown subscription", "no subscription with id '9'"),
+    (subscribed, b"SUBSCRIBE\nid:0\ndestination:/b\n\n\x00", "duplicate subscription", "subscription id '0' is in use"),
+    (_one_subscription, b"SUBSCRIBE\nid:1\ndestination:/b\n\n\x00", "too many subscriptions",
+     "at most 1 subscriptions per session"),
+    (connected, b"SUBSCRIBE\nid:1\ndestination:/b\nack:x\n\n\x00", "invalid ack mode",
+     "ack must be one of auto, client, client-individual"),
+    (connected, b"ACK\nid:7\n\n\x00", "unknown ack id", "ACK of a message that is not pending"),
+    (connected, b"NACK\nid:7\n\n\x00", "unknown ack id", "NACK of a message that is not pending"),
+    (_subscribed_11, b"ACK\nmessage-id:m1\n\n\x00", "missing header", "ACK needs a 'subscription' header"),
+    (_in_transaction, b"BEGIN\ntransaction:t\n\n\x00", "duplicate transaction", "transaction 't' is already open"),
+    (_in_transaction, b"BEGIN\ntransaction:u\n\n\x00", "too many transactions", "at most 1 open transactions"),
+    (_in_transaction, b"SEND\ndestination:/q\ntransaction:t\n\n\x00SEND\ndestination:/q\ntransaction:t\n\n\x00",
+     "transaction too large", "at most 1 frames per transaction"),
+    (connected, b"COMMIT\ntransaction:x\n\n\x00", "unknown transaction", "transaction 'x' was not begun"),
+    (connected, b"ABORT\ntransaction:x\n\n\x00", "unknown transaction", "transaction 'x' was not begun"),
+    (connected, b"SEND\ndestination:/q\ntransaction:x\n\n\x00", "unknown transaction", "transaction 'x' was not begun"),
+    (_connecting_small, SEND_A + SEND_A, "too many frames before CONNECTED",
+     "at most 1 frames may follow CONNECT before CONNECTED"),
+    (fresh, b"CONNECT\naccept-version:1.2\nheart-beat:x\n\n\x00", "invalid heart-beat", "invalid heart-beat 'x'"),
+    (fresh, b"CONNECT\naccept-version:9.9\n\n\x00", "unsupported protocol version",
+     "supported versions are 1.0,1.1,1.2"),
+    (fresh, b"SEND\ncontent-length:70000\n\n", "frame too large", "SEND frame body over the size limit"),
+    (fresh, b"CONNECT\nh:" + b"x" * 9000, "frame too large", "header block exceeds the size limit"),
+]
+
+
+@pytest.mark.parametrize("start,data,message,detail", DETAIL_TABLE)
+def test_error_detail_table(start: Callable[[], StompSession], data: bytes, message: str, detail: str) -> None:
+    session = start()
+    session.receive_data(data)
+    (frame,) = [f for f in sent(session) if f.command == "ERROR"]
+    assert frame.headers["message"] == message
+    assert frame.body.decode() == detail
+    assert (session.close_reason, session.close_detail) == (message, detail)
+    assert session.closed
+
+
+def test_unsubscribe_by_destination_is_for_1_0_only() -> None:
+    session = subscribed(version="1.0")
+    session.receive_data(b"UNSUBSCRIBE\ndestination:/topic/a\n\n\x00")
+    assert session.events_received() == [Unsubscribe("0", "/topic/a", None)]
+    session = subscribed(version="1.2")
+    session.receive_data(b"UNSUBSCRIBE\ndestination:/topic/a\n\n\x00")
+    assert out_summary(session) == [error("missing header")]
+
+
+def test_unsubscribe_by_id_in_1_0_does_not_search_destinations() -> None:
+    session = subscribed(version="1.0")
+    session.receive_data(b"SUBSCRIBE\nid:1\ndestination:/topic/a\n\n\x00")
+    session.events_received()
+    session.receive_data(b"UNSUBSCRIBE\nid:1\ndestination:/topic/a\n\n\x00")
+    assert session.events_received() == [Unsubscribe("1", "/topic/a", None)]
+    assert set(session.subscriptions) == {"0"}
+
+
+def test_drop_subscription_of_an_unknown_id_keeps_the_others_pending() -> None:
+    session = subscribed("client-individual")
+    message = template(1)
+    session.send_message("0", message)
+    (frame,) = sent(session)
+    session.drop_subscription("nope")
+    session.receive_data(b"ACK\nid:%s\n\n\x00" % frame.headers["ack"].encode())
+    assert session.events_received() == [Ack("0", (message,), None)]
+
+
+def test_a_dropped_subscription_settles_its_pending_messages() -> None:
+    session = subscribed("client-individual")
+    session.send_message("0", template(1))
+    (frame,) = sent(session)
+    session.drop_subscription("0")
+    session.receive_data(b"ACK\nid:%s\nreceipt:r\n\n\x00" % frame.headers["ack"].encode())
+    assert session.events_received() == [ReceiptRequested("r")]
+    assert session.state is State.CONNECTED
+
+
+def test_1_0_and_1_1_messages_are_keyed_by_message_id() -> None:
+    for version in ("1.0", "1.1"):
+        session = subscribed("client-individual", version=version)
+        message = template(1)
+        session.send_message("0", message)
+        (frame,) = sent(session)
+        assert frame.headers["subscription"] == "0" and "ack" not in frame.headers
+        ack = b"ACK\nsubscription:0\nmessage-id:m1\n\n\x00"
+        session.receive_data(ack)
+        assert session.events_received() == [Ack("0", (message,), None)], version
+
+
+def test_a_receipt_before_connect_is_written_for_1_2() -> None:
+    session = fresh()
+    session.send_receipt("r0")
+    (data,) = session.data_to_send()
+    assert data == b"RECEIPT\nreceipt-id:r0\n\n\x00"
+
+
+def test_a_receipt_in_1_0_is_not_escaped() -> None:
+    session = connected("1.0")
+    session.send_receipt("a:b")
+    (data,) = session.data_to_send()
+    assert data == b"RECEIPT\nreceipt-id:a:b\n\n\x00"
+
+
 def test_error_frame_has_detail_body() -> None:
     session = connected()
     session.receive_data(b"SUBSCRIBE\nid:0\n\n\x00")
@@ -444,33 +574,6 @@ def test_str_input_with_lone_surrogate_never_raises() -> None:
 
 
 # -- heart-beats -----------------------------------------------------------------------
-
-# STOMP 1.2 "Heart-beating": (client cx,cy), (server sx,sy) -> (server sends, expects).
-HEARTBEAT_CASES = [
-    ((0, 0), (10000, 10000), (0, 0)),
-    ((5000, 0), (10000, 10000), (0, 10000)),
-    ((0, 5000), (10000, 10000), (10000, 0)),
-    ((5000, 20000), (10000, 10000), (20000, 10000)),
-    ((30000, 1000), (10000, 0), (10000, 0)),
-    ((30000, 1000), (0, 10000), (0, 30000)),
-]
-
-
-@pytest.mark.parametrize("client,server,expected", HEARTBEAT_CASES)
-def test_negotiate_heartbeat(client: Tuple[int, int], server: Tuple[int, int], expected: Tuple[int, int]) -> None:
-    assert negotiate_heartbeat(client, server) == expected
-
-
-@pytest.mark.parametrize("value,expected", [("0,0", (0, 0)), ("10000,5000", (10000, 5000)), (" 1 , 2 ", (1, 2))])
-def test_parse_heartbeat(value: str, expected: Tuple[int, int]) -> None:
-    assert parse_heartbeat(value) == expected
-
-
-@pytest.mark.parametrize("value", ["", "1", "1,2,3", "a,b", "-1,5", "1.5,2", "99999999999,1"])
-def test_parse_heartbeat_rejects(value: str) -> None:
-    with pytest.raises(ValueError):
-        parse_heartbeat(value)
-
 
 def test_heartbeats_in_and_out() -> None:
     session = connected()
@@ -784,4 +887,29 @@ def test_send_error_with_headers_and_a_json_body() -> None:
             b'{"error":"FORBIDDEN"}',
         )
     ]
+    assert session.closed
+
+
+def test_a_rejected_or_failed_session_without_detail_sends_an_error_without_a_body() -> None:
+    for act in (lambda s: s.reject_connect("token expired"), lambda s: s.send_error("bye")):
+        session = connecting()
+        act(session)
+        (frame,) = sent(session)
+        assert frame.command == "ERROR" and frame.body == b""
+        assert "content-type" not in frame.headers
+
+
+@pytest.mark.parametrize("ack", ["auto", "client-individual"])
+@pytest.mark.parametrize("version", ["1.0", "1.1"])
+def test_messages_are_escaped_for_the_sessions_version(ack: str, version: str) -> None:
+    session = subscribed(ack, version=version)
+    session.send_message("0", MessageTemplate({"destination": "/topic/a", "message-id": "m1", "x": "a:b"}, b"{}", 1))
+    (data,) = session.data_to_send()
+    assert b"\nx:a:b\n" in data if version == "1.0" else b"\nx:a\\cb\n" in data
+
+
+def test_an_ack_of_an_unknown_message_on_a_known_subscription_is_an_error() -> None:
+    session = subscribed("client-individual", version="1.1")
+    session.receive_data(b"ACK\nsubscription:0\nmessage-id:nope\n\n\x00")
+    assert out_summary(session) == [error("unknown ack id")]
     assert session.closed

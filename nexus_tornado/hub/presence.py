@@ -19,27 +19,20 @@ of the other processes to :meth:`Presence.connections` and :meth:`Presence.onlin
 from __future__ import annotations
 
 import asyncio
-import datetime
 import json
-import logging
 from typing import Any, Callable, Dict, List, Optional, Set
 
-log = logging.getLogger("nexus_tornado.hub.presence")
-
 from ..policy.destinations import PRESENCE_DESTINATION
+from ..policy.validation import iso_timestamp
 
 __all__ = ["PRESENCE_DESTINATION", "Presence", "presence_envelope"]
-
-
-def _now_iso() -> str:
-    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def presence_envelope(user_id: str, status: str) -> Dict[str, Any]:
     """A STATUS_UPDATE envelope (the seed's message type) for one user's presence."""
     return {
         "type": "STATUS_UPDATE",
-        "timestamp": _now_iso(),
+        "timestamp": iso_timestamp(),
         "payload": {"entityType": "user", "entityId": user_id, "status": status},
     }
 
@@ -147,7 +140,7 @@ class Presence:
         return json.dumps(
             {
                 "type": "PRESENCE_SNAPSHOT",
-                "timestamp": _now_iso(),
+                "timestamp": iso_timestamp(),
                 "payload": {"online": self.online()},
             },
             separators=(",", ":"),

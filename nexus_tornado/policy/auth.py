@@ -21,6 +21,17 @@ from .principal import Principal
 _BEARER = "bearer "
 
 
+def bearer_token(authorization: str, *, bare: bool = False) -> Optional[str]:
+    """The token of an ``Authorization: Bearer <token>`` value (the scheme in any case).
+
+    A value without the ``Bearer`` scheme gives ``None``, or with ``bare`` the value
+    itself (a CONNECT frame may carry the bare JWT); so does one with no token.
+    """
+    if authorization[: len(_BEARER)].lower() == _BEARER:
+        return authorization[len(_BEARER) :].strip() or None
+    return (authorization.strip() or None) if bare else None
+
+
 def token_from_connect(
     headers: Mapping[str, str], query_token: Optional[str] = None
 ) -> Optional[str]:
@@ -28,9 +39,7 @@ def token_from_connect(
     ``Authorization: Bearer <jwt>``, then ``passcode``, then the URL's ``access_token``."""
     authorization = headers.get("Authorization") or headers.get("authorization")
     if authorization:
-        if authorization[: len(_BEARER)].lower() == _BEARER:
-            return authorization[len(_BEARER) :].strip() or None
-        return authorization.strip() or None
+        return bearer_token(authorization, bare=True)
     passcode = headers.get("passcode")
     if passcode:
         return passcode

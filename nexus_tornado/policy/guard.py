@@ -8,19 +8,16 @@ contract's code and details) when it may not.
 from __future__ import annotations
 
 import inspect
-import logging
 import time
 from typing import Any, Awaitable, Callable, Dict, Mapping, Optional, Sequence, Union
 
-from ..errors import ConfigError, Rejection
+from ..errors import ConfigError, Rejection, RejectionCode
 from .acl import Resolver, TopicAcl
 from .limits import SendRateLimiter
 from .principal import Principal
 from .validation import MessageValidator, SchemaSource
 
 __all__ = ["Guard"]
-
-log = logging.getLogger("nexus_tornado.policy.guard")
 
 #: ``check(principal) -> bool`` (or an awaitable of one): who may send a message type.
 SenderCheck = Callable[[Principal], Union[bool, Awaitable[bool]]]
@@ -141,7 +138,7 @@ class Guard:
             allowed = result is True
         if not allowed:
             raise Rejection(
-                "FORBIDDEN",
+                RejectionCode.FORBIDDEN,
                 "not allowed to send %s messages" % message_type,
                 details={"destination": destination, "type": message_type},
             )

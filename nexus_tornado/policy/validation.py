@@ -31,9 +31,9 @@ its size.
 from __future__ import annotations
 
 import copy
+import datetime
 import functools
 import json
-import logging
 import re
 from importlib import resources
 from pathlib import Path
@@ -52,10 +52,9 @@ __all__ = [
     "SchemaSource",
     "default_schemas",
     "flatten_errors",
+    "iso_timestamp",
     "load_schemas",
 ]
-
-log = logging.getLogger("nexus_tornado.policy.validation")
 
 #: A schema document: a mapping, or the path of a JSON file holding one.
 SchemaSource = Union[Mapping[str, Any], str, Path]
@@ -68,6 +67,15 @@ MAX_REPORTED_UNKNOWN = 20
 #: Errors Cerberus may collect for one body before it is stopped (it re-sorts its error
 #: list on every error, so the count must stay small); the refusal then says so.
 MAX_ERRORS = 50
+
+
+
+def iso_timestamp() -> str:
+    """The current UTC time as an envelope's ``timestamp`` (which :data:`_ISO8601`
+    accepts): ``2026-11-25T10:00:00.123456Z``. Server-made envelopes (presence,
+    notifications) carry it."""
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
 
 # The shape of a schema document, checked (with Cerberus) before any of it is used.
 _DOCUMENT_SHAPE: Dict[str, Any] = {

@@ -13,7 +13,8 @@ goes to the log under the same id.
 Connection-level limits enforced here (the defaults are in :mod:`nexus_tornado.settings`):
 
 - frame size: a body over ``max_frame_size`` is ``TOO_LARGE`` (the connection stays);
-  one declared (``content-length``) beyond :func:`transport_message_limit` ends the
+  one declared (``content-length``) beyond the transport's message limit
+  (:func:`~nexus_tornado.transport.base.message_limit`: "far beyond" it) ends the
   connection with ERROR ``frame too large``;
 - a flood: more than ``max_queued_frames`` frames waiting to be handled ends it
   with ERROR ``too many frames``;
@@ -55,6 +56,7 @@ from ..stomp import (
     TooLarge,
     Unsubscribe,
 )
+from ..transport.base import message_limit
 from ..transport.close_codes import SHUTDOWN_CLOSE, CloseCode
 from ..transport.sockjs_compat import SockJSConnection
 from .flow import PacedOutput, TransactionHold, parse_last_seq
@@ -77,19 +79,6 @@ HEARTBEAT_SHARE = 0.9
 #: close and expects done: a message accepted, an acknowledgement recorded), unless the
 #: server ended the session with an ERROR.
 _HANDLED_AFTER_CLOSE = (Send, Ack, Nack)
-#: Room beyond ``max_frame_size`` for one frame's headers and its SockJS framing: the
-#: transports refuse (close 1009) any one message larger than the frame limit plus this.
-FRAME_SLACK = 16 * 1024
-
-
-def transport_message_limit(max_frame_size: int) -> int:
-    """The largest transport message (WebSocket message, SockJS message) accepted.
-
-    A frame over ``max_frame_size`` but within this is answered with ``TOO_LARGE`` and
-    the connection stays open; a frame beyond it is "far beyond the size limit" (wire
-    contract) and ends the connection.
-    """
-    return max_frame_size + FRAME_SLACK
 
 
 def tracking_id() -> str:
@@ -290,7 +279,7 @@ class StompConnection(SockJSConnection):
         """A body over the limit was discarded unread; refuse it, or end a far-off one."""
         limit = self.services.settings.max_frame_size
         declared = event.content_length
-        if declared is not None and declared > transport_message_limit(limit):
+        if declared is not None and declared > message_limit(limit):
             log.info("closing %s: %s frame declares %d bytes", self._who(), event.command, declared)
             self.stomp.send_error(
                 "frame too large", "content-length %d is far beyond the %d-byte limit" % (declared, limit)
@@ -556,7 +545,7 @@ class StompConnection(SockJSConnection):
             extra=self._log_fields(event="failure", trackingId=tid),
         )
         if self.stomp.state is State.CONNECTED:
-            ServerStats.bump(self.services.stats.rejections, "SERVER_ERROR")
+            ServerStats.bump(self.services.stats.rejections, RejectionCode.SERVER_ERROR.value)
             # Not a protocol fault: the connection stays (wire contract, SERVER_ERROR).
             self._report(Rejection(RejectionCode.SERVER_ERROR, "internal error", {"trackingId": tid}), receipt, tid)
         elif not self.stomp.closed:

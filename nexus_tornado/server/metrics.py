@@ -29,6 +29,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.registry import Collector
 
 from .. import __version__
+from ..errors import RejectionCode
 from ..hub.store import Store
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -135,7 +136,7 @@ class StatsCollector(Collector):
         )
         yield CounterMetricFamily(
             "nexus_rate_limited", "SENDs refused by the per-user rate limit (sends_per_minute).",
-            value=stats.rejections.get("RATE_LIMITED", 0),
+            value=stats.rejections.get(RejectionCode.RATE_LIMITED.value, 0),
         )
 
 

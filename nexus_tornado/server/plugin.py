@@ -36,9 +36,10 @@ from ..policy.guard import Guard, SenderCheck
 from ..policy.tokens import TokenIssuer
 from ..settings import Settings
 from ..transport.registry import TRANSPORTS as SOCKJS_TRANSPORTS
+from ..transport.base import message_limit
 from ..transport.router import NexusRouter
 from . import log_redaction
-from .connection import StompConnection, transport_message_limit
+from .connection import StompConnection
 from .handlers import Handler, Listener
 from .service_api import service_api_urls
 from .health import LivenessHandler, Readiness, ReadinessHandler
@@ -129,7 +130,9 @@ class NexusPlugin:
                 timeout=settings.mongo_timeout,
             )
         self.presence = Presence(self._announce_presence, grace=settings.presence_grace_seconds)
-        verifier = TokenVerifier(
+        #: Verifies the JWTs of CONNECT frames, token refreshes and the host app's own
+        #: requests (the demo's publish API): one verifier, built from the settings.
+        self.verifier = TokenVerifier(
             settings.jwt_secret,
             settings.jwt_algorithms,
             issuer=settings.jwt_issuer,
@@ -140,7 +143,7 @@ class NexusPlugin:
             guard = Guard.from_settings(sends_per_minute=settings.sends_per_minute)
         self.services = Services(
             settings,
-            verifier,
+            self.verifier,
             guard,
             self.hub,
             self.presence,
@@ -156,7 +159,7 @@ class NexusPlugin:
                 **({"sockjs_url": settings.sockjs_url} if settings.sockjs_url else {}),
                 # Frames a little over the limit reach the STOMP layer (TOO_LARGE);
                 # messages beyond this are refused unread by the transport (1009).
-                "max_message_size": transport_message_limit(settings.max_frame_size),
+                "max_message_size": message_limit(settings.max_frame_size),
                 # A send body trickled in is dropped at this deadline, whatever the
                 # host app's HTTPServer says (its default has none).
                 "send_body_timeout": settings.http_body_timeout,
@@ -377,9 +380,6 @@ class NexusPlugin:
     async def delivery_status(self, user_id: str, seq: int) -> Optional[bool]:
         """Whether notification ``seq`` of ``user_id`` was delivered (``None``: unknown)."""
         return await self.store.is_delivered(notifications_for(user_id), seq)
-
-    def online_users(self) -> List[str]:
-        return self.presence.online()
 
     # -- internals ------------------------------------------------------------------------
 

@@ -21,11 +21,11 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Union
 
 import tornado.web
 
-from ..errors import AuthError, Rejection, StoreUnavailable
+from ..errors import AuthError, Rejection, RejectionCode, StoreUnavailable
 from ..policy.destinations import is_valid_id, notifications_for
 from ..policy.principal import Principal
 from .handlers import encode, tracking_id
@@ -35,22 +35,23 @@ __all__ = ["ServiceApiHandler", "service_api_urls"]
 
 log = logging.getLogger("nexus_tornado.server.service_api")
 
-#: HTTP status of each error code.
-STATUS = {
-    "INVALID_MESSAGE": 400,
+#: HTTP status of each error code (the wire contract's, and UNAUTHORIZED for a missing
+#: or refused service token).
+STATUS: Dict[str, int] = {
+    RejectionCode.INVALID_MESSAGE.value: 400,
     "UNAUTHORIZED": 401,
-    "FORBIDDEN": 403,
-    "TOO_LARGE": 413,
-    "RATE_LIMITED": 429,
-    "SERVER_ERROR": 500,
-    "UNAVAILABLE": 503,
+    RejectionCode.FORBIDDEN.value: 403,
+    RejectionCode.TOO_LARGE.value: 413,
+    RejectionCode.RATE_LIMITED.value: 429,
+    RejectionCode.SERVER_ERROR.value: 500,
+    RejectionCode.UNAVAILABLE.value: 503,
 }
 
 
 class _Refused(Exception):
-    def __init__(self, code: str, message: str, details: Optional[Dict[str, Any]] = None) -> None:
+    def __init__(self, code: Union[RejectionCode, str], message: str, details: Optional[Dict[str, Any]] = None) -> None:
         super().__init__(message)
-        self.code = code
+        self.code = str(code)
         self.message = message
         self.details = details or {}
 
@@ -90,39 +91,39 @@ class ServiceApiHandler(tornado.web.RequestHandler):
             raise _Refused("UNAUTHORIZED", exc.message) from None
         if self.services.settings.service_role not in principal.roles:
             log.warning("%s refused: %s's token is not a service token", self.action, principal.user_id)
-            raise _Refused("FORBIDDEN", "not a service token (needs the %r role)" % self.services.settings.service_role)
+            raise _Refused(RejectionCode.FORBIDDEN, "not a service token (needs the %r role)" % self.services.settings.service_role)
         return principal
 
     def _read(self) -> "tuple[str, Dict[str, Any]]":
         limit = self.services.settings.max_frame_size
         if len(self.request.body) > limit:
-            raise _Refused("TOO_LARGE", "body exceeds %d bytes" % limit, {"limit": limit})
+            raise _Refused(RejectionCode.TOO_LARGE, "body exceeds %d bytes" % limit, {"limit": limit})
         try:
             data = json.loads(self.request.body or b"")
         except ValueError:
-            raise _Refused("INVALID_MESSAGE", "body is not JSON", {"errors": {"body": ["must be a JSON document"]}}) from None
+            raise _Refused(RejectionCode.INVALID_MESSAGE, "body is not JSON", {"errors": {"body": ["must be a JSON document"]}}) from None
         if not isinstance(data, dict):
-            raise _Refused("INVALID_MESSAGE", "body must be a JSON object", {"errors": {"body": ["must be a JSON object"]}})
+            raise _Refused(RejectionCode.INVALID_MESSAGE, "body must be a JSON object", {"errors": {"body": ["must be a JSON object"]}})
         destination: Any
         if self.action == "notify":
             user_id = data.get("userId")
             if not is_valid_id(user_id):
-                raise _Refused("INVALID_MESSAGE", "userId must be a user id", {"errors": {"userId": ["must be a user id"]}})
+                raise _Refused(RejectionCode.INVALID_MESSAGE, "userId must be a user id", {"errors": {"userId": ["must be a user id"]}})
             destination = notifications_for(str(user_id))
             expected = ["message", "userId"]
         else:
             destination = data.get("destination")
             if not isinstance(destination, str):
-                raise _Refused("INVALID_MESSAGE", "destination is required", {"errors": {"destination": ["required field"]}})
+                raise _Refused(RejectionCode.INVALID_MESSAGE, "destination is required", {"errors": {"destination": ["required field"]}})
             expected = ["destination", "message"]
         unknown: List[str] = sorted(set(data) - set(expected))
         if unknown:
-            raise _Refused("INVALID_MESSAGE", "unknown field %s" % unknown[0], {"errors": {k: ["unknown field"] for k in unknown}})
+            raise _Refused(RejectionCode.INVALID_MESSAGE, "unknown field %s" % unknown[0], {"errors": {k: ["unknown field"] for k in unknown}})
         message = data.get("message")
         if not isinstance(message, dict):
-            raise _Refused("INVALID_MESSAGE", "message must be a JSON object", {"errors": {"message": ["must be a JSON object"]}})
+            raise _Refused(RejectionCode.INVALID_MESSAGE, "message must be a JSON object", {"errors": {"message": ["must be a JSON object"]}})
         if self.services.guard.acl.match(destination) is None:
-            raise _Refused("FORBIDDEN", "unknown destination", {"destination": destination})
+            raise _Refused(RejectionCode.FORBIDDEN, "unknown destination", {"destination": destination})
         return destination, message
 
     async def _publish(self, principal: Principal, destination: str, message: Dict[str, Any]) -> Any:
@@ -133,11 +134,11 @@ class ServiceApiHandler(tornado.web.RequestHandler):
             raise _Refused(str(rejection.code), rejection.message, rejection.details) from None
         except StoreUnavailable as exc:
             log.warning("%s to %s: store unavailable: %s", self.action, destination, exc.log_detail)
-            raise _Refused("UNAVAILABLE", "message store unavailable, message not accepted", {"destination": destination}) from None
+            raise _Refused(RejectionCode.UNAVAILABLE, "message store unavailable, message not accepted", {"destination": destination}) from None
         except Exception:  # HandlerFailed, or a failure of ours
             tid = tracking_id()
             log.exception("%s to %s by %s failed [trackingId=%s]", self.action, destination, principal.user_id, tid)
-            raise _Refused("SERVER_ERROR", "internal error", {"trackingId": tid}) from None
+            raise _Refused(RejectionCode.SERVER_ERROR, "internal error", {"trackingId": tid}) from None
 
     def _answer(self, status: int, body: Dict[str, Any]) -> None:
         self.set_status(status)

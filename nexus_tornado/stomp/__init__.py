@@ -24,6 +24,7 @@ from .events import (
     Unsubscribe,
 )
 from .frame import SUPPORTED_VERSIONS, Frame, MessageTemplate, is_utf8, serialize
+from .heartbeat import negotiate_heartbeat, parse_heartbeat
 from .parser import FrameParser, Oversized, ParserState
 from .session import (
     ACK_MODES,
@@ -34,8 +35,6 @@ from .session import (
     StompSession,
     Subscription,
     Transition,
-    negotiate_heartbeat,
-    parse_heartbeat,
 )
 
 __all__ = [

@@ -71,13 +71,8 @@ class Send:
 
 
 @dataclass(frozen=True)
-class Ack:
-    """An ACK, resolved to the messages it acknowledges, oldest first.
-
-    Under ``ack:client`` an ACK is cumulative (every earlier pending message of the
-    subscription too); under ``client-individual`` it is just the one (STOMP 1.2
-    "SUBSCRIBE ack Header").
-    """
+class _Settlement:
+    """What ACK and NACK share: the subscription and the messages, oldest first."""
 
     subscription_id: str
     messages: Tuple[MessageTemplate, ...]
@@ -85,12 +80,18 @@ class Ack:
 
 
 @dataclass(frozen=True)
-class Nack:
-    """A NACK, resolved like :class:`Ack`."""
+class Ack(_Settlement):
+    """An ACK, resolved to the messages it acknowledges, oldest first.
 
-    subscription_id: str
-    messages: Tuple[MessageTemplate, ...]
-    receipt: Optional[str]
+    Under ``ack:client`` an ACK is cumulative (every earlier pending message of the
+    subscription too); under ``client-individual`` it is just the one (STOMP 1.2
+    "SUBSCRIBE ack Header").
+    """
+
+
+@dataclass(frozen=True)
+class Nack(_Settlement):
+    """A NACK, resolved like :class:`Ack` (a NACK is not an ACK: neither is the other)."""
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Union
+from typing import Dict, Optional, Union
 
 from ..errors import FrameTooLarge, ProtocolError
 from .escaping import dialect_for, unescape
@@ -82,10 +82,9 @@ class Oversized:
 class FrameParser:
     """Turns a byte stream into :class:`Frame` and :class:`Oversized` events.
 
-    ``receive_data`` parses eagerly and queues events for ``events_received``. A
-    caller that must change ``version`` between two frames of the same chunk (the
-    session does, when a CONNECT negotiates a version) uses ``feed`` and pulls frames
-    one at a time with ``next_event``.
+    Bytes go in with ``feed``; frames come out one at a time from ``next_event``, so a
+    caller can change ``version`` between two frames of the same chunk (the session
+    does, when a CONNECT negotiates a version).
     """
 
     def __init__(
@@ -110,7 +109,6 @@ class FrameParser:
         self._body_start = 0
         self._content_length: Optional[int] = None
         self._skip_remaining = 0
-        self._events: List[Union[Frame, Oversized]] = []
         self._error: Optional[ProtocolError] = None
 
     # -- version ---------------------------------------------------------------------
@@ -128,31 +126,14 @@ class FrameParser:
 
     # -- public API ------------------------------------------------------------------
 
-    def receive_data(self, data: bytes) -> None:
-        """Add bytes and parse every complete frame in them.
-
-        Raises ``ProtocolError`` on malformed input (events parsed before the fault
-        stay available from ``events_received``).
-        """
-        self.feed(data)
-        while True:
-            event = self.next_event()
-            if event is None:
-                return
-            self._events.append(event)
-
     @property
     def buffered_bytes(self) -> int:
         """Bytes held for a frame not yet complete (oversized bodies are never held)."""
         return len(self._buf) - self._pos
 
-    def events_received(self) -> List[Union[Frame, Oversized]]:
-        """The frames parsed so far, oldest first; the queue is emptied."""
-        events, self._events = self._events, []
-        return events
-
     def feed(self, data: bytes) -> None:
-        """Add bytes without parsing them (see ``next_event``)."""
+        """Add bytes (parsed by ``next_event``). Raises the ``ProtocolError`` of an
+        earlier fault: the stream cannot be resynchronised."""
         if self._error is not None:
             raise self._error
         if self._pos:

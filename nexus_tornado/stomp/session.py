@@ -7,50 +7,38 @@ out of :meth:`StompSession.data_to_send`. The driver answers events with the
 
 States (``State``), the client commands each accepts, the handler of each and the
 state it leads to are data (``TRANSITIONS``, as in h11's ``_state.py``); any other
-(state, command) pair is a protocol error. A protocol
-error never raises out of ``receive_data``: the session queues an ERROR frame whose
-``message`` header says why and whose body gives detail, and moves to CLOSED (STOMP
-1.2 "ERROR": the server closes the connection after sending it)::
+(state, command) pair is a protocol error. A protocol error never raises out of
+``receive_data``: the session queues an ERROR frame whose ``message`` header says why
+and whose body gives detail, and moves to CLOSED (STOMP 1.2 "ERROR": the server closes
+the connection after sending it)::
 
     AWAIT_CONNECT --CONNECT/STOMP--> CONNECTING --accept_connect--> CONNECTED
           |                              |                              |
           +------ protocol error, reject_connect, send_error -----> CLOSED
 
 While CONNECTING (the driver is authenticating) frames the client pipelined are held,
-up to a bound, and handled after ``accept_connect``.
+up to a bound, and handled after ``accept_connect``. Messages awaiting ACK/NACK are
+kept by :class:`~.acks.PendingAcks`; heart-beat negotiation is :mod:`.heartbeat`.
 """
 
 from __future__ import annotations
 
 import enum
-import re
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Callable, Dict, List, Mapping, NamedTuple, Optional, Tuple, Type, Union
 
 from ..errors import NexusError, ProtocolError
-from .events import (
-    Ack,
-    Connect,
-    Disconnect,
-    Event,
-    Nack,
-    ReceiptRequested,
-    Send,
-    Subscribe,
-    TooLarge,
-    Unsubscribe,
-)
+from . import events
+from .acks import PendingAcks
 from .frame import SUPPORTED_VERSIONS, Frame, MessageTemplate, serialize
 from .escaping import dialect_for, escape
+from .heartbeat import negotiate_heartbeat, parse_heartbeat
 from .parser import FrameParser, Oversized
 from .transactions import HoldHook, Transactions
 
 #: STOMP 1.2 "SUBSCRIBE ack Header".
 ACK_MODES = frozenset({"auto", "client", "client-individual"})
-
-_HEARTBEAT_RE = re.compile(r"\s*(\d{1,10})\s*,\s*(\d{1,10})\s*")
 
 
 class State(enum.Enum):
@@ -74,29 +62,6 @@ class Subscription:
     destination: str
     ack: str
     headers: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
-
-
-def negotiate_heartbeat(client: Tuple[int, int], server: Tuple[int, int]) -> Tuple[int, int]:
-    """Heart-beat periods (STOMP 1.2 "Heart-beating"), from the server's side.
-
-    ``client`` is the CONNECT's ``heart-beat`` (cx, cy), ``server`` the CONNECTED's
-    (sx, sy). Returns ``(send_every_ms, expect_every_ms)``, 0 meaning off: the server
-    sends every max(sx, cy) unless sx or cy is 0, and expects the client's every
-    max(cx, sy) unless cx or sy is 0.
-    """
-    cx, cy = client
-    sx, sy = server
-    send_every = 0 if sx == 0 or cy == 0 else max(sx, cy)
-    expect_every = 0 if cx == 0 or sy == 0 else max(cx, sy)
-    return send_every, expect_every
-
-
-def parse_heartbeat(value: str) -> Tuple[int, int]:
-    """Parse a ``heart-beat`` header value ``"cx,cy"``; ``ValueError`` if malformed."""
-    match = _HEARTBEAT_RE.fullmatch(value)
-    if match is None:
-        raise ValueError(f"invalid heart-beat {value[:40]!r}")
-    return int(match.group(1)), int(match.group(2))
 
 
 def _violation(message: str, detail: str = "") -> ProtocolError:
@@ -183,17 +148,12 @@ class StompSession:
         self.close_detail: Optional[str] = None
 
         self._parser = FrameParser(max_frame_size, max_header_bytes, max_headers)
-        self._events: List[Event] = []
+        self._events: List[events.Event] = []
         self._out: List[bytes] = []
         self._subscriptions: Dict[str, Subscription] = {}
         self.subscriptions: Mapping[str, Subscription] = MappingProxyType(self._subscriptions)
-        # Messages awaiting ACK/NACK, per subscription, in delivery order, keyed by the
-        # ack id (1.2) or message-id (1.0/1.1).
-        self._pending: Dict[str, "OrderedDict[str, MessageTemplate]"] = {}
-        self._ack_index: Dict[str, str] = {}  # 1.2 ack id -> subscription id
-        self._ack_counter = 0
-        # Keys already acknowledged or evicted: a late ACK of one is not an error.
-        self._settled: "OrderedDict[str, None]" = OrderedDict()
+        # Messages awaiting ACK/NACK, keyed by the ack id (1.2) or message-id (1.0/1.1).
+        self._acks = PendingAcks(max_pending_acks)
         #: Open transactions; ``on_hold`` is asked before each frame is held in one.
         self._transactions = Transactions(max_transactions, max_transaction_frames, on_hold)
         self._committing: Optional[str] = None  # the transaction a COMMIT is releasing
@@ -242,10 +202,10 @@ class StompSession:
         except ProtocolError as exc:
             self._fail(exc)
 
-    def events_received(self) -> List[Event]:
+    def events_received(self) -> List[events.Event]:
         """Events since the last call, oldest first."""
-        events, self._events = self._events, []
-        return events
+        received, self._events = self._events, []
+        return received
 
     # -- output ----------------------------------------------------------------------
 
@@ -330,19 +290,12 @@ class StompSession:
             self._out.append(template.render(subscription_id, version))
             return
         if version == "1.2":
-            self._ack_counter += 1
-            key = str(self._ack_counter)
+            key = self._acks.new_ack_id(subscription_id)
             data = template.render(subscription_id, version, key)
-            self._ack_index[key] = subscription_id
         else:
             key = template.headers.get("message-id", "")
             data = template.render(subscription_id, version)
-        pending = self._pending[subscription_id]
-        pending.pop(key, None)
-        pending[key] = template
-        if len(pending) > self.max_pending_acks:
-            old_key, _ = pending.popitem(last=False)
-            self._settle(old_key)
+        self._acks.add(subscription_id, key, template)
         self._out.append(data)
 
     def drop_subscription(self, subscription_id: str) -> None:
@@ -351,7 +304,7 @@ class StompSession:
         Nothing is sent to the client; the driver reports the reason its own way.
         """
         if self._subscriptions.pop(subscription_id, None) is not None:
-            self._forget_pending(subscription_id)
+            self._acks.close(subscription_id)
 
     def send_heartbeat(self) -> None:
         """Queue an EOL heart-beat (only once CONNECTED)."""
@@ -418,7 +371,7 @@ class StompSession:
             self._hold(event)
             return
         self._events.append(
-            TooLarge(event.command, event.headers, event.headers.get("receipt"), event.content_length)
+            events.TooLarge(event.command, event.headers, event.headers.get("receipt"), event.content_length)
         )
 
     def _on_connect(self, frame: Frame) -> None:
@@ -444,7 +397,7 @@ class StompSession:
         self._parser.version = version
         self.client_heartbeat = client_heartbeat
         self._events.append(
-            Connect(
+            events.Connect(
                 headers=headers,
                 accept_versions=offered,
                 host=headers.get("host"),
@@ -478,7 +431,7 @@ class StompSession:
         destination = self._required(frame, "destination")
         if self._in_transaction(frame):
             return
-        self._events.append(Send(destination, frame.body, frame.headers, self._receipt, self._committing))
+        self._events.append(events.Send(destination, frame.body, frame.headers, self._receipt, self._committing))
 
     def _on_subscribe(self, frame: Frame) -> None:
         headers = frame.headers
@@ -498,8 +451,8 @@ class StompSession:
                 "too many subscriptions", f"at most {self.max_subscriptions} subscriptions per session"
             )
         self._subscriptions[subscription_id] = Subscription(subscription_id, destination, ack, headers)
-        self._pending[subscription_id] = OrderedDict()
-        self._events.append(Subscribe(subscription_id, destination, ack, headers, self._receipt))
+        self._acks.open(subscription_id)
+        self._events.append(events.Subscribe(subscription_id, destination, ack, headers, self._receipt))
 
     def _on_unsubscribe(self, frame: Frame) -> None:
         subscription_id = frame.headers.get("id")
@@ -515,24 +468,25 @@ class StompSession:
         subscription = self._subscriptions.pop(subscription_id, None)
         if subscription is None:
             raise _violation("unknown subscription", f"no subscription with id {subscription_id!r}")
-        self._forget_pending(subscription_id)
-        self._events.append(Unsubscribe(subscription_id, subscription.destination, self._receipt))
+        self._acks.close(subscription_id)
+        self._events.append(events.Unsubscribe(subscription_id, subscription.destination, self._receipt))
 
     def _on_ack(self, frame: Frame) -> None:
-        self._acknowledge(frame, Ack)
+        self._acknowledge(frame, events.Ack)
 
     def _on_nack(self, frame: Frame) -> None:
-        self._acknowledge(frame, Nack)
+        self._acknowledge(frame, events.Nack)
 
-    def _acknowledge(self, frame: Frame, kind: Union[Type[Ack], Type[Nack]]) -> None:
+    def _acknowledge(self, frame: Frame, kind: Union[Type[events.Ack], Type[events.Nack]]) -> None:
         self._required(frame, "id" if self.version == "1.2" else "message-id")
         if self._in_transaction(frame):
             return
         headers = frame.headers
         subscription_id: Optional[str]
+        acks = self._acks
         if self.version == "1.2":
             key = self._required(frame, "id")
-            subscription_id = self._ack_index.get(key)
+            subscription_id = acks.subscription_of(key)
         else:
             key = self._required(frame, "message-id")
             subscription_id = headers.get("subscription")
@@ -540,28 +494,16 @@ class StompSession:
                 if self.version == "1.1":
                     raise _violation("missing header", f"{frame.command} needs a 'subscription' header")
                 # STOMP 1.0 ACK names only the message.
-                subscription_id = next((s for s, p in self._pending.items() if key in p), None)
-        pending = self._pending.get(subscription_id) if subscription_id is not None else None
-        if pending is None or key not in pending:
-            if key in self._settled:
+                subscription_id = acks.subscription_holding(key)
+        if subscription_id is None or not acks.is_pending(subscription_id, key):
+            if acks.is_settled(key):
                 # Already settled (by a cumulative ACK, or forgotten): nothing to do.
-                if self._receipt is not None:
-                    self._events.append(ReceiptRequested(self._receipt))
+                self._receipt_only()
                 return
             raise _violation("unknown ack id", f"{frame.command} of a message that is not pending")
-        assert subscription_id is not None
-        if self._subscriptions[subscription_id].ack == "client":
-            # Cumulative: this message and every earlier one of the subscription.
-            messages: List[MessageTemplate] = []
-            while True:
-                old_key, template = pending.popitem(last=False)
-                self._settle(old_key)
-                messages.append(template)
-                if old_key == key:
-                    break
-        else:
-            messages = [pending.pop(key)]
-            self._settle(key)
+        # ack:client is cumulative: this message and every earlier one of the subscription.
+        cumulative = self._subscriptions[subscription_id].ack == "client"
+        messages = acks.take(subscription_id, key, cumulative)
         self._events.append(kind(subscription_id, tuple(messages), self._receipt))
 
     def _on_begin(self, frame: Frame) -> None:
@@ -593,7 +535,7 @@ class StompSession:
         # STOMP 1.2 "DISCONNECT": open transactions end with the connection.
         self._transactions.clear()
         self.disconnecting = True
-        self._events.append(Disconnect(self._receipt))
+        self._events.append(events.Disconnect(self._receipt))
 
     # -- helpers ---------------------------------------------------------------------
 
@@ -605,20 +547,7 @@ class StompSession:
 
     def _receipt_only(self) -> None:
         if self._receipt is not None:
-            self._events.append(ReceiptRequested(self._receipt))
-
-    def _settle(self, key: str) -> None:
-        self._ack_index.pop(key, None)
-        self._settled[key] = None
-        self._settled.move_to_end(key)
-        while len(self._settled) > self.max_pending_acks:
-            self._settled.popitem(last=False)
-
-    def _forget_pending(self, subscription_id: str) -> None:
-        pending = self._pending.pop(subscription_id, None)
-        if pending:
-            for key in pending:
-                self._settle(key)
+            self._events.append(events.ReceiptRequested(self._receipt))
 
 
 class Transition(NamedTuple):

@@ -38,11 +38,24 @@ else:
 
 log = logging.getLogger("nexus_tornado.transport")
 
-#: 64 KiB (the STOMP frame limit) plus slack for SockJS framing: the JSON array and
-#: string quoting around each message. Larger inbound messages are refused by the
-#: transport before they are buffered; the STOMP layer answers frames between its own
-#: limit and this one with ``TOO_LARGE``.
-DEFAULT_MAX_MESSAGE_SIZE = 64 * 1024 + 16 * 1024
+#: Room beyond the application's own payload limit for one message's framing: the
+#: SockJS JSON array and string quoting around it, and the payload's own headers.
+MESSAGE_SLACK = 16 * 1024
+
+
+def message_limit(payload_limit: int) -> int:
+    """The ``max_message_size`` for an application whose payloads may be up to
+    ``payload_limit`` bytes.
+
+    Larger inbound messages are refused by the transport (close 1009) before they are
+    buffered; the application answers payloads between its own limit and this one
+    itself (nexus-tornado: ``TOO_LARGE``, the connection stays).
+    """
+    return payload_limit + MESSAGE_SLACK
+
+
+#: For a 64 KiB payload limit (the default STOMP frame size): 80 KiB.
+DEFAULT_MAX_MESSAGE_SIZE = message_limit(64 * 1024)
 
 #: Default ``max_send_body_size`` as a multiple of ``max_message_size``: sockjs-client
 #: batches the messages queued while a send request is in flight into one body, and the

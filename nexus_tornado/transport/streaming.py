@@ -42,6 +42,16 @@ class StreamingMixin(HandlerMixin):
         self.handle_session_cookie()
         self.disable_cache()
 
+    def attach_stream(self, session_id: str, start_heartbeat: bool = True) -> None:
+        """Send the prelude written so far, then attach the session: the messages it
+        queued follow at once. An unknown or busy session ends the response."""
+        self.flush()
+        if not self._attach_session(session_id, start_heartbeat):
+            self.safe_finish()
+            return
+        if self.session:
+            self.session.flush()
+
     def finish(self, chunk: Any = None) -> Any:
         future = super().finish(chunk)
         if self.is_http10() and future is not None:
@@ -58,12 +68,7 @@ class XhrStreamingTransport(StreamingMixin, sockjs_transports.XhrStreamingTransp
         self.start_stream()
         self.set_header("Content-Type", "application/javascript; charset=UTF-8")
         self.write("h" * 2048 + "\n")
-        self.flush()
-        if not self._attach_session(session_id, False):
-            self.safe_finish()
-            return
-        if self.session:
-            self.session.flush()
+        self.attach_stream(session_id, start_heartbeat=False)
 
 
 class EventSourceTransport(StreamingMixin, sockjs_transports.EventSourceTransport):
@@ -75,12 +80,7 @@ class EventSourceTransport(StreamingMixin, sockjs_transports.EventSourceTranspor
         # an event stream is always UTF-8.
         self.set_header("Content-Type", "text/event-stream")
         self.write("\r\n")
-        self.flush()
-        if not self._attach_session(session_id):
-            self.safe_finish()
-            return
-        if self.session:
-            self.session.flush()
+        self.attach_stream(session_id)
 
 
 def script_safe_json(value: Any) -> str:
@@ -107,12 +107,7 @@ class HtmlFileTransport(StreamingMixin, sockjs_transports.HtmlFileTransport):
         if callback is None:
             return
         self.write(sockjs_htmlfile.HTMLFILE_HEAD % callback)
-        self.flush()
-        if not self._attach_session(session_id):
-            self.safe_finish()
-            return
-        if self.session:
-            self.session.flush()
+        self.attach_stream(session_id)
 
     def send_pack(self, message: str, binary: bool = False) -> None:
         if binary:

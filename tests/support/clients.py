@@ -16,7 +16,9 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import websocket  # websocket-client
 
-from nexus_tornado.stomp import Frame, FrameParser, serialize
+from nexus_tornado.stomp import Frame, serialize
+
+from .parsing import CollectingParser
 
 TIMEOUT = 10.0
 
@@ -58,7 +60,7 @@ class _FrameClient:
     """Collects frames from any transport that yields text messages."""
 
     def __init__(self) -> None:
-        self.parser = FrameParser(max_frame_size=16 * 1024 * 1024)
+        self.parser = CollectingParser(max_frame_size=16 * 1024 * 1024)
         self.frames: List[Frame] = []
 
     def _receive_text(self) -> Optional[str]:  # pragma: no cover - interface
