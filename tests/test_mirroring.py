@@ -34,6 +34,7 @@ CROSS_CUTTING = {
     "test_security_delivery.py": "delivery other clients cannot spoil (admins watching, fast readers)",
     "test_security_input.py": "careless and hostile input at the SockJS and SUBSCRIBE level",
     "test_security_memory.py": "memory a client can make the server hold, bounded in bytes",
+    "test_scaleout.py": "several server processes on one MongoDB behind nginx, as one server",
 }
 
 #: Source modules with nothing of their own to test.

@@ -52,7 +52,10 @@ class Cluster:
 
     def start(self) -> "Cluster":
         for server in self.servers:
-            server.start()
+            try:
+                server.start()
+            except RuntimeError:
+                server.start()  # a machine busy enough to miss the start-up wait: once more
         return self
 
     def stop(self) -> None:

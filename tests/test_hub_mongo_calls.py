@@ -1,0 +1,62 @@
+"""Bounded MongoDB calls: every driver failure and every timeout becomes
+StoreUnavailable with the client-safe message; options are checked."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from pymongo.errors import DuplicateKeyError, ServerSelectionTimeoutError
+
+from nexus_tornado.errors import ConfigError, StoreUnavailable
+from nexus_tornado.hub.mongo_calls import UNAVAILABLE, BoundedCalls, awaitable, check_options
+
+
+class Calls(BoundedCalls):
+    def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
+
+
+@pytest.mark.gen_test
+async def test_driver_errors_and_timeouts_become_store_unavailable() -> None:
+    calls = Calls(0.2)
+
+    async def fails() -> Any:
+        raise ServerSelectionTimeoutError("no primary")
+
+    async def hangs() -> Any:
+        await asyncio.sleep(10)
+
+    for operation in (fails, hangs):
+        with pytest.raises(StoreUnavailable) as caught:
+            await calls._run("op", operation)
+        assert caught.value.message == UNAVAILABLE
+        assert "op:" in caught.value.log_detail
+
+    async def duplicate() -> Any:
+        raise DuplicateKeyError("dup")
+
+    with pytest.raises(DuplicateKeyError):
+        await calls._run("op", duplicate, passthrough=(DuplicateKeyError,))
+
+    async def answers() -> int:
+        return 7
+
+    assert await calls._run("op", answers) == 7
+
+
+@pytest.mark.gen_test
+async def test_a_deadline_already_past_fails_at_once() -> None:
+    calls = Calls(5.0)
+    with pytest.raises(StoreUnavailable):
+        await calls._run("op", lambda: asyncio.sleep(0), deadline=asyncio.get_running_loop().time() - 1)
+
+
+def test_options_are_checked() -> None:
+    with pytest.raises(ConfigError):
+        check_options("bad-prefix!", 1.0)
+    with pytest.raises(ConfigError):
+        check_options("nexus_", 0)
+    with pytest.raises(ConfigError):
+        awaitable(object())
