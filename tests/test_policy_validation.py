@@ -11,6 +11,7 @@ from typing import Any, Dict, Optional
 import pytest
 
 from nexus_tornado.errors import ConfigError, Rejection
+from nexus_tornado.policy.schema_check import is_iso8601
 from nexus_tornado.policy import validation
 from nexus_tornado.policy.validation import (
     MessageValidator,
@@ -594,6 +595,6 @@ def test_iso_timestamp_is_utc_now_in_the_envelopes_format() -> None:
     before = datetime.datetime.now(datetime.timezone.utc)
     stamp = iso_timestamp()
     after = datetime.datetime.now(datetime.timezone.utc)
-    assert validation._ISO8601.fullmatch(stamp) is not None and stamp.endswith("Z")
+    assert is_iso8601(stamp) and stamp.endswith("Z")
     parsed = datetime.datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=datetime.timezone.utc)
     assert before <= parsed <= after

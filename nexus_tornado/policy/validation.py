@@ -71,7 +71,7 @@ MAX_ERRORS = 50
 
 
 def iso_timestamp() -> str:
-    """The current UTC time as an envelope's ``timestamp`` (which :data:`_ISO8601`
+    """The current UTC time as an envelope's ``timestamp`` (which ``schema_check.is_iso8601``
     accepts): ``2026-11-25T10:00:00.123456Z``. Server-made envelopes (presence,
     notifications) carry it."""
     return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
