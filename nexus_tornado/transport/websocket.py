@@ -103,7 +103,14 @@ class WebSocketTransport(WebSocketMixin, sockjs_transports.WebSocketTransport):
             decoded = proto.json_decode(message)
         except (ValueError, RecursionError):
             log.info("closing SockJS session %s: a message is not JSON", getattr(session, "session_id", "?"))
+            # The SockJS protocol ends such a connection abruptly: no "c" frame, only
+            # the WebSocket close (which still carries the code and reason).
+            self._detach()
             session.close(*BROKEN_FRAMING_CLOSE)
+            try:
+                self.close(*websocket_close_args(*BROKEN_FRAMING_CLOSE))
+            except OSError:
+                pass
             return
         session.on_messages(decoded if isinstance(decoded, list) else (decoded,))
 
