@@ -39,6 +39,8 @@ SOCKJS_TRANSPORTS = [
     "iframe-xhr-polling",
     "jsonp-polling",
 ]
+#: How long one page may take to load while all the cases load at once, milliseconds.
+GOTO_TIMEOUT_MS = 120_000
 #: The page served from the server's own origin, or from another one.
 MODES = ["same-origin", "cross-origin"]
 
@@ -83,7 +85,8 @@ async def _run(cases: List[Case]) -> List[Any]:
                 context = await browser.new_context()
                 try:
                     page = await context.new_page()
-                    await page.goto(page_url)
+                    # Generous: dozens of pages load at once, on a machine that may be busy.
+                    await page.goto(page_url, timeout=GOTO_TIMEOUT_MS)
                     return await page.evaluate(function, arg)
                 finally:
                     await context.close()
