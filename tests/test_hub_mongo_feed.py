@@ -30,8 +30,9 @@ async def test_signals_inserts_and_rereads_after_the_server_comes_back(nx_outage
     database = "feed_" + uuid.uuid4().hex[:8]
     signals: List[Tuple[str, int, Optional[str]]] = []
     lost: List[int] = []
+    lags: List[float] = []
     feed = ChangeFeed(nx_outage_server.uri, database, lambda d, s, e: signals.append((d, s, e)),
-                      lambda: lost.append(1), timeout=5.0, max_await=0.2)
+                      lambda: lost.append(1), timeout=5.0, max_await=0.2, on_lag=lags.append)
     store = MongoStore.from_uri(nx_outage_server.uri, database, timeout=5.0)
     try:
         await store.open()
@@ -40,6 +41,8 @@ async def test_signals_inserts_and_rereads_after_the_server_comes_back(nx_outage
         assert lost == [1]  # opening reads what was stored before
         first = await store.append("/topic/chat/f", b"{}", {})
         await until(lambda: signals == [("/topic/chat/f", 1, first.epoch)])
+        # The stream's lag: how long ago the signalled message was stored.
+        assert len(lags) == 1 and 0.0 <= lags[0] < 60.0
 
         nx_outage_server.stop()
         await until(lambda: not feed.ready.is_set())

@@ -7,8 +7,10 @@ nx-27017 (and the real MongoDB of NEXUS_TEST_MONGO_URI when set)."""
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
@@ -80,6 +82,13 @@ def test_publishers_and_subscribers_on_every_process_see_one_ordered_stream(clus
             assert not any(g["gap-from"] or g["seq-reset"] for g in got)
             epochs.update(g["epoch"] for g in got)
         assert len(epochs) == 1 and None not in epochs  # one numbering, named on every MESSAGE
+        # Each process saw the others' messages through its change stream, and says how
+        # far behind that stream it is.
+        for server in cluster3.servers:
+            with urllib.request.urlopen(server.url + "/metrics", timeout=10) as response:
+                metrics = response.read().decode()
+            lag = re.search(r'^nexus_stream_lag_seconds\{stream="messages"\} (\S+)$', metrics, re.M)
+            assert lag is not None and 0.0 <= float(lag.group(1)) < 60.0, metrics[-2000:]
     finally:
         for client in subscribers + publishers:
             client.close()

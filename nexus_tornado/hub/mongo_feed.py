@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any, Callable, Mapping, Optional
 
 from pymongo.errors import OperationFailure, PyMongoError
@@ -55,6 +56,7 @@ class ChangeFeed:
         timeout: float = 5.0,
         max_await: float = 0.5,
         client_class: Optional[Callable[..., Any]] = None,
+        on_lag: Optional[Callable[[float], None]] = None,
     ) -> None:
         check_options(collection_prefix, timeout)
         self.uri = uri
@@ -62,6 +64,9 @@ class ChangeFeed:
         self.collection_name = collection_prefix + "messages"
         self.on_stored = on_stored
         self.on_lost = on_lost
+        #: Told, per event, how long ago its message was stored (seconds, by the
+        #: storing process's clock): how far behind the stream this process is.
+        self.on_lag = on_lag
         self.timeout = float(timeout)
         self.max_await = float(max_await)
         self._client_class = client_class
@@ -122,6 +127,7 @@ class ChangeFeed:
                 "fullDocument.destination": 1,
                 "fullDocument.seq": 1,
                 "fullDocument.epoch": 1,
+                "fullDocument.timestamp": 1,
             }},
         ]
         while True:
@@ -171,6 +177,9 @@ class ChangeFeed:
             self.on_stored(destination, seq, epoch if isinstance(epoch, str) else None)
         except Exception:
             log.exception("signal of %s seq %d failed", destination, seq)
+        stored_at = document.get("timestamp")
+        if self.on_lag is not None and isinstance(stored_at, (int, float)) and not isinstance(stored_at, bool):
+            self.on_lag(max(0.0, time.time() - stored_at))
 
     def _lost(self) -> None:
         try:

@@ -67,7 +67,7 @@ class Metrics:
         self.stream_lag = Gauge(
             "nexus_stream_lag_seconds",
             "How far behind the shared store's event stream this process is, by stream "
-            "(set by the cross-process fan-out through Metrics.observe_stream_lag).",
+            "(the age of the newest message the change stream brought, when it came).",
             ["stream"], registry=registry,
         )
 

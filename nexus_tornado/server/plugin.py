@@ -128,6 +128,7 @@ class NexusPlugin:
                 self.hub.stored,
                 self.hub.recheck,
                 timeout=settings.mongo_timeout,
+                on_lag=self.metrics.observe_stream_lag,
             )
         self.presence = Presence(self._announce_presence, grace=settings.presence_grace_seconds)
         #: Verifies the JWTs of CONNECT frames, token refreshes and the host app's own
