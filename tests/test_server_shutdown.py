@@ -10,6 +10,7 @@ import threading
 import time
 import uuid
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, List, Optional, Tuple
 
 import pymongo
@@ -21,7 +22,7 @@ from support.mongo import NxServer, nx_server  # noqa: F401  (fixture)
 from support.nexus import make_token
 
 from nexus_tornado.server.services import Services
-from nexus_tornado.server.shutdown import close_connections, close_reason
+from nexus_tornado.server.shutdown import close_connections, close_reason, drain
 
 #: Most a client is told to wait before reconnecting, in this test (--reconnect-delay).
 RECONNECT_DELAY = 0.5
@@ -163,3 +164,30 @@ def test_idle_connections_close_first_with_a_jittered_reconnect_hint() -> None:
     assert close_connections(services, 2.0, only_idle=False, rand=lambda: next(draws)) == 0
     assert busy.closed == (1001, "server shutting down (reconnect in 1998 ms)")
     assert close_reason(0) == "server shutting down"
+
+
+class _Stream:
+    """A WebSocket stream whose client answers the close after ``answers_after`` polls."""
+
+    def __init__(self, answers_after: int) -> None:
+        self.polls = answers_after
+
+    def closed(self) -> bool:
+        self.polls -= 1
+        return self.polls < 0
+
+
+@pytest.mark.gen_test
+async def test_drain_waits_for_the_clients_to_answer_the_close_then_stops_waiting() -> None:
+    services: Any = Services.__new__(Services)
+    services.connections = {}
+    quick, silent = _Stream(3), _Stream(10**9)
+    for stream in (quick, silent):
+        connection = _Connection(services.connections, False)
+        connection.session = SimpleNamespace(handler=SimpleNamespace(ws_connection=SimpleNamespace(stream=stream)))
+    started = time.monotonic()
+    await drain(services, 0.0, started + 0.3)  # the silent client holds it to the deadline
+    assert quick.polls < 0 and silent.polls < 10**9 - 3
+    assert time.monotonic() - started >= 0.3  # waited for the silent one until the deadline
+    assert not services.connections
+

@@ -10,7 +10,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 from typing import Any, Optional
 
-from nexus_tornado.transport.output_limit import unsent_bytes
+from nexus_tornado.transport.output_limit import unsent_bytes, websocket_stream
 
 
 def stream(buffered: int) -> Any:
@@ -49,3 +49,11 @@ def test_a_polling_session_without_a_poll_counts_its_queue() -> None:
 def test_a_stream_without_a_write_buffer_counts_as_empty() -> None:
     handler = SimpleNamespace(request=SimpleNamespace(connection=SimpleNamespace(stream=object())))
     assert unsent_bytes(session(handler, send_queue="ab")) == 2
+
+
+def test_the_websocket_stream_is_found_only_for_websocket_handlers() -> None:
+    ws_stream = stream(0)
+    assert websocket_stream(session(SimpleNamespace(ws_connection=SimpleNamespace(stream=ws_stream)))) is ws_stream
+    http = SimpleNamespace(request=SimpleNamespace(connection=SimpleNamespace(stream=stream(0))))
+    assert websocket_stream(session(http)) is None  # keep-alive HTTP outlives the session
+    assert websocket_stream(session()) is None and websocket_stream(None) is None

@@ -21,9 +21,10 @@ import asyncio
 import logging
 import random
 import time
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable, List, Optional
 
 from ..transport.close_codes import SHUTDOWN_CLOSE
+from ..transport.output_limit import websocket_stream
 from .services import Services
 
 log = logging.getLogger("nexus_tornado.server.shutdown")
@@ -33,6 +34,8 @@ log = logging.getLogger("nexus_tornado.server.shutdown")
 GOING_AWAY, REASON = SHUTDOWN_CLOSE
 #: How often a draining shutdown looks at the connections again, seconds.
 POLL = 0.02
+#: Longest a shutdown waits for clients to answer the close frames, seconds.
+CLOSE_HANDSHAKE_SECONDS = 2.0
 
 
 def close_reason(delay_ms: int) -> str:
@@ -41,26 +44,43 @@ def close_reason(delay_ms: int) -> str:
 
 
 def close_connections(
-    services: Services, reconnect_delay: float, only_idle: bool, rand: Callable[[], float] = random.random
+    services: Services,
+    reconnect_delay: float,
+    only_idle: bool,
+    rand: Callable[[], float] = random.random,
+    streams: Optional[List[Any]] = None,
 ) -> int:
     """Close connections (``only_idle``: those with no frame left to handle) with a
-    jittered reconnect hint; return how many are left open."""
+    jittered reconnect hint; return how many are left open. The WebSocket streams of
+    those closed are added to ``streams`` (when given)."""
     left = 0
     for connection in list(services.connections):
         if only_idle and connection.busy:
             left += 1
             continue
+        stream = websocket_stream(getattr(connection, "session", None))
         connection.close_with(GOING_AWAY, close_reason(int(rand() * reconnect_delay * 1000)))
+        if streams is not None and stream is not None:
+            streams.append(stream)
     return left
 
 
 async def drain(services: Services, reconnect_delay: float, deadline: float) -> None:
-    """Close each connection once idle, all of them by ``deadline`` (``time.monotonic``)."""
-    while close_connections(services, reconnect_delay, only_idle=True):
+    """Close each connection once idle, all of them by ``deadline`` (``time.monotonic``),
+    then give WebSocket clients up to :data:`CLOSE_HANDSHAKE_SECONDS` to answer the close."""
+    streams: List[Any] = []
+    while close_connections(services, reconnect_delay, only_idle=True, streams=streams):
         if time.monotonic() >= deadline:
-            busy = close_connections(services, reconnect_delay, only_idle=False)
+            busy = close_connections(services, reconnect_delay, only_idle=False, streams=streams)
             log.warning("shutdown: closed %d connections still handling frames (out of time)", busy)
-            return
+            break
+        await asyncio.sleep(POLL)
+    # RFC 6455's closing handshake: the client answers the close frame and the socket
+    # ends cleanly. Exiting before that, with frames of the client's still unread, makes
+    # the kernel reset the connection, and a client that had not yet read the close
+    # frame loses it, with its reconnect hint.
+    until = min(deadline, time.monotonic() + CLOSE_HANDSHAKE_SECONDS)
+    while time.monotonic() < until and any(not stream.closed() for stream in streams):
         await asyncio.sleep(POLL)
 
 

@@ -55,6 +55,14 @@ def unsent_bytes(session: Any) -> int:
     return total
 
 
+def websocket_stream(session: Any) -> Optional[Any]:
+    """The ``IOStream`` of ``session``'s WebSocket (raw or SockJS); ``None`` for the
+    HTTP transports, whose sockets outlive a session (keep-alive)."""
+    handler = getattr(session, "handler", None)
+    ws = getattr(handler, "ws_connection", None)
+    return getattr(ws, "stream", None) if ws is not None else None
+
+
 def _stream_of(handler: Any) -> Optional[Any]:
     """The ``IOStream`` a transport handler writes to, if it has one right now."""
     if handler is None:
