@@ -11,6 +11,8 @@ calls it on SIGTERM, after it stopped listening) works in this order:
 3. Every close carries code 1001 and the reason ``server shutting down (reconnect in N
    ms)``: N is drawn at random up to ``reconnect_delay`` for each connection, so that
    the crowd does not come back all at once (``static/nexus-client.js`` honours it).
+   WebSocket clients then get up to :data:`CLOSE_HANDSHAKE_SECONDS` to answer the close
+   (RFC 6455's closing handshake) before the process goes on to exit.
 4. Then the plugin's own writes (presence announcements, delivery marks) and the store
    are finished, each within what is left of ``shutdown_timeout``.
 """
