@@ -268,6 +268,8 @@ def test_xhr_session_opens_echoes_and_refuses_a_second_poll(serve: Serve) -> Non
     status, _, body = http_request(h.base_url, "POST", "/s/000/%s/xhr_send" % s, b'["a"]')
     assert (status, body) == (204, b"")
     assert http_request(h.base_url, "POST", "/s/000/%s/xhr" % s)[:3:2] == (200, b'a["a"]\n')
+    # The poll that took a["a"] lets go of the session once its response is written.
+    wait_attached(h, s, attached=False)
     # Two receiving requests may not wait on one session: the second gets 2010.
     thread, _ = background(lambda: http_request(h.base_url, "POST", "/s/000/%s/xhr" % s))
     wait_attached(h, s)

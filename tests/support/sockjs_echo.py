@@ -252,20 +252,22 @@ def sid() -> str:
     return uuid.uuid4().hex
 
 
-def wait_attached(handle: ServerHandle, session_id: str) -> None:
-    """Wait until a poll request holds the session (the server says so, no sleeping)."""
+def wait_attached(handle: ServerHandle, session_id: str, attached: bool = True) -> None:
+    """Wait until a poll request holds the session (``attached=False``: until none does,
+    e.g. once the poll that took the last frame has let go; the server says so, no
+    sleeping on a guess)."""
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
-        attached = handle.call(
+        now = handle.call(
             lambda: (
                 handle.router.get_session(session_id) is not None  # type: ignore[attr-defined]
                 and handle.router.get_session(session_id).handler is not None  # type: ignore[attr-defined]
             )
         )
-        if attached:
+        if now == attached:
             return
         time.sleep(0.01)
-    raise AssertionError("no poll attached to session %s" % session_id)
+    raise AssertionError("a poll is %s session %s" % ("not attached to" if attached else "still attached to", session_id))
 
 
 def background(fn: Callable[[], Any]) -> Tuple[threading.Thread, Dict[str, Any]]:
