@@ -17,33 +17,7 @@ import pytest
 
 from nexus_tornado.policy.schema_check import compile_mapping, is_iso8601, strip_unknown
 from nexus_tornado.policy.validation import MessageValidator, default_schemas
-
-TS = "2023-05-15T10:30:45Z"
-
-VALID: Dict[str, Dict[str, Any]] = {
-    "CHAT_MESSAGE": {
-        "type": "CHAT_MESSAGE",
-        "timestamp": TS,
-        "senderId": "alice",
-        "payload": {"chatId": "c1", "content": "Hello, world!", "contentType": "TEXT"},
-    },
-    "NOTIFICATION": {
-        "type": "NOTIFICATION",
-        "timestamp": TS,
-        "payload": {"notificationType": "SYSTEM_ALERT", "title": "Maintenance", "message": "at noon"},
-    },
-    "STATUS_UPDATE": {
-        "type": "STATUS_UPDATE",
-        "timestamp": TS,
-        "payload": {"entityId": "t-7", "entityType": "task", "status": "IN_PROGRESS"},
-    },
-    "BOARD_UPDATE": {
-        "type": "BOARD_UPDATE",
-        "timestamp": TS,
-        "senderId": "alice",
-        "payload": {"boardId": "b1", "action": "move", "data": {"card": "k1", "to": "done"}},
-    },
-}
+from support.messages import TS, VALID
 
 # Values every field is tried with: each JSON type, empty and over-long values,
 # near-misses of the regexes and vocabularies, and values valid for some other field.

@@ -21,34 +21,11 @@ from nexus_tornado.policy.validation import (
     load_schemas,
 )
 
-CONFIG_FILE = Path(__file__).resolve().parents[1] / "config" / "schemas.json"
-TS = "2023-05-15T10:30:45Z"
+from support.messages import TS, VALID
 
-# One valid message per type, with a destination it may go to.
-VALID: Dict[str, Dict[str, Any]] = {
-    "CHAT_MESSAGE": {
-        "type": "CHAT_MESSAGE",
-        "timestamp": TS,
-        "senderId": "alice",
-        "payload": {"chatId": "c1", "content": "Hello, world!", "contentType": "TEXT"},
-    },
-    "NOTIFICATION": {
-        "type": "NOTIFICATION",
-        "timestamp": TS,
-        "payload": {"notificationType": "SYSTEM_ALERT", "title": "Maintenance", "message": "at noon"},
-    },
-    "STATUS_UPDATE": {
-        "type": "STATUS_UPDATE",
-        "timestamp": TS,
-        "payload": {"entityId": "t-7", "entityType": "task", "status": "IN_PROGRESS"},
-    },
-    "BOARD_UPDATE": {
-        "type": "BOARD_UPDATE",
-        "timestamp": TS,
-        "senderId": "alice",
-        "payload": {"boardId": "b1", "action": "move", "data": {"card": "k1", "to": "done"}},
-    },
-}
+CONFIG_FILE = Path(__file__).resolve().parents[1] / "config" / "schemas.json"
+
+# A destination each type may go to (the messages: support.messages.VALID).
 HOME = {
     "CHAT_MESSAGE": "/topic/chat/c1",
     "NOTIFICATION": "/topic/announcements",
