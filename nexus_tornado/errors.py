@@ -18,6 +18,7 @@ is passed separately (``log_detail``) and never contains a token.
 from __future__ import annotations
 
 import enum
+import uuid
 from typing import Any, Mapping, Optional, Union
 
 
@@ -95,3 +96,8 @@ class Rejection(NexusError):
 
 class StoreUnavailable(NexusError):
     """The store could not complete an operation (down, slow, or overloaded)."""
+
+
+def tracking_id() -> str:
+    """A short id that ties what a client is told of a failure to the server's log line."""
+    return uuid.uuid4().hex[:16]

@@ -8,8 +8,6 @@ what no well-behaved client would.
 from __future__ import annotations
 
 import json
-import queue
-import threading
 import time
 from typing import Any, Dict
 
@@ -18,51 +16,9 @@ import stomp
 import websocket
 from nexus_tornado.errors import Rejection
 from support.clients import RawWsClient, SockJsWsClient, XhrPollingClient, frame_bytes
+from support.clients import chat_envelope as envelope
 from support.nexus import make_token, running_nexus
-
-
-def envelope(user: str, chat: str, content: str) -> bytes:
-    return json.dumps(
-        {
-            "type": "CHAT_MESSAGE",
-            "timestamp": "2026-11-25T10:00:00Z",
-            "senderId": user,
-            "payload": {"chatId": chat, "content": content, "contentType": "TEXT"},
-        }
-    ).encode()
-
-
-class Collector(stomp.ConnectionListener):
-    """Collects what a stomp.py connection receives, for the test thread to wait on."""
-
-    def __init__(self) -> None:
-        self.messages: "queue.Queue[Any]" = queue.Queue()
-        self.receipts: "queue.Queue[str]" = queue.Queue()
-        self.errors: "queue.Queue[Any]" = queue.Queue()
-        self.disconnected = threading.Event()
-
-    def on_message(self, frame: Any) -> None:
-        self.messages.put(frame)
-
-    def on_receipt(self, frame: Any) -> None:
-        self.receipts.put(frame.headers["receipt-id"])
-
-    def on_error(self, frame: Any) -> None:
-        self.errors.put(frame)
-
-    def on_disconnected(self) -> None:
-        self.disconnected.set()
-
-    def next_message(self) -> Any:
-        return self.messages.get(timeout=10)
-
-
-def stomp_py(nexus: Any, user: str, **claims: Any) -> "tuple[stomp.WSStompConnection, Collector]":
-    conn = stomp.WSStompConnection([("127.0.0.1", nexus.port)], ws_path="/stomp/websocket")
-    listener = Collector()
-    conn.set_listener("collector", listener)
-    conn.connect(passcode=nexus.token(user, **claims), wait=True)
-    return conn, listener
+from support.stomp_py import Collector, stomp_py
 
 
 @pytest.fixture
@@ -175,25 +131,6 @@ def test_malformed_frame_gets_error_and_close_while_others_keep_working(nexus: A
         assert json.loads(good.expect("MESSAGE").body)["payload"]["content"] == "still here"
     finally:
         good.close()
-
-
-def test_rejected_send_reports_on_user_queue_errors_and_keeps_connection(nexus: Any) -> None:
-    client = RawWsClient(nexus.ws_url)
-    try:
-        client.connect(nexus.token("erin", chats=["mine"]))
-        client.send_frame("SUBSCRIBE", {"id": "e", "destination": "/user/queue/errors"})
-        client.send_frame("SEND", {"destination": "/topic/chat/not-mine", "receipt": "x1"}, envelope("erin", "not-mine", "hi"))
-        error = client.expect("MESSAGE", subscription="e")
-        assert error.headers["receipt-id"] == "x1"
-        body = json.loads(error.body)
-        assert body["error"] == "FORBIDDEN"
-        assert body["trackingId"]
-        # No RECEIPT for a refused frame, and the connection still works.
-        client.send_frame("SUBSCRIBE", {"id": "m", "destination": "/topic/chat/mine", "receipt": "ok"})
-        client.expect("RECEIPT", receipt_id="ok")
-        assert not any(f.command == "RECEIPT" and f.headers.get("receipt-id") == "x1" for f in client.frames)
-    finally:
-        client.close()
 
 
 @pytest.mark.parametrize("client_class", [SockJsWsClient, XhrPollingClient])
@@ -321,45 +258,6 @@ def test_user_headers_of_a_send_reach_every_message_with_escaping_round_tripped(
         bob.disconnect()
 
 
-def test_refused_frame_without_errors_subscription_is_error_then_close(nexus: Any) -> None:
-    """STOMP has no other way to tell a plain client why: ERROR with receipt-id, the
-    code, the JSON details and the tracking id, then the close."""
-    conn, listener = stomp_py(nexus, "ivan", chats=["mine"])
-    try:
-        conn.send("/topic/chat/not-mine", envelope("ivan", "not-mine", "hi").decode(), receipt="refused")
-        error = listener.errors.get(timeout=10)
-        assert error.headers["receipt-id"] == "refused"
-        assert error.headers["code"] == "FORBIDDEN"
-        assert error.headers["message"]
-        assert error.headers["content-type"] == "application/json"
-        body = json.loads(error.body)
-        assert body["error"] == "FORBIDDEN"
-        assert body["details"]["destination"] == "/topic/chat/not-mine"
-        assert body["trackingId"] == error.headers["tracking-id"]
-        assert listener.disconnected.wait(10)
-        assert listener.receipts.empty()
-    finally:
-        conn.disconnect()
-
-
-@pytest.mark.parametrize("frame", ["SEND", "SUBSCRIBE"])
-def test_refused_frame_with_errors_subscription_keeps_the_connection(nexus: Any, frame: str) -> None:
-    client = RawWsClient(nexus.ws_url)
-    try:
-        client.connect(nexus.token("jack", chats=["ok"]))
-        client.subscribe_errors()
-        if frame == "SEND":
-            client.send_frame("SEND", {"destination": "/topic/chat/no", "receipt": "r"}, envelope("jack", "no", "x"))
-        else:
-            client.send_frame("SUBSCRIBE", {"id": "x", "destination": "/topic/chat/no", "receipt": "r"})
-        _, body = client.rejection()
-        assert body["error"] == "FORBIDDEN"
-        client.subscribe("ok", "/topic/chat/ok")
-        assert not any(f.command == "ERROR" for f in client.frames)
-    finally:
-        client.close()
-
-
 SOCKJS_OFF = ("websocket", "xhr", "xhr_streaming", "jsonp", "eventsource", "htmlfile")
 
 
@@ -445,40 +343,6 @@ def test_binary_message_from_history_is_reported_to_a_sockjs_subscriber(nexus: A
         assert message.headers["seq"] == "2" and json.loads(message.body) == {"text": "fine"}
     finally:
         client.close()
-
-
-def test_heart_beats_keep_stomp_py_connected_at_1000_ms() -> None:
-    """stomp.py closes a connection silent for 1.5x the interval; beats from a 1-second
-    tick came 1-2 s apart."""
-    with running_nexus(heartbeat=(1000, 1000)) as server:
-        conn = stomp.WSStompConnection(
-            [("127.0.0.1", server.port)], ws_path="/stomp/websocket", heartbeats=(1000, 1000)
-        )
-        listener = Collector()
-        conn.set_listener("collector", listener)
-        try:
-            conn.connect(passcode=server.token("olga"), wait=True)
-            assert not listener.disconnected.wait(5)
-            assert conn.is_connected()
-        finally:
-            conn.disconnect()
-
-
-def test_heart_beats_follow_a_short_negotiated_interval() -> None:
-    """A 200 ms interval gets a beat at least every 200 ms (not one per second)."""
-    with running_nexus(heartbeat=(200, 0)) as server:
-        client = RawWsClient(server.ws_url)
-        try:
-            client.connect(server.token("pat"), heart_beat="0,200")
-            beats = 0
-            started = time.monotonic()
-            while time.monotonic() - started < 2.0:
-                opcode, data = client.ws.recv_data()
-                beats += data.count(b"\n") if data.strip() == b"" else 0
-            # Ten intervals passed: a 1-second tick sends 2 beats, a per-interval timer 10+.
-            assert beats >= 7, beats
-        finally:
-            client.close()
 
 
 def test_every_frame_received_before_the_close_is_handled() -> None:

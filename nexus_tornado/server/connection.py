@@ -28,16 +28,13 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import json
 import logging
 import random
 import time
 import uuid
 from typing import Any, Deque, Dict, Optional, Set
 
-from tornado.ioloop import IOLoop
-
-from ..errors import AuthError, Rejection, RejectionCode, StoreUnavailable
+from ..errors import AuthError, Rejection, RejectionCode, StoreUnavailable, tracking_id
 from ..hub.hub import Subscriber
 from ..policy.auth import token_from_connect
 from ..policy.destinations import ERRORS_DESTINATION, PRESENCE_DESTINATION, TOKEN_DESTINATION, notifications_for
@@ -60,6 +57,8 @@ from ..transport.base import message_limit
 from ..transport.close_codes import SHUTDOWN_CLOSE, CloseCode
 from ..transport.sockjs_compat import SockJSConnection
 from .flow import PacedOutput, TransactionHold, parse_last_seq
+from .keepalive import Keepalive
+from .reports import Reports
 from .services import CLOSE_REASONS, SERVICES_KEY, ServerStats, Services
 from .shutdown import close_reason
 
@@ -71,19 +70,10 @@ _CLOSED = State.CLOSED
 #: The default of ``Settings.max_queued_frames``: most frames waiting to be worked off
 #: before the connection counts as flooding.
 MAX_QUEUED_EVENTS = 1000
-#: A heart-beat goes out once the connection has sent nothing for this share of the
-#: negotiated interval, so the client gets one within every interval even when the
-#: IOLoop runs the timer late.
-HEARTBEAT_SHARE = 0.9
 #: Frames still handled after the transport closed (what the client sent before the
 #: close and expects done: a message accepted, an acknowledgement recorded), unless the
 #: server ended the session with an ERROR.
 _HANDLED_AFTER_CLOSE = (Send, Ack, Nack)
-
-
-def tracking_id() -> str:
-    """A short id that ties what the client sees to the server's log line."""
-    return uuid.uuid4().hex[:16]
 
 
 class _Subscription(Subscriber):
@@ -113,8 +103,11 @@ class _Subscription(Subscriber):
         return "<subscription %s %s>" % (self.id, self.destination)
 
 
-class StompConnection(SockJSConnection):
-    """A sockjs-tornado connection class speaking STOMP; one instance per session."""
+class StompConnection(Keepalive, Reports, SockJSConnection):
+    """A sockjs-tornado connection class speaking STOMP; one instance per session.
+
+    Its clocks (deadlines, heart-beats) are in :class:`~.keepalive.Keepalive`, how it
+    reports refusals and failures in :class:`~.reports.Reports`."""
 
     def __init__(self, session: Any) -> None:
         super().__init__(session)
@@ -197,9 +190,7 @@ class StompConnection(SockJSConnection):
             return
         self._closed = True
         self.services.connections.pop(self, None)
-        if self._heartbeat_timer is not None:
-            IOLoop.current().remove_timeout(self._heartbeat_timer)
-            self._heartbeat_timer = None
+        self._stop_heartbeat()
         reason = self._why_closed()
         ServerStats.bump(self.services.stats.closed, reason)
         log.info(
@@ -495,68 +486,6 @@ class StompConnection(SockJSConnection):
         if receipt:
             self.stomp.send_receipt(receipt)
 
-    def reject(self, rejection: Rejection, receipt: Optional[str]) -> None:
-        """Report a refused frame on ``/user/queue/errors``; the connection stays open."""
-        tid = tracking_id()
-        ServerStats.bump(self.services.stats.rejections, str(rejection.code))
-        log.warning(
-            "rejected %s for %s: %s [trackingId=%s conn=%s]",
-            rejection.code, self._who(), rejection.log_detail, tid, self.conn_id,
-            extra=self._log_fields(event="rejection", code=str(rejection.code), trackingId=tid),
-        )
-        self._report(rejection, receipt, tid)
-
-    def _report(self, rejection: Rejection, receipt: Optional[str], tid: str) -> None:
-        """Tell the client: a MESSAGE on its ``/user/queue/errors`` subscription, the
-        connection staying open; without that subscription, what STOMP says: ERROR
-        (with the same code, details and tracking id), then the close."""
-        if self.stomp.state is not State.CONNECTED:
-            return
-        if self._errors_subscription is None:
-            self.stomp.send_error(
-                rejection.message,
-                _error_body(rejection, tid).decode(),
-                receipt,
-                headers={"code": rejection.code, "tracking-id": tid},
-                content_type="application/json",
-            )
-            return
-        self._error_message(rejection, receipt, tid)
-
-    def _error_message(self, rejection: Rejection, receipt: Optional[str], tid: str) -> None:
-        assert self._errors_subscription is not None
-        self._errors_seq += 1
-        self.services.stats.messages_sent += 1
-        headers = {
-            "destination": ERRORS_DESTINATION,
-            "message-id": "error-" + tid,
-            "content-type": "application/json",
-            "seq": str(self._errors_seq),
-        }
-        if receipt:
-            headers["receipt-id"] = receipt
-        self.stomp.send_message(self._errors_subscription, MessageTemplate(headers, _error_body(rejection, tid), self._errors_seq))
-
-    def _fail(self, what: str, receipt: Optional[str] = None) -> None:
-        """An unexpected failure of ours: log the trace, tell the client only an id."""
-        tid = tracking_id()
-        log.exception(
-            "%s for %s [trackingId=%s conn=%s]", what, self._who(), tid, self.conn_id,
-            extra=self._log_fields(event="failure", trackingId=tid),
-        )
-        if self.stomp.state is State.CONNECTED:
-            ServerStats.bump(self.services.stats.rejections, RejectionCode.SERVER_ERROR.value)
-            # Not a protocol fault: the connection stays (wire contract, SERVER_ERROR).
-            self._report(Rejection(RejectionCode.SERVER_ERROR, "internal error", {"trackingId": tid}), receipt, tid)
-        elif not self.stomp.closed:
-            self.stomp.send_error("internal error", "trackingId: %s" % tid, receipt)
-
-    def _log_fields(self, **fields: Any) -> Dict[str, Any]:
-        """``extra`` of a log record: what a JSON log line carries besides the message."""
-        fields.setdefault("user", self.principal.user_id if self.principal is not None else None)
-        fields.update(conn=self.conn_id, transport=self.transport, ip=self.remote_ip)
-        return {"nexus": fields}
-
     def _why_closed(self) -> str:
         """Why this connection ended, as one of :data:`CLOSE_REASONS`."""
         reason = self._close_reason
@@ -570,11 +499,6 @@ class StompConnection(SockJSConnection):
         if ended in CLOSE_REASONS:
             return ended
         return "connect refused" if self.principal is None and reason is not None else "protocol error"
-
-    def _who(self) -> str:
-        """Who this connection is, for log lines (never the token)."""
-        user = self.principal.user_id if self.principal is not None else "-"
-        return "%s@%s" % (user, self.remote_ip or "?")
 
     def _flush(self, binary: bool = False) -> None:
         """Write what the session queued (as binary data when ``binary``: a MESSAGE
@@ -618,63 +542,6 @@ class StompConnection(SockJSConnection):
         if self._close_reason is None:
             self._close_reason = reason
         self.session.close(code, reason)
-
-    # -- timers (driven by the plugin's housekeeping tick) ------------------------------
-
-    def tick(self, now: float, wall: float) -> None:
-        """Connect deadline, idle timeout, token expiry and STOMP heart-beats."""
-        settings = self.services.settings
-        stomp = self.stomp
-        if stomp.state is State.AWAIT_CONNECT or stomp.state is State.CONNECTING:
-            if now - self.opened_at > settings.connect_timeout:
-                stomp.send_error("connect timeout", "no CONNECT within %g s" % settings.connect_timeout)
-                self._flush()
-            return
-        if stomp.state is not State.CONNECTED:
-            return
-        if now - self.last_inbound > settings.idle_timeout:
-            stomp.send_error("idle timeout", "no traffic for %g s" % settings.idle_timeout)
-        elif self.principal is not None and wall > self.principal.expires_at + settings.jwt_leeway:
-            stomp.send_error("token expired", "refresh the token on %s before it expires" % TOKEN_DESTINATION)
-        else:
-            expect_every = stomp.heartbeat[1]
-            if expect_every and now - self.last_inbound > 2 * expect_every / 1000.0:
-                stomp.send_error("heart-beat timeout", "no heart-beat for %d ms" % (2 * expect_every))
-        self._flush()
-
-    # -- heart-beats (a timer per connection: whatever the negotiated interval) ---------
-
-    def _schedule_heartbeat(self) -> None:
-        """Wake up when the connection will have been quiet for its heart-beat period."""
-        send_every = self.stomp.heartbeat[0]
-        if not send_every or self._closed:
-            return
-        period = send_every / 1000.0 * HEARTBEAT_SHARE
-        delay = max(0.0, self.last_outbound + period - _monotonic())
-        self._heartbeat_timer = IOLoop.current().call_later(delay, self._heartbeat)
-
-    def _heartbeat(self) -> None:
-        """Send an EOL heart-beat unless something else went out meanwhile (any frame
-        counts), and re-arm: STOMP 1.2 "Heart-beating", at least every interval."""
-        self._heartbeat_timer = None
-        stomp = self.stomp
-        if self._closed or stomp.state is not State.CONNECTED:
-            return
-        period = stomp.heartbeat[0] / 1000.0 * HEARTBEAT_SHARE
-        # The loop may run a timer up to its clock resolution early: allow 1%.
-        if _monotonic() - self.last_outbound >= period * 0.99:
-            stomp.send_heartbeat()
-            self._flush()
-        self._schedule_heartbeat()
-
-
-def _error_body(rejection: Rejection, tid: str) -> bytes:
-    """The JSON body of an error report (wire contract)."""
-    return json.dumps(
-        {"error": rejection.code, "message": rejection.message, "details": rejection.details, "trackingId": tid},
-        separators=(",", ":"),
-    ).encode()
-
 
 #: Connections' work tasks while they run (the event loop references tasks weakly).
 _working: "Set[asyncio.Task[None]]" = set()

@@ -41,11 +41,10 @@ import collections
 import inspect
 import json
 import logging
-import uuid
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, Deque, Dict, List, Mapping, Optional, Tuple, Union
 
-from ..errors import ConfigError, NexusError, Rejection, RejectionCode
+from ..errors import ConfigError, NexusError, Rejection, RejectionCode, tracking_id
 from ..hub.hub import Hub
 from ..hub.store import StoredMessage
 from ..policy.destinations import DestinationPattern
@@ -160,10 +159,6 @@ def _entry(fn: Callable[..., Any], type: Optional[str], destination: Optional[st
     if type is not None and (not isinstance(type, str) or not type):
         raise ConfigError("%s type must be a message type name" % what)
     return _Entry(fn, type, _pattern(destination))
-
-
-def tracking_id() -> str:
-    return uuid.uuid4().hex[:16]
 
 
 def encode(message: Mapping[str, Any]) -> bytes:

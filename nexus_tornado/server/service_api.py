@@ -25,10 +25,10 @@ from typing import Any, Dict, List, Optional, Union
 
 import tornado.web
 
-from ..errors import AuthError, Rejection, RejectionCode, StoreUnavailable
+from ..errors import AuthError, Rejection, RejectionCode, StoreUnavailable, tracking_id
 from ..policy.destinations import is_valid_id, notifications_for
 from ..policy.principal import Principal
-from .handlers import encode, tracking_id
+from .handlers import encode
 from .services import Services
 
 __all__ = ["ServiceApiHandler", "service_api_urls"]

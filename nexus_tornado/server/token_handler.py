@@ -30,8 +30,8 @@ from typing import Any, Awaitable, Callable, Dict, Mapping, Optional, Type, Unio
 
 import tornado.web
 
+from ..errors import tracking_id
 from ..policy.tokens import TokenIssuer
-from .handlers import tracking_id
 
 __all__ = ["ClaimsCallback", "TokenHandlerMixin", "token_handler_class"]
 
