@@ -35,7 +35,8 @@ def _static_path() -> str:
     raise RuntimeError("the demo page (static/index.html) is missing from this installation")
 
 
-#: Directory holding index.html, demo.js, demo.css, nexus-client.js and vendor/.
+#: Directory holding index.html, demo.js (with demo-support.js and demo-board.js), demo.css,
+#: nexus-client.js (with nexus-messages.js), nexus-token.js and vendor/.
 STATIC_PATH = _static_path()
 
 

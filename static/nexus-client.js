@@ -4,8 +4,10 @@
  * Built on the vendored builds of sockjs-client (global `SockJS`) and @stomp/stompjs
  * (global `StompJs`, transpiled to ES5); load those first with plain <script> tags,
  * after the Promise and TextEncoder polyfills in static/vendor/ (they install only
- * where missing). No build step. This file is ES5 (var, function, no modules, no
- * arrow functions) so that it runs as is in IE 9-11-era browsers (docs/demo.md).
+ * where missing), then nexus-messages.js (its bookkeeping of subscriptions and sends),
+ * then this file. No build step. Both files are ES5 (var, function, no modules, no
+ * arrow functions) so that they run as is in IE 9-11-era browsers (docs/demo.md).
+ * Under CommonJS or AMD this file requires nexus-messages.js itself.
  *
  * What it adds to stompjs (see docs/demo.md for the full API):
  *  - connects with a JWT (STOMP CONNECT header `Authorization: Bearer <jwt>`), asking
@@ -40,13 +42,14 @@
  */
 (function (root, factory) {
   if (typeof define === 'function' && define.amd) {
-    define([], function () { return factory(root); });
+    define(['./nexus-messages'], function (messages) { return factory(root, messages); });
   } else if (typeof module === 'object' && module.exports) {
-    module.exports = factory(root);
+    module.exports = factory(root, require('./nexus-messages.js'));
   } else {
-    root.NexusClient = factory(root);
+    if (!root.NexusMessages) { throw new Error('nexus-client.js: load nexus-messages.js before it'); }
+    root.NexusClient = factory(root, root.NexusMessages);
   }
-}(typeof self !== 'undefined' ? self : this, function (root) {
+}(typeof self !== 'undefined' ? self : this, function (root, messages) {
   'use strict';
 
   /** Destination the server sends this session's rejections to (wire contract). */
@@ -59,7 +62,6 @@
   var SOCKJS_TRANSPORTS = ['websocket', 'xhr-streaming', 'xdr-streaming', 'eventsource',
     'iframe-eventsource', 'htmlfile', 'iframe-htmlfile', 'xhr-polling', 'xdr-polling',
     'iframe-xhr-polling', 'jsonp-polling'];
-  var MAX_OUTBOX = 200;
   /** The longest reconnect delay a server may ask for (ms). */
   var MAX_SERVER_DELAY = 5 * 60 * 1000;
 
@@ -129,51 +131,6 @@
     return match ? Math.min(parseInt(match[1], 10), MAX_SERVER_DELAY) : null;
   }
 
-  /** localStorage wrapper that degrades to memory (private mode, quota, disabled). */
-  function SeqStore(storage, prefix) {
-    this._storage = storage;
-    this._prefix = prefix;
-    this._memory = {};
-  }
-  // A stored position is "<seq>" or "<seq>:<epoch>" (the epoch names the server's
-  // numbering; seqs compare only within one epoch).
-  SeqStore.prototype._raw = function (key) {
-    var full = this._prefix + key;
-    if (this._storage) {
-      try {
-        var v = this._storage.getItem(full);
-        return (v !== null && v !== undefined && v !== '') ? String(v) : null;
-      } catch (e) { /* fall through to memory */ }
-    }
-    return Object.prototype.hasOwnProperty.call(this._memory, full) ? this._memory[full] : null;
-  };
-  SeqStore.prototype.get = function (key) {
-    var v = this._raw(key);
-    if (v === null) { return null; }
-    var n = parseInt(v, 10);
-    return isNaN(n) ? null : n;
-  };
-  SeqStore.prototype.getEpoch = function (key) {
-    var v = this._raw(key);
-    var at = v === null ? -1 : v.indexOf(':');
-    return at < 0 ? null : v.slice(at + 1);
-  };
-  SeqStore.prototype.set = function (key, value, epoch) {
-    var full = this._prefix + key;
-    var text = String(value) + (epoch ? ':' + epoch : '');
-    this._memory[full] = text;
-    if (this._storage) {
-      try { this._storage.setItem(full, text); } catch (e) { /* memory only */ }
-    }
-  };
-  SeqStore.prototype.remove = function (key) {
-    var full = this._prefix + key;
-    delete this._memory[full];
-    if (this._storage) {
-      try { this._storage.removeItem(full); } catch (e) { /* ignore */ }
-    }
-  };
-
   var DEFAULTS = {
     url: '/stomp',                 // the SockJS endpoint (the server's prefix)
     transport: 'auto',             // 'auto', a SockJS transport name, or 'raw-websocket'
@@ -205,13 +162,14 @@
     if (storage === undefined) {
       try { storage = root.localStorage; } catch (e) { storage = null; }
     }
-    this._seqs = new SeqStore(storage, this.options.storagePrefix);
+    var self = this;
     this._listeners = {};
-    this._subs = {};          // id -> subscription record
-    this._subCounter = 0;
-    this._receiptCounter = 0;
-    this._pending = {};       // receipt id -> {onReceipt, onRejected, onError}
-    this._outbox = [];        // sends made while not connected
+    this._subs = new messages.Subscriptions(new messages.SeqStore(storage, this.options.storagePrefix), {
+      emit: function (event, data) { self._emit(event, data); },
+      log: function (text) { self._log(text); },
+      userId: function () { return self.userId; }
+    });
+    this._sends = new messages.Sends(function () { return self.options.random(); });
     this._token = this.options.token;
     this._stomp = null;       // the current StompJs.Client
     this._socket = null;      // its SockJS / WebSocket
@@ -292,7 +250,7 @@
     this._running = false;
     this._clearTimers();
     this._dropConnection();
-    this._failPending('disconnected before the server confirmed this message');
+    this._sends.failPending('disconnected before the server confirmed this message');
     this.transport = null;
     this._setState('disconnected', { reason: 'closed by the page' });
     return this;
@@ -416,21 +374,17 @@
     // The rejection channel first, so nothing sent below can be rejected unseen.
     this._stomp.subscribe(ERRORS_DESTINATION, function (message) { self._onRejection(message); },
       { id: 'nexus-errors' });
-    for (var id in this._subs) {
-      if (Object.prototype.hasOwnProperty.call(this._subs, id)) { this._subscribeNow(this._subs[id]); }
-    }
+    this._subs.each(function (record) { self._subs.open(self._stomp, record); });
     this._emit('token', { exp: claims.exp || null, refreshed: false });
     this._scheduleRefresh();
     this._setState('connected', { attempt: 0 });
-    var outbox = this._outbox;
-    this._outbox = [];
-    for (var i = 0; i < outbox.length; i++) { this._publish(outbox[i]); }
+    this._sends.flush(this._stomp);
   };
 
   NexusClient.prototype._onClosed = function (evt) {
     var reason = evt && (evt.reason || evt.code) ? String(evt.reason || evt.code) : 'connection closed';
     this._dropConnection();
-    this._failPending('connection lost before the server confirmed this message');
+    this._sends.failPending('connection lost before the server confirmed this message');
     if (this._refreshTimer) { clearTimeout(this._refreshTimer); this._refreshTimer = null; }
     this.transport = null;
     if (this._running) {
@@ -471,10 +425,8 @@
   };
 
   // ---- subscriptions and replay ---------------------------------------------------
-
-  NexusClient.prototype._seqKey = function (destination) {
-    return (this.userId || '?') + ':' + destination;
-  };
+  // The records, their SUBSCRIBE headers and what each MESSAGE means for them:
+  // Subscriptions in nexus-messages.js.
 
   /**
    * Subscribe to `destination`; `onMessage(body, meta)` gets the parsed JSON body (or
@@ -491,132 +443,35 @@
    * options.ack: 'auto' (default), 'client' or 'client-individual' (acked on delivery).
    */
   NexusClient.prototype.subscribe = function (destination, onMessage, options) {
-    var opts = options || {};
-    var id = 'sub-' + (++this._subCounter);
-    var since = opts.since === undefined ? 'stored' : opts.since;
-    var record = {
-      id: id,
-      destination: destination,
-      onMessage: onMessage || noop,
-      ack: opts.ack || 'auto',
-      since: since,
-      resume: opts.resume !== false,
-      lastSeq: null,       // highest seq seen by this page
-      epoch: null,         // the epoch of lastSeq (the server's numbering)
-      resumed: false,      // true once subscribed at least once
-      handle: null
-    };
-    this._subs[id] = record;
-    if (this.state === 'connected' && this._stomp) { this._subscribeNow(record); }
+    var record = this._subs.add(destination, onMessage, options);
+    if (this.state === 'connected' && this._stomp) { this._subs.open(this._stomp, record); }
     var self = this;
     return {
-      id: id,
+      id: record.id,
       destination: destination,
-      unsubscribe: function () { self._unsubscribe(id); }
+      unsubscribe: function () { self._unsubscribe(record.id); }
     };
   };
 
   NexusClient.prototype._unsubscribe = function (id) {
-    var record = this._subs[id];
-    if (!record) { return; }
-    delete this._subs[id];
-    if (record.handle && this.state === 'connected') {
+    var record = this._subs.remove(id);
+    if (record && record.handle && this.state === 'connected') {
       try { record.handle.unsubscribe(); } catch (e) { /* connection gone */ }
     }
   };
 
   /** Forget the stored last seq of `destination` (the next subscribe starts as told). */
   NexusClient.prototype.forgetSeq = function (destination) {
-    this._seqs.remove(this._seqKey(destination));
+    this._subs.forget(destination);
   };
 
   /** The highest seq seen on `destination` (this page or stored), or null. */
   NexusClient.prototype.lastSeq = function (destination) {
-    for (var id in this._subs) {
-      if (Object.prototype.hasOwnProperty.call(this._subs, id)) {
-        var r = this._subs[id];
-        if (r.destination === destination && r.lastSeq !== null) { return r.lastSeq; }
-      }
-    }
-    return this._seqs.get(this._seqKey(destination));
-  };
-
-  NexusClient.prototype._subscribeNow = function (record) {
-    var self = this;
-    var headers = { id: record.id, ack: record.ack };
-    var after = null;
-    var epoch = record.epoch;
-    if (!record.resume) {
-      after = null;
-    } else if (record.resumed || record.lastSeq !== null) {
-      after = record.lastSeq;
-    } else if (record.since === 'stored') {
-      after = this._seqs.get(this._seqKey(record.destination));
-      epoch = this._seqs.getEpoch(this._seqKey(record.destination));
-    } else if (typeof record.since === 'number') {
-      after = record.since;
-    }
-    if (after !== null) {
-      headers['last-seq'] = String(after);
-      if (epoch) { headers.epoch = epoch; }
-      record.epoch = epoch;
-      // Everything at or below `after` counts as seen from now on.
-      if (record.lastSeq === null || record.lastSeq < after) { record.lastSeq = after; }
-    } else if (!record.resume) {
-      record.lastSeq = null;  // a fresh start: the snapshot and live messages
-    }
-    record.resumed = true;
-    record.handle = this._stomp.subscribe(record.destination, function (message) {
-      self._onMessage(record, message);
-    }, headers);
-  };
-
-  NexusClient.prototype._onMessage = function (record, message) {
-    if (!this._subs[record.id]) { return; }  // unsubscribed meanwhile
-    var headers = message.headers || {};
-    var seq = headers.seq !== undefined ? parseInt(headers.seq, 10) : NaN;
-    if (record.ack !== 'auto') {
-      try { message.ack(); } catch (e) { /* connection gone; it will come again */ }
-    }
-    if (headers['seq-reset'] !== undefined) {
-      // The server's numbering started again (its in-memory store was restarted, or
-      // a new database): numbers seen before say nothing about this message.
-      record.lastSeq = null;
-      record.epoch = null;
-      this._emit('reset', { destination: record.destination, seq: seq });
-    }
-    if (!isNaN(seq) && record.lastSeq !== null && seq <= record.lastSeq) {
-      this._emit('duplicate', { destination: record.destination, seq: seq });
-      return;
-    }
-    var gap = null;
-    if (headers['gap-from'] !== undefined) {
-      gap = { destination: record.destination,
-              from: parseInt(headers['gap-from'], 10),
-              to: parseInt(headers['gap-to'], 10) };
-      this._emit('gap', gap);
-    }
-    if (!isNaN(seq)) {
-      record.lastSeq = seq;
-      if (headers.epoch !== undefined) { record.epoch = headers.epoch; }
-      this._seqs.set(this._seqKey(record.destination), seq, record.epoch);
-    }
-    var body = message.body;
-    try { body = JSON.parse(message.body); } catch (e) { /* not JSON: hand over the text */ }
-    try {
-      record.onMessage(body, {
-        destination: record.destination,
-        seq: isNaN(seq) ? null : seq,
-        messageId: headers['message-id'] || null,
-        headers: headers,
-        gap: gap
-      });
-    } catch (e) {
-      this._log('message handler for ' + record.destination + ' failed: ' + e);
-    }
+    return this._subs.lastSeq(destination);
   };
 
   // ---- sending ----------------------------------------------------------------------
+  // The outbox, receipts and rejections of each send: Sends in nexus-messages.js.
 
   /**
    * A message envelope of the wire contract: {type, timestamp, senderId, payload}.
@@ -639,60 +494,12 @@
    * (at most 200) and go out after the next CONNECTED. Returns the receipt id.
    */
   NexusClient.prototype.send = function (destination, body, callbacks, headers) {
-    var item = {
-      destination: destination,
-      body: typeof body === 'string' ? body : JSON.stringify(body),
-      headers: extend({}, headers || {}),
-      callbacks: callbacks || {},
-      receipt: 'r-' + (++this._receiptCounter) + '-' + Math.floor(this.options.random() * 1e9).toString(36)
-    };
-    if (this.state === 'connected' && this._stomp) {
-      this._publish(item);
-    } else if (this._outbox.length < MAX_OUTBOX) {
-      this._outbox.push(item);
-    } else {
-      (item.callbacks.onError || noop)({ error: 'OUTBOX_FULL', message: 'too many messages waiting for a connection' });
-    }
-    return item.receipt;
-  };
-
-  NexusClient.prototype._publish = function (item) {
-    var self = this;
-    var headers = extend({ 'content-type': 'application/json' }, item.headers, { receipt: item.receipt });
-    this._pending[item.receipt] = item.callbacks;
-    this._stomp.watchForReceipt(item.receipt, function () {
-      var cb = self._pending[item.receipt];
-      delete self._pending[item.receipt];
-      if (cb && cb.onReceipt) { cb.onReceipt(); }
-    });
-    this._stomp.publish({ destination: item.destination, body: item.body, headers: headers });
-  };
-
-  NexusClient.prototype._failPending = function (text) {
-    var pending = this._pending;
-    this._pending = {};
-    for (var r in pending) {
-      if (Object.prototype.hasOwnProperty.call(pending, r) && pending[r].onError) {
-        pending[r].onError({ error: 'UNCONFIRMED', message: text, receiptId: r });
-      }
-    }
+    var stomp = this.state === 'connected' ? this._stomp : null;
+    return this._sends.send(stomp, destination, body, callbacks, headers);
   };
 
   NexusClient.prototype._onRejection = function (message) {
-    var data;
-    try { data = JSON.parse(message.body); } catch (e) { data = { error: 'SERVER_ERROR', message: message.body }; }
-    var rejection = {
-      error: data.error || 'SERVER_ERROR',
-      message: data.message || '',
-      details: data.details || {},
-      trackingId: data.trackingId || null,
-      receiptId: message.headers['receipt-id'] || null
-    };
-    if (rejection.receiptId && this._pending[rejection.receiptId]) {
-      var cb = this._pending[rejection.receiptId];
-      delete this._pending[rejection.receiptId];
-      if (cb.onRejected) { cb.onRejected(rejection); }
-    }
+    var rejection = this._sends.reject(message);
     if (this.options.onRejected) { this.options.onRejected(rejection); }
     this._emit('rejected', rejection);
   };

@@ -33,6 +33,8 @@ def test_wheel_carries_demo_static_and_config(wheel: Path) -> None:
         "nexus_tornado/demo/__init__.py",
         "nexus_tornado/demo/static/index.html",
         "nexus_tornado/demo/static/nexus-client.js",
+        "nexus_tornado/demo/static/nexus-messages.js",
+        "nexus_tornado/demo/static/demo-board.js",
         "nexus_tornado/demo/static/vendor/sockjs.min.js",
         "nexus_tornado/config/schemas.json",
         "nexus_tornado/config/nexus.example.ini",

@@ -1,4 +1,5 @@
-"""static/nexus-client.js in Chromium, over a scripted stand-in for StompJs.Client.
+"""static/nexus-client.js (with its part static/nexus-messages.js) in Chromium, over a
+scripted stand-in for StompJs.Client.
 
 The stand-in records what the client asks stompjs to do (SUBSCRIBE headers, SENDs,
 receipts) and lets the test play the server's part (CONNECTED, MESSAGE, socket close),
@@ -11,6 +12,9 @@ from __future__ import annotations
 
 import base64
 import json
+import re
+import shutil
+import subprocess
 import time
 from pathlib import Path
 from typing import Any, Dict, Iterator, List
@@ -19,7 +23,9 @@ import pytest
 
 pytestmark = pytest.mark.browser
 
-CLIENT_JS = Path(__file__).resolve().parents[2] / "static" / "nexus-client.js"
+ROOT = Path(__file__).resolve().parents[2]
+#: The client's files, in the order a page loads them (nexus-client.js needs the other).
+CLIENT_JS = [ROOT / "static" / "nexus-messages.js", ROOT / "static" / "nexus-client.js"]
 
 FAKE_STOMP = r"""
 window.fakes = [];
@@ -79,7 +85,8 @@ def page(new_page: Any) -> Iterator[Any]:
         status=200, content_type="text/html", body="<!DOCTYPE html><title>client</title>"))
     page.goto(ORIGIN + "/")
     page.add_script_tag(content=FAKE_STOMP)
-    page.add_script_tag(path=str(CLIENT_JS))
+    for path in CLIENT_JS:
+        page.add_script_tag(path=str(path))
     yield page
 
 
@@ -273,3 +280,52 @@ def test_a_server_shutting_down_sets_the_reconnect_delay(page: Any) -> None:
            .map(c => NexusClient.serverReconnectDelay({code: c[0], reason: c[1]}))"""
     )
     assert delays == [250, None, None, 300000]
+
+
+def test_the_page_and_the_docs_load_the_client_in_order() -> None:
+    names = [path.name for path in CLIENT_JS]
+    for document in (ROOT / "static" / "index.html", ROOT / "docs" / "demo.md"):
+        loaded = re.findall(r'<script src="/static/([^"/]+)"', document.read_text(encoding="utf-8"))
+        assert [name for name in loaded if name in names] == names, document
+
+
+def test_without_its_part_the_client_says_what_to_load(browser: Any) -> None:
+    # A context of its own: new_page fails a test on any uncaught error, and this one is wanted.
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        page.set_content("<!DOCTYPE html><title>client</title>")
+        with page.expect_event("pageerror") as error:
+            page.add_script_tag(path=str(CLIENT_JS[1]))
+        assert "load nexus-messages.js before it" in str(error.value)
+        assert page.evaluate("typeof NexusClient") == "undefined"
+    finally:
+        context.close()
+
+
+COMMONJS = r"""
+var NexusClient = require(process.argv[1]);
+var client = new NexusClient({ token: 'x.e30.y', storage: null });
+var sub = client.subscribe('/topic/chat/general', function () {}, { since: 0 });
+process.stdout.write(JSON.stringify({
+  api: ['connect', 'disconnect', 'subscribe', 'send', 'envelope', 'refreshToken', 'lastSeq', 'forgetSeq',
+        'setTransport', 'reconnectNow', 'on', 'off'].filter(function (m) { return typeof client[m] === 'function'; }),
+  statics: [typeof NexusClient.backoffDelay, typeof NexusClient.decodeJwt, typeof NexusClient.serverReconnectDelay],
+  subscription: sub.id,
+  queued: typeof client.send('/topic/chat/general', { hi: 1 })
+}));
+"""
+
+
+def test_commonjs_require_gives_the_whole_client() -> None:
+    if not shutil.which("node"):
+        pytest.skip("node is not installed")
+    result = subprocess.run(["node", "-e", COMMONJS, str(CLIENT_JS[1])],
+                            capture_output=True, text=True, timeout=60, check=True)
+    assert json.loads(result.stdout) == {
+        "api": ["connect", "disconnect", "subscribe", "send", "envelope", "refreshToken", "lastSeq", "forgetSeq",
+                "setTransport", "reconnectNow", "on", "off"],
+        "statics": ["function", "function", "function"],
+        "subscription": "sub-1",
+        "queued": "string",
+    }

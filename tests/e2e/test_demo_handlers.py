@@ -67,7 +67,8 @@ def verify(token: str) -> Any:
 
 
 def test_static_path_holds_the_page() -> None:
-    for name in ("index.html", "demo.js", "demo.css", "nexus-client.js", "nexus-token.js", "vendor/VERSIONS"):
+    for name in ("index.html", "demo.js", "demo-support.js", "demo-board.js", "demo.css",
+                 "nexus-messages.js", "nexus-client.js", "nexus-token.js", "vendor/VERSIONS"):
         assert os.path.isfile(os.path.join(STATIC_PATH, name)), name
 
 
@@ -177,6 +178,7 @@ def test_vendored_libraries_are_recorded() -> None:
 @pytest.mark.parametrize("path, content_type", [
     ("/", "text/html"),
     ("/static/nexus-client.js", "javascript"),
+    ("/static/nexus-messages.js", "javascript"),
     ("/static/vendor/VERSIONS", "text/plain"),
     ("/static/vendor/LICENSE.stompjs", "text/plain"),
 ])

@@ -53,7 +53,7 @@ def test_the_page_gets_its_token_from_the_hosts_login(host_app: HostApp, new_pag
     page = new_page()
     page.goto("http://127.0.0.1:%d/stomp/info" % host_app.port)  # any page of the app's origin
     for name in ("vendor/promise-polyfill.min.js", "vendor/fast-text-encoding.min.js", "vendor/sockjs.min.js",
-                 "vendor/stomp.es5.min.js", "nexus-client.js", "nexus-token.js"):
+                 "vendor/stomp.es5.min.js", "nexus-messages.js", "nexus-client.js", "nexus-token.js"):
         page.add_script_tag(path=str(STATIC / name))
     result = page.evaluate(SCRIPT)
     assert result == {"user": "ann", "message": ["from the browser", 1], "fetched": 2,
@@ -63,8 +63,8 @@ def test_the_page_gets_its_token_from_the_hosts_login(host_app: HostApp, new_pag
 def test_without_a_session_the_client_is_told_401(host_app: HostApp, new_page: Any) -> None:  # noqa: F811
     page = new_page()
     page.goto("http://127.0.0.1:%d/stomp/info" % host_app.port)
-    page.add_script_tag(path=str(STATIC / "nexus-client.js"))
-    page.add_script_tag(path=str(STATIC / "nexus-token.js"))
+    for name in ("nexus-messages.js", "nexus-client.js", "nexus-token.js"):
+        page.add_script_tag(path=str(STATIC / name))
     status = page.evaluate("""() => new Promise(function (resolve) {
       document.cookie = '_xsrf=0123456789abcdef0123456789abcdef; path=/';
       NexusClient.hostToken('/nexus/token')(function (err, token) { resolve(err ? err.status : token); });
