@@ -8,6 +8,7 @@ each covers); a new test module is one or the other.
 
 from __future__ import annotations
 
+import configparser
 from pathlib import Path
 from typing import Dict
 
@@ -62,3 +63,15 @@ def test_every_test_module_mirrors_a_source_module_or_is_a_known_suite() -> None
     known = set(expected_test_modules()) | set(CROSS_CUTTING)
     strays = sorted(p.name for p in TESTS.glob("test_*.py") if p.name not in known)
     assert not strays, "test modules that mirror no source module: %s" % strays
+
+
+def test_mutation_testing_runs_every_test_module_of_the_mutated_packages() -> None:
+    """scripts/mutation.sh mutates stomp/ and policy/ and runs each mutant against the
+    test modules setup.cfg [mutmut] lists: a test module missing there leaves its
+    module's mutants untested (reported as survivors, or "no tests")."""
+    parser = configparser.ConfigParser()
+    parser.read(ROOT / "setup.cfg")
+    listed = {Path(line).name for line in parser["mutmut"]["pytest_add_cli_args_test_selection"].split()}
+    mutated = {line.strip().split("/")[1] for line in parser["mutmut"]["only_mutate"].split()}
+    wanted = {test for test, source in expected_test_modules().items() if source.split("/")[1] in mutated}
+    assert wanted - listed == set(), "add to setup.cfg [mutmut]: %s" % sorted(wanted - listed)
