@@ -22,8 +22,6 @@ def seqs(messages: List[MessageTemplate]) -> List[int]:
 
 def test_ack_ids_are_unique_in_the_session_and_name_their_subscription() -> None:
     acks = PendingAcks(10)
-    acks.open("a")
-    acks.open("b")
     ids = [acks.new_ack_id("a"), acks.new_ack_id("b"), acks.new_ack_id("a")]
     assert len(set(ids)) == 3
     assert [acks.subscription_of(i) for i in ids] == ["a", "b", "a"]
@@ -32,7 +30,6 @@ def test_ack_ids_are_unique_in_the_session_and_name_their_subscription() -> None
 
 def test_individual_take_settles_just_that_message() -> None:
     acks = PendingAcks(10)
-    acks.open("s")
     for n in (1, 2, 3):
         acks.add("s", "k%d" % n, message(n))
     assert seqs(acks.take("s", "k2", cumulative=False)) == [2]
@@ -42,7 +39,6 @@ def test_individual_take_settles_just_that_message() -> None:
 
 def test_cumulative_take_settles_every_earlier_message_oldest_first() -> None:
     acks = PendingAcks(10)
-    acks.open("s")
     for n in (1, 2, 3):
         acks.add("s", "k%d" % n, message(n))
     assert seqs(acks.take("s", "k2", cumulative=True)) == [1, 2]
@@ -52,7 +48,6 @@ def test_cumulative_take_settles_every_earlier_message_oldest_first() -> None:
 
 def test_pending_messages_per_subscription_are_bounded() -> None:
     acks = PendingAcks(2)
-    acks.open("s")
     for n in (1, 2, 3):
         acks.add("s", "k%d" % n, message(n))
     assert not acks.is_pending("s", "k1") and acks.is_settled("k1")  # forgotten
@@ -61,7 +56,6 @@ def test_pending_messages_per_subscription_are_bounded() -> None:
 
 def test_a_key_added_again_moves_to_the_end() -> None:
     acks = PendingAcks(2)
-    acks.open("s")
     acks.add("s", "k1", message(1))
     acks.add("s", "k2", message(2))
     acks.add("s", "k1", message(1))  # redelivered (1.0/1.1 keys are message ids)
@@ -71,7 +65,6 @@ def test_a_key_added_again_moves_to_the_end() -> None:
 
 def test_remembered_settled_keys_are_bounded_oldest_forgotten_first() -> None:
     acks = PendingAcks(2)
-    acks.open("s")
     for n in (1, 2, 3):
         key = acks.new_ack_id("s")
         acks.add("s", key, message(n))
@@ -82,8 +75,6 @@ def test_remembered_settled_keys_are_bounded_oldest_forgotten_first() -> None:
 
 def test_closing_a_subscription_settles_what_it_had_pending() -> None:
     acks = PendingAcks(10)
-    acks.open("s")
-    acks.open("t")
     acks.add("s", "k1", message(1))
     acks.add("t", "k2", message(2))
     acks.close("s")

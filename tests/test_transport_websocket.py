@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import struct
 from typing import Any, Dict, List, Optional, Tuple
@@ -255,6 +256,32 @@ def test_framed_close_on_open_sends_close_frame_then_ends(serve: Serve) -> None:
         assert recv_close(ws)[0] == 3002
     finally:
         release(ws)
+
+
+def test_an_open_connection_keeps_one_task(serve: Serve) -> None:
+    """Memory per idle connection: sockjs-tornado's handshake wrapper (a gen.coroutine
+    awaited in ours) kept a generator, its runner and a second task alive for as long
+    as the connection was open."""
+    h = serve()
+
+    def tasks() -> int:
+        return len(asyncio.all_tasks())
+
+    before = h.call(tasks)
+    sockets = []
+    try:
+        for i in range(3):
+            raw = connect(h, "/s/websocket")
+            sockets.append(raw)
+            raw.send("hi")
+            assert raw.recv() == "hi"
+            framed = connect(h, "/s/000/%s/websocket" % sid())
+            sockets.append(framed)
+            assert framed.recv() == "o"
+        assert h.call(tasks) - before == len(sockets)
+    finally:
+        for ws in sockets:
+            release(ws)
 
 
 def test_handshake_headers(serve: Serve) -> None:

@@ -95,6 +95,12 @@ class HolePolicy:
 class Sequencer:
     """Orders one destination's messages for this process's live subscribers."""
 
+    # One per subscribed destination (a user's notification queue each): no dict.
+    __slots__ = (
+        "destination", "store", "policy", "emit", "chunk", "buffer_limit", "next", "epoch",
+        "high", "_signaled", "_pending", "_reset", "_task", "closed",
+    )
+
     def __init__(
         self,
         destination: str,

@@ -21,7 +21,12 @@ from .frame import MessageTemplate
 
 
 class PendingAcks:
-    """The pending messages of one session's subscriptions, and the settled keys."""
+    """The pending messages of one session's subscriptions, and the settled keys.
+
+    One per connection, so it stays small: a subscription gets its record with its
+    first pending message (``ack: auto`` ones never do)."""
+
+    __slots__ = ("limit", "_pending", "_subscription_of", "_ack_ids", "_settled")
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
@@ -29,11 +34,8 @@ class PendingAcks:
         self._pending: Dict[str, "OrderedDict[str, MessageTemplate]"] = {}
         self._subscription_of: Dict[str, str] = {}  # 1.2 ack id -> subscription id
         self._ack_ids = 0
-        self._settled: "OrderedDict[str, None]" = OrderedDict()
-
-    def open(self, subscription_id: str) -> None:
-        """Start tracking a new subscription."""
-        self._pending[subscription_id] = OrderedDict()
+        #: Recently settled keys, oldest first (a dict keeps insertion order).
+        self._settled: Dict[str, None] = {}
 
     def close(self, subscription_id: str) -> None:
         """Stop tracking a subscription; its pending messages count as settled."""
@@ -52,7 +54,9 @@ class PendingAcks:
     def add(self, subscription_id: str, key: str, message: MessageTemplate) -> None:
         """Record ``message`` as pending under ``key``; beyond ``limit``, the oldest
         pending message of the subscription is forgotten (settled)."""
-        pending = self._pending[subscription_id]
+        pending = self._pending.get(subscription_id)
+        if pending is None:
+            pending = self._pending[subscription_id] = OrderedDict()
         pending.pop(key, None)
         pending[key] = message
         if len(pending) > self.limit:
@@ -94,7 +98,8 @@ class PendingAcks:
 
     def _settle(self, key: str) -> None:
         self._subscription_of.pop(key, None)
-        self._settled[key] = None
-        self._settled.move_to_end(key)
-        while len(self._settled) > self.limit:
-            self._settled.popitem(last=False)
+        settled = self._settled
+        settled.pop(key, None)  # re-settled: now the newest
+        settled[key] = None
+        while len(settled) > self.limit:
+            del settled[next(iter(settled))]

@@ -87,6 +87,13 @@ class FrameParser:
     does, when a CONNECT negotiates a version).
     """
 
+    # One per connection: no per-instance dict.
+    __slots__ = (
+        "max_frame_size", "max_header_bytes", "max_headers", "_version", "heartbeats_received",
+        "_buf", "_pos", "_state", "_scan", "_line", "_headers_start", "_header_count",
+        "_command", "_headers", "_body_start", "_content_length", "_skip_remaining", "_error",
+    )
+
     def __init__(
         self, max_frame_size: int = 65536, max_header_bytes: int = 8192, max_headers: int = 64
     ) -> None:

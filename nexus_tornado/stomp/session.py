@@ -108,6 +108,15 @@ class StompSession:
     an ACK per subscription, and frames held while CONNECTING.
     """
 
+    # One per connection: no per-instance dict.
+    __slots__ = (
+        "server_name", "server_heartbeat", "max_transaction_frames", "max_subscriptions",
+        "max_transactions", "max_pending_acks", "max_connecting_frames", "state", "version",
+        "heartbeat", "client_heartbeat", "disconnecting", "close_reason", "close_detail",
+        "_parser", "_events", "_out", "_subscriptions", "subscriptions", "_acks",
+        "_transactions", "_committing", "_held", "_receipt", "_counts",
+    )
+
     def __init__(
         self,
         *,
@@ -451,7 +460,6 @@ class StompSession:
                 "too many subscriptions", f"at most {self.max_subscriptions} subscriptions per session"
             )
         self._subscriptions[subscription_id] = Subscription(subscription_id, destination, ack, headers)
-        self._acks.open(subscription_id)
         self._events.append(events.Subscribe(subscription_id, destination, ack, headers, self._receipt))
 
     def _on_unsubscribe(self, frame: Frame) -> None:

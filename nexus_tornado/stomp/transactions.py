@@ -33,6 +33,8 @@ def held_size(frame: Frame) -> int:
 class Transactions:
     """The open transactions of one session and the frames each holds."""
 
+    __slots__ = ("max_transactions", "max_frames", "on_hold", "_open", "held_bytes")
+
     def __init__(self, max_transactions: int, max_frames: int, on_hold: Optional[HoldHook] = None) -> None:
         self.max_transactions = max_transactions
         self.max_frames = max_frames

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, List, Optional
 
+from tornado.web import RequestHandler
+
 from .base import NexusRawSession, log, websocket_close_args
 from .close_codes import BROKEN_FRAMING_CLOSE, CloseCode
 from .sockjs_compat import proto, sockjs_transports
@@ -46,20 +48,40 @@ class WebSocketMixin(BatchedWriterMixin, WebSocketBase):
         return allowed
 
     async def _execute(self, transforms: Any, *args: Any, **kwargs: Any) -> None:
-        """Answer any method but GET with a bare 405 and ``Allow: GET``.
+        """Refuse what is not a WebSocket handshake, then hand over to Tornado.
 
-        sockjs-tornado's ``_execute`` (which this refines) sends a text body with
-        Tornado's default HTML content type; the SockJS protocol asks for no body and
-        no content type.
+        - Any method but GET gets a bare 405 and ``Allow: GET`` (sockjs-tornado sent a
+          text body with Tornado's default HTML content type; the SockJS protocol asks
+          for no body and no content type).
+        - A GET without ``Upgrade: websocket`` and ``Connection: upgrade`` (a proxy
+          rewrote them) gets 400, ``Connection: close``, as sockjs-tornado answers.
+
+        Then Tornado's own ``RequestHandler._execute`` runs, awaited in this one task.
+        sockjs-tornado's ``_execute`` (a ``gen.coroutine`` around it) would keep a
+        generator, its runner and a second task alive for as long as the connection
+        is open.
         """
-        if self.request.method != "GET":
+        request = self.request
+        if request.method != "GET":
             self._transforms = transforms
             self.set_status(405)
             self.set_header("Allow", "GET")
             self.clear_header("Content-Type")
             self.finish()
             return
-        await super()._execute(transforms, *args, **kwargs)
+        headers = request.headers
+        refusal: Optional[str] = None
+        if headers.get("Upgrade", "").lower() != "websocket":
+            refusal = 'Can "Upgrade" only to "WebSocket".'
+        elif "upgrade" not in (s.strip().lower() for s in headers.get("Connection", "").split(",")):
+            refusal = '"Connection" must be "Upgrade".'
+        if refusal is not None:
+            self._transforms = transforms
+            self.set_status(400)
+            self.set_header("Connection", "Close")
+            self.finish(refusal)
+            return
+        await RequestHandler._execute(self, transforms, *args, **kwargs)
 
     @property
     def max_message_size(self) -> int:
