@@ -10,7 +10,7 @@ import pytest
 from pymongo.errors import DuplicateKeyError, ServerSelectionTimeoutError
 
 from nexus_tornado.errors import ConfigError, StoreUnavailable
-from nexus_tornado.hub.mongo_calls import UNAVAILABLE, BoundedCalls, awaitable, check_options
+from nexus_tornado.hub.mongo_calls import UNAVAILABLE, BoundedCalls, awaitable, cancel_and_wait, check_options
 
 
 class Calls(BoundedCalls):
@@ -60,3 +60,20 @@ def test_options_are_checked() -> None:
         check_options("nexus_", 0)
     with pytest.raises(ConfigError):
         awaitable(object())
+
+
+@pytest.mark.gen_test
+async def test_cancel_and_wait_ends_the_task_before_returning() -> None:
+    ended = asyncio.Event()
+
+    async def background() -> None:
+        try:
+            await asyncio.sleep(3600)
+        finally:
+            ended.set()
+
+    task = asyncio.ensure_future(background())
+    await asyncio.sleep(0)
+    await cancel_and_wait(task)
+    assert task.cancelled() and ended.is_set()
+    await cancel_and_wait(None)  # nothing to stop: no error

@@ -37,7 +37,7 @@ from ..policy.destinations import NOTIFICATIONS_PREFIX
 from ..stomp import MessageTemplate, is_utf8
 from .sequencer import MAX_PAUSE, Gap, HolePolicy, Sequencer
 from .store import Store, StoredMessage
-from .templates import CREDENTIAL_HEADERS, JSON, SERVER_HEADERS, after, relayed_headers, template_for, with_gap
+from .templates import after, relayed_headers, template_for, with_gap
 
 log = logging.getLogger("nexus_tornado.hub")
 

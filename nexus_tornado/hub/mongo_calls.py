@@ -99,6 +99,17 @@ def awaitable(result: Any) -> Any:
     return result
 
 
+async def cancel_and_wait(task: "Optional[asyncio.Future[Any]]") -> None:
+    """Cancel a background task of ours and wait until it has ended."""
+    if task is None:
+        return
+    task.cancel()
+    try:
+        await task
+    except asyncio.CancelledError:
+        pass
+
+
 async def close_client(client: Any) -> None:
     """Close a motor (plain call) or PyMongo async (coroutine) client."""
     result = client.close()

@@ -42,7 +42,7 @@ from typing import Any, Callable, Dict, List, Optional, Set
 from pymongo.errors import DuplicateKeyError
 
 from ..errors import StoreUnavailable
-from .mongo_calls import BoundedCalls
+from .mongo_calls import BoundedCalls, cancel_and_wait
 from .presence import Cluster, Presence
 
 log = logging.getLogger("nexus_tornado.hub.mongo_cluster")
@@ -126,12 +126,7 @@ class MongoCluster(BoundedCalls, Cluster):
             except (asyncio.TimeoutError, asyncio.CancelledError):
                 pass
         for task in (self._loop, self._syncing):
-            if task is not None:
-                task.cancel()
-                try:
-                    await task
-                except asyncio.CancelledError:
-                    pass
+            await cancel_and_wait(task)
         self._loop = self._syncing = None
         try:
             await self._run("leave", lambda: self.processes.delete_one({"_id": self.process_id}))

@@ -28,7 +28,7 @@ from typing import Any, Callable, Mapping, Optional
 
 from pymongo.errors import OperationFailure, PyMongoError
 
-from .mongo_calls import check_options, close_client
+from .mongo_calls import cancel_and_wait, check_options, close_client
 
 log = logging.getLogger("nexus_tornado.hub.mongo_feed")
 
@@ -98,12 +98,7 @@ class ChangeFeed:
 
     async def close(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            try:
-                await task
-            except asyncio.CancelledError:
-                pass
+        await cancel_and_wait(task)
         client, self._client = self._client, None
         if client is not None:
             await close_client(client)
