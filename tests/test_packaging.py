@@ -71,3 +71,14 @@ def test_installed_wheel_finds_its_page_outside_the_source_tree(wheel: Path, tmp
     assert origin.startswith(str(target))
     assert found == "True"
 
+
+def test_the_sources_need_nothing_newer_than_the_oldest_supported_python() -> None:
+    """setup.cfg says ``python_requires = >=3.9`` and the suite runs on a newer Python:
+    vermin reads every module (syntax, standard-library names and arguments) for what
+    it needs at the least."""
+    command = [sys.executable, "-c", "import sys, vermin; sys.exit(vermin.main())"]
+    result = subprocess.run(
+        [*command, "-t=3.9-", "--violations", "--no-tips", "nexus_tornado", "handlers", "scripts"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
