@@ -126,24 +126,23 @@ _SCALAR_JSON = frozenset({int, float, bool, type(None)})
 _JSON_TYPES = _ITERABLE_JSON | _SCALAR_JSON
 
 
-def _is_iterable(value: Any) -> bool:
-    """``isinstance(value, Iterable)`` (Cerberus' test), quick for parsed JSON."""
-    kind = type(value)
-    if kind in _ITERABLE_JSON:
-        return True
-    if kind in _SCALAR_JSON:
-        return False
-    return isinstance(value, abc.Iterable)
+def _abc_test(abc_class: type) -> Callable[[Any], bool]:
+    """``isinstance(value, abc_class)``, quick for parsed JSON: its types answer from a
+    set, anything else asks the ABC (Cerberus' own test)."""
+
+    def test(value: Any) -> bool:
+        kind = type(value)
+        if kind in _ITERABLE_JSON:
+            return True
+        if kind in _SCALAR_JSON:
+            return False
+        return isinstance(value, abc_class)
+    return test
 
 
-def _is_sized(value: Any) -> bool:
-    """``isinstance(value, Sized)`` (Cerberus' test for ``empty``), quick for parsed JSON."""
-    kind = type(value)
-    if kind in _ITERABLE_JSON:
-        return True
-    if kind in _SCALAR_JSON:
-        return False
-    return isinstance(value, abc.Sized)
+#: Cerberus' tests for a container (``allowed``, ``schema``) and for ``empty``.
+_is_iterable = _abc_test(abc.Iterable)
+_is_sized = _abc_test(abc.Sized)
 
 
 def _allowed(value: Any, allowed: Any) -> bool:
