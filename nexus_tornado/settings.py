@@ -113,6 +113,7 @@ class Settings:
     status_path: str = _opt("", "URL path of the operator's page: connections, busiest destinations, rates, rejections (empty: not mounted; the command serves /status).")
     readiness_interval: float = _opt(2.0, "How often the store is probed with a write for the readiness check, seconds.")
     shutdown_timeout: float = _opt(30.0, "Longest a shutdown (SIGTERM, plugin.close()) waits for accepted work and store writes before closing every connection, seconds.")
+    close_handshake_timeout: float = _opt(2.0, "Longest a shutdown waits, once every connection is closed, for WebSocket clients to answer the close frame (RFC 6455 closing handshake) before the process goes on to exit, seconds (within shutdown_timeout).")
     reconnect_delay: float = _opt(10.0, "Connections closed by a shutdown are told to reconnect after a random delay of up to this long, seconds (spreads the crowd over the restarted servers; 0: at once).")
 
     def __post_init__(self) -> None:
@@ -203,7 +204,8 @@ class Settings:
         if self.sequencer_hold < 0 or self.clock_skew < 0:
             raise ConfigError("sequencer_hold and clock_skew must be >= 0")
         for name in ("idle_timeout", "connect_timeout", "mongo_timeout", "handler_timeout", "token_ttl",
-                     "http_header_timeout", "http_body_timeout", "readiness_interval", "shutdown_timeout"):
+                     "http_header_timeout", "http_body_timeout", "readiness_interval", "shutdown_timeout",
+                     "close_handshake_timeout"):
             if not getattr(self, name) > 0:  # NaN too
                 raise ConfigError("%s: expected a positive number, not %r" % (name, getattr(self, name)))
         if len(self.heartbeat) != 2 or min(self.heartbeat) < 0:

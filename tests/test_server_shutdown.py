@@ -105,8 +105,10 @@ def test_a_restart_under_load_loses_no_receipted_message(nx_server: NxServer, tm
     uri = nx_server.uri.replace("/?", "/%s?" % database)
     server = CommandServer(
         tmp_path,
+        # The publishers answer the close from busy test threads: give them time enough
+        # on a loaded machine (the default, 2 s, is for real clients).
         ["--no-demo", "--mongo-uri", uri, "--sends-per-minute", "1000000", "--shutdown-timeout", "10",
-         "--reconnect-delay", str(RECONNECT_DELAY)],
+         "--close-handshake-timeout", "8", "--reconnect-delay", str(RECONNECT_DELAY)],
     )
     server.start()
     publishers = [Publisher(server, "user%d" % i, "restart%d" % i) for i in range(4)]
@@ -186,8 +188,20 @@ async def test_drain_waits_for_the_clients_to_answer_the_close_then_stops_waitin
         connection = _Connection(services.connections, False)
         connection.session = SimpleNamespace(handler=SimpleNamespace(ws_connection=SimpleNamespace(stream=stream)))
     started = time.monotonic()
-    await drain(services, 0.0, started + 0.3)  # the silent client holds it to the deadline
+    await drain(services, 0.0, started + 0.3, close_wait=5.0)  # the silent client holds it to the deadline
     assert quick.polls < 0 and silent.polls < 10**9 - 3
     assert time.monotonic() - started >= 0.3  # waited for the silent one until the deadline
     assert not services.connections
 
+
+@pytest.mark.gen_test
+async def test_drain_waits_at_most_close_wait_for_the_answers() -> None:
+    services: Any = Services.__new__(Services)
+    services.connections = {}
+    silent = _Stream(10**9)
+    connection = _Connection(services.connections, False)
+    connection.session = SimpleNamespace(handler=SimpleNamespace(ws_connection=SimpleNamespace(stream=silent)))
+    started = time.monotonic()
+    await drain(services, 0.0, started + 60, close_wait=0.2)
+    assert connection.closed is not None
+    assert 0.2 <= time.monotonic() - started < 30  # the wait, not the far deadline

@@ -237,7 +237,7 @@ class NexusPlugin:
         self._lag.stop()
         self.readiness.stop()
         self.activity.stop()
-        await drain(services, self.settings.reconnect_delay, deadline)
+        await drain(services, self.settings.reconnect_delay, deadline, self.settings.close_handshake_timeout)
         # Connections their clients closed may still be handling what they received
         # before the close (wire contract), and host-app handlers may still run.
         while time.monotonic() < deadline and (services.draining or not self.pipeline.idle):

@@ -11,7 +11,7 @@ calls it on SIGTERM, after it stopped listening) works in this order:
 3. Every close carries code 1001 and the reason ``server shutting down (reconnect in N
    ms)``: N is drawn at random up to ``reconnect_delay`` for each connection, so that
    the crowd does not come back all at once (``static/nexus-client.js`` honours it).
-   WebSocket clients then get up to :data:`CLOSE_HANDSHAKE_SECONDS` to answer the close
+   WebSocket clients then get up to ``close_handshake_timeout`` to answer the close
    (RFC 6455's closing handshake) before the process goes on to exit.
 4. Then the plugin's own writes (presence announcements, delivery marks) and the store
    are finished, each within what is left of ``shutdown_timeout``.
@@ -36,8 +36,6 @@ log = logging.getLogger("nexus_tornado.server.shutdown")
 GOING_AWAY, REASON = SHUTDOWN_CLOSE
 #: How often a draining shutdown looks at the connections again, seconds.
 POLL = 0.02
-#: Longest a shutdown waits for clients to answer the close frames, seconds.
-CLOSE_HANDSHAKE_SECONDS = 2.0
 
 
 def close_reason(delay_ms: int) -> str:
@@ -67,9 +65,10 @@ def close_connections(
     return left
 
 
-async def drain(services: Services, reconnect_delay: float, deadline: float) -> None:
+async def drain(services: Services, reconnect_delay: float, deadline: float, close_wait: float = 2.0) -> None:
     """Close each connection once idle, all of them by ``deadline`` (``time.monotonic``),
-    then give WebSocket clients up to :data:`CLOSE_HANDSHAKE_SECONDS` to answer the close."""
+    then give WebSocket clients up to ``close_wait`` seconds (and never past
+    ``deadline``) to answer the close."""
     streams: List[Any] = []
     while close_connections(services, reconnect_delay, only_idle=True, streams=streams):
         if time.monotonic() >= deadline:
@@ -81,7 +80,7 @@ async def drain(services: Services, reconnect_delay: float, deadline: float) -> 
     # ends cleanly. Exiting before that, with frames of the client's still unread, makes
     # the kernel reset the connection, and a client that had not yet read the close
     # frame loses it, with its reconnect hint.
-    until = min(deadline, time.monotonic() + CLOSE_HANDSHAKE_SECONDS)
+    until = min(deadline, time.monotonic() + close_wait)
     while time.monotonic() < until and any(not stream.closed() for stream in streams):
         await asyncio.sleep(POLL)
 
