@@ -8,7 +8,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from nexus_tornado.stomp.frame import RENDER_CACHE_SIZE, SUPPORTED_VERSIONS, Frame, MessageTemplate, serialize
+from nexus_tornado.stomp.frame import (
+    RENDER_CACHE_SIZE,
+    SUPPORTED_VERSIONS,
+    Frame,
+    MessageTemplate,
+    render_cache_budget,
+    serialize,
+)
 
 # (frame, version, expected bytes). Escapes per STOMP 1.2 "Value Encoding" and STOMP
 # 1.1 "Value Encoding"; STOMP 1.0 has none.
@@ -231,6 +238,34 @@ def test_a_small_message_still_caches_several_ids_and_stays_within_its_footprint
     assert len(template._rendered) >= 4
     held = len(template.body) + _cached_bytes(template) + sum(len(p) for p in template._prefixes.values())
     assert held <= template.footprint()
+
+
+# A template of one header, destination:/d, counts 11 + 2 + 2 header bytes plus 64 of
+# its own: 79. With a 1000-byte body its render cache may keep
+# 2 * (1000 + 2 * 79 + 256) = 2828 bytes of frames, each 1059 bytes plus its
+# subscription id ("MESSAGE", destination, content-length, "subscription:", the blank
+# line, body, NUL).
+def test_the_render_cache_takes_frames_up_to_exactly_its_budget() -> None:
+    assert render_cache_budget(1000, 79) == 2828
+    for second_id, cached in (("b" * 355, True), ("b" * 356, False)):
+        template = MessageTemplate({"destination": "/d"}, b"x" * 1000)
+        first = template.render("a" * 355)
+        second = template.render(second_id)
+        assert len(first) + len(second) == 2828 + (not cached)
+        assert template.render("a" * 355) is first
+        assert (template.render(second_id) is second) is cached, second_id
+
+
+def test_a_templates_footprint_is_fixed_by_its_body_and_headers() -> None:
+    # body + 8 * header bytes (the headers and an escaped prefix per dialect) + the
+    # render cache budget + 1024 for the object: 1000 + 632 + 2828 + 1024. The hub's
+    # recent-template bound counts templates by it.
+    template = MessageTemplate({"destination": "/d"}, b"x" * 1000)
+    assert template.footprint() == 5484
+    for version in SUPPORTED_VERSIONS:
+        for i in range(RENDER_CACHE_SIZE):
+            template.render("s%d" % i, version)
+    assert template.footprint() == 5484
 
 
 def test_escaped_subscription_ids_are_shared_across_templates_and_bounded(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from nexus_tornado.errors import FrameTooLarge, ProtocolError
 from nexus_tornado.stomp.frame import COMMANDS, SUPPORTED_VERSIONS, Frame, serialize
-from nexus_tornado.stomp.parser import Oversized
+from nexus_tornado.stomp.parser import FrameParser, Oversized
 from support.parsing import CollectingParser
 
 Event = Union[Frame, Oversized]
@@ -122,6 +122,49 @@ INVALID_CASES = [
 def test_invalid_frames(version: str, data: bytes, error: type) -> None:
     with pytest.raises(error):
         parse(data, version)
+
+
+# (version, chunks fed in turn, parser limits, ERROR message, detail): what the client
+# reads in the ERROR frame (message header, body) for each fault.
+ERROR_DETAIL_CASES = [
+    ("1.2", [b"x" * 20], {}, "malformed frame", "no STOMP command at the start of the frame"),
+    ("1.2", [b"HELLO\n\n\x00"], {}, "malformed frame", "unknown command b'HELLO'"),
+    ("1.2", [b"\rSEND\n\n\x00"], {}, "malformed frame", "stray CR between frames"),
+    ("1.2", [b"SEND\ndestination\n\n\x00"], {}, "malformed frame", "header line without ':'"),
+    ("1.2", [b"SEND\nk:\xff\n\n\x00"], {}, "malformed frame", "header is not valid UTF-8"),
+    ("1.2", [b"SEND\ncontent-length:x\n\n\x00"], {}, "malformed frame", "invalid content-length 'x'"),
+    (
+        "1.2",
+        [b"SEND\ncontent-length:1\n\nab\x00"],
+        {},
+        "malformed frame",
+        "frame not terminated by NUL after content-length octets",
+    ),
+    # The same check on an oversized body, skipped as it streams in.
+    (
+        "1.2",
+        [b"SEND\ncontent-length:3\n\nabc", b"X"],
+        {"max_frame_size": 2},
+        "malformed frame",
+        "frame not terminated by NUL after content-length octets",
+    ),
+    ("1.2", [b"SEND\nk:a\\tb\n\n\x00"], {}, "invalid header escape", "undefined escape sequence '\\\\t' in a header"),
+    ("1.2", [b"SEND\nk:" + b"v" * 200 + b"\n\n\x00"], {"max_header_bytes": 100}, "frame too large",
+     "header block exceeds the size limit"),
+    ("1.2", [b"SEND\na:1\nb:2\nc:3\n\n\x00"], {"max_headers": 2}, "frame too large", "more than 2 headers"),
+]
+
+
+@pytest.mark.parametrize("version,chunks,limits,message,detail", ERROR_DETAIL_CASES)
+def test_error_message_and_detail(
+    version: str, chunks: List[bytes], limits: Dict[str, int], message: str, detail: str
+) -> None:
+    parser = CollectingParser(**limits)
+    parser.version = version
+    with pytest.raises(ProtocolError) as info:
+        for chunk in chunks:
+            parser.receive_data(chunk)
+    assert (info.value.message, info.value.log_detail) == (message, detail)
 
 
 def test_garbage_is_refused_without_waiting_for_a_newline() -> None:
@@ -313,6 +356,18 @@ def test_oversized_counted_body_must_end_with_nul() -> None:
     parser.receive_data(b"SEND\ncontent-length:3\n\nabc")
     with pytest.raises(ProtocolError):
         parser.receive_data(b"X")
+
+
+@pytest.mark.parametrize("head", [b"SEND\n\n", b"SEND\ncontent-length:500\n\n"])
+def test_an_oversized_body_is_dropped_as_it_is_fed_never_buffered(head: bytes) -> None:
+    parser = FrameParser(max_frame_size=10)
+    parser.feed(head + b"x" * 11)
+    assert isinstance(parser.next_event(), Oversized)
+    assert parser.next_event() is None
+    parser.feed(b"y" * 100)
+    assert parser.buffered_bytes == 0
+    parser.feed(b"y" * 389 + b"\x00SEND\n\nok\x00")  # 11 + 100 + 389: the declared 500
+    assert parser.next_event() == Frame("SEND", {}, b"ok")
 
 
 def test_oversized_body_in_the_same_chunk_as_the_next_frame() -> None:

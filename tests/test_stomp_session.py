@@ -19,6 +19,7 @@ from nexus_tornado.stomp import (
     Connect,
     Disconnect,
     Frame,
+    FrameCounts,
     MessageTemplate,
     Nack,
     ReceiptRequested,
@@ -105,6 +106,11 @@ def error(message: str, **headers: str) -> Tuple[str, Dict[str, str]]:
 
 SEND_A = b"SEND\ndestination:/topic/a\nreceipt:r1\n\nhi\x00"
 
+
+def _connected_small_frames() -> StompSession:
+    return connected(max_frame_size=4)
+
+
 # (start, client bytes, expected events, expected frames out, expected state)
 TABLE: List[Tuple[Callable[[], StompSession], bytes, list, list, State]] = [
     # -- AWAIT_CONNECT ------------------------------------------------------------------
@@ -152,6 +158,14 @@ TABLE: List[Tuple[Callable[[], StompSession], bytes, list, list, State]] = [
     ),
     (fresh, b"CONNECT\naccept-version:1.2\nheart-beat:x\n\n\x00", [], [error("invalid heart-beat")], State.CLOSED),
     (fresh, b"CONNECT\naccept-version:1.2\nheart-beat:-1,0\n\n\x00", [], [error("invalid heart-beat")], State.CLOSED),
+    # STOMP 1.0 has no heart-beating: its CONNECT's heart-beat header is not read at all.
+    (
+        fresh,
+        b"CONNECT\nheart-beat:x\n\n\x00",
+        [Connect({"heart-beat": "x"}, ("1.0",), None, None, None, "1.0", (0, 0))],
+        [],
+        State.CONNECTING,
+    ),
     # Anything but CONNECT/STOMP first.
     (fresh, SEND_A, [], [error("not connected", receipt_id="r1")], State.CLOSED),
     (fresh, b"SUBSCRIBE\nid:1\ndestination:/a\n\n\x00", [], [error("not connected")], State.CLOSED),
@@ -216,6 +230,15 @@ TABLE: List[Tuple[Callable[[], StompSession], bytes, list, list, State]] = [
         [],
         State.CONNECTED,
     ),
+    # A SEND after the COMMIT is outside the transaction again.
+    (
+        connected,
+        b"BEGIN\ntransaction:t\n\n\x00SEND\ndestination:/q\ntransaction:t\n\n1\x00"
+        b"COMMIT\ntransaction:t\n\n\x00SEND\ndestination:/q\n\n2\x00",
+        [Send("/q", b"1", {"destination": "/q"}, None, "t"), Send("/q", b"2", {"destination": "/q"}, None)],
+        [],
+        State.CONNECTED,
+    ),
     (connected, b"COMMIT\ntransaction:t\n\n\x00", [], [error("unknown transaction")], State.CLOSED),
     (connected, b"ABORT\ntransaction:t\n\n\x00", [], [error("unknown transaction")], State.CLOSED),
     (connected, b"BEGIN\n\n\x00", [], [error("missing header")], State.CLOSED),
@@ -241,6 +264,14 @@ TABLE: List[Tuple[Callable[[], StompSession], bytes, list, list, State]] = [
         ],
         [],
         State.CONNECTED,
+    ),
+    # After an oversized frame its receipt is done with: a later fault does not carry it.
+    (
+        _connected_small_frames,
+        b"SEND\ndestination:/q\nreceipt:big\n\ntoo long\x00BOGUS\n\n\x00",
+        [TooLarge("SEND", {"destination": "/q", "receipt": "big"}, "big")],
+        [error("malformed frame")],
+        State.CLOSED,
     ),
     (connected, CONNECT_12, [], [error("already connected")], State.CLOSED),
     (connected, b"STOMP\n\n\x00", [], [error("already connected")], State.CLOSED),
@@ -544,9 +575,9 @@ def test_reject_connect() -> None:
 
 
 def test_accept_connect_out_of_turn_is_a_driver_error() -> None:
-    with pytest.raises(SessionStateError):
+    with pytest.raises(SessionStateError, match="^accept_connect in state AWAIT_CONNECT$"):
         new_session().accept_connect(session_id="s", user_name="u")
-    with pytest.raises(SessionStateError):
+    with pytest.raises(SessionStateError, match="^accept_connect in state CONNECTED$"):
         connected().accept_connect(session_id="s", user_name="u")
 
 
@@ -599,6 +630,8 @@ def template(n: int, destination: str = "/topic/a") -> MessageTemplate:
 def test_subscription_is_recorded() -> None:
     session = subscribed("client-individual")
     assert dict(session.subscriptions) == {"0": Subscription("0", "/topic/a", "client-individual")}
+    # Its SUBSCRIBE headers too (Subscription equality leaves them out).
+    assert session.subscriptions["0"].headers == {"id": "0", "destination": "/topic/a", "ack": "client-individual"}
 
 
 def test_too_many_subscriptions() -> None:
@@ -912,4 +945,203 @@ def test_an_ack_of_an_unknown_message_on_a_known_subscription_is_an_error() -> N
     session = subscribed("client-individual", version="1.1")
     session.receive_data(b"ACK\nsubscription:0\nmessage-id:nope\n\n\x00")
     assert out_summary(session) == [error("unknown ack id")]
+    assert session.closed
+
+
+# -- the session's own settings and state ------------------------------------------------
+
+
+def test_a_new_session_has_negotiated_nothing_yet() -> None:
+    session = StompSession(server_name="n")
+    assert session.state is State.AWAIT_CONNECT
+    assert session.version is None
+    assert session.heartbeat == (0, 0)
+    assert session.client_heartbeat == (0, 0)
+    assert session.disconnecting is False
+    # None, not "": the driver tells "the client went away" from "the session failed" by it.
+    assert (session.close_reason, session.close_detail) == (None, None)
+    assert (
+        session.max_subscriptions,
+        session.max_transactions,
+        session.max_transaction_frames,
+        session.max_pending_acks,
+        session.max_connecting_frames,
+    ) == (100, 10, 100, 1000, 32)
+
+
+@pytest.mark.parametrize("heartbeat", [(-1, 0), (0, -1), (1000, 1000, 1000), (1000,)])
+def test_the_server_heartbeat_must_be_two_non_negative_periods(heartbeat: Tuple[int, ...]) -> None:
+    with pytest.raises(ValueError) as info:
+        StompSession(server_name="n", heartbeat=heartbeat)  # type: ignore[arg-type]
+    assert str(info.value) == "heartbeat must be two non-negative millisecond periods"
+
+
+@pytest.mark.parametrize("heartbeat,negotiated", [((0, 0), (0, 0)), ((1000, 2000), (20000, 5000))])
+def test_connected_carries_the_servers_heartbeat_as_given(
+    heartbeat: Tuple[int, int], negotiated: Tuple[int, int]
+) -> None:
+    # 0 turns a direction off; the two periods are (send, expect), in that order.
+    session = StompSession(server_name="n", heartbeat=heartbeat)
+    session.receive_data(CONNECT_12)  # client: heart-beat:5000,20000
+    session.accept_connect(session_id="s", user_name="u")
+    (frame,) = sent(session)
+    assert frame.headers["heart-beat"] == "%d,%d" % heartbeat
+    assert session.heartbeat == negotiated
+
+
+def _subscribes(n: int) -> bytes:
+    return b"".join(b"SUBSCRIBE\nid:%d\ndestination:/a\n\n\x00" % i for i in range(n))
+
+
+def _begins(n: int) -> bytes:
+    return b"".join(b"BEGIN\ntransaction:t%d\n\n\x00" % i for i in range(n))
+
+
+def _held_sends(n: int) -> bytes:
+    return b"BEGIN\ntransaction:t\n\n\x00" + b"SEND\ndestination:/q\ntransaction:t\n\n\x00" * n
+
+
+def _pipelined_sends(n: int) -> bytes:
+    return SEND_A * n
+
+
+def _head_of(n: int) -> bytes:
+    """A SEND whose command line and headers come to ``n`` bytes (without the last EOL)."""
+    head = b"SEND\ndestination:/q\nk:"
+    return head + b"v" * (n - len(head)) + b"\n\n\x00"
+
+
+def _headers(n: int) -> bytes:
+    return b"SEND\ndestination:/q\n" + b"".join(b"h%d:v\n" % i for i in range(n - 1)) + b"\n\x00"
+
+
+# (limit, its default, a value to configure, how the session starts, client bytes
+# reaching n, the ERROR beyond n)
+LIMITS: List[Tuple[str, int, int, Callable[..., StompSession], Callable[[int], bytes], str]] = [
+    ("max_subscriptions", 100, 3, connected, _subscribes, "too many subscriptions"),
+    ("max_transactions", 10, 3, connected, _begins, "too many transactions"),
+    ("max_transaction_frames", 100, 3, connected, _held_sends, "transaction too large"),
+    ("max_connecting_frames", 32, 3, connecting, _pipelined_sends, "too many frames before CONNECTED"),
+    ("max_header_bytes", 8192, 100, connected, _head_of, "frame too large"),
+    ("max_headers", 64, 3, connected, _headers, "frame too large"),
+]
+
+
+@pytest.mark.parametrize("name,default,configured,start,reaching,message", LIMITS)
+def test_each_limit_holds_exactly_at_its_default_and_as_configured(
+    name: str,
+    default: int,
+    configured: int,
+    start: Callable[..., StompSession],
+    reaching: Callable[[int], bytes],
+    message: str,
+) -> None:
+    for limits, n in (({}, default), ({name: configured}, configured)):
+        session = start(**limits)
+        session.receive_data(reaching(n))
+        assert not session.closed, (limits, session.close_detail)
+        session = start(**limits)
+        session.receive_data(reaching(n + 1))
+        assert session.close_reason == message, limits
+
+
+def test_the_default_body_limit_is_64_kib() -> None:
+    session = connected()
+    session.receive_data(b"SEND\ndestination:/q\n\n" + b"x" * 65536 + b"\x00")
+    session.receive_data(b"SEND\ndestination:/q\n\n" + b"x" * 65537 + b"\x00")
+    assert [type(event) for event in session.events_received()] == [Send, TooLarge]
+
+
+def test_by_default_1000_messages_stay_pending_per_subscription() -> None:
+    session = subscribed("client-individual")
+    t = _deliver(session, *range(1001))
+    ids = _ack_ids(session)
+    # The first of 1001 was forgotten: its ACK is answered quietly; the second is pending.
+    session.receive_data(b"ACK\nid:%s\nreceipt:old\n\n\x00" % ids[0].encode())
+    session.receive_data(b"ACK\nid:%s\n\n\x00" % ids[1].encode())
+    assert session.events_received() == [ReceiptRequested("old"), Ack("0", (t[1],), None)]
+
+
+def test_the_hold_hook_decides_what_a_transaction_holds() -> None:
+    asked: List[bytes] = []
+
+    def on_hold(frame: Frame, size: int) -> bool:
+        asked.append(frame.body)
+        return frame.body != b"refused"
+
+    session = StompSession(server_name="n", on_hold=on_hold)
+    session.receive_data(CONNECT_12)
+    session.accept_connect(session_id="s", user_name="u")
+    session.events_received()
+    session.receive_data(
+        b"BEGIN\ntransaction:t\n\n\x00SEND\ndestination:/q\ntransaction:t\n\nheld\x00"
+        b"SEND\ndestination:/q\ntransaction:t\n\nrefused\x00COMMIT\ntransaction:t\n\n\x00"
+    )
+    assert asked == [b"held", b"refused"]
+    assert session.events_received() == [Send("/q", b"held", {"destination": "/q"}, None, "t")]
+
+
+def test_frames_are_counted_by_command_across_the_sessions_sharing_the_counts() -> None:
+    counts = FrameCounts()
+    for _ in range(2):
+        session = StompSession(server_name="n", counts=counts)
+        session.receive_data(CONNECT_12)
+        session.accept_connect(session_id="s", user_name="u")
+        session.receive_data(SEND_A + SEND_A + b"SUBSCRIBE\nid:0\ndestination:/topic/a\n\n\x00")
+        session.send_receipt("r1")
+        session.send_message("0", template(1))  # deliveries are counted per publish, not here
+        session.receive_data(b"UNSUBSCRIBE\n\n\x00")
+    assert counts.received == {"CONNECT": 2, "SEND": 4, "SUBSCRIBE": 2, "UNSUBSCRIBE": 2}
+    assert counts.sent == {"CONNECTED": 2, "RECEIPT": 2, "ERROR": 2}
+
+
+def test_an_oversized_frame_pipelined_after_connect_is_reported_once_connected() -> None:
+    session = connecting(max_frame_size=4)
+    session.receive_data(b"SEND\ndestination:/q\nreceipt:big\n\ntoo long\x00")
+    assert session.events_received() == []
+    session.accept_connect(session_id="s", user_name="u")
+    assert session.events_received() == [TooLarge("SEND", {"destination": "/q", "receipt": "big"}, "big")]
+    assert session.state is State.CONNECTED
+
+
+@pytest.mark.parametrize(
+    "pipelined,expected_events,expected_out",
+    [
+        # Nothing after a DISCONNECT is read, even if it came before CONNECTED.
+        (b"DISCONNECT\nreceipt:d\n\n\x00" + SEND_A, [Disconnect("d")], ["CONNECTED"]),
+        # A held frame that ends the session ends it once: one ERROR, the rest dropped.
+        (b"UNSUBSCRIBE\nid:nope\n\n\x00" + SEND_A, [], ["CONNECTED", "ERROR"]),
+    ],
+)
+def test_held_frames_after_one_that_ends_the_session_are_dropped(
+    pipelined: bytes, expected_events: list, expected_out: List[str]
+) -> None:
+    session = connecting()
+    session.receive_data(pipelined)
+    session.accept_connect(session_id="s", user_name="u")
+    assert session.events_received() == expected_events
+    assert [f.command for f in sent(session)] == expected_out
+
+
+@pytest.mark.parametrize(
+    "version,data",
+    [
+        # 1.0 cannot escape: line breaks become spaces, the colon stays.
+        ("1.0", b"ERROR\nmessage:a:b  c\n\n\x00"),
+        ("1.1", b"ERROR\nmessage:a\\cb\r\\nc\n\n\x00"),
+        ("1.2", b"ERROR\nmessage:a\\cb\\r\\nc\n\n\x00"),
+    ],
+)
+def test_an_error_is_written_in_the_sessions_version(version: str, data: bytes) -> None:
+    session = connected(version)
+    session.send_error("a:b\r\nc")
+    assert session.data_to_send() == [data]
+
+
+def test_an_error_detail_that_cannot_be_utf8_is_sent_with_replacements() -> None:
+    # A lone surrogate (say, from text the driver quotes) must not make send_error raise.
+    session = connected()
+    session.send_error("bad input", "id \ud800!")
+    (frame,) = sent(session)
+    assert frame.body == b"id ?!"
     assert session.closed
