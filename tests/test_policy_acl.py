@@ -406,3 +406,73 @@ def test_rule_check_must_answer_exactly_true(answer: Any, is_async: bool) -> Non
     acl.add_rule("/topic/feed", subscribe=awaited if is_async else plain)
     rejection = decide(acl, SUB, BOB, "/topic/feed")
     assert rejection is not None and rejection.code == "FORBIDDEN"
+
+
+# -- what the operator reads ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "membership, message",
+    [
+        ({"chat": RecordingResolver(set())},
+         "unknown membership resolver(s) ['chat']; expected some of ['chats', 'boards', 'calendars']"),
+        ({"boards": "not callable"}, "membership resolver 'boards' is not callable"),
+    ],
+)
+def test_membership_config_errors_say_what_is_wrong(membership: Dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        TopicAcl(membership)
+    assert info.value.message == message
+
+
+@pytest.mark.parametrize(
+    "checks, message",
+    [
+        ({"subscribe": True}, "subscribe check for '/topic/x' is not callable"),
+        ({"subscribe": everyone, "send": "admins"}, "send check for '/topic/x' is not callable"),
+    ],
+)
+def test_non_callable_checks_are_named_in_the_config_error(checks: Dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        TopicAcl().add_rule("/topic/x", **checks)
+    assert info.value.message == message
+
+
+def test_a_bad_pattern_config_error_carries_the_patterns_complaint() -> None:
+    with pytest.raises(ConfigError) as info:
+        TopicAcl().add_rule("/topic/x*", subscribe=everyone)
+    assert info.value.message == "invalid segment 'x*' in destination pattern '/topic/x*'"
+
+
+def test_a_replaced_rule_counts_as_added_last() -> None:
+    acl = TopicAcl()
+    acl.add_rule("/topic/chat/lobby", subscribe=everyone, send=everyone)
+    # Replacing the chat rule makes it the newest: it now governs the lobby too.
+    acl.add_rule("/topic/chat/{chatId}", subscribe=admins, send=admins)
+    assert acl.rules[0].pattern.pattern == "/topic/chat/{chatId}"
+    assert decide(acl, SEND, BOB, "/topic/chat/lobby") is not None
+    assert decide(acl, SEND, ROOT, "/topic/chat/lobby") is None
+
+
+def test_removing_an_unknown_rule_is_a_no_op() -> None:
+    acl = TopicAcl()
+    before = acl.rules
+    acl.remove_rule("/topic/never-added")
+    assert acl.rules == before
+
+
+@pytest.mark.parametrize(
+    "op, who, destination, logged",
+    [
+        (SEND, BOB, "/topic/nowhere", "SEND by bob refused: unknown destination"),
+        (SUB, ALICE, "/topic/chat/c2", "SUBSCRIBE by alice to /topic/chat/c2 refused by rule /topic/chat/{chatId}"),
+        (SEND, ALICE, "/topic/presence", "SEND by alice to /topic/presence refused by rule /topic/presence"),
+    ],
+)
+def test_refusals_are_logged_with_who_what_and_which_rule(
+    caplog: pytest.LogCaptureFixture, op: Operation, who: Principal, destination: str, logged: str
+) -> None:
+    with caplog.at_level("DEBUG", logger="nexus_tornado.policy.acl"):
+        assert decide(TopicAcl(), op, who, destination) is not None
+    assert [r.name for r in caplog.records] == ["nexus_tornado.policy.acl"]
+    assert caplog.messages == [logged]

@@ -187,3 +187,87 @@ def test_auth_errors_never_contain_the_token() -> None:
     with pytest.raises(AuthError) as info:
         verifier().verify(token)
     assert token not in info.value.message and token not in info.value.log_detail
+
+
+# -- what the client is told, and what the log says -------------------------------------
+
+
+def _pem_public_key() -> str:
+    return _rsa_pair()[1]
+
+
+# (verifier settings, token, message, log_detail): every refusal pins both texts.
+REFUSALS = [
+    pytest.param({"issuer": "https://auth.example"}, lambda: hs(claims(iss="https://evil.example")),
+                 "invalid issuer", "invalid issuer", id="issuer"),
+    pytest.param({"audience": "nexus"}, lambda: hs(claims(aud="other")),
+                 "invalid audience", "invalid audience", id="audience"),
+    # An HMAC token checked against a PEM public key: PyJWT refuses the key itself.
+    pytest.param({"key": "public-pem"}, lambda: hs(claims()),
+                 "invalid signature", "invalid signature", id="asymmetric-key-as-hmac-secret"),
+    pytest.param({}, lambda: "not.a.jwt", "invalid token", "invalid token: DecodeError", id="garbage"),
+    pytest.param({}, lambda: hs(claims(sub=42)), "invalid token", "invalid token: InvalidSubjectError",
+                 id="sub-not-string"),
+    pytest.param({}, lambda: hs(claims(sub="")), "invalid token", "sub is not a non-empty string",
+                 id="sub-empty"),
+    # PyJWT accepts a numeric string as exp; the wire contract wants a number.
+    pytest.param({}, lambda: hs(claims(exp=str(int(time.time() + 600)))), "invalid token",
+                 "exp is not a number", id="exp-a-string"),
+    pytest.param({}, lambda: hs(claims(roles="admin")), "invalid token", "roles is not a list of strings",
+                 id="roles-a-string"),
+    pytest.param({}, lambda: hs(claims(roles=["admin", 1])), "invalid token", "roles is not a list of strings",
+                 id="roles-not-all-strings"),
+    pytest.param({"clock": lambda: time.time() + 3600}, lambda: hs(claims()),
+                 "token expired", "token expired", id="expired-by-own-clock"),
+]
+
+
+@pytest.mark.parametrize("settings, token_factory, message, log_detail", REFUSALS)
+def test_each_refusal_has_its_message_and_log_detail(
+    settings: Dict[str, Any], token_factory: Any, message: str, log_detail: str
+) -> None:
+    if settings.get("key") == "public-pem":
+        settings = {**settings, "key": _pem_public_key()}
+    with pytest.raises(AuthError) as info:
+        verifier(**settings).verify(token_factory())
+    assert (info.value.message, info.value.log_detail) == (message, log_detail)
+
+
+# Claims checked by the verifier itself (PyJWT lets some of these through, or is
+# bypassed when claims come from elsewhere): (claims, log_detail).
+BAD_CLAIMS = [
+    pytest.param({"sub": 42, "exp": 4e9}, "sub is not a non-empty string", id="sub-a-number"),
+    pytest.param({"sub": "", "exp": 4e9}, "sub is not a non-empty string", id="sub-empty"),
+    pytest.param({"exp": 4e9}, "sub is not a non-empty string", id="sub-missing"),
+    pytest.param({"sub": "alice", "exp": "4000000000"}, "exp is not a number", id="exp-a-string"),
+    pytest.param({"sub": "alice", "exp": True}, "exp is not a number", id="exp-a-bool"),
+    pytest.param({"sub": "alice"}, "exp is not a number", id="exp-missing"),
+    pytest.param({"sub": "alice", "exp": 4e9, "roles": "admin"}, "roles is not a list of strings", id="roles"),
+]
+
+
+@pytest.mark.parametrize("bad, log_detail", BAD_CLAIMS)
+def test_principal_from_claims_refuses_claims_of_the_wrong_shape(bad: Dict[str, Any], log_detail: str) -> None:
+    with pytest.raises(AuthError) as info:
+        verifier(clock=lambda: 1000.0).principal_from_claims(bad)
+    assert (info.value.message, info.value.log_detail) == ("invalid token", log_detail)
+
+
+def test_default_leeway_is_30_seconds() -> None:
+    exp = time.time() + 600
+    token = hs(claims(exp=exp))
+    assert TokenVerifier(SECRET, clock=lambda: exp + 29.999).verify(token).user_id == "alice"
+    with pytest.raises(AuthError) as info:
+        TokenVerifier(SECRET, clock=lambda: exp + 30.0).verify(token)
+    assert info.value.message == "token expired"
+
+
+def test_an_audience_claim_is_ignored_when_no_audience_is_configured() -> None:
+    assert verifier().verify(hs(claims(aud="some-other-service"))).user_id == "alice"
+
+
+@pytest.mark.parametrize("algorithms", [(), ("none",), ("none", "NONE")])
+def test_a_verifier_without_a_real_algorithm_is_refused(algorithms: Any) -> None:
+    with pytest.raises(ValueError) as info:
+        TokenVerifier(SECRET, algorithms)
+    assert str(info.value) == "at least one signing algorithm is required"

@@ -70,3 +70,19 @@ def test_patterns_compare_by_text() -> None:
     assert DestinationPattern(d.CHAT) != DestinationPattern(d.BOARD)
     assert DestinationPattern(d.CHAT) != d.CHAT
     assert repr(DestinationPattern(d.CHAT)) == "DestinationPattern('/topic/chat/{chatId}')"
+
+
+@pytest.mark.parametrize(
+    "pattern, message",
+    [
+        ("topic/x", "destination pattern must start and not end with '/': 'topic/x'"),
+        ("/topic/x/", "destination pattern must start and not end with '/': '/topic/x/'"),
+        ("/topic/{a}/{a}", "placeholder {a} repeated in '/topic/{a}/{a}'"),
+        ("/topic/{1a}", "invalid segment '{1a}' in destination pattern '/topic/{1a}'"),
+        ("/topic//x", "invalid segment '' in destination pattern '/topic//x'"),
+    ],
+)
+def test_bad_patterns_say_what_is_wrong(pattern: str, message: str) -> None:
+    with pytest.raises(ValueError) as info:
+        DestinationPattern(pattern)
+    assert str(info.value) == message

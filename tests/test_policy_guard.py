@@ -314,3 +314,44 @@ def test_a_bad_type_is_a_config_error_when_added(kwargs: Dict[str, Any], error: 
 def test_a_type_name_must_be_upper_case() -> None:
     with pytest.raises(ConfigError, match="malformed"):
         project_guard().add_message_type("taskComment", destinations=["/topic/x"])
+
+
+def test_a_type_refused_to_its_sender_says_which_type() -> None:
+    guard = project_guard()
+    guard.add_message_type("TASK_COMMENT", destinations=["/topic/project/{projectId}"], fields=TASK,
+                           senders=["member"])
+    with pytest.raises(Rejection) as refused:
+        run(guard.admit_send(ALICE, "/topic/project/p1", task_comment(), {}))
+    assert refused.value.message == "not allowed to send TASK_COMMENT messages"
+
+
+def test_a_type_added_in_code_refuses_unknown_fields_by_default() -> None:
+    guard = project_guard()
+    guard.add_message_type("TASK_COMMENT", destinations=["/topic/project/{projectId}"], fields=TASK)
+    body = json.loads(task_comment())
+    body["payload"]["extra"] = 1
+    body["priority"] = "high"
+    with pytest.raises(Rejection) as refused:
+        run(guard.admit_send(ALICE, "/topic/project/p1", json.dumps(body).encode(), {}))
+    assert set(refused.value.details["errors"]) == {"priority", "payload.extra"}
+    guard.add_message_type("TASK_COMMENT", destinations=["/topic/project/{projectId}"], fields=TASK,
+                           allow_unknown=True)
+    del body["payload"]["extra"]
+    run(guard.admit_send(ALICE, "/topic/project/p1", json.dumps(body).encode(), {}))
+
+
+def test_senders_given_as_a_string_are_refused_with_the_type_named() -> None:
+    with pytest.raises(ConfigError) as info:
+        project_guard().add_message_type("TASK_COMMENT", destinations=["/topic/x"], senders="admin")
+    assert info.value.message == "senders of TASK_COMMENT: a list of roles, not one string"
+
+
+@pytest.mark.parametrize("senders", [None, ["member"]])
+def test_redefining_a_type_drops_its_old_sender_check(senders: Any) -> None:
+    guard = project_guard()
+    guard.add_message_type("TASK_COMMENT", destinations=["/topic/project/{projectId}"], fields=TASK,
+                           senders=lambda principal: False)
+    guard.add_message_type("TASK_COMMENT", destinations=["/topic/project/{projectId}"], fields=TASK,
+                           senders=senders)
+    member = Principal("alice", roles=frozenset({"member"}))
+    assert run(guard.admit_send(member, "/topic/project/p1", task_comment(), {}))["type"] == "TASK_COMMENT"

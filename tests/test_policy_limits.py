@@ -235,3 +235,115 @@ def test_counts_report_the_sends_within_the_window() -> None:
     assert limiter.counts() == {"a": 2, "b": 1}
     clock.now += 31
     assert limiter.counts() == {"a": 1, "b": 1}
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        ((0,), "send rate limit must be a positive integer, not 0"),
+        (("100",), "send rate limit must be a positive integer, not '100'"),
+        ((10, 0), "send rate window must be positive seconds, not 0"),
+        ((10, -60.0), "send rate window must be positive seconds, not -60.0"),
+    ],
+)
+def test_config_errors_name_the_bad_value(args: Any, message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        SendRateLimiter(*args)
+    assert info.value.message == message
+
+
+def test_a_window_under_a_second_is_allowed() -> None:
+    clock = FakeClock(0.0)
+    limiter = SendRateLimiter(1, 0.5, clock=clock)
+    limiter.check("alice")
+    assert refused(limiter, "alice").details == {"retryAfter": 0.5}
+    clock.now = 0.5
+    limiter.check("alice")
+
+
+def test_over_the_budget_on_other_processes_alone_waits_a_whole_window() -> None:
+    limiter = SendRateLimiter(5, 60.0, clock=FakeClock())
+    limiter.elsewhere = lambda user: 5
+    rejection = refused(limiter, "alice")
+    assert rejection.details == {"retryAfter": 60.0}
+    assert rejection.message == "more than 5 messages in 60 seconds"
+
+
+def test_a_refusal_is_logged_with_the_user_and_the_wait(caplog: pytest.LogCaptureFixture) -> None:
+    clock = FakeClock(0.0)
+    limiter = SendRateLimiter(1, 60.0, clock=clock)
+    limiter.check("alice")
+    clock.now = 15.0
+    with caplog.at_level("DEBUG", logger="nexus_tornado.policy.limits"):
+        refused(limiter, "alice")
+    assert caplog.messages == ["SEND by alice rate limited; retry after 45.000 s"]
+
+
+def test_a_send_exactly_one_window_old_is_no_longer_counted() -> None:
+    clock = FakeClock(0.0)
+    limiter = SendRateLimiter(10, 60.0, clock=clock)
+    limiter.check("a")
+    clock.now = 60.0
+    assert limiter.counts() == {}
+    assert limiter.remaining("a") == 10
+
+
+def test_the_sweep_runs_once_a_window_has_passed_to_the_instant() -> None:
+    clock = FakeClock(0.0)
+    limiter = SendRateLimiter(10, 60.0, clock=clock)
+    limiter.check("a")
+    clock.now = 60.0  # a window since the last sweep; a's send is exactly one window old
+    limiter.check("b")
+    assert limiter.tracked_users == 1
+
+
+def test_the_sweep_runs_at_most_once_per_window() -> None:
+    clock = FakeClock(1000.0)
+    limiter = SendRateLimiter(10, 60.0, clock=clock)
+    clock.now = 1059.0
+    limiter.check("a")
+    clock.now = 1060.0
+    limiter.check("b")  # sweeps (a is recent); the next sweep is due at 1120
+    clock.now = 1119.5
+    limiter.check("c")  # a is idle now, but no sweep is due yet
+    assert limiter.tracked_users == 3
+    clock.now = 1120.0
+    limiter.check("c")  # the sweep is due: a and b (sent at 1060) are idle
+    assert limiter.tracked_users == 1
+
+
+@pytest.mark.parametrize(
+    "limit, message",
+    [
+        (0, "byte limit must be a positive integer, not 0"),
+        (1.5, "byte limit must be a positive integer, not 1.5"),
+        (True, "byte limit must be a positive integer, not True"),
+        ("100", "byte limit must be a positive integer, not '100'"),
+    ],
+)
+def test_bad_byte_limits_are_config_errors(limit: Any, message: str) -> None:
+    from nexus_tornado.policy.limits import UserBytes
+
+    with pytest.raises(ConfigError) as info:
+        UserBytes(limit)
+    assert info.value.message == message
+
+
+def test_user_bytes_keep_each_users_running_total() -> None:
+    from nexus_tornado.policy.limits import UserBytes
+
+    held = UserBytes(1)  # the smallest bound there is
+    assert held.admits("a", 1) and not held.admits("a", 2)
+    held.adjust("a", 1)
+    assert held.held("a") == 1 and not held.admits("a", 1)
+    held = UserBytes(1000)
+    held.adjust("a", 600)
+    held.adjust("b", 50)
+    held.adjust("a", 100)
+    assert (held.held("a"), held.held("b")) == (700, 50)
+    held.adjust("a", -699)
+    assert held.held("a") == 1
+    # Releasing for a user holding nothing is harmless.
+    held.adjust("c", 0)
+    held.adjust("c", -10)
+    assert held.held("c") == 0 and held.held("b") == 50

@@ -575,3 +575,221 @@ def test_iso_timestamp_is_utc_now_in_the_envelopes_format() -> None:
     assert is_iso8601(stamp) and stamp.endswith("Z")
     parsed = datetime.datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=datetime.timezone.utc)
     assert before <= parsed <= after
+
+
+def test_iso_timestamp_is_utc_whatever_the_local_zone(monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    monkeypatch.setenv("TZ", "Etc/GMT-5")  # five hours east of UTC
+    time.tzset()
+    try:
+        stamp = iso_timestamp()
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    parsed = datetime.datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=datetime.timezone.utc)
+    assert abs(parsed - datetime.datetime.now(datetime.timezone.utc)) < datetime.timedelta(minutes=1)
+
+
+# -- what the client is told -----------------------------------------------------------
+# These build their own validator (not the module's): the schemas are compiled in the
+# constructor, and a test of what they say should build them.
+
+IDENTIFIER = "must be 1-128 characters of letters, digits, '_', '-', '.', '@' (not starting with '.')"
+LONG_KEY = "k" * 100
+
+# (body, destination, errors): the exact report of each kind of refusal.
+REPORTS = [
+    pytest.param(message("CHAT_MESSAGE", timestamp="now"), "/topic/chat/c1",
+                 {"timestamp": ["must be an ISO-8601 date-time with seconds and a zone, e.g. 2023-05-15T10:30:45Z"]},
+                 id="iso8601"),
+    pytest.param(with_payload("CHAT_MESSAGE", chatId="c/1"), "/topic/chat/c1", {"payload.chatId": [IDENTIFIER]},
+                 id="identifier"),
+    pytest.param(with_payload("CHAT_MESSAGE", contentType="HTML"), "/topic/chat/c1",
+                 {"payload.contentType": ["unallowed value HTML; allowed: TEXT, MARKDOWN, IMAGE, FILE, LINK"]},
+                 id="allowed_in"),
+    pytest.param(with_payload("STATUS_UPDATE", status="ONLINE"), "/topic/board/b1",
+                 {"payload.status": ["unallowed value ONLINE for entityType task; "
+                                     "allowed: TODO, IN_PROGRESS, IN_REVIEW, BLOCKED, DONE, CANCELLED"]},
+                 id="allowed_per"),
+    # A status that is not a string: its type rule speaks, allowed_per stays silent.
+    pytest.param(with_payload("STATUS_UPDATE", status=5), "/topic/board/b1",
+                 {"payload.status": ["must be of string type"]}, id="allowed_per-not-a-string"),
+    pytest.param(message("CHAT_MESSAGE", senderId=7), "/topic/chat/c1",
+                 {"senderId": ["must be of string type"]}, id="envelope-rule-under-type-fields"),
+    pytest.param(message("CHAT_MESSAGE", payload=None), "/topic/chat/c1",
+                 {"payload": ["required field"]}, id="envelope-required-under-type-fields"),
+    pytest.param(message("CHAT_MESSAGE", type=None), "/topic/chat/c1", {"type": ["required field"]},
+                 id="no-type"),
+    pytest.param(message("CHAT_MESSAGE", type="FOO"), "/topic/chat/c1", {"type": ["unallowed value FOO"]},
+                 id="unknown-type"),
+    pytest.param(VALID["CHAT_MESSAGE"], "/topic/board/b1",
+                 {"type": ["CHAT_MESSAGE may not be sent to this destination (allowed: /topic/chat/{chatId})"]},
+                 id="one-destination"),
+    pytest.param(VALID["NOTIFICATION"], "/topic/chat/c1",
+                 {"type": ["NOTIFICATION may not be sent to this destination (allowed: /topic/announcements, "
+                           "/topic/notifications/{userId}, /topic/calendar/{userId})"]},
+                 id="several-destinations"),
+    pytest.param(('{"%s": 1, "%s": 2}' % (LONG_KEY, LONG_KEY)).encode(), "/topic/chat/c1",
+                 {"body": ['duplicate key "%s"' % LONG_KEY[:64]]}, id="long-duplicate-key"),
+]
+
+
+@pytest.mark.parametrize("body, destination, errors", REPORTS)
+def test_each_refusal_reports_exactly(body: Any, destination: str, errors: Dict[str, Any]) -> None:
+    assert reject(MessageValidator(), body, destination) == errors
+
+
+def test_a_type_with_no_destination_says_so() -> None:
+    custom = MessageValidator()
+    custom.add_type("X_TYPE", {"destinations": []})
+    errors = reject(custom, {"type": "X_TYPE", "timestamp": TS, "payload": {}}, "/topic/chat/c1")
+    assert errors == {"type": ["X_TYPE may not be sent to this destination (allowed: no destination)"]}
+
+
+def test_a_type_added_later_is_dispatched_to_and_uses_the_vocabularies() -> None:
+    custom = MessageValidator()
+    custom.add_type("MOVE", {"destinations": ["/topic/board/{boardId}"],
+                             "fields": {"payload": {"schema": {"action": {"type": "string", "allowed_in": "boardAction"}}}}})
+    accept(custom, {"type": "MOVE", "timestamp": TS, "payload": {"action": "add"}}, "/topic/board/b1")
+    assert reject(custom, {"type": "MOVE", "timestamp": TS, "payload": {"action": "fly"}}, "/topic/board/b1") == {
+        "payload.action": ["unallowed value fly; allowed: move, add, delete"]
+    }
+    assert reject(custom, message("CHAT_MESSAGE", type="FOO"), "/topic/chat/c1") == {"type": ["unallowed value FOO"]}
+
+
+def test_an_envelope_rule_for_the_type_field_reaches_every_type() -> None:
+    custom = MessageValidator({"envelope": {"type": {"maxlength": 12}}})
+    accept(custom, VALID["NOTIFICATION"], "/topic/announcements")
+    assert reject(custom, VALID["STATUS_UPDATE"], "/topic/board/b1") == {"type": ["max length is 12"]}
+
+
+def test_a_host_type_may_add_top_level_fields_and_leave_out_the_payload() -> None:
+    custom = MessageValidator({"messages": {"PING": {
+        "destinations": ["/topic/board/{boardId}"],
+        "fields": {"payload": {"required": False}, "seq": {"type": "integer", "required": True}},
+    }}})
+    accept(custom, {"type": "PING", "timestamp": TS, "seq": 1}, "/topic/board/b1")
+    assert reject(custom, {"type": "PING", "timestamp": TS}, "/topic/board/b1") == {"seq": ["required field"]}
+
+
+def test_a_document_without_envelope_or_vocabularies_still_builds() -> None:
+    minimal = {"messages": {"PING": {"destinations": ["/topic/presence"]}}}
+    custom = MessageValidator(schemas=minimal)
+    assert custom.message_types == ("PING",)
+    accept(custom, {"type": "PING"}, "/topic/presence")
+    with pytest.raises(ConfigError) as info:
+        MessageValidator(schemas={"messages": {"PING": {"destinations": ["/topic/presence"],
+                                                        "fields": {"kind": {"allowed_in": "kinds"}}}}})
+    assert info.value.message == "message type PING: allowed_in names unknown vocabulary 'kinds'"
+    empty = MessageValidator(schemas={})
+    assert empty.message_types == ()
+    assert reject(empty, VALID["CHAT_MESSAGE"], "/topic/chat/c1") == {"type": ["unallowed value CHAT_MESSAGE"]}
+
+
+@pytest.mark.parametrize("count, errors", [
+    (50, {f"payload.counts.f{i}": ["must be of integer type"] for i in range(50)}),
+    (51, {"payload.counts": ["more than 50 errors"]}),
+])
+def test_up_to_max_errors_are_reported_one_by_one(count: int, errors: Dict[str, Any]) -> None:
+    assert validation.MAX_ERRORS == 50
+    body = {"type": "TALLY", "timestamp": TS, "payload": {"counts": {f"f{i}": "x" for i in range(count)}}}
+    assert reject(MessageValidator(HOST_RULES), body, "/topic/board/b1") == errors
+
+
+def test_too_many_errors_at_the_top_level_are_reported_on_the_body() -> None:
+    wide = {"messages": {"WIDE": {"destinations": ["/topic/presence"],
+                                  "fields": {f"f{i}": {"type": "integer"} for i in range(60)}}}}
+    body: Dict[str, Any] = {"type": "WIDE", "timestamp": TS, "payload": {}, **{f"f{i}": "x" for i in range(60)}}
+    assert reject(MessageValidator(wide), body, "/topic/presence") == {"body": ["more than 50 errors"]}
+
+
+# -- what the operator is told at start-up ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        ({"colours": {}}, "unknown key(s) ['colours'] in message schemas (extra)"),
+        ({"messages": {"X_TYPE": {"destinations": ["/topic/x"], "fields": {"payload": {"allowed_in": "nope"}}}}},
+         "message type X_TYPE: allowed_in names unknown vocabulary 'nope'"),
+        ({"messages": {"X_TYPE": {"destinations": ["/topic/x"],
+                                  "fields": {"payload": {"anyof": [{"type": "dict"}, {"allowed_in": "nope"}]}}}}},
+         "message type X_TYPE: allowed_in names unknown vocabulary 'nope'"),
+        ({"messages": {"X_TYPE": {"destinations": ["/topic/x"],
+                                  "fields": {"payload": {"allowed_per": {"vocabulary": "boardAction", "field": "a"}}}}}},
+         "message type X_TYPE: allowed_per needs a mapping vocabulary, 'boardAction' is a list"),
+        ({"messages": {"X_TYPE": {"destinations": ["topic/x"]}}},
+         "invalid schema for message type X_TYPE: destination pattern must start and not end with '/': 'topic/x'"),
+    ],
+    ids=["unknown-key", "unknown-vocabulary", "unknown-vocabulary-in-a-list", "allowed_per-on-a-list", "pattern"],
+)
+def test_config_errors_say_what_is_wrong(extra: Dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        MessageValidator(extra)
+    assert info.value.message == message
+
+
+def test_config_errors_name_the_document_at_fault(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_schemas(base={"colours": {}})
+    assert info.value.message == "unknown key(s) ['colours'] in message schemas (base)"
+    with pytest.raises(ConfigError) as info:
+        MessageValidator().add_type("X_TYPE", {"fields": {}})
+    assert info.value.message == (
+        "malformed message schemas (message type X_TYPE): {'messages.X_TYPE.destinations': ['required field']}"
+    )
+    missing = tmp_path / "missing.json"
+    with pytest.raises(ConfigError) as info:
+        MessageValidator(str(missing))
+    assert info.value.message.startswith(f"cannot read message schemas from {missing}: [Errno 2] ")
+    listed = tmp_path / "list.json"
+    listed.write_text("[1, 2]", "utf-8")
+    with pytest.raises(ConfigError) as info:
+        MessageValidator(str(listed))
+    assert info.value.message == f"message schemas in {listed} must be a JSON object"
+
+
+# -- merging ---------------------------------------------------------------------------
+
+
+def test_extra_schemas_merge_into_a_base_that_lacks_every_section() -> None:
+    extra = {
+        "vocabularies": {"v": ["a"]},
+        "envelope": {"timestamp": {"type": "string"}},
+        "messages": {"PING": {"destinations": ["/topic/presence"]}, "GONE": None},
+    }
+    assert load_schemas(extra, base={}) == {
+        "vocabularies": {"v": ["a"]},
+        "envelope": {"timestamp": {"type": "string"}},
+        "messages": {"PING": {"destinations": ["/topic/presence"]}},
+    }
+
+
+def test_load_schemas_does_not_mutate_its_base() -> None:
+    base = default_schemas()
+    pristine = copy.deepcopy(base)
+    load_schemas(EXTRA, base=base)
+    MessageValidator(EXTRA, schemas=base)
+    assert base == pristine
+
+
+# -- where the bundled file is read from -----------------------------------------------
+
+
+def test_bundled_schemas_are_read_from_the_package_when_installed(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # Installed, there is no checkout beside the package: only the package data exists.
+    monkeypatch.setattr(validation, "Path", lambda _: tmp_path / "site-packages" / "nexus_tornado" / "policy" / "x.py")
+    assert default_schemas() == json.loads(CONFIG_FILE.read_text("utf-8"))
+
+
+def test_bundled_schemas_are_read_from_the_checkout_when_not_installed(monkeypatch: pytest.MonkeyPatch) -> None:
+    class NotInstalled:
+        @staticmethod
+        def files(package: str) -> Any:
+            raise ModuleNotFoundError(package)
+
+    monkeypatch.setattr(validation, "resources", NotInstalled)
+    assert default_schemas() == json.loads(CONFIG_FILE.read_text("utf-8"))
