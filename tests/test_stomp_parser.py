@@ -459,3 +459,24 @@ def test_random_bytes_only_raise_protocol_error(data: bytes, version: str) -> No
         pass
     for event in parser.events_received():
         assert isinstance(event, (Frame, Oversized))
+
+
+def test_a_parser_without_limits_given_keeps_the_sessions_defaults() -> None:
+    """64 KiB bodies, 8 KiB of header block, 64 headers (the defaults of Settings)."""
+
+    def first(data: bytes) -> object:
+        parser = FrameParser()
+        parser.feed(data)
+        return parser.next_event()
+
+    assert first(b"SEND\n\n" + b"x" * 65536 + b"\x00") == Frame("SEND", {}, b"x" * 65536)
+    assert isinstance(first(b"SEND\n\n" + b"x" * 65537 + b"\x00"), Oversized)
+    headers = b"".join(b"h%d:v\n" % i for i in range(64))
+    assert len(first(b"SEND\n" + headers + b"\n\x00").headers) == 64  # type: ignore[union-attr]
+    with pytest.raises(ProtocolError):
+        first(b"SEND\n" + headers + b"h64:v\n\n\x00")
+    head = b"SEND\nk:"
+    value = b"v" * (8192 - len(head))  # the command and header lines: 8192 bytes
+    assert first(head + value + b"\n\n\x00") == Frame("SEND", {"k": value.decode()})
+    with pytest.raises(ProtocolError):
+        first(head + value + b"v\n\n\x00")
