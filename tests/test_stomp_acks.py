@@ -73,6 +73,16 @@ def test_remembered_settled_keys_are_bounded_oldest_forgotten_first() -> None:
     assert acks.subscription_of("3") is None  # a settled id no longer names its subscription
 
 
+def test_a_key_settled_again_counts_as_the_newest() -> None:
+    """STOMP 1.0/1.1 keys are message ids: two subscriptions can settle the same one;
+    the second settling must not leave it first in line to be forgotten."""
+    acks = PendingAcks(2)
+    for subscription, key in (("a", "k"), ("a", "j"), ("b", "k"), ("a", "i")):
+        acks.add(subscription, key, message(1))
+        acks.take(subscription, key, cumulative=False)
+    assert [acks.is_settled(k) for k in ("j", "k", "i")] == [False, True, True]
+
+
 def test_closing_a_subscription_settles_what_it_had_pending() -> None:
     acks = PendingAcks(10)
     acks.add("s", "k1", message(1))

@@ -83,3 +83,8 @@ def test_a_hook_raising_a_protocol_error_ends_the_session() -> None:
     session.receive_data(b"BEGIN\ntransaction:t\n\n\x00SEND\ndestination:/q\ntransaction:t\n\nx\x00")
     assert session.closed and session.close_reason == "transaction too large"
     assert session.transaction_bytes == 0
+
+
+def test_holding_a_frame_costs_its_body_headers_and_64_bytes() -> None:
+    """What the per-user byte bound (max_transaction_bytes) counts."""
+    assert held_size(Frame("SEND", {"destination": "/q"}, b"x" * 10)) == 10 + len("destination") + len("/q") + 64
