@@ -14,6 +14,8 @@ import tornado.web
 from support.clients import RawWsClient
 from support.nexus import running_nexus
 
+from nexus_tornado.server import plugin as plugin_module
+
 
 class HostHandler(tornado.web.RequestHandler):
     """A handler of the host app: publishes a board update through the plugin."""
@@ -99,3 +101,17 @@ def test_disabled_transports_setting_turns_a_transport_off(name: str) -> None:
         request = urllib.request.Request(url % "xhr", data=b"", method="POST")
         with urllib.request.urlopen(request, timeout=10) as on:
             assert on.read() == b"o\n"
+
+
+def test_close_gives_websocket_clients_close_handshake_timeout_to_answer(monkeypatch: pytest.MonkeyPatch) -> None:
+    waits = []
+    drain = plugin_module.drain
+
+    async def recording_drain(services: Any, reconnect_delay: float, deadline: float, close_wait: float = 2.0) -> None:
+        waits.append(close_wait)
+        await drain(services, reconnect_delay, deadline, close_wait)
+
+    monkeypatch.setattr(plugin_module, "drain", recording_drain)
+    with running_nexus(close_handshake_timeout=0.7) as nexus:
+        nexus.run(lambda: nexus.plugin.close())
+    assert waits and set(waits) == {0.7}

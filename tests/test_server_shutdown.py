@@ -204,4 +204,4 @@ async def test_drain_waits_at_most_close_wait_for_the_answers() -> None:
     started = time.monotonic()
     await drain(services, 0.0, started + 60, close_wait=0.2)
     assert connection.closed is not None
-    assert 0.2 <= time.monotonic() - started < 30  # the wait, not the far deadline
+    assert 0.2 <= time.monotonic() - started < 2.0  # close_wait, not the far deadline nor a fixed 2 s
