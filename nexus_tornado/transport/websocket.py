@@ -13,6 +13,9 @@ Fixed against sockjs-tornado 1.0.7:
   subprotocols and got none back.
 - Output is framed here and written once per connection and IOLoop iteration
   (:mod:`.websocket_writer`), not with a Task and a system call per message.
+- The handshake's method and header checks are made here and Tornado's ``_execute``
+  awaited directly: sockjs-tornado's ``gen.coroutine`` wrapper kept a second task alive
+  for every open connection.
 """
 
 from __future__ import annotations
