@@ -29,7 +29,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
-import random
 import time
 import uuid
 from typing import Any, Deque, Dict, Optional, Set
@@ -60,7 +59,7 @@ from .flow import PacedOutput, TransactionHold, parse_last_seq
 from .keepalive import Keepalive
 from .reports import Reports
 from .services import CLOSE_REASONS, SERVICES_KEY, ServerStats, Services
-from .shutdown import close_reason
+from .shutdown import shutdown_close
 
 log = logging.getLogger("nexus_tornado.server.connection")
 
@@ -157,8 +156,7 @@ class StompConnection(Keepalive, Reports, SockJSConnection):
 
     def on_open(self, info: Any) -> None:
         if self.services.closing:
-            delay = self.services.settings.reconnect_delay
-            self.close_with(SHUTDOWN_CLOSE[0], close_reason(int(random.random() * delay * 1000)))
+            self.close_with(*shutdown_close(self.services.settings.reconnect_delay))
             return
         self.remote_ip = getattr(info, "ip", "") or ""
         self._query_token = info.get_argument("access_token") if info is not None else None
@@ -244,6 +242,10 @@ class StompConnection(Keepalive, Reports, SockJSConnection):
             self._working = False
             if self._closed:
                 self.services.draining.pop(self, None)
+            elif self.services.closing and not self._events:
+                # Shutting down: close now that the work in hand is done (its receipts
+                # are out), before the client's next frames arrive and keep us busy.
+                self.close_with(*shutdown_close(self.services.settings.reconnect_delay))
 
     async def _handle(self, event: Any) -> None:
         if isinstance(event, Send):

@@ -249,13 +249,14 @@ class NexusPlugin:
             )
         self.presence.settle()  # the OFFLINEs still in their grace period
         self.router.close()
+        # What is left gets what is left of the budget, and at least a second.
+        store_deadline = max(deadline, time.monotonic() + 1.0)
         if self.feed is not None:
-            await self.feed.close()
+            await within(store_deadline, "the change feed", asyncio.ensure_future(self.feed.close()))
         if self.cluster is not None:
-            await self.cluster.close()
+            await within(store_deadline, "the cluster heartbeat", asyncio.ensure_future(self.cluster.close()))
         self.hub.close()
         # Presence announcements of the connections just closed, delivery marks.
-        store_deadline = max(deadline, time.monotonic() + 1.0)
         if self._background:
             await within(
                 store_deadline, "server-side publishes", asyncio.gather(*self._background, return_exceptions=True)

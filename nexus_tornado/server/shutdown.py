@@ -6,8 +6,10 @@ calls it on SIGTERM, after it stopped listening) works in this order:
 1. ``services.closing``: new connections are closed at once, ``/readyz`` answers 503.
 2. :func:`drain`: each connection is closed as soon as every frame it received has been
    handled (a SEND persisted and receipted, ...), so none is cut off in the middle of
-   its work; whatever is still busy at the deadline is closed then (its unhandled
-   frames were never receipted, so the client knows to send them again).
+   its work: idle ones at once, busy ones the moment their work queue runs dry (the
+   connection closes itself then, before its client's next frames arrive). Whatever is
+   still busy at the deadline is closed then (its unhandled frames were never
+   receipted, so the client knows to send them again).
 3. Every close carries code 1001 and the reason ``server shutting down (reconnect in N
    ms)``: N is drawn at random up to ``reconnect_delay`` for each connection, so that
    the crowd does not come back all at once (``static/nexus-client.js`` honours it).
@@ -23,7 +25,7 @@ import asyncio
 import logging
 import random
 import time
-from typing import Any, Awaitable, Callable, List, Optional
+from typing import Any, Awaitable, Callable, Tuple
 
 from ..transport.close_codes import SHUTDOWN_CLOSE
 from ..transport.output_limit import websocket_stream
@@ -43,36 +45,39 @@ def close_reason(delay_ms: int) -> str:
     return "%s (reconnect in %d ms)" % (REASON, delay_ms) if delay_ms > 0 else REASON
 
 
+def shutdown_close(reconnect_delay: float, rand: Callable[[], float] = random.random) -> Tuple[int, str]:
+    """The close code and reason of a shutdown close, with a reconnect hint drawn at
+    random up to ``reconnect_delay`` seconds."""
+    return GOING_AWAY, close_reason(int(rand() * reconnect_delay * 1000))
+
+
 def close_connections(
     services: Services,
     reconnect_delay: float,
     only_idle: bool,
     rand: Callable[[], float] = random.random,
-    streams: Optional[List[Any]] = None,
 ) -> int:
     """Close connections (``only_idle``: those with no frame left to handle) with a
-    jittered reconnect hint; return how many are left open. The WebSocket streams of
-    those closed are added to ``streams`` (when given)."""
+    jittered reconnect hint; return how many are left open."""
     left = 0
     for connection in list(services.connections):
         if only_idle and connection.busy:
             left += 1
             continue
-        stream = websocket_stream(getattr(connection, "session", None))
-        connection.close_with(GOING_AWAY, close_reason(int(rand() * reconnect_delay * 1000)))
-        if streams is not None and stream is not None:
-            streams.append(stream)
+        connection.close_with(*shutdown_close(reconnect_delay, rand))
     return left
 
 
 async def drain(services: Services, reconnect_delay: float, deadline: float, close_wait: float = 2.0) -> None:
     """Close each connection once idle, all of them by ``deadline`` (``time.monotonic``),
     then give WebSocket clients up to ``close_wait`` seconds (and never past
-    ``deadline``) to answer the close."""
-    streams: List[Any] = []
-    while close_connections(services, reconnect_delay, only_idle=True, streams=streams):
+    ``deadline``) to answer the close. Busy connections close themselves when their
+    work runs out (``services.closing`` is set); this loop is the backstop."""
+    streams = [websocket_stream(getattr(c, "session", None)) for c in services.connections]
+    while close_connections(services, reconnect_delay, only_idle=True):
         if time.monotonic() >= deadline:
-            busy = close_connections(services, reconnect_delay, only_idle=False, streams=streams)
+            busy = len(services.connections)
+            close_connections(services, reconnect_delay, only_idle=False)
             log.warning("shutdown: closed %d connections still handling frames (out of time)", busy)
             break
         await asyncio.sleep(POLL)
@@ -80,8 +85,9 @@ async def drain(services: Services, reconnect_delay: float, deadline: float, clo
     # ends cleanly. Exiting before that, with frames of the client's still unread, makes
     # the kernel reset the connection, and a client that had not yet read the close
     # frame loses it, with its reconnect hint.
+    waiting = [stream for stream in streams if stream is not None]
     until = min(deadline, time.monotonic() + close_wait)
-    while time.monotonic() < until and any(not stream.closed() for stream in streams):
+    while time.monotonic() < until and any(not stream.closed() for stream in waiting):
         await asyncio.sleep(POLL)
 
 

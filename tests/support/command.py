@@ -110,17 +110,25 @@ class CommandServer:
         """SIGKILL: a crash, nothing is shut down cleanly."""
         self.stop(signal.SIGKILL)
 
-    def stop(self, signum: int = signal.SIGTERM) -> Optional[int]:
-        """Send ``signum`` and wait for the exit; return its exit status."""
+    def stop(self, signum: int = signal.SIGTERM, wait: float = 15.0) -> Optional[int]:
+        """Send ``signum`` and wait up to ``wait`` seconds for the exit; return its exit
+        status. A process that does not exit in time is killed, and the test fails."""
         process, self._process = self._process, None
         status = None
-        if process is not None:
-            if process.poll() is None:
-                process.send_signal(signum)
-            status = process.wait(15)
-        if self._log is not None:
-            self._log.close()
-            self._log = None
+        try:
+            if process is not None:
+                if process.poll() is None:
+                    process.send_signal(signum)
+                try:
+                    status = process.wait(wait)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
+                    raise
+        finally:
+            if self._log is not None:
+                self._log.close()
+                self._log = None
         return status
 
     def output(self) -> str:
