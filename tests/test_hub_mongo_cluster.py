@@ -92,19 +92,19 @@ def test_presence_is_global_and_a_killed_process_users_go_offline(pair: Cluster)
         on_a = RawWsClient(a.ws_url)
         opened.append(on_a)
         on_a.connect(pair.token("u"))
-        assert presence_updates(watcher, PATIENCE, until=("u", "ONLINE")) == [("u", "ONLINE")]
+        assert presence_updates(watcher, PATIENCE, until=("u", "ONLINE")) == [("u", "ONLINE")], pair.output()
         assert presence_updates(watcher, 3 * INTERVAL + 1) == []  # once, not per process
         time.sleep(3 * INTERVAL)
         assert eventually(lambda: snapshot(pair, a) == ["u"] and snapshot(pair, b) == ["u"])
         on_b.close()  # still connected on A: nothing to announce
         assert presence_updates(watcher, 4 * INTERVAL + 1) == []
         on_a.close()
-        assert presence_updates(watcher, PATIENCE, until=("u", "OFFLINE")) == [("u", "OFFLINE")]
+        assert presence_updates(watcher, PATIENCE, until=("u", "OFFLINE")) == [("u", "OFFLINE")], pair.output()
 
         victim = RawWsClient(b.ws_url)
         opened.append(victim)
         victim.connect(pair.token("v"))
-        assert presence_updates(watcher, PATIENCE, until=("v", "ONLINE")) == [("v", "ONLINE")]
+        assert presence_updates(watcher, PATIENCE, until=("v", "ONLINE")) == [("v", "ONLINE")], pair.output()
         time.sleep(3 * INTERVAL)
         assert eventually(lambda: snapshot(pair, a) == ["v"])
         b.kill()  # SIGKILL: B cannot say goodbye
@@ -112,7 +112,7 @@ def test_presence_is_global_and_a_killed_process_users_go_offline(pair: Cluster)
         # Bounded: cluster_ttl + cluster_interval, plus the time the sweep and the
         # announcement take (generous here: the machine may be busy).
         updates = presence_updates(watcher, TTL + INTERVAL + PATIENCE, until=("v", "OFFLINE"))
-        assert ("v", "OFFLINE") in updates, updates
+        assert ("v", "OFFLINE") in updates, (updates, pair.output())
         assert time.monotonic() - started >= TTL - 2 * INTERVAL  # not before B's document expired
         assert eventually(lambda: snapshot(pair, a) == [])
     finally:

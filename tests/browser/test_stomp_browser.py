@@ -3,7 +3,7 @@ SockJS transport sockjs-client 1.6 offers and over the raw WebSocket endpoint.
 
 Each case, from a page on the server's own origin and from a page on another loopback
 server: CONNECT with a JWT, SUBSCRIBE to a chat, SEND to it with a receipt, get the
-RECEIPT and the MESSAGE (with its ``seq``). All cases run at once in one browser.
+RECEIPT and the MESSAGE (with its ``seq``). The cases share one browser, a few at a time.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ a message, echo a 60 KB message, see a server-initiated close with its code, rec
 get a message the server sends just before closing, and that close.
 A page on a third origin, not listed, must not get a connection.
 
-All cases run at once, each in its own browser context (own connection pool), in one
+The cases run a few at a time, each in its own browser context (own connection pool), in one
 browser; each parametrized test then checks its case's report.
 """
 
