@@ -969,6 +969,12 @@ def test_a_new_session_has_negotiated_nothing_yet() -> None:
     ) == (100, 10, 100, 1000, 32)
 
 
+def test_the_limits_read_back_as_given() -> None:
+    # One copy of each: the session reads them from the parts that enforce them.
+    session = StompSession(server_name="n", max_transactions=3, max_transaction_frames=7, max_pending_acks=11)
+    assert (session.max_transactions, session.max_transaction_frames, session.max_pending_acks) == (3, 7, 11)
+
+
 @pytest.mark.parametrize("heartbeat", [(-1, 0), (0, -1), (1000, 1000, 1000), (1000,)])
 def test_the_server_heartbeat_must_be_two_non_negative_periods(heartbeat: Tuple[int, ...]) -> None:
     with pytest.raises(ValueError) as info:

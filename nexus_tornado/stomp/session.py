@@ -110,8 +110,7 @@ class StompSession:
 
     # One per connection: no per-instance dict.
     __slots__ = (
-        "server_name", "server_heartbeat", "max_transaction_frames", "max_subscriptions",
-        "max_transactions", "max_pending_acks", "max_connecting_frames", "state", "version",
+        "server_name", "server_heartbeat", "max_subscriptions", "max_connecting_frames", "state", "version",
         "heartbeat", "client_heartbeat", "disconnecting", "close_reason", "close_detail",
         "_parser", "_events", "_out", "_subscriptions", "subscriptions", "_acks",
         "_transactions", "_committing", "_held", "_receipt", "_counts",
@@ -137,10 +136,7 @@ class StompSession:
             raise ValueError("heartbeat must be two non-negative millisecond periods")
         self.server_name = server_name
         self.server_heartbeat: Tuple[int, int] = (int(heartbeat[0]), int(heartbeat[1]))
-        self.max_transaction_frames = max_transaction_frames
         self.max_subscriptions = max_subscriptions
-        self.max_transactions = max_transactions
-        self.max_pending_acks = max_pending_acks
         self.max_connecting_frames = max_connecting_frames
 
         self.state = State.AWAIT_CONNECT
@@ -172,6 +168,21 @@ class StompSession:
         self._counts = counts if counts is not None else FrameCounts()
 
     # -- properties ------------------------------------------------------------------
+
+    @property
+    def max_transactions(self) -> int:
+        """Open transactions allowed at once (kept by the session's transactions)."""
+        return self._transactions.max_transactions
+
+    @property
+    def max_transaction_frames(self) -> int:
+        """Frames one transaction may hold."""
+        return self._transactions.max_frames
+
+    @property
+    def max_pending_acks(self) -> int:
+        """Messages awaiting an ACK per subscription (kept by the pending ACKs)."""
+        return self._acks.limit
 
     @property
     def closed(self) -> bool:
