@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import datetime
 import json
-from typing import List, Tuple
+from typing import Dict, List, Tuple
 
 import pytest
 
-from nexus_tornado.hub.presence import Presence, presence_envelope
+from nexus_tornado.errors import StoreUnavailable
+from nexus_tornado.hub.presence import Announcements, Presence, presence_envelope
 
 def recorder() -> Tuple[Presence, List[Tuple[str, str]]]:
     calls: List[Tuple[str, str]] = []
@@ -104,3 +105,82 @@ def test_without_grace_offline_is_immediate() -> None:
     presence.disconnected("a")
     presence.disconnected("a")
     assert announced == [("a", "ONLINE"), ("a", "OFFLINE")]
+
+
+# -- Announcements: publishing the changes ----------------------------------------------
+
+
+class FlakyPublish:
+    """Records what was published; ``failures[user]`` publishes of that user fail first
+    (StoreUnavailable), ``broken`` users fail with another error every time."""
+
+    def __init__(self, failures: Dict[str, int], broken: Tuple[str, ...] = ()) -> None:
+        self.failures = dict(failures)
+        self.broken = broken
+        self.published: List[Tuple[str, str]] = []
+        self.attempts = 0
+
+    async def __call__(self, user: str, status: str) -> None:
+        self.attempts += 1
+        await asyncio.sleep(0)
+        if user in self.broken:
+            raise ValueError("not JSON")
+        if self.failures.get(user, 0) > 0:
+            self.failures[user] -= 1
+            raise StoreUnavailable("store down")
+        self.published.append((user, status))
+
+
+@pytest.mark.gen_test
+async def test_a_change_the_store_refused_is_published_again_in_order() -> None:
+    publish = FlakyPublish({"ann": 2})
+    announcements = Announcements(publish, retry_first=0.001, retry_max=0.004)
+    announcements("ann", "ONLINE")
+    announcements("bob", "ONLINE")
+    announcements("ann", "OFFLINE")  # waits for ann's ONLINE, however long that takes
+    assert announcements.pending == 2
+    await asyncio.wait_for(announcements.flush(), 5)
+    assert publish.published == [("bob", "ONLINE"), ("ann", "ONLINE"), ("ann", "OFFLINE")]
+    assert announcements.retries == 2 and publish.attempts == 5
+    assert announcements.pending == 0
+
+
+@pytest.mark.gen_test
+async def test_the_pause_between_attempts_doubles_up_to_its_bound(monkeypatch: pytest.MonkeyPatch) -> None:
+    pauses: List[float] = []
+    real_sleep = asyncio.sleep
+
+    async def sleep(seconds: float) -> None:
+        pauses.append(seconds)
+        await real_sleep(0)
+
+    monkeypatch.setattr("nexus_tornado.hub.presence.asyncio.sleep", sleep)
+    announcements = Announcements(FlakyPublish({"ann": 5}), retry_first=0.5, retry_max=2.0)
+    announcements("ann", "ONLINE")
+    await asyncio.wait_for(announcements.flush(), 5)
+    assert [p for p in pauses if p] == [0.5, 1.0, 2.0, 2.0, 2.0]
+
+
+@pytest.mark.gen_test
+async def test_a_change_that_cannot_be_published_is_logged_and_does_not_hold_the_next(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    publish = FlakyPublish({}, broken=("ann",))
+    announcements = Announcements(publish, retry_first=0.001)
+    announcements("ann", "ONLINE")
+    announcements("ann", "OFFLINE")
+    await asyncio.wait_for(announcements.flush(), 5)
+    assert publish.attempts == 2 and publish.published == []
+    assert caplog.text.count("presence change of ann not published: not JSON") == 2
+
+
+@pytest.mark.gen_test
+async def test_cancel_gives_up_on_what_the_store_never_took() -> None:
+    announcements = Announcements(FlakyPublish({"ann": 10**6}), retry_first=0.001, retry_max=0.001)
+    announcements("ann", "ONLINE")
+    announcements("bob", "ONLINE")
+    await asyncio.sleep(0.05)
+    assert announcements.pending == 1  # bob's is out; ann's is still being tried
+    assert announcements.cancel() == 1
+    await asyncio.wait_for(announcements.flush(), 5)
+    assert announcements.pending == 0

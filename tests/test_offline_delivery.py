@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any, Dict
+from typing import Any, Dict, Mapping
 
 import pytest
 from support.clients import RawWsClient
 from support.nexus import running_nexus
+
+from nexus_tornado.errors import StoreUnavailable
+from nexus_tornado.hub.memory import MemoryStore
+from nexus_tornado.hub.store import StoredMessage
 
 
 def notification(title: str) -> Dict[str, Any]:
@@ -112,4 +116,36 @@ def test_presence_snapshot_then_online_and_offline_at_first_and_last_connection(
     finally:
         watcher.close()
         for tab in tabs:
+            tab.close()
+
+
+class _RefusesFirstPresenceOf(MemoryStore):
+    """A store that is 'down' for the first ``times`` presence changes of ``user``."""
+
+    def __init__(self, user: str, times: int) -> None:
+        super().__init__()
+        self.marker = ('"entityId":"%s"' % user).encode()
+        self.times = times
+
+    async def append(self, destination: str, body: bytes, headers: Mapping[str, str]) -> StoredMessage:
+        if self.marker in body and self.times > 0:
+            self.times -= 1
+            raise StoreUnavailable("store down")
+        return await super().append(destination, body, headers)
+
+
+def test_a_presence_change_the_store_refused_at_first_is_still_announced_in_order() -> None:
+    with running_nexus(store_factory=lambda: _RefusesFirstPresenceOf("oto", 2), presence_grace_seconds=0) as nexus:
+        watcher, tab = RawWsClient(nexus.ws_url), RawWsClient(nexus.ws_url)
+        try:
+            watcher.connect(nexus.token("nia"))
+            watcher.send_frame("SUBSCRIBE", {"id": "p", "destination": "/topic/presence"})
+            assert presence_of(watcher.expect("MESSAGE")) == ("snapshot", ["nia"])
+            tab.connect(nexus.token("oto"))
+            tab.close()  # its OFFLINE waits for the ONLINE the store refused twice
+            assert presence_of(watcher.expect("MESSAGE")) == ("ONLINE", "oto")
+            assert presence_of(watcher.expect("MESSAGE")) == ("OFFLINE", "oto")
+            assert nexus.plugin.announcements.retries == 2
+        finally:
+            watcher.close()
             tab.close()

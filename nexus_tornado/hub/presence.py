@@ -9,6 +9,10 @@ within it (a page reload, a reconnect) was never offline, and nothing is publish
 This also bounds churn: a client looping connect/disconnect publishes ``ONLINE`` once,
 and at most one ``ONLINE``/``OFFLINE`` pair per grace period however fast it loops.
 
+:class:`Announcements` publishes the changes: a change that the store could not take
+is published again (it was decided, and with a cluster no other process will announce
+it), and one user's changes go out in the order they happened.
+
 One process counts its own connections. With several processes on one MongoDB a
 :class:`Cluster` (:class:`~nexus_tornado.hub.mongo_cluster.MongoCluster`) is attached:
 the local transitions go to it, and it announces only the global ones (a user's first
@@ -20,12 +24,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any, Callable, Dict, List, Optional, Set
+import logging
+from typing import Any, Awaitable, Callable, Dict, List, Optional, Set
 
+from ..errors import StoreUnavailable
 from ..policy.destinations import PRESENCE_DESTINATION
 from ..policy.validation import iso_timestamp
 
-__all__ = ["PRESENCE_DESTINATION", "Presence", "presence_envelope"]
+__all__ = ["PRESENCE_DESTINATION", "Announcements", "Presence", "presence_envelope"]
+
+log = logging.getLogger("nexus_tornado.hub.presence")
 
 
 def presence_envelope(user_id: str, status: str) -> Dict[str, Any]:
@@ -145,3 +153,70 @@ class Presence:
             },
             separators=(",", ":"),
         ).encode()
+
+
+class Announcements:
+    """Publishes presence changes (``announcements(user_id, status)``, the callback
+    :class:`Presence` and the cluster call) with ``publish``: each user's changes one
+    after another in order, different users' side by side. While the store is
+    unavailable a change is published again, after ``retry_first`` seconds, doubling up
+    to ``retry_max``; any other failure is logged and the change dropped."""
+
+    def __init__(
+        self,
+        publish: Callable[[str, str], Awaitable[Any]],
+        retry_first: float = 0.1,
+        retry_max: float = 2.0,
+    ) -> None:
+        self._publish = publish
+        self.retry_first = retry_first
+        self.retry_max = retry_max
+        #: Per user, the last of their changes not yet published.
+        self._last: Dict[str, "asyncio.Future[None]"] = {}
+        #: Publishes tried again after the store failed (for tests and the operator).
+        self.retries = 0
+
+    def __call__(self, user_id: str, status: str) -> None:
+        task = asyncio.ensure_future(self._announce(user_id, status, self._last.get(user_id)))
+        self._last[user_id] = task
+        task.add_done_callback(lambda done: self._done(user_id, done))
+
+    @property
+    def pending(self) -> int:
+        """Users with a change not yet published."""
+        return len(self._last)
+
+    async def flush(self) -> None:
+        """Return once every change announced so far is published (or dropped); the
+        caller bounds the wait."""
+        while self._last:
+            await asyncio.wait(list(self._last.values()))
+
+    def cancel(self) -> int:
+        """Give up on the changes not yet published (at shutdown); return how many users had one."""
+        left = list(self._last.values())
+        for task in left:
+            task.cancel()
+        return len(left)
+
+    async def _announce(self, user_id: str, status: str, before: "Optional[asyncio.Future[None]]") -> None:
+        if before is not None:
+            await asyncio.wait([before])  # its outcome is its own
+        pause = self.retry_first
+        while True:
+            try:
+                await self._publish(user_id, status)
+                return
+            except StoreUnavailable as exc:
+                self.retries += 1
+                log.warning(
+                    "presence %s of %s not stored, trying again in %.1f s: %s", status, user_id, pause, exc.log_detail
+                )
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, self.retry_max)
+
+    def _done(self, user_id: str, task: "asyncio.Future[None]") -> None:
+        if self._last.get(user_id) is task:
+            del self._last[user_id]
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("presence change of %s not published: %s", user_id, task.exception())

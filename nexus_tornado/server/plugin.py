@@ -19,7 +19,7 @@ import asyncio
 import json
 import logging
 import time
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Type, TypeVar, Union
+from typing import Any, Callable, List, Mapping, Optional, Sequence, Type, TypeVar, Union
 
 import tornado.web
 from tornado.ioloop import PeriodicCallback
@@ -28,7 +28,7 @@ from .. import __version__
 from ..errors import ConfigError
 from ..hub.hub import Hub
 from ..hub.memory import MemoryStore
-from ..hub.presence import Presence, presence_envelope
+from ..hub.presence import Announcements, Presence, presence_envelope
 from ..hub.store import Retention, Store, StoredMessage
 from ..policy.auth import TokenVerifier
 from ..policy.destinations import PRESENCE_DESTINATION, notifications_for
@@ -130,7 +130,9 @@ class NexusPlugin:
                 timeout=settings.mongo_timeout,
                 on_lag=self.metrics.observe_stream_lag,
             )
-        self.presence = Presence(self._announce_presence, grace=settings.presence_grace_seconds)
+        #: Publishes presence changes, each user's in order, again while the store is down.
+        self.announcements = Announcements(self._publish_presence)
+        self.presence = Presence(self.announcements, grace=settings.presence_grace_seconds)
         #: Verifies the JWTs of CONNECT frames, token refreshes and the host app's own
         #: requests (the demo's publish API): one verifier, built from the settings.
         self.verifier = TokenVerifier(
@@ -175,7 +177,6 @@ class NexusPlugin:
         self.cluster: Optional[Any] = None
         self._ticker: Optional[PeriodicCallback] = None
         self._pruner: Optional[PeriodicCallback] = None
-        self._background: Dict["asyncio.Future[Any]", None] = {}
         self.pipeline = self.services.pipeline
         self._issuer: Optional[TokenIssuer] = None
         self.started = False
@@ -257,10 +258,9 @@ class NexusPlugin:
             await within(store_deadline, "the cluster heartbeat", asyncio.ensure_future(self.cluster.close()))
         self.hub.close()
         # Presence announcements of the connections just closed, delivery marks.
-        if self._background:
-            await within(
-                store_deadline, "server-side publishes", asyncio.gather(*self._background, return_exceptions=True)
-            )
+        await within(store_deadline, "presence announcements", asyncio.ensure_future(self.announcements.flush()))
+        if self.announcements.pending:
+            log.warning("closing with the presence changes of %d users unpublished", self.announcements.cancel())
         await within(store_deadline, "recording deliveries", asyncio.ensure_future(self.hub.flush()))
         await within(store_deadline, "closing the store", asyncio.ensure_future(self.store.close()))
         self.started = False
@@ -397,7 +397,7 @@ class NexusPlugin:
         cluster = MongoCluster(
             database,
             self.presence,
-            self._announce_presence,
+            self.announcements,
             send_counts=limiter.counts if limiter is not None else dict,
             interval=settings.cluster_interval,
             ttl=settings.cluster_ttl,
@@ -409,18 +409,8 @@ class NexusPlugin:
         if limiter is not None:
             limiter.elsewhere = cluster.sends_elsewhere
 
-    def _announce_presence(self, user_id: str, status: str) -> None:
-        self._spawn(self.publish(PRESENCE_DESTINATION, presence_envelope(user_id, status)))
-
-    def _spawn(self, coro: Any) -> None:
-        future = asyncio.ensure_future(coro)
-        self._background[future] = None
-        future.add_done_callback(self._background_done)
-
-    def _background_done(self, future: "asyncio.Future[Any]") -> None:
-        self._background.pop(future, None)
-        if not future.cancelled() and future.exception() is not None:
-            log.warning("background publish failed: %s", future.exception())
+    async def _publish_presence(self, user_id: str, status: str) -> None:
+        await self.publish(PRESENCE_DESTINATION, presence_envelope(user_id, status))
 
     def _tick(self) -> None:
         now, wall = time.monotonic(), time.time()
