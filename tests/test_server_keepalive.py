@@ -30,17 +30,21 @@ def test_heart_beats_keep_stomp_py_connected_at_1000_ms() -> None:
 
 
 def test_heart_beats_follow_a_short_negotiated_interval() -> None:
-    """A 200 ms interval gets a beat at least every 200 ms (not one per second)."""
+    """A 200 ms interval gets a beat about every 200 ms (not one per second)."""
     with running_nexus(heartbeat=(200, 0)) as server:
         client = RawWsClient(server.ws_url)
         try:
             client.connect(server.token("pat"), heart_beat="0,200")
-            beats = 0
-            started = time.monotonic()
-            while time.monotonic() - started < 2.0:
+            arrivals = []
+            deadline = time.monotonic() + 20
+            while len(arrivals) < 9 and time.monotonic() < deadline:
                 opcode, data = client.ws.recv_data()
-                beats += data.count(b"\n") if data.strip() == b"" else 0
-            # Ten intervals passed: a 1-second tick sends 2 beats, a per-interval timer 10+.
-            assert beats >= 7, beats
+                if data.strip() == b"":
+                    arrivals.extend([time.monotonic()] * data.count(b"\n"))
+            assert len(arrivals) >= 9, arrivals
+            gaps = sorted(b - a for a, b in zip(arrivals, arrivals[1:]))
+            # The median gap: a per-interval timer gives ~0.2 s, a 1-second tick 1 s or
+            # more; a busy machine delays some beats, not most of them.
+            assert gaps[len(gaps) // 2] < 0.6, gaps
         finally:
             client.close()
