@@ -11,12 +11,13 @@ from __future__ import annotations
 import copy
 import itertools
 import json
-from typing import Any, Dict, Iterator, List, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import pytest
 
+from nexus_tornado.errors import Rejection
 from nexus_tornado.policy.schema_check import compile_mapping, is_iso8601, strip_unknown
-from nexus_tornado.policy.validation import MessageValidator, default_schemas
+from nexus_tornado.policy.validation import MAX_REPORTED_UNKNOWN, MessageValidator, default_schemas
 from support.messages import TS, VALID
 
 # Values every field is tried with: each JSON type, empty and over-long values,
@@ -160,6 +161,7 @@ def test_compiled_checks_agree_with_cerberus_on_host_schemas(message: Dict[str, 
         {"type": "string", "default": "x"},
         {"anyof": [{"type": "string"}, {"type": "integer"}]},
         {"type": "list", "schema": {"type": "string"}},
+        {"schema": {"a": {"type": "string"}}},  # no type: Cerberus checks a list item by item
         {"type": "dict", "valuesrules": {"type": "string"}},
         {"type": "dict", "schema": {"a": {"type": "string"}}, "allow_unknown": {"type": "string"}},
         {"type": "string", "check_with": "something_else"},
@@ -188,6 +190,118 @@ def test_a_host_type_with_other_rules_is_validated_by_cerberus_alone() -> None:
     with pytest.raises(Exception) as caught:
         validator.validate(json.dumps({**good, "payload": {"points": -1}}), "/topic/board/b1", "alice")
     assert list(caught.value.details["errors"]) == ["payload.points"]  # type: ignore[attr-defined]
+
+
+# -- host schemas, rule by rule -----------------------------------------------------
+
+
+def host_validator(fields: Dict[str, Any], vocabularies: Optional[Dict[str, Any]] = None) -> MessageValidator:
+    """The validator of a host app that adds the type ``HOST_NOTE``, whose payload has ``fields``."""
+    extra: Dict[str, Any] = {
+        "messages": {
+            "HOST_NOTE": {"destinations": ["/topic/board/{boardId}"], "fields": {"payload": {"schema": fields}}}
+        }
+    }
+    if vocabularies is not None:
+        extra["vocabularies"] = vocabularies
+    return MessageValidator(extra)
+
+
+def errors_for(validator: MessageValidator, payload: Dict[str, Any], **fields: Any) -> Dict[str, List[str]]:
+    """The errors ``validator`` reports for a ``HOST_NOTE`` of ``payload`` (and top-level ``fields``),
+    ``{}`` when it accepts it; a compiled check must first give Cerberus' verdict."""
+    message = {"type": "HOST_NOTE", "timestamp": TS, "payload": payload, **fields}
+    kind = validator._types["HOST_NOTE"]
+    if kind.accepts is not None:
+        document = json.loads(json.dumps(message))
+        assert kind.accepts(document) == kind.validator.validate(document), kind.validator.errors
+    try:
+        assert validator.validate(json.dumps(message), "/topic/board/b1", "alice") == message
+    except Rejection as refused:
+        errors: Dict[str, List[str]] = refused.details["errors"]
+        return errors
+    return {}
+
+
+def test_a_host_allowed_list_of_integers_accepts_its_values_and_refuses_others() -> None:
+    validator = host_validator({"level": {"type": "integer", "allowed": [1, 2]}})
+    assert validator._types["HOST_NOTE"].accepts is not None
+    assert errors_for(validator, {"level": 1}) == {}
+    assert errors_for(validator, {"level": 3}) == {"payload.level": ["unallowed value 3"]}
+
+
+def test_a_host_maxlength_counts_the_items_of_a_list() -> None:
+    validator = host_validator({"items": {"type": "list", "maxlength": 2}})
+    assert validator._types["HOST_NOTE"].accepts is not None
+    assert errors_for(validator, {"items": [1]}) == {}
+    assert errors_for(validator, {"items": [1, 2, 3]}) == {"payload.items": ["max length is 2"]}
+
+
+def test_a_host_check_with_given_as_a_list_is_left_to_cerberus() -> None:
+    validator = host_validator({"at": {"type": "string", "check_with": ["iso8601"]}})
+    assert validator._types["HOST_NOTE"].accepts is None
+    assert errors_for(validator, {"at": TS}) == {}
+    assert errors_for(validator, {"at": "2023-05-15"}) == {
+        "payload.at": ["must be an ISO-8601 date-time with seconds and a zone, e.g. 2023-05-15T10:30:45Z"]
+    }
+
+
+def test_empty_allowed_still_holds_an_empty_string_to_allowed_per() -> None:
+    # Cerberus' empty drops only its own rules for "", not ours (as for allowed_in, `mood` above).
+    validator = host_validator(
+        {
+            "kind": {"type": "string"},
+            "status": {"type": "string", "empty": True, "allowed_per": {"vocabulary": "statuses", "field": "kind"}},
+        },
+        {"statuses": {"task": ["TODO", "DONE"]}},
+    )
+    assert validator._types["HOST_NOTE"].accepts is not None
+    assert errors_for(validator, {"kind": "task", "status": "TODO"}) == {}
+    assert errors_for(validator, {"status": ""}) == {}  # no kind: allowed_per stays silent
+    assert errors_for(validator, {"kind": "task", "status": ""}) == {
+        "payload.status": ["unallowed value  for kind task; allowed: TODO, DONE"]
+    }
+
+
+def test_empty_allowed_still_holds_an_empty_dict_to_its_schema() -> None:
+    validator = host_validator(
+        {"data": {"type": "dict", "empty": True, "schema": {"a": {"type": "string", "required": True}}}}
+    )
+    assert validator._types["HOST_NOTE"].accepts is not None
+    assert errors_for(validator, {"data": {"a": "x"}}) == {}
+    assert errors_for(validator, {"data": {}}) == {"payload.data.a": ["required field"]}
+
+
+def test_strip_unknown_walks_the_schema_of_a_field_without_a_type() -> None:
+    # A message type refuses such a field at start-up (validation._schema_problem); the
+    # function itself still walks it, as Cerberus does for a mapping value.
+    schema = {"f": {"schema": {"a": {"type": "string"}}}}
+    stripped = strip_unknown({"f": {"a": "x", "b": 1}}, schema, False, 20)
+    assert stripped == ({"f": {"a": "x"}}, {"f.b": ["unknown field"]})
+    assert strip_unknown({"f": ["x"]}, schema, False, 20) == ({"f": ["x"]}, {})
+
+
+def test_a_dict_sent_for_a_list_with_a_schema_is_reported_by_its_type_alone() -> None:
+    # The list's schema describes its items: the dict's keys are no fields of it.
+    validator = host_validator({"tags": {"type": "list", "schema": {"type": "string"}}})
+    assert errors_for(validator, {"tags": ["a"]}) == {}
+    assert errors_for(validator, {"tags": {"a": 1}}) == {"payload.tags": ["must be of list type"]}
+
+
+def test_an_unknown_field_two_levels_down_is_reported_under_its_full_path() -> None:
+    validator = host_validator(
+        {"d": {"type": "dict", "schema": {"e": {"type": "dict", "schema": {"k": {"type": "string"}}}}}}
+    )
+    assert errors_for(validator, {"d": {"e": {"k": "v"}}}) == {}
+    assert errors_for(validator, {"d": {"e": {"k": "v", "zz": 1}}}) == {"payload.d.e.zz": ["unknown field"]}
+
+
+def test_the_unknown_fields_past_the_limit_are_counted_in_the_singular_and_the_plural() -> None:
+    validator = host_validator({"k": {"type": "string"}})
+    payload = {"f%d" % i: i for i in range(MAX_REPORTED_UNKNOWN + 1)}
+    errors = errors_for(validator, payload, g0=0, g1=1)
+    named = {"payload.f%d" % i: ["unknown field"] for i in range(MAX_REPORTED_UNKNOWN)}
+    assert errors == {**named, "payload": ["1 more unknown field"], "body": ["2 more unknown fields"]}
 
 
 # -- strip_unknown ---------------------------------------------------------------------

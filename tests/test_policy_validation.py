@@ -730,6 +730,61 @@ def test_config_errors_say_what_is_wrong(extra: Dict[str, Any], message: str) ->
     assert info.value.message == message
 
 
+def _with_field(rules: Dict[str, Any]) -> Dict[str, Any]:
+    return {"messages": {"X_TYPE": {"destinations": ["/topic/x"],
+                                    "fields": {"payload": {"type": "dict", "schema": {"f": rules}}}}}}
+
+
+UNTYPED = "message type X_TYPE: payload.f: a schema needs type dict (the fields) or list (the rules of each item)"
+
+
+@pytest.mark.parametrize(
+    "rules,message",
+    [
+        # Cerberus would raise on a list value (or a mapping one) instead of refusing it.
+        ({"schema": {"a": {"type": "string"}}}, UNTYPED),
+        ({"schema": {"type": "string"}}, UNTYPED),
+        ({"type": ["dict", "list"], "schema": {"a": {"type": "string"}}}, UNTYPED),
+        ({"type": "list", "schema": {"a": {"type": "string"}}},
+         "message type X_TYPE: payload.f: the schema of a list holds the rules of its items, not fields (a)"),
+        ({"type": "list", "schema": ["x"]},
+         "message type X_TYPE: payload.f: the schema of a list holds the rules of its items, not fields ()"),
+        ({"type": "dict", "schema": {"type": "string"}},
+         "message type X_TYPE: payload.f: the schema of a dict maps each field to its rules"),
+        ({"type": "dict", "schema": ["x"]},
+         "message type X_TYPE: payload.f: the schema of a dict maps each field to its rules"),
+        # Found at any depth: a dict's fields, a list's items, and the rules of other rules.
+        ({"type": "dict", "schema": {"g": {"schema": {"a": {}}}}},
+         "message type X_TYPE: payload.f.g: a schema needs type dict (the fields) or list (the rules of each item)"),
+        ({"type": "list", "schema": {"type": "dict", "schema": {"type": "string"}}},
+         "message type X_TYPE: payload.f.*: the schema of a dict maps each field to its rules"),
+        ({"type": "dict", "valuesrules": {"schema": {"a": {}}}},
+         "message type X_TYPE: payload.f: a schema needs type dict (the fields) or list (the rules of each item)"),
+        ({"anyof": [{"type": "string"}, {"schema": {"a": {}}}]},
+         "message type X_TYPE: payload.f: a schema needs type dict (the fields) or list (the rules of each item)"),
+    ],
+    ids=["untyped-fields", "untyped-rules", "dict-or-list", "list-of-fields", "list-of-a-list", "dict-of-rules",
+         "dict-of-a-list", "nested-field", "list-item", "valuesrules", "anyof"],
+)
+def test_a_schema_cerberus_would_trip_on_is_refused_at_start_up(rules: Dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        MessageValidator(_with_field(rules))
+    assert info.value.message == message
+
+
+def test_schemas_of_dicts_and_lists_in_their_own_shape_load_and_validate() -> None:
+    item = {"a": {"type": "string"}, "n": {"type": "list", "schema": {"type": "integer"}}}
+    validator = MessageValidator(_with_field({"type": "list", "schema": {"type": "dict", "schema": item}}))
+    body = {"type": "X_TYPE", "timestamp": "2026-11-30T10:00:00Z", "payload": {"f": [{"a": "x", "n": [1, 2]}]}}
+    assert validator.validate(json.dumps(body).encode(), "/topic/x", "u")["payload"]["f"] == [{"a": "x", "n": [1, 2]}]
+    body["payload"] = {"f": [{"a": 1, "n": ["z"]}]}
+    with pytest.raises(Rejection) as info:
+        validator.validate(json.dumps(body).encode(), "/topic/x", "u")
+    assert info.value.details["errors"] == {
+        "payload.f.0.a": ["must be of string type"], "payload.f.0.n.0": ["must be of integer type"],
+    }
+
+
 def test_config_errors_name_the_document_at_fault(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         load_schemas(base={"colours": {}})

@@ -7,7 +7,7 @@ stream is cut into pieces.
 
 from __future__ import annotations
 
-from typing import Dict, List, Union
+from typing import Dict, List, Tuple, Union
 
 import pytest
 from hypothesis import given
@@ -388,6 +388,103 @@ def test_large_frame_fed_byte_by_byte() -> None:
     for i in range(len(data)):
         parser.receive_data(data[i : i + 1])
     assert parser.events_received() == [Frame("SEND", {"destination": "/q", "x-length": str(len(body))}, body)]
+
+
+# -- chunk and limit boundaries --------------------------------------------------------
+# Where a chunk ends or a limit falls exactly on a delimiter: one byte either way decides.
+
+
+def refusal(chunks: List[bytes], **limits: int) -> Tuple[str, str]:
+    """The ERROR message and detail the chunks, fed in turn, are refused with."""
+    parser = CollectingParser(**limits)
+    with pytest.raises(ProtocolError) as info:
+        for chunk in chunks:
+            parser.receive_data(chunk)
+    return info.value.message, info.value.log_detail
+
+
+def test_the_longest_command_line_may_end_a_chunk() -> None:
+    parser = CollectingParser()
+    parser.receive_data(b"UNSUBSCRIBE\r")  # 12 bytes, without its LF: may still be a command
+    assert parser.events_received() == []
+    parser.receive_data(b"\nid:1\r\n\r\n\x00")
+    assert parser.events_received() == [Frame("UNSUBSCRIBE", {"id": "1"})]
+
+
+@pytest.mark.parametrize("garbage", [b"x" * 13, b"GET / HTTP/1.1", b"x" * 100])
+def test_the_command_line_search_stops_after_the_longest_command(garbage: bytes) -> None:
+    # The LF is in the chunk, but beyond where a command line could end.
+    assert refusal([garbage + b"\n\n\x00"]) == ("malformed frame", "no STOMP command at the start of the frame")
+
+
+@pytest.mark.parametrize("extra", [94, 95])
+def test_a_header_line_ending_just_past_the_limit_is_refused(extra: int) -> None:
+    # Its LF is within the search (which leaves room for the blank line) but past the limit.
+    data = b"SEND\nk:" + b"v" * extra + b"\n\n\x00"
+    assert refusal([data], max_header_bytes=100) == ("frame too large", "header block exceeds the size limit")
+
+
+def test_a_header_block_without_lf_is_refused_at_the_limit_plus_three_bytes() -> None:
+    parser = FrameParser(max_header_bytes=100)
+    parser.feed(b"SEND\nk:" + b"v" * 96)  # 103 bytes: no header line can end in them
+    with pytest.raises(FrameTooLarge):
+        parser.next_event()
+
+
+def test_the_largest_content_length_allowed_is_an_oversized_frame() -> None:
+    digits = "9" * 15
+    parser = CollectingParser(max_frame_size=10)
+    parser.receive_data(b"SEND\ncontent-length:%s\n\n" % digits.encode())
+    assert parser.events_received() == [Oversized("SEND", {"content-length": digits}, int(digits))]
+
+
+def test_a_long_invalid_content_length_is_quoted_by_its_first_20_characters() -> None:
+    value = b"0123456789abcdefghijklmnopqrst"  # 30 characters
+    assert refusal([b"SEND\ncontent-length:" + value + b"\n\n\x00"]) == (
+        "malformed frame",
+        "invalid content-length '0123456789abcdefghij'",
+    )
+
+
+def test_only_the_body_counts_against_the_frame_size_limit() -> None:
+    head = b"SEND\nk:" + b"v" * 91 + b"\n\n"  # 100 bytes of command and headers
+    parser = CollectingParser(max_frame_size=50)
+    parser.receive_data(head + b"abc")
+    assert parser.events_received() == []
+    parser.receive_data(b"\x00")
+    assert parser.events_received() == [Frame("SEND", {"k": "v" * 91}, b"abc")]
+
+
+def test_a_body_at_the_limit_waiting_for_its_nul_is_a_frame() -> None:
+    parser = CollectingParser(max_frame_size=10)
+    parser.receive_data(b"SEND\n\n" + b"x" * 10)
+    assert parser.events_received() == []
+    parser.receive_data(b"\x00")
+    assert parser.events_received() == [Frame("SEND", {}, b"x" * 10)]
+
+
+def test_a_body_split_after_an_earlier_frame_in_the_same_chunk() -> None:
+    parser = CollectingParser()
+    parser.receive_data(b"SEND\n\na\x00SEND\n\nbc")
+    assert parser.events_received() == [Frame("SEND", {}, b"a")]
+    parser.receive_data(b"d\x00")
+    assert parser.events_received() == [Frame("SEND", {}, b"bcd")]
+
+
+def test_a_crlf_heartbeat_split_after_another_heartbeat_counts_once() -> None:
+    parser = CollectingParser()
+    parser.receive_data(b"\n\r")
+    assert parser.heartbeats_received == 1
+    parser.receive_data(b"\n")
+    assert parser.heartbeats_received == 2
+
+
+def test_heartbeats_before_a_stray_cr_are_consumed() -> None:
+    parser = CollectingParser()
+    with pytest.raises(ProtocolError):
+        parser.receive_data(b"\n\n\rX")
+    assert parser.heartbeats_received == 2
+    assert parser.buffered_bytes == 2  # from the stray CR on
 
 
 # -- properties ------------------------------------------------------------------------

@@ -295,6 +295,50 @@ def _vocabulary_references(schema: Any) -> List[Tuple[str, str]]:
     return found
 
 
+#: Rules whose value is itself a set of rules, or a list of such sets.
+_NESTED_RULES = ("keysrules", "valuesrules")
+_NESTED_RULE_LISTS = ("allof", "anyof", "noneof", "oneof", "items")
+
+
+def _schema_problem(rules: Any, path: str) -> Optional[str]:
+    """Why a field's rules would make Cerberus fail on some input rather than refuse it
+    (``None``: they would not). Cerberus reads a ``schema`` as the fields of a dict or
+    as the rules of each item of a list, by the value it meets: a field that may be
+    either, or whose ``schema`` has the other shape, raises on the value it did not
+    expect."""
+    if not isinstance(rules, Mapping):
+        return None
+    if "schema" in rules:
+        declared = rules.get("type")
+        types = {declared} if isinstance(declared, str) else set(declared or ())
+        inner = rules["schema"]
+        if ("dict" in types) == ("list" in types):
+            return f"{path}: a schema needs type dict (the fields) or list (the rules of each item)"
+        if "dict" in types:
+            if not isinstance(inner, Mapping) or not all(isinstance(r, Mapping) for r in inner.values()):
+                return f"{path}: the schema of a dict maps each field to its rules"
+            for field, field_rules in inner.items():
+                problem = _schema_problem(field_rules, f"{path}.{field}")
+                if problem:
+                    return problem
+        else:
+            unknown = sorted(set(inner) - set(_SchemaValidator.rules)) if isinstance(inner, Mapping) else []
+            if not isinstance(inner, Mapping) or unknown:
+                return f"{path}: the schema of a list holds the rules of its items, not fields ({', '.join(unknown)})"
+            problem = _schema_problem(inner, f"{path}.*")
+            if problem:
+                return problem
+    nested = [rules.get(name) for name in _NESTED_RULES]
+    for name in _NESTED_RULE_LISTS:
+        value = rules.get(name)
+        nested.extend(value if isinstance(value, list) else ())
+    for inner_rules in nested:
+        problem = _schema_problem(inner_rules, path)
+        if problem:
+            return problem
+    return None
+
+
 class _MessageType:
     """One message type, ready to use: its validator, its compiled accept check (``None``
     when its schema uses rules :mod:`.schema_check` does not implement), its destination
@@ -396,6 +440,10 @@ class MessageValidator:
         for field, rules in entry.get("fields", {}).items():
             schema[field] = {**schema.get(field, {}), **copy.deepcopy(rules)}
         schema["type"] = {**schema.get("type", {"type": "string"}), "required": True, "allowed": [name]}
+        for field, rules in schema.items():
+            problem = _schema_problem(rules, field)
+            if problem:
+                raise ConfigError(f"message type {name}: {problem}")
         for rule, vocabulary in _vocabulary_references(schema):
             if vocabulary not in vocabularies:
                 raise ConfigError(f"message type {name}: {rule} names unknown vocabulary {vocabulary!r}")
