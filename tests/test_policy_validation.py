@@ -747,6 +747,8 @@ UNTYPED = "message type X_TYPE: payload.f: a schema needs type dict (the fields)
         ({"type": ["dict", "list"], "schema": {"a": {"type": "string"}}}, UNTYPED),
         ({"type": "list", "schema": {"a": {"type": "string"}}},
          "message type X_TYPE: payload.f: the schema of a list holds the rules of its items, not fields (a)"),
+        ({"type": "list", "schema": {"a": {"type": "string"}, "b": {}}},
+         "message type X_TYPE: payload.f: the schema of a list holds the rules of its items, not fields (a, b)"),
         ({"type": "list", "schema": ["x"]},
          "message type X_TYPE: payload.f: the schema of a list holds the rules of its items, not fields ()"),
         ({"type": "dict", "schema": {"type": "string"}},
@@ -763,7 +765,8 @@ UNTYPED = "message type X_TYPE: payload.f: a schema needs type dict (the fields)
         ({"anyof": [{"type": "string"}, {"schema": {"a": {}}}]},
          "message type X_TYPE: payload.f: a schema needs type dict (the fields) or list (the rules of each item)"),
     ],
-    ids=["untyped-fields", "untyped-rules", "dict-or-list", "list-of-fields", "list-of-a-list", "dict-of-rules",
+    ids=["untyped-fields", "untyped-rules", "dict-or-list", "list-of-fields", "list-of-two-fields",
+         "list-of-a-list", "dict-of-rules",
          "dict-of-a-list", "nested-field", "list-item", "valuesrules", "anyof"],
 )
 def test_a_schema_cerberus_would_trip_on_is_refused_at_start_up(rules: Dict[str, Any], message: str) -> None:
