@@ -184,3 +184,19 @@ async def test_cancel_gives_up_on_what_the_store_never_took() -> None:
     assert announcements.cancel() == 1
     await asyncio.wait_for(announcements.flush(), 5)
     assert announcements.pending == 0
+
+
+@pytest.mark.gen_test
+async def test_changes_behind_one_the_store_refuses_are_coalesced_not_queued() -> None:
+    publish = FlakyPublish({"ann": 3})
+    announcements = Announcements(publish, retry_first=0.001, retry_max=0.002)
+    announcements("ann", "ONLINE")  # refused three times
+    # A user flapping all the while: what waits behind the ONLINE stays one change.
+    for _ in range(1000):
+        announcements("ann", "OFFLINE")
+        announcements("ann", "ONLINE")
+    assert announcements.pending == 1 and len(asyncio.all_tasks()) < 10
+    announcements("ann", "OFFLINE")
+    announcements("ann", "OFFLINE")  # the same change twice is one
+    await asyncio.wait_for(announcements.flush(), 5)
+    assert publish.published == [("ann", "ONLINE"), ("ann", "OFFLINE")]

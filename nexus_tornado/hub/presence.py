@@ -160,7 +160,11 @@ class Announcements:
     :class:`Presence` and the cluster call) with ``publish``: each user's changes one
     after another in order, different users' side by side. While the store is
     unavailable a change is published again, after ``retry_first`` seconds, doubling up
-    to ``retry_max``; any other failure is logged and the change dropped."""
+    to ``retry_max``; any other failure is logged and the change dropped.
+
+    Memory stays bounded however long the store is down: per user one change is being
+    published and at most one waits behind it. A newer change meets the waiting one:
+    the opposite cancels it (no watcher saw either), the same is already on its way."""
 
     def __init__(
         self,
@@ -171,37 +175,45 @@ class Announcements:
         self._publish = publish
         self.retry_first = retry_first
         self.retry_max = retry_max
-        #: Per user, the last of their changes not yet published.
-        self._last: Dict[str, "asyncio.Future[None]"] = {}
+        #: Per user, the change being published, and the one waiting behind it.
+        self._running: Dict[str, "asyncio.Future[None]"] = {}
+        self._waiting: Dict[str, str] = {}
         #: Publishes tried again after the store failed (for tests and the operator).
         self.retries = 0
 
     def __call__(self, user_id: str, status: str) -> None:
-        task = asyncio.ensure_future(self._announce(user_id, status, self._last.get(user_id)))
-        self._last[user_id] = task
-        task.add_done_callback(lambda done: self._done(user_id, done))
+        if user_id not in self._running:
+            self._start(user_id, status)
+        elif user_id not in self._waiting:
+            self._waiting[user_id] = status
+        elif self._waiting[user_id] != status:
+            del self._waiting[user_id]
 
     @property
     def pending(self) -> int:
         """Users with a change not yet published."""
-        return len(self._last)
+        return len(self._running)
 
     async def flush(self) -> None:
         """Return once every change announced so far is published (or dropped); the
         caller bounds the wait."""
-        while self._last:
-            await asyncio.wait(list(self._last.values()))
+        while self._running:
+            await asyncio.wait(list(self._running.values()))
 
     def cancel(self) -> int:
         """Give up on the changes not yet published (at shutdown); return how many users had one."""
-        left = list(self._last.values())
-        for task in left:
+        self._waiting.clear()
+        running = list(self._running.values())
+        for task in running:
             task.cancel()
-        return len(left)
+        return len(running)
 
-    async def _announce(self, user_id: str, status: str, before: "Optional[asyncio.Future[None]]") -> None:
-        if before is not None:
-            await asyncio.wait([before])  # its outcome is its own
+    def _start(self, user_id: str, status: str) -> None:
+        task = asyncio.ensure_future(self._announce(user_id, status))
+        self._running[user_id] = task
+        task.add_done_callback(lambda done: self._done(user_id, done))
+
+    async def _announce(self, user_id: str, status: str) -> None:
         pause = self.retry_first
         while True:
             try:
@@ -216,7 +228,9 @@ class Announcements:
             pause = min(pause * 2, self.retry_max)
 
     def _done(self, user_id: str, task: "asyncio.Future[None]") -> None:
-        if self._last.get(user_id) is task:
-            del self._last[user_id]
+        del self._running[user_id]
         if not task.cancelled() and task.exception() is not None:
             log.warning("presence change of %s not published: %s", user_id, task.exception())
+        status = self._waiting.pop(user_id, None)
+        if status is not None:
+            self._start(user_id, status)
