@@ -107,7 +107,7 @@ def test_close_gives_websocket_clients_close_handshake_timeout_to_answer(monkeyp
     waits = []
     drain = plugin_module.drain
 
-    async def recording_drain(services: Any, reconnect_delay: float, deadline: float, close_wait: float = 2.0) -> None:
+    async def recording_drain(services: Any, reconnect_delay: float, deadline: float, close_wait: float) -> None:
         waits.append(close_wait)
         await drain(services, reconnect_delay, deadline, close_wait)
 

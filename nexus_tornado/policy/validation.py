@@ -308,6 +308,11 @@ def _schema_problem(rules: Any, path: str) -> Optional[str]:
     expect."""
     if not isinstance(rules, Mapping):
         return None
+    # Rule sets inside these rules, with the path they apply to.
+    inside: List[Tuple[Any, str]] = [(rules.get(name), path) for name in _NESTED_RULES]
+    for name in _NESTED_RULE_LISTS:
+        value = rules.get(name)
+        inside.extend((item, path) for item in (value if isinstance(value, list) else ()))
     if "schema" in rules:
         declared = rules.get("type")
         types = {declared} if isinstance(declared, str) else set(declared or ())
@@ -317,23 +322,14 @@ def _schema_problem(rules: Any, path: str) -> Optional[str]:
         if "dict" in types:
             if not isinstance(inner, Mapping) or not all(isinstance(r, Mapping) for r in inner.values()):
                 return f"{path}: the schema of a dict maps each field to its rules"
-            for field, field_rules in inner.items():
-                problem = _schema_problem(field_rules, f"{path}.{field}")
-                if problem:
-                    return problem
+            inside.extend((field_rules, f"{path}.{field}") for field, field_rules in inner.items())
         else:
             unknown = sorted(set(inner) - set(_SchemaValidator.rules)) if isinstance(inner, Mapping) else []
             if not isinstance(inner, Mapping) or unknown:
                 return f"{path}: the schema of a list holds the rules of its items, not fields ({', '.join(unknown)})"
-            problem = _schema_problem(inner, f"{path}.*")
-            if problem:
-                return problem
-    nested = [rules.get(name) for name in _NESTED_RULES]
-    for name in _NESTED_RULE_LISTS:
-        value = rules.get(name)
-        nested.extend(value if isinstance(value, list) else ())
-    for inner_rules in nested:
-        problem = _schema_problem(inner_rules, path)
+            inside.append((inner, f"{path}.*"))
+    for inner_rules, inner_path in inside:
+        problem = _schema_problem(inner_rules, inner_path)
         if problem:
             return problem
     return None

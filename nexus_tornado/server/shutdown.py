@@ -68,7 +68,7 @@ def close_connections(
     return left
 
 
-async def drain(services: Services, reconnect_delay: float, deadline: float, close_wait: float = 2.0) -> None:
+async def drain(services: Services, reconnect_delay: float, deadline: float, close_wait: float) -> None:
     """Close each connection once idle, all of them by ``deadline`` (``time.monotonic``),
     then give WebSocket clients up to ``close_wait`` seconds (and never past
     ``deadline``) to answer the close. Busy connections close themselves when their
