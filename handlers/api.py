@@ -25,7 +25,7 @@ from nexus_tornado.errors import AuthError, StoreUnavailable
 from nexus_tornado.policy.auth import bearer_token
 from nexus_tornado.policy.principal import Principal
 from nexus_tornado.policy.tokens import SigningUnavailable, TokenIssuer
-from nexus_tornado.server.token_handler import TokenHandlerMixin
+from nexus_tornado.host.token_handler import TokenHandlerMixin
 from nexus_tornado.policy.validation import iso_timestamp
 
 from . import tokens

@@ -20,7 +20,7 @@ from typing import Any, Dict, List, Optional
 
 from nexus_tornado.hub.store import Store
 from nexus_tornado.policy.destinations import BOARD, CHAT
-from nexus_tornado.server.handlers import Inbound, StoredEvent
+from nexus_tornado.pipeline import Inbound, StoredEvent
 
 from .users import find_user
 

@@ -1,7 +1,7 @@
 """Demo-only login: anyone may have a token for any demo user.
 
 The demo's token endpoint is the plugin's own token handler
-(:mod:`nexus_tornado.server.token_handler`, what a real host app mounts on top of its
+(:mod:`nexus_tornado.host.token_handler`, what a real host app mounts on top of its
 cookie sessions), with a "session" that believes whoever the request names. The demo
 holds no JWT code: the plugin signs (``jwt_signing_key``, else an HS* ``jwt_secret``;
 with RS*/ES* keys and no signing key the endpoint answers 501).

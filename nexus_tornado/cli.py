@@ -287,8 +287,8 @@ async def serve(
 ) -> None:
     """Run until SIGINT/SIGTERM, then shut down cleanly (``secret_note``: where the
     demo's secret came from, logged once the store's settings proved good)."""
-    from .server.http import NexusHTTPServer, server_options
-    from .server.plugin import NexusPlugin
+    from .http_server import NexusHTTPServer, server_options
+    from .host.plugin import NexusPlugin
 
     plugin = NexusPlugin(settings)
     if secret_note is not None:
@@ -303,7 +303,7 @@ async def serve(
     sockets = bind_sockets(port, host, backlog=backlog)
     port = sockets[0].getsockname()[1]  # the port actually bound, for --port 0
     # Header and body timeouts (slowloris), and an accept loop that pauses rather than
-    # spins when descriptors run out (see nexus_tornado.server.http).
+    # spins when descriptors run out (see nexus_tornado.http_server).
     server = NexusHTTPServer(app, **server_options(settings))
     server.add_sockets(sockets)
     stop = asyncio.Event()
@@ -402,7 +402,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         parser.exit(EXIT_USAGE, "%s: error: %s\n" % (parser.prog, describe_error(exc, sources)))
     if service_token:
         return print_service_token(settings, service_token, server_option(values, "service_token_days"))
-    from .server.log_format import configure
+    from .ops.log_format import configure
 
     configure(level, log_format)
     try:

@@ -60,7 +60,7 @@ def _opt(default: Any, help: str) -> Any:
 
 @dataclass(frozen=True)
 class Settings:
-    """Configuration of one :class:`~nexus_tornado.server.plugin.NexusPlugin`."""
+    """Configuration of one :class:`~nexus_tornado.host.plugin.NexusPlugin`."""
 
     jwt_secret: str = _opt("", "Shared secret for HS* tokens, or the PEM public key for RS*/ES* tokens.")
     jwt_algorithms: Tuple[str, ...] = _opt(("HS256",), "Algorithms a token may be signed with (HS256 by default).")

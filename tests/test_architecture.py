@@ -1,8 +1,9 @@
 """The static checks: the layering, as import-linter contracts (setup.cfg
 ``[importlinter]``), and mypy over the package and the demo app.
 
-Layers import only downward: the demo app, ``cli``, ``server`` (the glue), ``settings``,
-then ``transport`` and ``hub`` side by side, ``policy``, ``stomp``, ``errors``. The
+Layers import only downward: the demo app, ``cli``, ``host`` and ``http_server`` side by
+side, ``ops``, ``glue``, ``pipeline``, ``settings``, then ``transport`` and ``hub`` side by
+side, ``policy``, ``stomp``, ``errors``. The
 transport layer imports nothing of STOMP, policy or the hub; nothing below the glue
 imports Tornado or sockjs-tornado; the STOMP core uses the standard library only; only
 the Mongo store imports the driver. ``lint-imports`` (run from the repository root)

@@ -24,7 +24,7 @@ import websocket  # websocket-client
 
 from nexus_tornado.settings import Settings
 from nexus_tornado.stomp import Frame
-from nexus_tornado.server.connection import MAX_QUEUED_EVENTS
+from nexus_tornado.glue.connection import MAX_QUEUED_EVENTS
 from nexus_tornado.transport.base import MESSAGE_SLACK, message_limit
 from support.parsing import CollectingParser
 from support.clients import (

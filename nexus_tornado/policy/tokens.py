@@ -1,7 +1,7 @@
 """Issuing tokens: the other half of :mod:`.auth`, for tokens the plugin signs itself.
 
 A host app whose users log in with its own cookie sessions needs no JWT code: the
-plugin's token handler (:mod:`nexus_tornado.server.token_handler`) asks a
+plugin's token handler (:mod:`nexus_tornado.host.token_handler`) asks a
 :class:`TokenIssuer` for a short-lived token for the logged-in user, and backend
 services get long-lived *service tokens* (the ``service`` role) from the same issuer.
 The key never leaves the server.

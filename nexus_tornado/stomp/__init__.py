@@ -23,13 +23,12 @@ from .events import (
     TooLarge,
     Unsubscribe,
 )
-from .frame import SUPPORTED_VERSIONS, Frame, MessageTemplate, is_utf8, serialize
+from .frame import SUPPORTED_VERSIONS, Frame, FrameCounts, MessageTemplate, is_utf8, serialize
 from .heartbeat import negotiate_heartbeat, parse_heartbeat
 from .parser import FrameParser, Oversized, ParserState
 from .session import (
     ACK_MODES,
     TRANSITIONS,
-    FrameCounts,
     SessionStateError,
     State,
     StompSession,

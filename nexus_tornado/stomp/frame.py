@@ -231,3 +231,21 @@ class MessageTemplate:
             return frame
         ack = escape(ack_id, dialect).encode("utf-8")
         return b"".join((prefix, sub, b"\nack:", ack, b"\n\n", self.body, b"\x00"))
+
+
+class FrameCounts:
+    """Frames received (by command) and sent (CONNECTED, RECEIPT, ERROR) by sessions.
+
+    One instance may be shared by every session of a server, for its metrics. MESSAGE
+    frames are not counted here: a server counts its deliveries per publish, not per
+    subscriber.
+    """
+
+    __slots__ = ("received", "sent")
+
+    def __init__(self) -> None:
+        self.received: Dict[str, int] = {}
+        self.sent: Dict[str, int] = {}
+
+    def count_sent(self, command: str) -> None:
+        self.sent[command] = self.sent.get(command, 0) + 1

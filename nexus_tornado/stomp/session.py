@@ -31,7 +31,7 @@ from typing import Callable, Dict, List, Mapping, NamedTuple, Optional, Tuple, T
 from ..errors import NexusError, ProtocolError
 from . import events
 from .acks import PendingAcks
-from .frame import SUPPORTED_VERSIONS, Frame, MessageTemplate, serialize
+from .frame import SUPPORTED_VERSIONS, Frame, FrameCounts, MessageTemplate, serialize
 from .escaping import dialect_for, escape
 from .heartbeat import negotiate_heartbeat, parse_heartbeat
 from .parser import FrameParser, Oversized
@@ -81,24 +81,6 @@ def _refusal(state: State, command: str) -> str:
     return "unexpected frame"
 
 
-class FrameCounts:
-    """Frames received (by command) and sent (CONNECTED, RECEIPT, ERROR) by sessions.
-
-    One instance may be shared by every session of a server, for its metrics. MESSAGE
-    frames are not counted here: a server counts its deliveries per publish, not per
-    subscriber.
-    """
-
-    __slots__ = ("received", "sent")
-
-    def __init__(self) -> None:
-        self.received: Dict[str, int] = {}
-        self.sent: Dict[str, int] = {}
-
-    def count_sent(self, command: str) -> None:
-        self.sent[command] = self.sent.get(command, 0) + 1
-
-
 class StompSession:
     """One client's STOMP session, driven by bytes in and actions from the server.
 
@@ -130,7 +112,7 @@ class StompSession:
         max_header_bytes: int = 8192,
         max_headers: int = 64,
         on_hold: Optional[HoldHook] = None,
-        counts: Optional["FrameCounts"] = None,
+        counts: Optional[FrameCounts] = None,
     ) -> None:
         if len(heartbeat) != 2 or min(heartbeat) < 0:
             raise ValueError("heartbeat must be two non-negative millisecond periods")

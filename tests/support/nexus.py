@@ -20,7 +20,7 @@ import jwt
 
 from nexus_tornado.hub.store import Store
 from nexus_tornado.settings import Settings
-from nexus_tornado.server.plugin import NexusPlugin
+from nexus_tornado.host.plugin import NexusPlugin
 
 from .clients import Bystander
 from .server import ServerHandle, start_server_handle

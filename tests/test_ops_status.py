@@ -1,4 +1,4 @@
-"""nexus_tornado.server.status: the operator's page and the numbers behind it, over real
+"""nexus_tornado.ops.status: the operator's page and the numbers behind it, over real
 HTTP with real traffic (tests/e2e/test_status_page.py shows the page in Chromium)."""
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from typing import Any, Dict
 from support.clients import RawWsClient, chat_envelope
 from support.nexus import SECRET, running_nexus
 
-from nexus_tornado.server.plugin import NexusPlugin
-from nexus_tornado.server.status import SAMPLES, TOP
+from nexus_tornado.host.plugin import NexusPlugin
+from nexus_tornado.ops.status import SAMPLES, TOP
 from nexus_tornado.settings import Settings
 
 

@@ -1,7 +1,7 @@
 """Slow and numerous HTTP clients: header and body timeouts, descriptor exhaustion.
 
 The header timeout and the accept loop belong to the HTTP server the command runs
-(``nexus_tornado.server.http``), so those tests run the command as a process; the send
+(``nexus_tornado.http_server``), so those tests run the command as a process; the send
 endpoints' body timeout holds under any server, so that one runs in-process. No
 assertion depends on how long anything took: each waits for the server to act (close
 a socket, answer) with a bound far above the configured timeouts.

@@ -61,7 +61,7 @@ from .reports import Reports
 from .services import CLOSE_REASONS, SERVICES_KEY, ServerStats, Services
 from .shutdown import shutdown_close
 
-log = logging.getLogger("nexus_tornado.server.connection")
+log = logging.getLogger("nexus_tornado.glue.connection")
 
 _monotonic = time.monotonic
 _CLOSED = State.CLOSED
@@ -376,7 +376,7 @@ class StompConnection(Keepalive, Reports, SockJSConnection):
                 principal, event.destination, event.body, event.headers, counted=event.transaction is not None
             )
             try:
-                # Host-app handlers, then store and broadcast (server/handlers.py).
+                # Host-app handlers, then store and broadcast (nexus_tornado/pipeline.py).
                 await self.services.pipeline.publish(principal, event.destination, message, event.body, event.headers)
             except StoreUnavailable as exc:
                 raise Rejection(

@@ -1,4 +1,4 @@
-"""nexus_tornado.server.log_redaction: no ``access_token`` value in Tornado's log lines."""
+"""nexus_tornado.ops.log_redaction: no ``access_token`` value in Tornado's log lines."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Iterator
 
 import pytest
 
-from nexus_tornado.server import log_redaction
+from nexus_tornado.ops import log_redaction
 
 
 @pytest.mark.parametrize(

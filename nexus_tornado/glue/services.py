@@ -10,7 +10,7 @@ from ..policy.auth import TokenVerifier
 from ..policy.guard import Guard
 from ..policy.limits import UserBytes
 from ..settings import Settings
-from .handlers import MessagePipeline
+from ..pipeline import MessagePipeline
 from ..stomp import FrameCounts
 
 if TYPE_CHECKING:  # pragma: no cover

@@ -35,7 +35,7 @@ from ..policy.tokens import TokenIssuer
 
 __all__ = ["ClaimsCallback", "TokenHandlerMixin", "token_handler_class"]
 
-log = logging.getLogger("nexus_tornado.server.token_handler")
+log = logging.getLogger("nexus_tornado.host.token_handler")
 
 #: ``claims(handler, current_user)`` -> the token's claims (``sub`` included), or
 #: ``None`` to refuse; plain or async.

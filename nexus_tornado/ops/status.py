@@ -23,7 +23,7 @@ from tornado.ioloop import PeriodicCallback
 
 from .. import __version__
 from ..hub.hub import Hub
-from .services import Services
+from ..glue.services import Services
 
 #: Seconds between two samples.
 SAMPLE_SECONDS = 2.0

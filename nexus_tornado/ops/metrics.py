@@ -1,7 +1,7 @@
 """Prometheus metrics of one plugin, on a registry of its own.
 
 Everything is named ``nexus_*``. Most numbers are plain counters that the STOMP glue
-(:class:`~nexus_tornado.server.services.ServerStats`), the sessions
+(:class:`~nexus_tornado.glue.services.ServerStats`), the sessions
 (:class:`~nexus_tornado.stomp.FrameCounts`) and the hub
 (:class:`~nexus_tornado.hub.hub.HubStats`) bump as they work; they are turned into
 metric families only when ``/metrics`` is scraped (:class:`StatsCollector`), so the
@@ -34,7 +34,7 @@ from ..hub.store import Store
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..hub.hub import Hub
-    from .services import Services
+    from ..glue.services import Services
 
 #: Key of the :class:`Metrics` object in handler ``initialize`` arguments.
 METRICS_KEY = "metrics"

@@ -26,30 +26,30 @@ from tornado.ioloop import PeriodicCallback
 
 from .. import __version__
 from ..errors import ConfigError
+from ..glue.connection import StompConnection
+from ..glue.services import SERVICES_KEY, Services
+from ..glue.shutdown import drain, within
 from ..hub.hub import Hub
 from ..hub.memory import MemoryStore
 from ..hub.presence import Announcements, Presence, presence_envelope
 from ..hub.store import Retention, Store, StoredMessage
+from ..ops import log_redaction
+from ..ops.health import LivenessHandler, Readiness, ReadinessHandler
+from ..ops.metrics import LoopLagMonitor, Metrics, MetricsHandler, TimedStore
+from ..ops.status import Activity, StatusDataHandler, StatusPageHandler
+from ..pipeline import Handler, Listener
 from ..policy.auth import TokenVerifier
 from ..policy.destinations import PRESENCE_DESTINATION, notifications_for
 from ..policy.guard import Guard, SenderCheck
 from ..policy.tokens import TokenIssuer
 from ..settings import Settings
-from ..transport.registry import TRANSPORTS as SOCKJS_TRANSPORTS
 from ..transport.base import message_limit
+from ..transport.registry import TRANSPORTS as SOCKJS_TRANSPORTS
 from ..transport.router import NexusRouter
-from . import log_redaction
-from .connection import StompConnection
-from .handlers import Handler, Listener
 from .service_api import service_api_urls
-from .health import LivenessHandler, Readiness, ReadinessHandler
-from .metrics import LoopLagMonitor, Metrics, MetricsHandler, TimedStore
-from .services import SERVICES_KEY, Services
 from .token_handler import ClaimsCallback, token_handler_class
-from .shutdown import drain, within
-from .status import Activity, StatusDataHandler, StatusPageHandler
 
-log = logging.getLogger("nexus_tornado.server.plugin")
+log = logging.getLogger("nexus_tornado.host.plugin")
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
@@ -226,7 +226,7 @@ class NexusPlugin:
         then a little for the store. Clients get close code 1001 ("server shutting
         down (reconnect in N ms)", N random up to ``reconnect_delay``), from which they
         reconnect; messages already accepted (persisted) stay in the store for their
-        replay. See :mod:`nexus_tornado.server.shutdown`.
+        replay. See :mod:`nexus_tornado.glue.shutdown`.
         """
         services = self.services
         services.closing = True
@@ -271,7 +271,7 @@ class NexusPlugin:
         """Run ``await fn(inbound)`` on each validated message of ``type`` (any type if
         ``None``) sent to a destination matching ``destination`` (a pattern such as
         ``/topic/chat/{chatId}`` or ``/topic/chat/*``; any destination if ``None``),
-        before it is stored. See :mod:`nexus_tornado.server.handlers`."""
+        before it is stored. See :mod:`nexus_tornado.pipeline`."""
         self.pipeline.add_handler(fn, type=type, destination=destination)
 
     def handler(self, type: Optional[str] = None, *, destination: Optional[str] = None) -> Callable[[_F], _F]:

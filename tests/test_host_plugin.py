@@ -14,7 +14,7 @@ import tornado.web
 from support.clients import RawWsClient
 from support.nexus import running_nexus
 
-from nexus_tornado.server import plugin as plugin_module
+from nexus_tornado.host import plugin as plugin_module
 
 
 class HostHandler(tornado.web.RequestHandler):

@@ -23,7 +23,7 @@ from ..transport.output_limit import push_output, unsent_bytes, wait_drained
 if TYPE_CHECKING:  # pragma: no cover
     from .connection import StompConnection
 
-log = logging.getLogger("nexus_tornado.server.connection")
+log = logging.getLogger("nexus_tornado.glue.connection")
 
 #: A ``last-seq`` header value: 1 to 19 ASCII digits (a seq fits in a signed 64-bit int).
 _LAST_SEQ = re.compile(r"[0-9]{1,19}")

@@ -21,8 +21,8 @@ from support.command import CommandServer
 from support.mongo import NxServer, nx_server  # noqa: F401  (fixture)
 from support.nexus import make_token
 
-from nexus_tornado.server.services import Services
-from nexus_tornado.server.shutdown import close_connections, close_reason, drain
+from nexus_tornado.glue.services import Services
+from nexus_tornado.glue.shutdown import close_connections, close_reason, drain
 
 #: Most a client is told to wait before reconnecting, in this test (--reconnect-delay).
 RECONNECT_DELAY = 0.5

@@ -28,12 +28,12 @@ import tornado.web
 from ..errors import AuthError, Rejection, RejectionCode, StoreUnavailable, tracking_id
 from ..policy.destinations import is_valid_id, notifications_for
 from ..policy.principal import Principal
-from .handlers import encode
-from .services import Services
+from ..pipeline import encode
+from ..glue.services import Services
 
 __all__ = ["ServiceApiHandler", "service_api_urls"]
 
-log = logging.getLogger("nexus_tornado.server.service_api")
+log = logging.getLogger("nexus_tornado.host.service_api")
 
 #: HTTP status of each error code (the wire contract's, and UNAUTHORIZED for a missing
 #: or refused service token).

@@ -22,9 +22,9 @@ from typing import Any, Dict, Optional
 import tornado.web
 
 from ..hub.store import Store
-from .services import Services
+from ..glue.services import Services
 
-log = logging.getLogger("nexus_tornado.server.health")
+log = logging.getLogger("nexus_tornado.ops.health")
 
 
 class Readiness:

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from ..stomp import StompSession
     from .services import Services
 
-log = logging.getLogger("nexus_tornado.server.connection")
+log = logging.getLogger("nexus_tornado.glue.connection")
 
 __all__ = ["Reports", "error_body"]
 

@@ -27,9 +27,9 @@ from typing import Any, Callable, Dict, Iterable, Optional
 from tornado.httpserver import HTTPServer
 from tornado.ioloop import IOLoop
 
-from ..settings import Settings
+from .settings import Settings
 
-log = logging.getLogger("nexus_tornado.server.http")
+log = logging.getLogger("nexus_tornado.http_server")
 
 #: Seconds the server stops accepting after running out of descriptors (nginx: 0.5 s).
 ACCEPT_PAUSE = 0.5

@@ -15,7 +15,7 @@ from support.clients import RawWsClient, chat_envelope
 from support.nexus import NexusServer, make_token, running_nexus
 
 from nexus_tornado.errors import Rejection
-from nexus_tornado.server.handlers import Inbound
+from nexus_tornado.pipeline import Inbound
 
 NOTE = {"type": "NOTIFICATION", "timestamp": "2026-11-25T10:00:00Z",
         "payload": {"notificationType": "INVOICE_DUE", "title": "Invoice due", "message": "Pay by Friday"}}

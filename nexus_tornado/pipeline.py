@@ -29,7 +29,7 @@ An **after-store listener** is an async (or plain) callable ``listener(stored)``
 receiving a :class:`StoredEvent` (the message with its ``seq``) once the message is
 persisted and broadcast. Listeners run in the background, per destination in ``seq``
 order; a failure is logged with a tracking id, the destination and the ``seq`` (logger
-``nexus_tornado.server.handlers``). Past ``listener_backlog`` waiting calls, the
+``nexus_tornado.pipeline``). Past ``listener_backlog`` waiting calls, the
 publisher waits for the backlog to shrink (back-pressure, never a silent drop), and
 ``NexusPlugin.close`` lets the backlog drain.
 """
@@ -44,11 +44,11 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, Deque, Dict, List, Mapping, Optional, Tuple, Union
 
-from ..errors import ConfigError, NexusError, Rejection, RejectionCode, tracking_id
-from ..hub.hub import Hub
-from ..hub.store import StoredMessage
-from ..policy.destinations import DestinationPattern
-from ..policy.principal import Principal
+from .errors import ConfigError, NexusError, Rejection, RejectionCode, tracking_id
+from .hub.hub import Hub
+from .hub.store import StoredMessage
+from .policy.destinations import DestinationPattern
+from .policy.principal import Principal
 
 __all__ = [
     "REJECTION_CODES",
@@ -60,7 +60,7 @@ __all__ = [
     "StoredEvent",
 ]
 
-log = logging.getLogger("nexus_tornado.server.handlers")
+log = logging.getLogger("nexus_tornado.pipeline")
 
 #: The codes a handler may refuse a message with (the wire contract's, but
 #: ``SERVER_ERROR``, which says the server failed, not the message).

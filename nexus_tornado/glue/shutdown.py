@@ -1,6 +1,6 @@
 """A shutdown that loses nothing accepted and ends in bounded time.
 
-:meth:`NexusPlugin.close <nexus_tornado.server.plugin.NexusPlugin.close>` (the command
+:meth:`NexusPlugin.close <nexus_tornado.host.plugin.NexusPlugin.close>` (the command
 calls it on SIGTERM, after it stopped listening) works in this order:
 
 1. ``services.closing``: new connections are closed at once, ``/readyz`` answers 503.
@@ -31,7 +31,7 @@ from ..transport.close_codes import SHUTDOWN_CLOSE
 from ..transport.output_limit import websocket_stream
 from .services import Services
 
-log = logging.getLogger("nexus_tornado.server.shutdown")
+log = logging.getLogger("nexus_tornado.glue.shutdown")
 
 #: WebSocket close code of a shutdown (1001, RFC 6455 "going away"; wire contract), and
 #: the close reason, which a reconnect hint may follow.

@@ -1,4 +1,4 @@
-"""nexus_tornado.server.services: what every connection of one plugin shares."""
+"""nexus_tornado.glue.services: what every connection of one plugin shares."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from nexus_tornado.hub.memory import MemoryStore
 from nexus_tornado.hub.presence import Presence
 from nexus_tornado.policy.auth import TokenVerifier
 from nexus_tornado.policy.guard import Guard
-from nexus_tornado.server.services import SERVICES_KEY, Services
+from nexus_tornado.glue.services import SERVICES_KEY, Services
 from nexus_tornado.settings import Settings
 
 

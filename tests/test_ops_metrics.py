@@ -15,7 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from support.clients import RawWsClient, chat_envelope
 from support.nexus import SECRET, running_nexus
 
-from nexus_tornado.server.plugin import NexusPlugin
+from nexus_tornado.host.plugin import NexusPlugin
 from nexus_tornado.settings import Settings
 
 Samples = Dict[Tuple[str, Tuple[Tuple[str, str], ...]], float]

@@ -9,7 +9,7 @@ from typing import Any, Optional
 import pytest
 
 from nexus_tornado.errors import Rejection
-from nexus_tornado.server.flow import PacedOutput, parse_last_seq
+from nexus_tornado.glue.flow import PacedOutput, parse_last_seq
 
 
 @pytest.mark.parametrize(

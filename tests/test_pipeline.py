@@ -1,6 +1,6 @@
 """Message handlers and after-store listeners, through a real server on loopback.
 
-Each path of :mod:`nexus_tornado.server.handlers`: accept, transform, refuse, fail
+Each path of :mod:`nexus_tornado.pipeline`: accept, transform, refuse, fail
 (raise, time out, refuse with a code that is not the contract's), ``seq`` order per
 destination while other connections go on, and listeners after the store.
 """
@@ -18,7 +18,7 @@ from support.clients import RawWsClient, chat_envelope
 from support.nexus import NexusServer, running_nexus
 
 from nexus_tornado.errors import ConfigError, Rejection
-from nexus_tornado.server.handlers import Inbound, StoredEvent
+from nexus_tornado.pipeline import Inbound, StoredEvent
 
 CHAT = "/topic/chat/c1"
 
@@ -151,7 +151,7 @@ def test_a_failing_handler_gives_server_error_and_stores_nothing(
                 raise Rejection("SERVER_ERROR", "refusing with the server's own code")
             return ["not", "a", "message"]
 
-    caplog.set_level(logging.ERROR, logger="nexus_tornado.server.connection")
+    caplog.set_level(logging.ERROR, logger="nexus_tornado.glue.connection")
     with serve(setup, handler_timeout=0.3) as nexus:
         client = client_of(nexus)
         client.subscribe("chat", CHAT)
@@ -228,7 +228,7 @@ def test_after_store_listeners_get_the_seq_and_run_in_order_and_failures_are_log
         def broken(event: StoredEvent) -> None:  # plain functions work too
             raise KeyError("no such table")
 
-    caplog.set_level(logging.ERROR, logger="nexus_tornado.server.handlers")
+    caplog.set_level(logging.ERROR, logger="nexus_tornado.pipeline")
     with serve(setup) as nexus:
         bob = client_of(nexus, "bob")
         bob.subscribe("inbox", "/topic/notifications/bob")
@@ -348,7 +348,7 @@ def test_listener_calls_cut_off_by_shutdown_are_logged(caplog: pytest.LogCapture
         async def stuck(event: StoredEvent) -> None:
             await asyncio.Event().wait()
 
-    caplog.set_level(logging.ERROR, logger="nexus_tornado.server.plugin")
+    caplog.set_level(logging.ERROR, logger="nexus_tornado.host.plugin")
     with serve(setup) as nexus:
         client = client_of(nexus)
         for i in range(3):

@@ -4,7 +4,7 @@
 logged with ``extra={"nexus": {...}}`` (the connection's open, close and rejection lines:
 ``event``, ``conn``, ``user``, ``transport``, ``ip``, ``reason``, ``code``,
 ``trackingId``) carries those fields too, and a traceback goes in ``exc_info``. Every
-text passes through :func:`~nexus_tornado.server.log_redaction.redact` first, so an
+text passes through :func:`~nexus_tornado.ops.log_redaction.redact` first, so an
 ``access_token`` query value never reaches the log. The command uses it with
 ``--log-format json``; a host app installs it on its own handler::
 

@@ -15,7 +15,7 @@ from support.clients import RawWsClient, chat_envelope
 from support.command import CommandServer
 from support.nexus import make_token, running_nexus
 
-from nexus_tornado.server.log_format import JsonFormatter
+from nexus_tornado.ops.log_format import JsonFormatter
 
 
 def test_connection_lines_carry_the_tracking_id_and_user_and_never_the_token(caplog: pytest.LogCaptureFixture) -> None:
@@ -36,7 +36,7 @@ def test_connection_lines_carry_the_tracking_id_and_user_and_never_the_token(cap
         bad.expect("ERROR")
         bad.wait_closed()
         nexus.run(lambda: nexus.plugin.close(drain_seconds=1.0))
-    records = [r for r in caplog.records if r.name.startswith("nexus_tornado.server.connection")]
+    records = [r for r in caplog.records if r.name.startswith("nexus_tornado.glue.connection")]
     events = [getattr(r, "nexus", {}).get("event") for r in records]
     assert events.count("open") == 1 and events.count("close") == 2
     assert events.count("rejection") == 1 and events.count("refused") == 1
@@ -82,7 +82,7 @@ def test_the_command_logs_json_lines_when_asked(tmp_path: Path) -> None:
         assert server.stop(signal.SIGTERM) == 0
     lines = [json.loads(line) for line in server.output().splitlines() if line.strip()]
     messages: List[Any] = [(e["logger"], e.get("event")) for e in lines]
-    assert ("nexus_tornado.server.connection", "open") in messages
-    assert ("nexus_tornado.server.connection", "close") in messages
+    assert ("nexus_tornado.glue.connection", "open") in messages
+    assert ("nexus_tornado.glue.connection", "close") in messages
     assert any(e["logger"] == "tornado.access" for e in lines)
     assert lines[-1]["message"].startswith("stopped in")
