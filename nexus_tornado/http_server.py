@@ -11,15 +11,21 @@ Two things a plain ``HTTPServer(app)`` lacks against slow or numerous clients:
 - **Descriptor exhaustion.** When ``accept()`` fails with ``EMFILE`` (or ``ENFILE``,
   ``ENOBUFS``, ``ENOMEM``), Tornado's accept handler raises out of the IOLoop callback;
   the listening socket stays readable, so the loop spins a core and logs a traceback
-  per turn. :class:`NexusHTTPServer` stops accepting for :data:`ACCEPT_PAUSE` seconds
-  instead (new clients wait in the listen backlog), logs one warning per episode, and
-  resumes; connections already open are served throughout.
+  per turn. :class:`NexusHTTPServer` keeps every connection it holds and refuses the
+  new ones at once: it holds one spare descriptor, and when ``accept()`` finds none
+  left it frees the spare, accepts the waiting client, answers ``503`` with
+  ``Retry-After`` and closes it, then takes the spare back. A client is told at once
+  (and reconnects, through a load balancer to another process) instead of waiting in
+  the listen backlog until its own time-out. Only when even the spare cannot be had
+  does the server stop accepting for :data:`ACCEPT_PAUSE` seconds. One warning per
+  episode, and one line with the count when it accepts again.
 """
 
 from __future__ import annotations
 
 import errno
 import logging
+import os
 import socket
 import time
 from typing import Any, Callable, Dict, Iterable, Optional
@@ -39,6 +45,11 @@ RESOURCE_ERRORS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.EN
 ACCEPT_BATCH = 128
 #: While descriptors stay exhausted, how often the warning is repeated, seconds.
 WARN_EVERY = 60.0
+#: What a client refused for lack of descriptors is told before the server closes it.
+REFUSAL = (
+    b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Type: text/plain\r\n"
+    b"Content-Length: 30\r\nConnection: close\r\n\r\nserver at its connection limit"
+)
 
 
 def server_options(settings: Settings) -> Dict[str, Any]:
@@ -49,8 +60,30 @@ def server_options(settings: Settings) -> Dict[str, Any]:
     }
 
 
+def _spare() -> Optional[int]:
+    """A descriptor held in reserve, given up to refuse one client when none is left."""
+    try:
+        return os.open(os.devnull, os.O_RDONLY)
+    except OSError:
+        return None
+
+
+def _refuse(connection: socket.socket) -> None:
+    """Tell a client it cannot be served now (503), then close: never blocks."""
+    connection.setblocking(False)
+    try:
+        connection.recv(65536)  # what arrived already: closing on unread bytes resets
+    except OSError:
+        pass
+    try:
+        connection.send(REFUSAL)
+    except OSError:
+        pass
+    connection.close()
+
+
 class _Acceptor:
-    """Accepts on one listening socket; pauses instead of spinning when out of fds."""
+    """Accepts on one listening socket; when out of fds, refuses new clients at once."""
 
     def __init__(self, sock: socket.socket, callback: Callable[[socket.socket, Any], None], pause: float) -> None:
         self.sock = sock
@@ -59,8 +92,9 @@ class _Acceptor:
         self.loop = IOLoop.current()
         self.removed = False
         self.paused: Optional[object] = None
-        self.refused = 0  # accept() failures of the current episode
+        self.refused = 0  # clients refused (or left waiting) in the current episode
         self.warned_at: Optional[float] = None
+        self.spare = _spare()
         self.loop.add_handler(sock, self.accept, IOLoop.READ)
 
     def accept(self, fd: Any, events: int) -> None:
@@ -76,22 +110,51 @@ class _Acceptor:
             except OSError as exc:
                 if exc.errno not in RESOURCE_ERRORS:
                     raise
-                self._pause(exc)
-                return
+                self._warn(exc)
+                refused = self._refuse_one()
+                if refused is None:
+                    self._pause()
+                if not refused:
+                    return
+                continue
             if self.refused:
                 log.info("accepting connections again (%d refused for lack of descriptors)", self.refused)
                 self.refused = 0
             self.callback(connection, address)
 
-    def _pause(self, exc: OSError) -> None:
-        self.refused += 1
+    def _warn(self, exc: OSError) -> None:
         now = time.monotonic()
         if self.warned_at is None or now - self.warned_at >= WARN_EVERY:
             self.warned_at = now
             log.warning(
-                "cannot accept connections: %s; pausing %g s at a time until descriptors free up",
-                exc.strerror or exc, self.pause,
+                "cannot accept connections: %s; refusing new clients (503) until descriptors free up",
+                exc.strerror or exc,
             )
+
+    def _refuse_one(self) -> Optional[bool]:
+        """Accept one waiting client with the spare descriptor and refuse it: True when
+        one was refused, False when none was waiting, None when the spare cannot be had
+        (another part of the process took the descriptor)."""
+        if self.spare is None:
+            self.spare = _spare()
+            if self.spare is None:
+                return None
+        os.close(self.spare)
+        self.spare = None
+        refused: Optional[bool] = True
+        try:
+            connection, _ = self.sock.accept()
+        except (BlockingIOError, ConnectionAbortedError):
+            refused = False
+        except OSError:  # the freed descriptor was taken meanwhile
+            refused = None
+        else:
+            _refuse(connection)
+            self.refused += 1
+        self.spare = _spare()
+        return refused
+
+    def _pause(self) -> None:
         self.loop.remove_handler(self.sock)
         self.paused = self.loop.call_later(self.pause, self._resume)
 
@@ -104,6 +167,9 @@ class _Acceptor:
         if self.removed:
             return
         self.removed = True
+        if self.spare is not None:
+            os.close(self.spare)
+            self.spare = None
         if self.paused is not None:
             self.loop.remove_timeout(self.paused)
             self.paused = None

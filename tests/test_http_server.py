@@ -9,6 +9,7 @@ a socket, answer) with a bound far above the configured timeouts.
 
 from __future__ import annotations
 
+import select
 import socket
 import time
 import uuid
@@ -105,7 +106,28 @@ def test_a_send_body_trickled_in_is_dropped_and_the_session_lives_on() -> None:
             calm.close()
 
 
-def test_running_out_of_descriptors_pauses_accepting_quietly_then_recovers(tmp_path: Path) -> None:
+def answers_of(socks: List[socket.socket]) -> List[bytes]:
+    """What the server sent on each socket and then closed it with, or ``b"(open)"``
+    for each it has neither written to nor closed (read without waiting)."""
+    answers = []
+    for sock in socks:
+        sock.setblocking(False)
+        received = b""
+        try:
+            while True:
+                chunk = sock.recv(4096)
+                if not chunk:
+                    break
+                received += chunk
+        except BlockingIOError:
+            received = received or b"(open)"
+        except ConnectionResetError:
+            pass
+        answers.append(received)
+    return answers
+
+
+def test_out_of_descriptors_it_keeps_what_it_holds_and_refuses_the_rest_at_once(tmp_path: Path) -> None:
     server = CommandServer(tmp_path, ["--no-demo", "--http-header-timeout", "60"], max_descriptors=64)
     server.start()
     hogs: List[socket.socket] = []
@@ -114,12 +136,22 @@ def test_running_out_of_descriptors_pauses_accepting_quietly_then_recovers(tmp_p
         assert server.port is not None
         for _ in range(80):  # more than the process may open: accept() fails with EMFILE
             hogs.append(socket.create_connection(("127.0.0.1", server.port)))
-        time.sleep(2.0)  # what the server does meanwhile is what is looked at
+        # Each hog is either held (the header timeout is 60 s: the server says nothing)
+        # or refused at once with a 503, not left waiting in the listen backlog.
+        select.select([hogs[-1]], [], [], PATIENCE)  # the last one is refused, surely
+        time.sleep(1.0)
+        answers = answers_of(hogs)
+        held = [sock for sock, answer in zip(hogs, answers) if answer == b"(open)"]
+        refused = [answer for answer in answers if answer != b"(open)"]
+        assert held and refused, answers
+        assert all(answer.startswith(b"HTTP/1.1 503 ") and b"Retry-After: 1" in answer for answer in refused), refused
         calm.check()  # connections already open are served throughout
+        # and none of those it held was dropped (one refused late would show its 503)
+        assert not [answer for answer in answers_of(held) if not answer.startswith((b"(open)", b"HTTP/1.1 503 "))]
         for sock in hogs:
             sock.close()
         hogs.clear()
-        # It accepts again once descriptors are free (the listen backlog held the rest).
+        # It accepts again once descriptors are free.
         deadline = time.monotonic() + PATIENCE
         while True:
             try:
@@ -133,6 +165,7 @@ def test_running_out_of_descriptors_pauses_accepting_quietly_then_recovers(tmp_p
         assert "Traceback" not in output
         warnings = [line for line in output.splitlines() if "cannot accept connections" in line]
         assert len(warnings) == 1, output[-3000:]
+        assert "accepting connections again (%d refused" % len(refused) in output, output[-3000:]
     finally:
         for sock in hogs:
             sock.close()
