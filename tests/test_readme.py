@@ -62,3 +62,13 @@ def test_the_mounting_example_without_a_secret_says_which_variable_to_set(tmp_pa
         "nexus_tornado.errors.ConfigError: jwt_secret is required: set NEXUS_JWT_SECRET "
         "(a shared secret of 32 bytes or more for HS256, or a PEM public key)"
     )
+
+
+def test_the_readme_names_what_the_full_suite_needs_and_ci_installs_it() -> None:
+    section = README[README.index("**Run the tests**"):README.index("Python 3.9 or newer")]
+    ci = (Path(__file__).resolve().parent.parent / ".ci" / "run").read_text()
+    for tool, install in (("chromium", "`apt-get install chromium`"), ("nginx", "`apt-get install nginx`"),
+                          ("acorn", "`npm install --prefix ~/.cache/nexus-tornado/node-tools acorn@8`")):
+        assert "**%s**" % tool in section and install in section, tool
+        assert tool in ci, tool
+    assert "minutes" in section

@@ -55,7 +55,7 @@ Case = Tuple[str, str, Any]
 
 def require_chromium() -> None:
     if not os.path.exists(CHROMIUM):
-        pytest.skip("Chromium is not installed at %s" % CHROMIUM)
+        pytest.skip("Chromium is not installed at %s; install it with `apt-get install chromium`" % CHROMIUM)
 
 
 def vendor_dir() -> Path:

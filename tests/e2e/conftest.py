@@ -90,7 +90,7 @@ def browser() -> Iterator[Any]:
     (run by the same worker) would then fail.
     """
     if not os.path.exists(CHROMIUM):
-        pytest.skip("%s is not installed" % CHROMIUM)
+        pytest.skip("Chromium is not installed at %s; install it with `apt-get install chromium`" % CHROMIUM)
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:

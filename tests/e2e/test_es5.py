@@ -44,6 +44,14 @@ def test_the_check_rejects_what_es5_lacks() -> None:
     assert sorted(errors) == ["arrow", "async", "class", "const", "for-of"]
 
 
+def test_without_acorn_the_skip_says_how_to_install_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NEXUS_NODE_TOOLS", str(tmp_path))
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception) as skipped:
+        es5_errors({"es5": "var a = 1;"})
+    assert "npm install --prefix %s acorn@8" % tmp_path in str(skipped.value)
+
+
 def scripts_of(page: Any, finished: List[Any]) -> Dict[str, str]:
     """URL or frame/index -> source of every script the page and its frames ran."""
     sources: Dict[str, str] = {}

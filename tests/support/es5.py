@@ -1,6 +1,6 @@
 """Does JavaScript source parse as ES5? acorn (``ecmaVersion: 5``) under node says.
 
-acorn is installed from npm outside the checkout by ``.ci/run``::
+acorn is installed from npm outside the checkout by ``.ci/run`` (README.md says so too)::
 
     npm install --prefix ~/.cache/nexus-tornado/node-tools acorn@8
 
@@ -46,7 +46,8 @@ def acorn_module() -> str:
     module = prefix / "node_modules" / "acorn"
     if shutil.which("node") and (module / "package.json").exists():
         return str(module)
-    message = "acorn is not installed under %s (node and npm: see tests/support/es5.py)" % prefix
+    message = "ES5 check skipped: acorn is not installed under %s; install it with " \
+        "`npm install --prefix %s acorn@8` (node and npm from apt: nodejs, npm)" % (prefix, prefix)
     if os.environ.get("CI"):
         pytest.fail(message)
     pytest.skip(message)

@@ -50,7 +50,7 @@ class Nginx:
     def __init__(self, directory: Path, upstreams: List[int]) -> None:
         command = nginx_command()
         if command is None:
-            pytest.skip("nginx is not installed")
+            pytest.skip("nginx is not installed; install it with `apt-get install nginx`")
         self.command = command
         self.directory = directory
         self.directory.mkdir(parents=True, exist_ok=True)
