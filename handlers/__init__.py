@@ -18,6 +18,8 @@ from typing import Any, List
 
 import tornado.web
 
+from nexus_tornado.host.client_scripts import static_directory
+
 from . import business
 from .api import BoardHandler, ConfigHandler, EventsHandler, TokenHandler
 from .users import DEMO_USERS, DemoUser, find_user
@@ -26,13 +28,12 @@ __all__ = ["DEMO_USERS", "DemoUser", "STATIC_PATH", "demo_urls", "find_user"]
 
 
 def _static_path() -> str:
-    """Where the page lives: ``static/`` installed inside this package, or next to
-    ``handlers/`` in a source checkout."""
-    here = os.path.dirname(os.path.abspath(__file__))
-    for candidate in (os.path.join(here, "static"), os.path.join(here, os.pardir, "static")):
-        if os.path.isfile(os.path.join(candidate, "index.html")):
-            return os.path.normpath(candidate)
-    raise RuntimeError("the demo page (static/index.html) is missing from this installation")
+    """Where the page lives: with the client scripts (``static/``, installed inside this
+    package, or at the top of a source checkout)."""
+    path = static_directory()
+    if not os.path.isfile(os.path.join(path, "index.html")):
+        raise RuntimeError("the demo page (static/index.html) is missing from this installation")
+    return path
 
 
 #: Directory holding index.html, demo.js (with demo-support.js and demo-board.js), demo.css,

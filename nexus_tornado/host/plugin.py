@@ -46,6 +46,7 @@ from ..settings import Settings
 from ..transport.base import message_limit
 from ..transport.registry import TRANSPORTS as SOCKJS_TRANSPORTS
 from ..transport.router import NexusRouter
+from .client_scripts import ClientScriptHandler, static_directory
 from .service_api import service_api_urls
 from .token_handler import ClaimsCallback, token_handler_class
 
@@ -341,6 +342,13 @@ class NexusPlugin:
             "service_role": self.settings.service_role,
         }
         return tornado.web.url(path, token_handler_class(base), options)
+
+    def client_url(self, path: str = r"/nexus/js/(.*)") -> Any:
+        """A URL spec for the host app serving the browser client's scripts from the
+        installed package: ``path`` (a pattern with one group) + ``nexus-client.js``,
+        ``vendor/sockjs.min.js``, ... (:data:`~nexus_tornado.host.client_scripts.CLIENT_SCRIPTS`,
+        in load order); any other name is a 404. See docs/handlers.md ("The page")."""
+        return tornado.web.url(path, ClientScriptHandler, {"path": static_directory()})
 
     def service_token(self, name: str, ttl: float = 30 * 86400.0) -> str:
         """A token for backend service ``name`` to call the HTTP publishing API with."""

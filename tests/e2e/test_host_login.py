@@ -1,14 +1,18 @@
 """The host's login becomes a nexus token, in Chromium: docs/handlers.md's complete host
 app (cookie sessions, ``xsrf_cookies``), static/nexus-token.js fetching the token from
-its token handler, and nexus-client.js connecting, receiving and refreshing with it."""
+its token handler, and nexus-client.js connecting, receiving and refreshing with it; and
+docs/handlers.md's page, as written, loading the client's scripts from that app."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
-from test_docs_handlers import HostApp, host_app  # noqa: F401  (fixture)
+from playwright.sync_api import expect
+from support.clients import RawWsClient
+from test_docs_handlers import DOC, XSRF, HostApp, chat, host_app  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.browser
 
@@ -70,3 +74,35 @@ def test_without_a_session_the_client_is_told_401(host_app: HostApp, new_page: A
       NexusClient.hostToken('/nexus/token')(function (err, token) { resolve(err ? err.status : token); });
     })""")
     assert status == 401
+
+
+def page_snippet() -> str:
+    section = DOC[DOC.index("## The page"):]
+    match = re.search(r"```html\n(.*?)```", section, re.S)
+    assert match
+    return match.group(1)
+
+
+def test_the_documented_page_runs_as_written(host_app: HostApp, new_page: Any) -> None:  # noqa: F811
+    """The page of docs/handlers.md, served as the host's page: its scripts come from
+    the app's ``plugin.client_url``, it gets ann's token from her session and shows
+    the chat."""
+    origin = "http://127.0.0.1:%d" % host_app.port
+    name, value = host_app.login("ann").split("=", 1)
+    page = new_page()
+    page.context.add_cookies([{"name": "_xsrf", "value": XSRF, "url": origin},
+                              {"name": name, "value": value, "url": origin}])
+    html = "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"></head><body>\n%s</body></html>" % page_snippet()
+    page.route(origin + "/chat", lambda route: route.fulfill(status=200, content_type="text/html", body=html))
+    scripts = []
+    page.on("response", lambda response: scripts.append((response.url, response.status)) if "/nexus/js/" in response.url else None)
+    page.goto(origin + "/chat")
+    page.wait_for_function("() => window.client && client.state === 'connected'")
+    assert len(scripts) == 7 and all(status == 200 for _, status in scripts), scripts
+
+    sender = RawWsClient(host_app.ws_url)
+    sender.connect(str(host_app.token(host_app.login("ann"))[1]["token"]))
+    sender.send_frame("SEND", {"destination": "/topic/chat/general", "receipt": "r1"}, chat("ann", " from the page's snippet "))
+    sender.expect("RECEIPT", receipt_id="r1")
+    sender.close()
+    expect(page.locator("#chat li")).to_have_text(["ann: from the page's snippet"])
