@@ -26,6 +26,7 @@
     unread: {},
     online: {},          // userId -> true
     offlineCount: 0,
+    notificationsSeen: null,  // {seq, epoch}: the last notification an earlier page showed
     calendarEvents: {}   // destination + ':' + entityId -> list item
   };
 
@@ -261,9 +262,18 @@
   // ---- notifications ----------------------------------------------------------------
 
   function setupNotifications(client) {
-    // 'stored': after the last seq this browser saw (localStorage); the first time,
-    // the server sends what was stored for this user while they were offline.
-    client.subscribe('/topic/notifications/' + state.user.id, onNotification);
+    // since: 0 -> every notification the server retains for this user, so a reload
+    // shows them all again. Those up to the last seq this browser saw before (kept in
+    // localStorage under the user of the connection: read once connected) were shown on
+    // an earlier page; the others are new.
+    var destination = '/topic/notifications/' + state.user.id;
+    var subscribed = false;
+    client.on('state', function (st) {
+      if (st.state !== 'connected' || subscribed) { return; }
+      subscribed = true;
+      state.notificationsSeen = { seq: client.lastSeq(destination), epoch: client.lastEpoch(destination) };
+      client.subscribe(destination, onNotification, { since: 0 });
+    });
     var to = $('event-to');
     clear(to);
     var users = state.config.users;
@@ -285,9 +295,15 @@
   function onNotification(env, meta) {
     var p = (env && env.payload) || {};
     var sent = env && env.timestamp ? new Date(env.timestamp).getTime() : new Date().getTime();
-    // Sent before this connection was made: stored for us while we were away (the
-    // server's clock against the browser's, which is close enough for a demo).
-    var whileAway = sent < state.connectedAt;
+    // Shown on an earlier page of this browser already (in the same numbering: a server
+    // restarted without persistence numbers from 1 again): listed again, as seen.
+    var seen = state.notificationsSeen;
+    var epoch = meta.headers.epoch;
+    var seenBefore = seen.seq !== null && meta.seq !== null && meta.seq <= seen.seq &&
+      (!seen.epoch || !epoch || seen.epoch === epoch);
+    // New, and sent before this connection was made: stored for us while we were away
+    // (the server's clock against the browser's, which is close enough for a demo).
+    var whileAway = !seenBefore && sent < state.connectedAt;
     if (whileAway) {
       state.offlineCount += 1;
       var badge = $('offline-count');
@@ -295,11 +311,11 @@
       badge.textContent = state.offlineCount + ' while you were away';
     }
     var list = $('notification-list');
-    list.insertBefore(el('li', { className: 'notification' + (whileAway ? ' offline' : ''), 'data-seq': meta.seq },
+    list.insertBefore(el('li', { className: 'notification' + (whileAway ? ' offline' : '') + (seenBefore ? ' seen' : ''), 'data-seq': meta.seq },
       [el('strong', { className: 'title', text: p.title || p.notificationType || 'Notification' }),
        el('span', { className: 'message', text: p.message || '' }),
        el('span', { className: 'muted', text: (env.senderId ? 'from ' + userName(env.senderId) + ' · ' : '') + timeText(env.timestamp) +
-         (whileAway ? ' · received while you were away' : '') })]), list.firstChild);
+         (whileAway ? ' · received while you were away' : '') + (seenBefore ? ' · seen before' : '') })]), list.firstChild);
   }
 
   // ---- presence ---------------------------------------------------------------------

@@ -470,6 +470,11 @@
     return this._subs.lastSeq(destination);
   };
 
+  /** The epoch of lastSeq(destination) (the server's numbering it belongs to), or null. */
+  NexusClient.prototype.lastEpoch = function (destination) {
+    return this._subs.lastEpoch(destination);
+  };
+
   // ---- sending ----------------------------------------------------------------------
   // The outbox, receipts and rejections of each send: Sends in nexus-messages.js.
 

@@ -165,6 +165,17 @@
     return this._seqs.get(this._key(destination));
   };
 
+  /** The epoch of lastSeq(destination) (the server's numbering it belongs to), or null. */
+  Subscriptions.prototype.lastEpoch = function (destination) {
+    for (var id in this._records) {
+      if (has(this._records, id)) {
+        var r = this._records[id];
+        if (r.destination === destination && r.lastSeq !== null) { return r.epoch; }
+      }
+    }
+    return this._seqs.getEpoch(this._key(destination));
+  };
+
   /** SUBSCRIBE `record` on `stomp` (a connected StompJs.Client), resuming where it was. */
   Subscriptions.prototype.open = function (stomp, record) {
     var self = this;

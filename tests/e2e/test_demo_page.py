@@ -69,6 +69,44 @@ def test_notification_sent_while_offline_appears_at_login(nexus_server: NexusSer
     expect(bob.locator("#offline-count")).to_have_text("1 while you were away")
 
 
+def test_notifications_come_back_after_a_reload(nexus_server: NexusServer, new_page: Any) -> None:
+    """Like every other panel, Notifications refills on a reload: every notification the
+    server keeps for the user, those an earlier page showed marked as seen; one sent
+    while the page was closed is new."""
+    def notify(title: str) -> None:
+        status, _ = nexus_server.request("POST", "/demo/events", {"kind": "notify", "to": "bob", "title": title,
+                                                                  "message": "for Bob"}, token=nexus_server.token("alice"))
+        assert status == 200
+
+    notify("Before login")
+    bob = open_as(new_page(), nexus_server.url, "bob")
+    items = bob.locator("#notification-list li")
+    expect(items.filter(has_text="Before login")).to_contain_text("received while you were away")
+    notify("While online")
+    expect(items).to_have_count(2)
+    expect(items.filter(has_text="While online")).not_to_contain_text("while you were away")
+
+    bob.reload()
+    wait_connected(bob)
+    expect(items).to_have_count(2)
+    assert [t.split("\n")[0] for t in items.all_inner_texts()] == ["While online", "Before login"]
+    for title in ("Before login", "While online"):
+        expect(items.filter(has_text=title)).to_contain_text("seen before")
+        expect(items.filter(has_text=title)).not_to_contain_text("while you were away")
+    expect(bob.locator("#offline-count")).to_be_hidden()
+
+    bob.goto("about:blank")
+    notify("While the page was closed")
+    bob.goto(nexus_server.url + "/")
+    wait_connected(bob)
+    expect(items).to_have_count(3)
+    fresh = items.filter(has_text="While the page was closed")
+    expect(fresh).to_contain_text("received while you were away")
+    expect(fresh).not_to_contain_text("seen before")
+    expect(items.filter(has_text="seen before")).to_have_count(2)
+    expect(bob.locator("#offline-count")).to_have_text("1 while you were away")
+
+
 def test_board_changes_reach_the_other_member(nexus_server: NexusServer, new_page: Any, screenshot_dir: Path) -> None:
     alice = open_as(new_page(), nexus_server.url, "alice")
     bob = open_as(new_page(), nexus_server.url, "bob")
