@@ -232,6 +232,33 @@ def test_guard_from_parts() -> None:
 
 
 
+
+class WrappingValidator(MessageValidator):
+    """A host's validator that adds a rule, and returns the payload by mistake."""
+
+    def validate(self, body: Any, destination: str, sender_id: Optional[str]) -> Dict[str, Any]:
+        message = super().validate(body, destination, sender_id)
+        return dict(message["payload"])
+
+
+class DuckValidator:
+    def validate(self, body: Any, destination: str, sender_id: Optional[str]) -> Dict[str, Any]:
+        return json.loads(body)
+
+
+def test_a_validator_that_is_not_a_message_validator_is_refused_at_construction() -> None:
+    with pytest.raises(ConfigError, match=r"^validator: a MessageValidator .* not DuckValidator; host rules go in"):
+        Guard(acl=TopicAcl(), validator=DuckValidator(), limiter=None)  # type: ignore[arg-type]
+
+
+def test_a_validator_returning_no_known_type_is_named_not_a_key_error() -> None:
+    guard = Guard(acl=TopicAcl(), validator=WrappingValidator(), limiter=None)
+    with pytest.raises(ConfigError, match=r"^WrappingValidator\.validate\(\) returned type None, not a message of a known "
+                                          r"type \(.*CHAT_MESSAGE.*\): it must return the message it checked$"):
+        send(guard, ALICE, "/topic/chat/c1", chat())
+    # A refusal is still the client's: the validator's own rejections pass through.
+    assert code(send(guard, ALICE, "/topic/chat/c1", b"{}")) == "INVALID_MESSAGE"
+
 # -- message types of the host app's own ---------------------------------------------
 
 TASK = {

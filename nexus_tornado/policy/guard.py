@@ -62,6 +62,14 @@ class Guard:
         validator: MessageValidator,
         limiter: Optional[SendRateLimiter],
     ) -> None:
+        if not isinstance(validator, MessageValidator):
+            # Checked here, once: the guard also asks it who may send each type, and
+            # every SEND would fail at run time instead.
+            raise ConfigError(
+                "validator: a MessageValidator (or a subclass whose validate() returns the "
+                "message it checked, with its type), not %s; host rules go in "
+                "plugin.handler(...) or plugin.add_message_type(...)" % type(validator).__name__
+            )
         self.acl = acl
         self.validator = validator
         self.limiter = limiter
@@ -122,7 +130,18 @@ class Guard:
             self.count_send(principal)
         await self.acl.authorize_send(principal, destination)
         message = self.validator.validate(body, destination, principal.user_id)
-        await self.authorize_type(principal, destination, message["type"])
+        kind = message.get("type") if isinstance(message, dict) else None
+        if not isinstance(kind, str) or not self.validator.knows_type(kind):
+            # Not the client's fault: the host's validator broke its contract.
+            raise ConfigError(
+                "%s.validate() returned %s, not a message of a known type (%s): it must return "
+                "the message it checked" % (
+                    type(self.validator).__name__,
+                    "a %s" % type(message).__name__ if not isinstance(message, dict) else "type %r" % (kind,),
+                    ", ".join(self.validator.message_types),
+                )
+            )
+        await self.authorize_type(principal, destination, kind)
         return message
 
     async def authorize_type(self, principal: Principal, destination: str, message_type: str) -> None:

@@ -424,6 +424,10 @@ class MessageValidator:
         """The known message type names."""
         return tuple(sorted(self._types))
 
+    def knows_type(self, name: str) -> bool:
+        """Whether ``name`` is a known message type."""
+        return name in self._types
+
     def destinations_for(self, message_type: str) -> Tuple[str, ...]:
         """The destination patterns ``message_type`` may be sent to."""
         return tuple(p.pattern for p in self._types[message_type].destinations)
