@@ -251,12 +251,13 @@ class Client:
 
 
 async def open_clients(
-    spec: Dict[str, Any], stats: Stats, subscribe: bool = True
+    spec: Dict[str, Any], stats: Stats, subscribe: bool = True, clients: Optional[List[Client]] = None
 ) -> List[Client]:
-    """Open every client of ``spec["clients"]`` with bounded concurrency."""
+    """Open every client of ``spec["clients"]`` with bounded concurrency, appending each
+    to ``clients`` (a fresh list by default) as soon as it is open and subscribed."""
     target = spec["target"]
     sem = asyncio.Semaphore(spec.get("concurrency", 100))
-    clients: List[Client] = []
+    clients = [] if clients is None else clients
 
     async def one(entry: Dict[str, Any]) -> None:
         async with sem:
@@ -469,13 +470,15 @@ async def main_async() -> None:
     try:
         if role in ("subscribers", "idle"):
             t = monotonic()
-            clients = await open_clients(spec, stats)
+            # Beat from each connection's first moment: opening thousands can take longer
+            # than the server waits for a beat.
+            beating = heart_beats(clients, spec["target"].get("heart_beat", "0,0"))
+            await open_clients(spec, stats, clients=clients)
             result["setup_seconds"] = monotonic() - t
             # The connections live for the whole run: keep the collector off them.
             gc.collect()
             gc.freeze()
             emit({"event": "ready", "clients": len(clients)})
-            beating = heart_beats(clients, spec["target"].get("heart_beat", "0,0"))
             await stop
             if beating is not None:
                 beating.cancel()

@@ -163,11 +163,11 @@ def render(rows: List[Dict[str, Any]], meta: Dict[str, Any], skipped: List[str],
         base = find(idle, target=BASELINE)
         lines = [[r["target"], r["variant"], fmt(r.get("kb_per_connection"), 1),
                   ratio(r.get("kb_per_connection"), base.get("kb_per_connection") if base else None),
-                  fmt(r.get("connect_cpu_ms"), 2), fmt(r.get("server_rss_mb"), 0),
+                  fmt(r.get("connect_cpu_ms"), 2), fmt(r.get("held_cpu_pct"), 1), fmt(r.get("server_rss_mb"), 0),
                   held(r)] for r in idle]
         parts.append(table(["server", "case", "KB per connection", "vs sockjs-tornado",
-                            "server CPU-ms per connect+subscribe", "server RSS MB",
-                            "held"], lines))
+                            "server CPU-ms per connect+subscribe", "server CPU while held, % of a core",
+                            "server RSS MB", "held"], lines))
         parts.append("")
     storms = [r for r in rows if r["scenario"] == "storm"]
     if storms:

@@ -66,6 +66,8 @@ def configure(args: argparse.Namespace) -> sc.Config:
         cfg.room_users = args.room_users
     if args.storm_concurrency:
         cfg.storm_concurrency = args.storm_concurrency
+    if args.idle:
+        cfg.idle_connections = args.idle
     cfg.logdir = args.logdir
     if args.pin:
         cfg.server_cpus = procstat.parse_cpus(args.server_cpus)
@@ -335,6 +337,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--sizes", default="", help="fan-out subscriber counts, e.g. 1000,5000")
     parser.add_argument("--rooms", type=int, default=0, help="chat rooms (quick 300, full 2000)")
     parser.add_argument("--room-users", type=int, default=0, help="users sharing the rooms (quick 300, full 1000)")
+    parser.add_argument("--idle", type=int, default=0,
+                        help="idle connections held (quick 1000, full 10000; 19000 fits 20,000 descriptors)")
     parser.add_argument("--storm-concurrency", type=int, default=0,
                         help="connection attempts in flight during the reconnect storm (default 100)")
     parser.add_argument("--repeat", type=int, default=0,

@@ -457,8 +457,11 @@ def idle(server: Server, cfg: Config) -> Dict[str, Any]:
     gens = start_subscribers(server, entries, cfg, False,
                              heart_beat=IDLE_HEART_BEAT if beats else None)
     setup = time.monotonic() - t
+    s_held = procstat.sample(server.pids)
+    held_from = time.monotonic()
     time.sleep(IDLE_HOLD_SECONDS if beats else 1.5)
     s1 = procstat.sample(server.pids)
+    held_for = time.monotonic() - held_from
     closed = 0
     for gen in gens + warm_gens:
         try:
@@ -475,6 +478,8 @@ def idle(server: Server, cfg: Config) -> Dict[str, Any]:
         "kb_per_connection": (s1["rss_kb"] - s0["rss_kb"]) / n,
         "server_rss_mb": s1["rss_kb"] / 1024.0,
         "connect_cpu_ms": (s1["cpu"] - s0["cpu"]) * 1000.0 / n,
+        # the server's CPU while only holding them (heart-beats in and out), % of a core
+        "held_cpu_pct": (s1["cpu"] - s_held["cpu"]) * 100.0 / held_for,
         "setup_seconds": setup,
     }
 
