@@ -153,6 +153,15 @@ def test_info_refuses_a_foreign_origin_and_answers_an_allowed_one(serve: Serve) 
     assert headers["access-control-allow-origin"] == "https://app.example.com"
 
 
+def test_info_origins_says_which_origins_are_allowed(serve: Serve) -> None:
+    # SockJS's /info carries the server's origin setting as host:port patterns
+    # ("*:*": any); it must not claim "*:*" while allowed_origins restricts them.
+    h = serve({"allowed_origins": ["https://app.example.com", "http://localhost:8080", "https://admin.example.com:8443"]})
+    status, _, body = http_request(h.base_url, "GET", "/s/info", headers={"Origin": "https://app.example.com"})
+    assert status == 200
+    assert json.loads(body)["origins"] == ["admin.example.com:8443", "app.example.com:443", "localhost:8080"]
+
+
 def test_info_reports_websocket_and_is_not_cached(serve: Serve) -> None:
     h = serve()
     status, headers, body = http_request(h.base_url, "GET", "/s/info")

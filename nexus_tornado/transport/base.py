@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from typing import TYPE_CHECKING, Any, Dict, FrozenSet, Iterable, Mapping, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, FrozenSet, Iterable, List, Mapping, Optional, Tuple
 from urllib.parse import urlsplit
 
 from tornado.web import RequestHandler
@@ -157,6 +157,22 @@ class OriginPolicy:
         if host is not None and urlsplit(normalized).netloc == _strip_default_port(host):
             return True
         return normalized in self.origins
+
+    def sockjs_origins(self) -> List[str]:
+        """The ``origins`` of ``/info`` in the SockJS protocol's own form, ``host:port``
+        patterns: ``["*:*"]`` for any origin, else each allowed origin's host and port
+        (the form has no scheme; the endpoint's own origin is allowed besides)."""
+        if self.any:
+            return ["*:*"]
+        patterns = set()
+        for origin in self.origins:  # normalized: scheme://host[:port], no default port
+            scheme, netloc = origin.split("://", 1)
+            port = urlsplit(origin).port
+            host = netloc.rsplit(":", 1)[0] if port is not None else netloc
+            if port is None:
+                port = _DEFAULT_PORTS.get(scheme)
+            patterns.add("%s:%s" % (host, "*" if port is None else port))
+        return sorted(patterns)
 
     def frame_ancestors(self) -> Optional[str]:
         """The CSP ``frame-ancestors`` value for the iframe page, or None for any."""

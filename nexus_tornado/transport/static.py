@@ -5,14 +5,18 @@
   (default: sockjs-client 1.6.1), and carries ``Content-Security-Policy:
   frame-ancestors`` from ``allowed_origins`` so only allowed pages can frame it (its
   postMessage channel is what the iframe transports speak through).
-- ``/info`` refuses foreign origins (403) and answers CORS without the removed
-  ``@asynchronous``.
+- ``/info`` refuses foreign origins (403), answers CORS without the removed
+  ``@asynchronous``, and its ``origins`` says which origins ``allowed_origins`` lets
+  in (the protocol's ``host:port`` patterns; ``*:*`` only when any may).
 """
 
 from __future__ import annotations
 
 import hashlib
 import html
+import json
+import random
+import sys
 from typing import Any
 
 from .base import HandlerMixin
@@ -62,7 +66,19 @@ class IFrameHandler(HandlerMixin, static.IFrameHandler):
 
 
 class InfoHandler(HandlerMixin, static.InfoHandler):
-    """``/info``: what the server offers (websocket, cookie_needed, entropy)."""
+    """``/info``: what the server offers (websocket, cookie_needed, origins, entropy)."""
+
+    def get(self) -> None:
+        self.preflight()
+        self.disable_cache()
+        self.set_header("Content-Type", "application/json; charset=UTF-8")
+        info = {
+            "websocket": self.server.websockets_enabled,
+            "cookie_needed": self.server.cookie_needed,
+            "origins": self.server.origin_policy.sockjs_origins(),
+            "entropy": random.randint(0, sys.maxsize),
+        }
+        self.write(json.dumps(info))
 
 
 __all__ = ["IFRAME_TEMPLATE", "IFrameHandler", "InfoHandler"]
