@@ -68,7 +68,7 @@ class Server:
         self.port = free_port()
         self.log = open(directory / ("server-%d.log" % self.port), "wb")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "nexus_tornado", "--port", str(self.port), "--no-demo",
+            [sys.executable, "-m", "nexus_tornado", "--port", str(self.port), "--admin-port", "0", "--no-demo",
              "--jwt-secret", secret, "--mongo-uri", uri, "--mongo-database", database,
              "--sends-per-minute", "1000000", "--log-level", "WARNING"],
             stdout=self.log, stderr=subprocess.STDOUT, cwd=str(directory),

@@ -196,7 +196,7 @@ class NexusServer(Server):
         else:
             launcher = [sys.executable, "-m", "nexus_tornado"]
         argv = [
-            *launcher, "--port", str(self.port),
+            *launcher, "--port", str(self.port), "--admin-port", "0",
             "--jwt-secret", JWT_SECRET, "--no-demo",
             "--sends-per-minute", "100000000", "--log-level", "WARNING",
         ]

@@ -7,9 +7,14 @@ environment variable, the ``[nexus]`` section of the ``--config`` file, or its d
     NEXUS_JWT_SECRET=s3cret NEXUS_MONGO_URI=mongodb://db/nexus nexus-tornado
     nexus-tornado --config config/nexus.ini
 
+Clients reach ``--host``/``--port``; the operator's endpoints (metrics, the operator's
+page) answer only on ``--admin-host``/``--admin-port``, loopback by default.
+
 Ctrl-C or SIGTERM shut down cleanly within ``--shutdown-timeout``: accepted messages
 are persisted, every client gets close code 1001 with a jittered reconnect delay
-(docs/operations.md). A bad option ends the command with one line and exit status 2.
+(docs/operations.md). A bad option ends the command with one line and exit status 2;
+a start-up that fails at run time with one line and status 3 (the store) or 4 (an
+address to listen on).
 """
 
 from __future__ import annotations
@@ -46,8 +51,10 @@ CONFIG_SECTION = "nexus"
 
 #: Options of the command itself (not plugin settings): name -> (default, type, help).
 SERVER_OPTIONS: Dict[str, Any] = {
-    "host": ("127.0.0.1", str, "Interface to listen on."),
-    "port": (8888, int, "Port to listen on (0: any free port, shown in the log)."),
+    "host": ("127.0.0.1", str, "Interface to listen on for clients."),
+    "port": (8888, int, "Port to listen on for clients (0: any free port, shown in the log)."),
+    "admin_host": ("127.0.0.1", str, "Interface the operator's endpoints listen on (metrics, the operator's page, and liveness and readiness again): loopback, or an address only monitoring and operators reach. Never the public one."),
+    "admin_port": (8889, int, "Port of the operator's endpoints (0: any free port, shown in the log); every process on a machine needs its own. Not opened when metrics_path and status_path are both empty."),
     "backlog": (1024, int, "Connections the kernel queues before the server accepts them (a crowd reconnecting at once needs more than the usual 128)."),
     "demo": (True, bool, "Mount the demo app (page, demo-only login) next to the plugin."),
     "demo_secret_file": ("", str, "With the demo and no --jwt-secret: the file that keeps the demo's JWT secret across restarts, made on first use; none given: $XDG_STATE_HOME/nexus-tornado/demo-jwt-secret ($XDG_STATE_HOME is ~/.local/state by default)."),
@@ -64,7 +71,9 @@ SERVER_CHOICES: Dict[str, Sequence[str]] = {
 }
 
 #: Settings the command sets differently from a plugin's defaults: the operations
-#: endpoints are mounted (``--metrics-path ''`` etc. turns one off).
+#: endpoints are mounted (``--metrics-path ''`` etc. turns one off). Metrics and the
+#: operator's page are served on the admin address only; liveness and readiness on
+#: both addresses (load balancers probe the clients' port; the answers name nothing).
 COMMAND_DEFAULTS: Dict[str, Any] = {
     "metrics_path": "/metrics",
     "health_path": "/healthz",
@@ -72,10 +81,23 @@ COMMAND_DEFAULTS: Dict[str, Any] = {
     "status_path": "/status",
 }
 
-#: Exit status for a bad option or value (as argparse's own errors).
-EXIT_USAGE = 2
-#: Exit status when the server cannot start (port taken, store unreachable).
+#: Exit status when a second signal cut a shutdown short.
 EXIT_FAILURE = 1
+#: Exit status for a bad option or value, or config file (as argparse's own errors).
+EXIT_USAGE = 2
+#: Exit status when the store (MongoDB) cannot be reached at start.
+EXIT_STORE = 3
+#: Exit status when an address cannot be listened on (port in use, no such address).
+EXIT_LISTEN = 4
+
+
+class StartupError(Exception):
+    """The server could not start: ``line`` says what failed, ``status`` is the exit status."""
+
+    def __init__(self, line: str, status: int) -> None:
+        super().__init__(line)
+        self.line = line
+        self.status = status
 
 
 def _convert(name: str, value: Any, kind: Any) -> Any:
@@ -162,19 +184,15 @@ def gather(
     names = list(SERVER_OPTIONS) + [f.name for f in dataclasses.fields(Settings)]
     config_path = args.config or environ.get(ENV_PREFIX + "CONFIG")
     if config_path:
-        parser = configparser.ConfigParser()
-        if not parser.read(config_path):
-            raise ConfigError("cannot read config file %s" % config_path)
-        if parser.has_section(CONFIG_SECTION):
-            for key, value in parser.items(CONFIG_SECTION):
-                name = key.replace("-", "_")
-                if name not in names:
-                    raise ConfigError(
-                        "%s: unknown option %r in [%s] (the options are those of --help, "
-                        "without the dashes)" % (config_path, key, CONFIG_SECTION)
-                    )
-                values[name] = value
-                sources[name] = "%s [%s] %s" % (config_path, CONFIG_SECTION, key)
+        for key, value in read_config(config_path):
+            name = key.replace("-", "_")
+            if name not in names:
+                raise ConfigError(
+                    "%s: unknown option %r in [%s] (the options are those of --help, "
+                    "without the dashes)" % (config_path, key, CONFIG_SECTION)
+                )
+            values[name] = value
+            sources[name] = "%s [%s] %s" % (config_path, CONFIG_SECTION, key)
     for name in names:
         env = environ.get(ENV_PREFIX + name.upper())
         if env is not None:
@@ -186,6 +204,48 @@ def gather(
             values[name] = flag
             sources[name] = "--" + name.replace("_", "-")
     return values
+
+
+def read_config(path: str) -> List[Tuple[str, str]]:
+    """The keys and values of the ``[nexus]`` section of INI file ``path``, as written.
+
+    Values are taken literally (no ``%`` interpolation: a percent-encoded MongoDB
+    password is a value like any other). A file that cannot be read or parsed, that
+    repeats a key or section, or that has no ``[nexus]`` section is a ``ConfigError``
+    naming the file and what is wrong.
+    """
+    parser = configparser.ConfigParser(interpolation=None)
+    try:
+        with open(path, encoding="utf-8") as handle:
+            parser.read_file(handle)
+    except OSError as exc:
+        raise ConfigError("cannot read config file %s: %s" % (path, exc.strerror or exc)) from None
+    except UnicodeDecodeError:
+        raise ConfigError("config file %s is not UTF-8 text" % path) from None
+    except configparser.MissingSectionHeaderError as exc:
+        raise ConfigError(
+            "config file %s is not an INI file: line %d comes before any [%s] section header"
+            % (path, exc.lineno, CONFIG_SECTION)
+        ) from None
+    except configparser.DuplicateOptionError as exc:
+        raise ConfigError(
+            "config file %s: %r is given twice in [%s] (line %s); keep one"
+            % (path, exc.option, exc.section, exc.lineno)
+        ) from None
+    except configparser.DuplicateSectionError as exc:
+        raise ConfigError(
+            "config file %s: section [%s] appears twice (line %s); keep one"
+            % (path, exc.section, exc.lineno or 1)
+        ) from None
+    except configparser.Error as exc:
+        raise ConfigError("config file %s is not an INI file: %s" % (path, " ".join(exc.message.split()))) from None
+    if not parser.has_section(CONFIG_SECTION):
+        found = ", ".join("[%s]" % name for name in parser.sections()) or "none"
+        raise ConfigError(
+            "config file %s has no [%s] section (sections found: %s); the options go under [%s]"
+            % (path, CONFIG_SECTION, found, CONFIG_SECTION)
+        )
+    return list(parser.items(CONFIG_SECTION))
 
 
 def settings_from(values: Mapping[str, Any], command_defaults: bool = False) -> Settings:
@@ -215,8 +275,8 @@ def server_option(values: Mapping[str, Any], name: str) -> Any:
         if not matched:
             raise ConfigError("%s: expected one of %s, not %r" % (name, ", ".join(choices), value))
         value = matched[0]
-    if name == "port" and not 0 <= value <= 65535:
-        raise ConfigError("port: expected 0 to 65535, not %d" % value)
+    if name in ("port", "admin_port") and not 0 <= value <= 65535:
+        raise ConfigError("%s: expected 0 to 65535, not %d" % (name, value))
     if name == "backlog" and value <= 0:
         raise ConfigError("backlog: expected a positive whole number, not %d" % value)
     return value
@@ -281,31 +341,78 @@ def mongo_hosts(uri: str) -> str:
     return uri.split("://", 1)[-1].rsplit("@", 1)[-1].split("/", 1)[0].split("?", 1)[0]
 
 
+def listen(host: str, port: int, backlog: int, what: str, options: str) -> List[Any]:
+    """Bound listening sockets for ``host:port``, or a :class:`StartupError` naming
+    ``what`` they are for and the ``options`` that chose the address."""
+    try:
+        return bind_sockets(port, host, backlog=backlog)
+    except OSError as exc:
+        raise StartupError(
+            "cannot listen on %s:%d for %s (%s): %s" % (host, port, what, options, exc.strerror or exc),
+            EXIT_LISTEN,
+        ) from None
+
+
+def store_failure(settings: Settings, exc: NexusError) -> str:
+    """One line on why the store did not answer at start (the driver's reason, without
+    its topology dump)."""
+    detail = exc.log_detail
+    for cut in (" (configured timeouts", ", Timeout:", ", Topology Description"):
+        detail = detail.split(cut, 1)[0]
+    return "cannot start: MongoDB at %s did not answer within %g s (--mongo-uri, --mongo-timeout): %s" % (
+        mongo_hosts(settings.mongo_uri), settings.mongo_timeout, " ".join(detail.split()),
+    )
+
+
+def _port(sockets: Sequence[Any]) -> int:
+    """The port actually bound (for a port of 0)."""
+    return int(sockets[0].getsockname()[1])
+
+
 async def serve(
     settings: Settings, host: str, port: int, demo: bool, backlog: int = 1024,
-    secret_note: Optional[Tuple[int, str]] = None,
+    secret_note: Optional[Tuple[int, str]] = None, admin: Optional[Tuple[str, int]] = None,
 ) -> None:
     """Run until SIGINT/SIGTERM, then shut down cleanly (``secret_note``: where the
-    demo's secret came from, logged once the store's settings proved good)."""
+    demo's secret came from, logged once the server started; ``admin``: the address of
+    the operator's endpoints, if any are mounted). Raises :class:`StartupError`
+    when an address cannot be listened on or the store cannot be reached."""
     from .http_server import NexusHTTPServer, server_options
     from .host.plugin import NexusPlugin
 
     plugin = NexusPlugin(settings)
-    if secret_note is not None:
-        log.log(*secret_note)
     urls: List[Any] = plugin.urls
     if demo:
         # handlers/ is installed as nexus_tornado.demo (setup.cfg maps it there).
         demo_app = importlib.import_module("nexus_tornado.demo")
         urls = urls + demo_app.demo_urls(plugin)
     app = tornado.web.Application(urls)
-    await plugin.start()
-    sockets = bind_sockets(port, host, backlog=backlog)
-    port = sockets[0].getsockname()[1]  # the port actually bound, for --port 0
+    admin_urls = plugin.admin_urls if settings.metrics_path or settings.status_path else []
+    # Addresses first: a port in use is reported at once, not after the store answered.
+    sockets = listen(host, port, backlog, "clients", "--host, --port")
+    admin_sockets: List[Any] = []
+    try:
+        if admin is not None and admin_urls:
+            admin_sockets = listen(admin[0], admin[1], 128, "the operator's endpoints", "--admin-host, --admin-port")
+        try:
+            await plugin.start()
+        except NexusError as exc:
+            raise StartupError(store_failure(settings, exc), EXIT_STORE) from None
+    except BaseException:
+        for sock in sockets + admin_sockets:
+            sock.close()
+        raise
+    if secret_note is not None:
+        log.log(*secret_note)
     # Header and body timeouts (slowloris), and an accept loop that pauses rather than
     # spins when descriptors run out (see nexus_tornado.http_server).
     server = NexusHTTPServer(app, **server_options(settings))
     server.add_sockets(sockets)
+    servers = [server]
+    if admin_sockets:
+        admin_server = NexusHTTPServer(tornado.web.Application(admin_urls), **server_options(settings))
+        admin_server.add_sockets(admin_sockets)
+        servers.append(admin_server)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -313,16 +420,21 @@ async def serve(
     store = "MongoDB" if settings.mongo_uri else "in-memory store"
     log.info(
         "nexus-tornado %s listening on http://%s:%d (SockJS %s, WebSocket %s/websocket, %s%s)",
-        __version__, host, port, settings.prefix, settings.prefix, store,
+        __version__, host, _port(sockets), settings.prefix, settings.prefix, store,
         ", demo app at /" if demo else "",
     )
     if demo and host not in ("127.0.0.1", "localhost", "::1"):
         log.warning("the demo app's login issues tokens to anyone who asks: do not expose it")
     tune_gc()
-    if settings.metrics_path or settings.readiness_path or settings.status_path:
+    if settings.health_path or settings.readiness_path:
         log.info(
-            "operations: metrics %s, liveness %s, readiness %s, operator's page %s",
-            *(getattr(settings, name) or "off" for name in ("metrics_path", "health_path", "readiness_path", "status_path")),
+            "liveness %s, readiness %s (on both addresses)",
+            *(getattr(settings, name) or "off" for name in ("health_path", "readiness_path")),
+        )
+    if admin is not None and admin_sockets:
+        log.info(
+            "operator's endpoints on http://%s:%d: metrics %s, operator's page %s",
+            admin[0], _port(admin_sockets), *(getattr(settings, name) or "off" for name in ("metrics_path", "status_path")),
         )
     await stop.wait()
     started = time.monotonic()
@@ -333,9 +445,13 @@ async def serve(
     server.stop()
     await plugin.close()
     try:
-        await asyncio.wait_for(server.close_all_connections(), CLOSE_CONNECTIONS_SECONDS)
+        await asyncio.wait_for(
+            asyncio.gather(*(each.close_all_connections() for each in servers)), CLOSE_CONNECTIONS_SECONDS
+        )
     except asyncio.TimeoutError:
         log.warning("some HTTP connections did not close in time")
+    for each in servers[1:]:
+        each.stop()
     log.info("stopped in %.1f s", time.monotonic() - started)
 
 
@@ -366,7 +482,8 @@ def print_service_token(settings: Settings, name: str, days: int) -> int:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Run the command; 0 after a clean stop, 2 for a bad option, 1 if serving failed.
+    """Run the command; 0 after a clean stop, 2 for a bad option or config file, 3 when
+    the store cannot be reached at start, 4 when an address cannot be listened on.
 
     A bad option or value ends the command at once with one line naming it and what is
     accepted (no traceback), before anything is opened or bound.
@@ -382,6 +499,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         port = server_option(values, "port")
         backlog = server_option(values, "backlog")
         demo = server_option(values, "demo")
+        admin = (server_option(values, "admin_host"), server_option(values, "admin_port"))
         service_token = server_option(values, "service_token")
         if (service_token or not demo) and not values.get("jwt_secret"):
             raise ConfigError(
@@ -406,18 +524,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     configure(level, log_format)
     try:
-        asyncio.run(serve(settings, host, port, demo, backlog, secret_note))
+        asyncio.run(serve(settings, host, port, demo, backlog, secret_note, admin))
     except ConfigError as exc:  # found when the store is set up (e.g. a URI's options)
         parser.exit(EXIT_USAGE, "%s: error: %s\n" % (parser.prog, describe_error(exc, sources)))
-    except NexusError as exc:  # the store cannot be reached at start
-        detail = exc.log_detail if len(exc.log_detail) <= 160 else exc.log_detail[:157] + "..."
-        log.error("cannot start: MongoDB at %s did not answer: %s", mongo_hosts(settings.mongo_uri), detail)
-        return EXIT_FAILURE
-    except OSError as exc:
-        log.error("cannot serve on %s:%s: %s", host, port, exc.strerror or exc)
-        return EXIT_FAILURE
+    except StartupError as exc:
+        log.error("%s", exc.line)
+        return exc.status
     return 0
-
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

@@ -137,6 +137,10 @@ BAD_OPTIONS = [
     (["--log-level", "chatty"], {}, "--log-level: expected one of DEBUG, INFO, WARNING, ERROR"),
     ([], {"NEXUS_SENDS_PER_MINUTE": "many"}, "--sends-per-minute (from NEXUS_SENDS_PER_MINUTE): expected a whole number"),
     (["--bogus-option"], {}, "unrecognized arguments: --bogus-option"),
+    (["--admin-port", "-1"], {}, "--admin-port: expected 0 to 65535"),
+    # The driver only warns about an option it does not know, and goes on without it.
+    (["--mongo-uri", "mongodb://127.0.0.1:1/nexus?w=majority&retryWrite=true"], {},
+     "--mongo-uri: unknown option 'retryWrite' (the driver would ignore it)"),
 ]
 
 
@@ -147,7 +151,7 @@ def test_a_bad_option_ends_the_command_with_one_line_and_status_2(
     environ = {k: v for k, v in os.environ.items() if not k.startswith("NEXUS_")}
     environ.update(env)
     result = subprocess.run(
-        [sys.executable, "-m", "nexus_tornado", "--port", "0"] + argv,
+        [sys.executable, "-m", "nexus_tornado", "--port", "0", "--admin-port", "0"] + argv,
         cwd=str(tmp_path), env=environ, capture_output=True, text=True, timeout=60,
     )
     assert result.returncode == 2, result.stderr
@@ -237,16 +241,138 @@ def test_service_token_prints_a_token_with_the_service_role(capsys: pytest.Captu
     assert "jwt-secret is required with --service-token" in capsys.readouterr().err
 
 
+def run_command(tmp_path: Path, *argv: str) -> "subprocess.CompletedProcess[str]":
+    """The command with ``argv`` (no demo, a secret, free ports unless ``argv`` says),
+    away from the environment's NEXUS_* variables; its output."""
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("NEXUS_")}
+    return subprocess.run(
+        [sys.executable, "-m", "nexus_tornado", "--port", "0", "--admin-port", "0", "--no-demo",
+         "--jwt-secret", SECRET] + list(argv),
+        cwd=str(tmp_path), env=environ, capture_output=True, text=True, timeout=60,
+    )
+
+
+def one_error_line(result: "subprocess.CompletedProcess[str]") -> str:
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.stderr and result.stdout == ""
+    return lines[0]
+
+
 def test_an_unreachable_store_ends_the_command_with_one_line_naming_it(tmp_path: Path) -> None:
     from support.mongo import free_port
 
     port = free_port()  # nothing listens there
-    result = subprocess.run(
-        [sys.executable, "-m", "nexus_tornado", "--port", "0", "--no-demo", "--jwt-secret", SECRET,
-         "--mongo-uri", "mongodb://127.0.0.1:%d/nexus" % port, "--mongo-timeout", "0.5"],
-        cwd=str(tmp_path), capture_output=True, text=True, timeout=60,
-    )
-    assert result.returncode == 1
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1, result.stderr
-    assert "ERROR nexus_tornado.cli: cannot start: MongoDB at 127.0.0.1:%d did not answer: " % port in lines[0]
+    result = run_command(tmp_path, "--mongo-uri", "mongodb://127.0.0.1:%d/nexus" % port, "--mongo-timeout", "0.5")
+    assert result.returncode == 3  # EXIT_STORE, documented in docs/operations.md
+    line = one_error_line(result)
+    assert (
+        "ERROR nexus_tornado.cli: cannot start: MongoDB at 127.0.0.1:%d did not answer within 0.5 s "
+        "(--mongo-uri, --mongo-timeout): " % port
+    ) in line, line
+    assert line.endswith("Connection refused"), line  # the reason, not the driver's topology dump
+
+
+@pytest.mark.parametrize("which", ["clients", "admin"])
+def test_a_port_in_use_ends_the_command_with_one_line_and_status_4(tmp_path: Path, which: str) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        flag = "--port" if which == "clients" else "--admin-port"
+        result = run_command(tmp_path, flag, str(port))
+    assert result.returncode == 4, result.stderr  # EXIT_LISTEN
+    line = one_error_line(result)
+    what = "clients (--host, --port)" if which == "clients" else "the operator's endpoints (--admin-host, --admin-port)"
+    assert "ERROR nexus_tornado.cli: cannot listen on 127.0.0.1:%d for %s: Address already in use" % (port, what) in line
+
+
+def test_an_address_not_on_this_machine_ends_the_command_with_one_line_and_status_4(tmp_path: Path) -> None:
+    result = run_command(tmp_path, "--host", "192.0.2.1")  # TEST-NET-1: never a local address
+    assert result.returncode == 4, result.stderr
+    line = one_error_line(result)
+    assert "cannot listen on 192.0.2.1:0 for clients (--host, --port): Cannot assign requested address" in line
+
+
+def test_percent_signs_in_the_config_file_are_taken_literally(tmp_path: Path) -> None:
+    # A password with '@' and '%' is percent-encoded in a MongoDB URI, as the driver requires.
+    from support.mongo import free_port
+
+    port = free_port()
+    uri = "mongodb://nexus:p%%40ss%%25word@127.0.0.1:%d/nexus?authSource=admin" % port
+    config = tmp_path / "nexus.ini"
+    config.write_text("[nexus]\nmongo_uri = %s\nmongo_timeout = 0.5\njwt_secret = 100%%-%s\n" % (uri, SECRET))
+    settings = settings_from(parse(["--config", str(config)]))
+    assert settings.mongo_uri == uri and settings.jwt_secret == "100%-" + SECRET
+    # The command takes it as far as the store (which is not there), credentials unlogged.
+    result = run_command(tmp_path, "--config", str(config))
+    assert result.returncode == 3, result.stderr
+    line = one_error_line(result)
+    assert "MongoDB at 127.0.0.1:%d did not answer" % port in line and "p%40ss" not in line
+
+
+#: Config files that cannot be used: what they hold, what the one line says.
+BAD_CONFIG_FILES = [
+    ("jwt_secret = x\n", "is not an INI file: line 1 comes before any [nexus] section header"),
+    ("{\"nexus\": {\"port\": 1}}\n", "is not an INI file: line 1 comes before any [nexus] section header"),
+    ("[nexus]\nport = 1\nwhat is this\n", "is not an INI file"),
+    ("[nexus]\nport = 8001\nlog_level = INFO\nport = 8002\n", "'port' is given twice in [nexus] (line 4); keep one"),
+    ("[nexus]\nport = 8001\n[nexus]\nport = 8002\n", "section [nexus] appears twice (line 3); keep one"),
+    ("[server]\nport = 8001\n", "has no [nexus] section (sections found: [server]); the options go under [nexus]"),
+    ("", "has no [nexus] section (sections found: none)"),
+]
+
+
+@pytest.mark.parametrize("text, message", BAD_CONFIG_FILES, ids=[m.split(" (")[0] for _, m in BAD_CONFIG_FILES])
+def test_a_config_file_that_cannot_be_used_ends_the_command_with_one_line_and_status_2(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    config = tmp_path / "nexus.ini"
+    config.write_text(text)
+    result = run_command(tmp_path, "--config", str(config))
+    assert result.returncode == 2, result.stderr
+    line = one_error_line(result)
+    assert line.startswith("nexus-tornado: error: config file %s " % config) or line.startswith(
+        "nexus-tornado: error: config file %s:" % config
+    ), line
+    assert message in line, line
+
+
+def test_operator_endpoints_answer_on_the_admin_address_not_the_clients_port(server: CommandServer) -> None:
+    for path in ("/metrics", "/status", "/status/data.json"):
+        assert server.request("GET", path)[0] == 404, path
+        assert server.request("GET", path, admin=True)[0] == 200, path
+    for admin in (False, True):  # load balancers probe the clients' port; monitoring may use either
+        assert server.request("GET", "/healthz", admin=admin) == (200, {"status": "ok"})
+        status, body = server.request("GET", "/readyz", admin=admin)
+        assert status == 200 and body["ready"] is True
+    assert "operator's endpoints on http://127.0.0.1:" in server.output()
+
+
+def test_without_metrics_and_status_no_admin_address_is_opened(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:  # an admin port that would fail, were it tried
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        command = CommandServer(
+            tmp_path, ["--metrics-path", "", "--status-path", "", "--admin-port", str(taken.getsockname()[1])]
+        )
+        command.start()
+        try:
+            assert command.request("GET", "/healthz")[0] == 200
+            assert "operator's endpoints" not in command.output()
+        finally:
+            command.kill()
+
+
+def test_info_tells_the_allowed_origins(tmp_path: Path) -> None:
+    command = CommandServer(tmp_path, ["--allowed-origins", "https://app.example.com,http://localhost:8080"])
+    command.start()
+    try:
+        status, info = command.request("GET", "/stomp/info")
+        assert status == 200 and info["origins"] == ["app.example.com:443", "localhost:8080"]
+    finally:
+        command.kill()

@@ -115,3 +115,29 @@ def test_close_gives_websocket_clients_close_handshake_timeout_to_answer(monkeyp
     with running_nexus(close_handshake_timeout=0.7) as nexus:
         nexus.run(lambda: nexus.plugin.close())
     assert waits and set(waits) == {0.7}
+
+
+def get_status(url: str) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        exc.close()
+        return int(exc.code)
+
+
+def test_operator_endpoints_are_off_by_default_and_never_in_the_public_urls() -> None:
+    with running_nexus() as nexus:  # a host app's defaults: none of them anywhere
+        for path in ("/metrics", "/status", "/healthz", "/readyz"):
+            assert get_status(nexus.base_url + path) == 404, path
+            assert get_status(nexus.admin_url + path) == 404, path
+    paths = {"metrics_path": "/metrics", "status_path": "/status", "health_path": "/healthz", "readiness_path": "/readyz"}
+    with running_nexus(**paths) as nexus:
+        # Asked for, metrics and the operator's page are only in admin_urls, which the
+        # host mounts where the public cannot reach; liveness and readiness are in both.
+        for path in ("/metrics", "/status", "/status/data.json"):
+            assert get_status(nexus.base_url + path) == 404, path
+            assert get_status(nexus.admin_url + path) == 200, path
+        for path in ("/healthz", "/readyz"):
+            assert get_status(nexus.base_url + path) == 200, path
+            assert get_status(nexus.admin_url + path) == 200, path

@@ -10,7 +10,14 @@ import pytest
 from pymongo.errors import DuplicateKeyError, ServerSelectionTimeoutError
 
 from nexus_tornado.errors import ConfigError, StoreUnavailable
-from nexus_tornado.hub.mongo_calls import UNAVAILABLE, BoundedCalls, awaitable, cancel_and_wait, check_options
+from nexus_tornado.hub.mongo_calls import (
+    UNAVAILABLE,
+    BoundedCalls,
+    awaitable,
+    cancel_and_wait,
+    check_options,
+    check_uri_options,
+)
 
 
 class Calls(BoundedCalls):
@@ -77,3 +84,25 @@ async def test_cancel_and_wait_ends_the_task_before_returning() -> None:
     await cancel_and_wait(task)
     assert task.cancelled() and ended.is_set()
     await cancel_and_wait(None)  # nothing to stop: no error
+
+
+@pytest.mark.parametrize("uri", [
+    "mongodb://db1,db2/nexus?replicaSet=rs0&w=majority",
+    "mongodb://nexus:p%40ss@db1/nexus?authSource=admin&retryWrites=true",
+    "mongodb://db1/nexus?",
+    "mongodb://db1/nexus",
+])
+def test_uri_options_the_driver_knows_pass(uri: str) -> None:
+    check_uri_options(uri)
+
+
+@pytest.mark.parametrize("uri, message", [
+    # The driver would only warn about these and start without them.
+    ("mongodb://nexus:s3cret@db1/nexus?w=majority&retryWrite=true", "unknown option 'retryWrite' (the driver would ignore it)"),
+    ("mongodb://nexus:s3cret@db1/nexus?replicaset=rs0&readPreference=fastest", "option 'readPreference': "),
+])
+def test_uri_options_the_driver_does_not_know_or_take_are_refused_by_name(uri: str, message: str) -> None:
+    with pytest.raises(ConfigError) as refused:
+        check_uri_options(uri)
+    assert refused.value.message.startswith("mongo_uri: ") and message in refused.value.message
+    assert "s3cret" not in refused.value.message

@@ -38,7 +38,7 @@ def value(samples: Samples, name: str, **labels: str) -> float:
 
 def test_counters_move_with_real_traffic() -> None:
     with running_nexus(metrics_path="/metrics", sends_per_minute=5) as nexus:
-        before = scrape(nexus.base_url)
+        before = scrape(nexus.admin_url)
         assert all(name.startswith("nexus_") for name, _ in before if not name.startswith(("python_", "process_")))
         alice = RawWsClient(nexus.ws_url)
         bob = RawWsClient(nexus.ws_url)
@@ -66,7 +66,7 @@ def test_counters_move_with_real_traffic() -> None:
         for _ in range(4):
             carol.expect("MESSAGE", subscription="replay")
 
-        during = scrape(nexus.base_url)
+        during = scrape(nexus.admin_url)
         assert value(during, "nexus_connections", transport="rawwebsocket") == 3
         assert value(during, "nexus_subscriptions") == 3  # two chats and carol's replay
         assert value(during, "nexus_users_online") == 3
@@ -94,10 +94,10 @@ def test_counters_move_with_real_traffic() -> None:
         alice.wait_closed()
         bob.close()
         deadline = time.monotonic() + 10
-        while value(scrape(nexus.base_url), "nexus_connections", transport="rawwebsocket") != 1:
+        while value(scrape(nexus.admin_url), "nexus_connections", transport="rawwebsocket") != 1:
             assert time.monotonic() < deadline, "closed connections still counted"
             time.sleep(0.05)
-        after = scrape(nexus.base_url)
+        after = scrape(nexus.admin_url)
         assert value(after, "nexus_connections_closed_total", reason="disconnect") == 1
         assert value(after, "nexus_connections_closed_total", reason="client") == 1
         assert value(after, "nexus_frames_received_total", command="DISCONNECT") == 1
@@ -107,11 +107,11 @@ def test_counters_move_with_real_traffic() -> None:
 def test_the_event_loop_lag_is_measured() -> None:
     with running_nexus(metrics_path="/metrics") as nexus:
         deadline = time.monotonic() + 60
-        while value(scrape(nexus.base_url), "nexus_event_loop_lag_seconds_count") < 2:
+        while value(scrape(nexus.admin_url), "nexus_event_loop_lag_seconds_count") < 2:
             assert time.monotonic() < deadline
             time.sleep(0.1)
         nexus.plugin.metrics.observe_stream_lag(1.5)
-        assert value(scrape(nexus.base_url), "nexus_stream_lag_seconds", stream="messages") == 1.5
+        assert value(scrape(nexus.admin_url), "nexus_stream_lag_seconds", stream="messages") == 1.5
 
 
 def test_the_plugin_mounts_no_metrics_unless_asked() -> None:

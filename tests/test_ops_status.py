@@ -8,6 +8,7 @@ import urllib.error
 import urllib.request
 from typing import Any, Dict
 
+import pytest
 from support.clients import RawWsClient, chat_envelope
 from support.nexus import SECRET, running_nexus
 
@@ -29,7 +30,7 @@ def snapshot(base_url: str) -> Dict[str, Any]:
 
 def test_the_data_follows_connections_publishes_and_rejections() -> None:
     with running_nexus(status_path="/ops/status") as nexus:
-        before = snapshot(nexus.base_url)
+        before = snapshot(nexus.admin_url)
         assert (before["connections"], before["published"], before["rejections"]) == (0, 0, {})
         client = RawWsClient(nexus.ws_url)
         try:
@@ -43,7 +44,7 @@ def test_the_data_follows_connections_publishes_and_rejections() -> None:
             client.send_frame("SEND", {"destination": "/topic/chat/elsewhere"}, chat_envelope("olga", "elsewhere"))
             assert client.rejection()[1]["error"] == "FORBIDDEN"
             nexus.handle.call(lambda: nexus.plugin.activity.sample())
-            now = snapshot(nexus.base_url)
+            now = snapshot(nexus.admin_url)
             assert now["connections"] == 1 and now["transports"] == {"rawwebsocket": 1}
             assert now["users_online"] == 1
             assert now["rejections"] == {"FORBIDDEN": 1}
@@ -56,20 +57,25 @@ def test_the_data_follows_connections_publishes_and_rejections() -> None:
 
 def test_the_page_is_self_contained_and_polls_its_data() -> None:
     with running_nexus(status_path="/ops/status") as nexus:
-        status, headers, body = fetch(nexus.base_url + "/ops/status")
+        status, headers, body = fetch(nexus.admin_url + "/ops/status")
         assert status == 200 and headers["Content-Type"].startswith("text/html")
         assert "default-src 'none'" in headers["Content-Security-Policy"]
         assert b"/ops/status/data.json" in body
         assert b"<script src=" not in body  # nothing loaded from elsewhere
+        for path in ("/ops/status", "/ops/status/data.json"):  # never in plugin.urls
+            with pytest.raises(urllib.error.HTTPError) as missing:
+                fetch(nexus.base_url + path)
+            assert missing.value.code == 404
+            missing.value.close()
 
 
 def test_the_plugin_mounts_no_status_page_unless_asked() -> None:
     with running_nexus() as nexus:
-        try:
-            fetch(nexus.base_url + "/status/data.json")
-            raise AssertionError("a status page answered without status_path")
-        except urllib.error.HTTPError as exc:
-            assert exc.code == 404
+        for base in (nexus.base_url, nexus.admin_url):
+            with pytest.raises(urllib.error.HTTPError) as missing:
+                fetch(base + "/status/data.json")
+            assert missing.value.code == 404
+            missing.value.close()
 
 
 def test_busiest_destinations_sum_the_samples_of_the_window() -> None:

@@ -10,6 +10,7 @@ import json
 import re
 import threading
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Tuple
@@ -85,7 +86,7 @@ def test_publishers_and_subscribers_on_every_process_see_one_ordered_stream(clus
         # Each process saw the others' messages through its change stream, and says how
         # far behind that stream it is.
         for server in cluster3.servers:
-            with urllib.request.urlopen(server.url + "/metrics", timeout=10) as response:
+            with urllib.request.urlopen(server.admin_url + "/metrics", timeout=10) as response:
                 metrics = response.read().decode()
             lag = re.search(r'^nexus_stream_lag_seconds\{stream="messages"\} (\S+)$', metrics, re.M)
             assert lag is not None and 0.0 <= float(lag.group(1)) < 60.0, metrics[-2000:]
@@ -244,5 +245,50 @@ def test_sockjs_http_transports_through_nginx_reach_one_process_per_session(
     finally:
         for poller in pollers:
             poller.close()
+        proxy.stop()
+        cluster.stop()
+
+
+def fetch(url: str) -> Tuple[int, bytes]:
+    """``(status, body)`` of a GET, error statuses included."""
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+OPERATOR_PATHS = ["/metrics", "/status", "/status/data.json"]
+
+
+def test_operator_endpoints_answer_on_the_admin_address_only_and_nginx_refuses_them(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """Deployed as docs/deploy.md says (the command behind config/nginx.conf as shipped),
+    the public reaches neither metrics nor the operator's page; monitoring does, on each
+    process's admin address; liveness and readiness answer everywhere."""
+    cluster = Cluster(tmp_path, cluster_mongo(request, "nx27017"), 1).start()
+    server = cluster.servers[0]
+    proxy = Nginx(tmp_path / "nginx", [server.port or 0])
+    # An upstream that does serve them on the port nginx proxies to (a host app that
+    # mounted them there): nginx must refuse them by itself.
+    careless = Nginx(tmp_path / "nginx-careless", [int(server.admin_url.rsplit(":", 1)[1])])
+    try:
+        proxy.start()
+        careless.start()
+        for path in OPERATOR_PATHS:
+            assert fetch(server.admin_url + path)[0] == 200, path
+            assert fetch(server.url + path)[0] == 404, path
+            assert fetch(proxy.url + path)[0] == 404, path
+            assert fetch(careless.url + path)[0] == 404, path
+        assert b"nexus_connections" in fetch(server.admin_url + "/metrics")[1]
+        for base in (proxy.url, careless.url, server.url, server.admin_url):
+            assert fetch(base + "/healthz") == (200, b'{"status": "ok"}'), base
+            status, body = fetch(base + "/readyz")
+            assert status == 200 and json.loads(body)["ready"] is True, base
+        status, body = fetch(proxy.url + "/stomp/info")
+        assert status == 200 and json.loads(body)["websocket"] is True
+    finally:
+        careless.stop()
         proxy.stop()
         cluster.stop()

@@ -5,6 +5,8 @@
     plugin = NexusPlugin(Settings(jwt_secret=SECRET))
     app = tornado.web.Application(plugin.urls + [(r"/", MyHandler)])
     app.listen(8888)
+    # Optional: metrics and the operator's page, on a private address only.
+    tornado.web.Application(plugin.admin_urls).listen(8889, "127.0.0.1")
     await plugin.start()
     ...
     await plugin.close()
@@ -185,24 +187,38 @@ class NexusPlugin:
     @property
     def urls(self) -> List[Any]:
         """URL specs to add to the host app's ``tornado.web.Application``: the SockJS
-        endpoint, the backend services' HTTP API (``{prefix}/api/...``) and the
-        operations endpoints whose path settings are set."""
-        return service_api_urls(self.services) + list(self.router.urls) + self.operations_urls()
+        endpoint, the backend services' HTTP API (``{prefix}/api/...``), and liveness
+        and readiness at ``health_path`` and ``readiness_path`` when those are set.
 
-    def operations_urls(self) -> List[Any]:
-        """Metrics, liveness, readiness and the operator's page, each at its path
-        setting (``metrics_path``, ...) when set."""
+        What only operators may see (metrics, the operator's page) is never here: mount
+        :attr:`admin_urls` on an application of its own, listening where the public
+        cannot reach it (docs/operations.md)."""
+        return service_api_urls(self.services) + list(self.router.urls) + self.probe_urls(public=True)
+
+    @property
+    def admin_urls(self) -> List[Any]:
+        """URL specs of the operator's endpoints, each at its path setting when set:
+        metrics (``metrics_path``), the operator's page and its data (``status_path``),
+        and liveness and readiness again (with the reason a store is down), for an
+        application on a private address (the command's ``--admin-port``)."""
         settings = self.settings
         urls: List[Any] = []
         if settings.metrics_path:
             urls.append((settings.metrics_path, MetricsHandler, {"metrics": self.metrics}))
-        if settings.health_path:
-            urls.append((settings.health_path, LivenessHandler))
-        if settings.readiness_path:
-            urls.append((settings.readiness_path, ReadinessHandler, {"readiness": self.readiness}))
         if settings.status_path:
             urls.append((settings.status_path, StatusPageHandler, {"data_path": settings.status_path + "/data.json"}))
             urls.append((settings.status_path + "/data.json", StatusDataHandler, {"activity": self.activity}))
+        return urls + self.probe_urls(public=False)
+
+    def probe_urls(self, public: bool) -> List[Any]:
+        """Liveness and readiness at their path settings, when set. ``public``: the
+        readiness body leaves out the store's error (it can name internal hosts)."""
+        settings = self.settings
+        urls: List[Any] = []
+        if settings.health_path:
+            urls.append((settings.health_path, LivenessHandler))
+        if settings.readiness_path:
+            urls.append((settings.readiness_path, ReadinessHandler, {"readiness": self.readiness, "public": public}))
         return urls
 
     async def start(self) -> None:

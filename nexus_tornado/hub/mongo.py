@@ -51,7 +51,7 @@ from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from ..errors import ConfigError, StoreUnavailable
-from .mongo_calls import GRACE, UNAVAILABLE, BoundedCalls, awaitable, check_options, close_client
+from .mongo_calls import GRACE, UNAVAILABLE, BoundedCalls, awaitable, check_options, check_uri_options, close_client
 from .store import Position, Retention, Store, StoredMessage, new_epoch
 
 log = logging.getLogger("nexus_tornado.hub.mongo")
@@ -122,9 +122,12 @@ class MongoStore(BoundedCalls, Store):
         ``database_name`` defaults to the database named in the URI, else ``nexus``.
         ``client_class`` defaults to motor's ``AsyncIOMotorClient``; pass
         ``pymongo.AsyncMongoClient`` to use PyMongo's own async API. Server selection
-        and connecting give up after ``timeout``. :meth:`close` closes the client.
+        and connecting give up after ``timeout``. :meth:`close` closes the client. A URI
+        option the driver does not know or cannot take is a ``ConfigError`` (the
+        driver would only warn and go on without it).
         """
         check_options(collection_prefix, timeout)
+        check_uri_options(uri)
         if client_class is None:
             from motor.motor_asyncio import AsyncIOMotorClient
 

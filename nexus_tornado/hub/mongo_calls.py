@@ -89,6 +89,28 @@ def check_options(collection_prefix: str, timeout: float) -> None:
         raise ConfigError("timeout must be > 0 seconds")
 
 
+def check_uri_options(uri: str) -> None:
+    """Refuse a URI option the driver does not know or cannot take (the driver itself
+    only warns and goes on without it), naming the option, never the credentials."""
+    from pymongo.uri_parser import split_options
+
+    query = uri.split("?", 1)[1] if "?" in uri else ""
+    if not query:
+        return
+    try:
+        split_options(query, validate=True, warn=False)
+    except (pymongo.errors.ConfigurationError, ValueError) as exc:
+        for pair in filter(None, re.split("[&;]", query)):
+            try:
+                split_options(pair, validate=True, warn=False)
+            except (pymongo.errors.ConfigurationError, ValueError) as one:
+                name = pair.split("=", 1)[0]
+                if str(one).startswith("Unknown option"):
+                    raise ConfigError("mongo_uri: unknown option %r (the driver would ignore it)" % name) from None
+                raise ConfigError("mongo_uri: option %r: %s" % (name, one)) from None
+        raise ConfigError("mongo_uri: %s" % (exc,)) from None
+
+
 def awaitable(result: Any) -> Any:
     """``result`` if it can be awaited; a synchronous PyMongo database cannot."""
     if not inspect.isawaitable(result):

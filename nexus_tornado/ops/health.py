@@ -114,11 +114,16 @@ class LivenessHandler(tornado.web.RequestHandler):
 class ReadinessHandler(tornado.web.RequestHandler):
     """``GET``: 200 when ready, 503 when the store cannot take writes or shutting down."""
 
-    def initialize(self, readiness: Readiness) -> None:
+    def initialize(self, readiness: Readiness, public: bool = False) -> None:
         self.readiness = readiness
+        #: Served to anyone: the body leaves out ``detail`` (a store error can name
+        #: internal hosts); operators read it on the admin address and in the log.
+        self.public = public
 
     def get(self) -> None:
         status = self.readiness.status()
+        if self.public:
+            status.pop("detail", None)
         self.set_status(200 if status["ready"] else 503)
         self.set_header("Cache-Control", "no-store")
         self.set_header("Content-Type", "application/json")

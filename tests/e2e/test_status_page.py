@@ -16,7 +16,7 @@ pytestmark = pytest.mark.browser
 
 def test_the_page_follows_connections_traffic_and_rejections(nexus_server: Any, new_page: Any, screenshot_dir: Any) -> None:
     page = new_page()
-    page.goto(nexus_server.url + "/status")
+    page.goto(nexus_server.admin_url + "/status")
     expect(page.locator("#connections")).to_have_text("0")
     expect(page.locator("#transports")).to_contain_text("(none)")
 

@@ -19,6 +19,8 @@ from typing import IO, Any, Dict, List, Optional
 START_TIMEOUT = 20.0
 #: The log line that gives the port the command bound (it is started with --port 0).
 LISTENING = re.compile(rb"listening on http://127\.0\.0\.1:(\d+)")
+#: The log line that gives the admin port (the operator's endpoints; --admin-port 0).
+ADMIN_LISTENING = re.compile(rb"operator's endpoints on http://127\.0\.0\.1:(\d+)")
 
 
 #: Runs the command with a lower RLIMIT_NOFILE (``%d``: the limit); argv follows.
@@ -54,6 +56,8 @@ class CommandServer:
         self.extra_args = list(extra_args or [])
         self.log_path = log_dir / "nexus-tornado.log"
         self.port: Optional[int] = None
+        #: Where this run's log starts in ``log_path``.
+        self._offset = 0
         self._process: Optional["subprocess.Popen[bytes]"] = None
         self._log: Optional[IO[bytes]] = None
 
@@ -65,13 +69,13 @@ class CommandServer:
     def start(self) -> None:
         """Start (the first time on a port the kernel picks; later on that same port)
         and return once ``READY_PATH`` answers."""
-        offset = self.log_path.stat().st_size if self.log_path.exists() else 0
+        offset = self._offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         self._log = open(self.log_path, "ab")
         launcher = [sys.executable, "-m", "nexus_tornado"]
         if self.max_descriptors is not None:
             launcher = [sys.executable, "-c", _LIMITED % (self.max_descriptors, self.max_descriptors)]
         self._process = subprocess.Popen(
-            launcher + ["--port", str(self.port or 0), "--log-level", "INFO"]
+            launcher + ["--port", str(self.port or 0), "--admin-port", "0", "--log-level", "INFO"]
             + (["--jwt-secret", self.secret] if self.secret else [])
             + self.extra_args,
             cwd=str(self.log_path.parent),  # away from the checkout: the installed package
@@ -100,6 +104,15 @@ class CommandServer:
         except OSError:
             return False
         return bool(status == 200)
+
+    @property
+    def admin_url(self) -> str:
+        """The operator's endpoints (metrics, status page) of the current run."""
+        with open(self.log_path, "rb") as log:
+            log.seek(self._offset)
+            match = ADMIN_LISTENING.search(log.read())
+        assert match, "no admin address in the log:\n" + self.output()
+        return "http://127.0.0.1:%d" % int(match.group(1))
 
     @property
     def ws_url(self) -> str:
@@ -137,10 +150,14 @@ class CommandServer:
         except OSError:
             return ""
 
-    def request(self, method: str, path: str, body: Any = None, token: Optional[str] = None) -> Any:
-        """A JSON request to the server: ``(status, decoded body)``."""
+    def request(
+        self, method: str, path: str, body: Any = None, token: Optional[str] = None, admin: bool = False
+    ) -> Any:
+        """A JSON request to the server (``admin``: to the operator's endpoints):
+        ``(status, decoded body)``."""
         assert self.port is not None
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
+        port = int(self.admin_url.rsplit(":", 1)[1]) if admin else self.port
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
         try:
             headers: Dict[str, str] = {"Content-Type": "application/json"}
             if token:

@@ -12,11 +12,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import socket
 import time
 import uuid
 from typing import Any, Callable, Dict, Iterator, List, Optional
 
 import jwt
+from tornado.httpserver import HTTPServer
+from tornado.netutil import bind_sockets
+from tornado.web import Application
 
 from nexus_tornado.hub.store import Store
 from nexus_tornado.settings import Settings
@@ -54,6 +59,26 @@ class NexusServer:
 
     def token(self, user: str, **claims: Any) -> str:
         return make_token(user, secret=self.plugin.settings.jwt_secret, **claims)
+
+    @functools.cached_property
+    def admin_url(self) -> str:
+        """The plugin's ``admin_urls`` in an application of their own, on another free
+        loopback port of the same loop (as a host app mounts them); started on first use."""
+
+        def listen() -> int:
+            sockets = bind_sockets(0, "127.0.0.1", family=socket.AF_INET)
+            self._admin_server = HTTPServer(Application(self.plugin.admin_urls))
+            self._admin_server.add_sockets(sockets)
+            return int(sockets[0].getsockname()[1])
+
+        return "http://127.0.0.1:%d" % self.handle.call(listen)
+
+    def stop_admin(self) -> None:
+        """Stop what :attr:`admin_url` started, if anything."""
+        server = self.__dict__.pop("_admin_server", None)
+        if server is not None:
+            self.handle.call(server.stop)
+            self.run(server.close_all_connections)
 
     def bystander(self, sign: Optional[Callable[..., str]] = None) -> Bystander:
         """A well-behaved client on a chat of its own, to show others are unaffected."""
@@ -109,4 +134,5 @@ def running_nexus(
             if nexus.plugin.started:
                 nexus.run(lambda: nexus.plugin.close(drain_seconds=1.0))
         finally:
+            nexus.stop_admin()
             handle.stop()
