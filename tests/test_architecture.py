@@ -7,7 +7,7 @@ side, ``policy``, ``stomp``, ``errors``. The
 transport layer imports nothing of STOMP, policy or the hub; nothing below the glue
 imports Tornado or sockjs-tornado; the STOMP core uses the standard library only; only
 the Mongo store imports the driver. ``lint-imports`` (run from the repository root)
-prints the same verdicts.
+prints the same verdicts. No source file is over 600 lines.
 """
 
 from __future__ import annotations
@@ -61,3 +61,20 @@ def test_mypy_finds_nothing(tmp_path: Path) -> None:
         timeout=600,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+#: A file longer than this holds more than one thing: split it by what it holds.
+MAX_LINES = 600
+
+
+def test_no_source_file_is_over_600_lines() -> None:
+    sources = [
+        *ROOT.joinpath("nexus_tornado").rglob("*.py"),
+        *ROOT.joinpath("handlers").glob("*.py"),
+        *ROOT.joinpath("bench").glob("*.py"),
+        *ROOT.joinpath("scripts").glob("*.py"),
+        *ROOT.joinpath("static").glob("*.js"),  # static/vendor/ holds others' builds
+    ]
+    assert len(sources) > 50
+    long = {str(p.relative_to(ROOT)): n for p in sources if (n := len(p.read_text().splitlines())) > MAX_LINES}
+    assert not long, "split these by what they hold: %s" % long
