@@ -7,14 +7,18 @@ what no well-behaved client would.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import threading
 import time
-from typing import Any, Dict
+from typing import Any, Dict, Set
 
 import pytest
 import stomp
 import websocket
 from nexus_tornado.errors import Rejection
+from nexus_tornado.hub.presence import Cluster, presence_envelope
+from nexus_tornado.policy.destinations import PRESENCE_DESTINATION
 from support.clients import RawWsClient, SockJsWsClient, XhrPollingClient, frame_bytes
 from support.clients import chat_envelope as envelope
 from support.nexus import make_token, running_nexus
@@ -377,3 +381,49 @@ def test_nothing_after_an_error_is_taken(nexus: Any) -> None:
         assert time.monotonic() < deadline
         time.sleep(0.02)
     assert nexus.run(lambda: nexus.plugin.store.last_seq("/topic/chat/r1")) == 0
+
+
+class _SlowSharedState(Cluster):
+    """Presence shared with other processes whose state takes until ``release`` to read."""
+
+    def __init__(self) -> None:
+        self.reading = threading.Event()
+        self.release = threading.Event()
+
+    def changed(self, user_id: str) -> None:
+        pass
+
+    def connections_elsewhere(self, user_id: str) -> int:
+        return 0
+
+    def online_elsewhere(self) -> Set[str]:
+        return set()
+
+    async def announced_online(self) -> Set[str]:
+        self.reading.set()
+        while not self.release.is_set():
+            await asyncio.sleep(0.01)
+        return {"far"}
+
+
+def test_a_presence_snapshot_is_read_once_subscribed_and_what_came_meanwhile_follows_it(nexus: Any) -> None:
+    shared = _SlowSharedState()
+    nexus.plugin.presence.cluster = shared
+    client = RawWsClient(nexus.ws_url)
+    try:
+        client.connect(nexus.token("watcher"))
+        client.send_frame("SUBSCRIBE", {"id": "p", "destination": PRESENCE_DESTINATION, "receipt": "sub"})
+        assert shared.reading.wait(10)
+        # Published while the snapshot is being read: the subscription already takes it.
+        nexus.run(lambda: nexus.plugin.publish(PRESENCE_DESTINATION, presence_envelope("near", "ONLINE")))
+        shared.release.set()
+        first = client.expect("MESSAGE")
+        assert first.headers.get("snapshot") == "true"
+        assert json.loads(first.body)["payload"]["online"] == ["far", "watcher"]  # shared state + this process
+        second = client.expect("MESSAGE")
+        assert json.loads(second.body)["payload"] == {"entityType": "user", "entityId": "near", "status": "ONLINE"}
+        client.expect("RECEIPT", receipt_id="sub")
+    finally:
+        shared.release.set()
+        client.close()
+        nexus.plugin.presence.cluster = None

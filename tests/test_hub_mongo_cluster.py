@@ -121,6 +121,39 @@ def test_presence_is_global_and_a_killed_process_users_go_offline(pair: Cluster)
             client.close()
 
 
+#: Heartbeats far apart: what one process knows of another comes from the shared state only.
+SLOW = ["--cluster-interval", "30", "--cluster-ttl", "90"]
+
+
+@pytest.mark.parametrize("pair", [SLOW], indirect=True)
+def test_a_snapshot_on_any_process_holds_whom_an_announcement_already_put_online(pair: Cluster) -> None:
+    """A user connects on A; a subscriber on B is told ONLINE; a second subscriber on B,
+    right after, must find the user in its snapshot (one tab says online, so does the
+    next), and after the OFFLINE no longer."""
+    a, b = pair.servers
+    watcher = RawWsClient(b.ws_url)
+    opened: List[RawWsClient] = []
+    try:
+        watcher.connect(pair.token("watcher"))
+        watcher.subscribe("p", "/topic/presence")
+        watcher.expect("MESSAGE", snapshot="true")
+        for round_ in range(3):
+            user = "u%d" % round_
+            on_a = RawWsClient(a.ws_url)
+            opened.append(on_a)
+            on_a.connect(pair.token(user))
+            assert presence_updates(watcher, PATIENCE, until=(user, "ONLINE"))[-1:] == [(user, "ONLINE")], pair.output()
+            assert user in snapshot(pair, b), pair.output()
+            assert user in snapshot(pair, a)
+            on_a.close()
+            assert presence_updates(watcher, PATIENCE, until=(user, "OFFLINE"))[-1:] == [(user, "OFFLINE")], pair.output()
+            assert user not in snapshot(pair, b) and user not in snapshot(pair, a)
+    finally:
+        watcher.close()
+        for client in opened:
+            client.close()
+
+
 @pytest.mark.parametrize("pair", [["--sends-per-minute", "20", "--max-connections-per-user", "3"]], indirect=True)
 def test_the_send_rate_and_the_connection_cap_hold_over_all_processes(pair: Cluster) -> None:
     a, b = pair.servers

@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 import datetime
 import json
-from typing import Dict, List, Tuple
+from typing import Dict, List, Set, Tuple
 
 import pytest
 
 from nexus_tornado.errors import StoreUnavailable
-from nexus_tornado.hub.presence import Announcements, Presence, presence_envelope
+from nexus_tornado.hub.presence import Announcements, Cluster, Presence, presence_envelope
 
 def recorder() -> Tuple[Presence, List[Tuple[str, str]]]:
     calls: List[Tuple[str, str]] = []
@@ -47,6 +47,47 @@ def test_online_is_sorted() -> None:
 
 def _is_iso_utc(text: str) -> bool:
     return datetime.datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ") is not None
+
+
+class _Shared(Cluster):
+    """A cluster whose shared state says ``online``, or cannot be read."""
+
+    def __init__(self, online: Set[str], elsewhere: Set[str]) -> None:
+        self.online, self.elsewhere = online, elsewhere
+        self.down = False
+
+    def changed(self, user_id: str) -> None:
+        pass
+
+    def connections_elsewhere(self, user_id: str) -> int:
+        return 0
+
+    def online_elsewhere(self) -> Set[str]:
+        return set(self.elsewhere)
+
+    async def announced_online(self) -> Set[str]:
+        if self.down:
+            raise StoreUnavailable("read presence: down")
+        return set(self.online)
+
+
+@pytest.mark.gen_test
+async def test_the_snapshot_with_a_cluster_is_the_shared_state_plus_the_local_users() -> None:
+    presence, _ = recorder()
+    shared = _Shared({"far"}, {"stale"})
+    presence.cluster = shared
+    presence.connected("near")
+    body = json.loads(await presence.current_snapshot())
+    assert body["type"] == "PRESENCE_SNAPSHOT" and body["payload"] == {"online": ["far", "near"]}
+    shared.down = True  # the store cannot answer: what this process knows, heartbeats included
+    assert json.loads(await presence.current_snapshot())["payload"] == {"online": ["near", "stale"]}
+
+
+@pytest.mark.gen_test
+async def test_without_a_cluster_the_current_snapshot_is_the_local_one() -> None:
+    presence, _ = recorder()
+    presence.connected("bob")
+    assert json.loads(await presence.current_snapshot())["payload"] == {"online": ["bob"]}
 
 
 def test_snapshot_lists_everyone_online() -> None:

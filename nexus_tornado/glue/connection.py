@@ -31,7 +31,7 @@ import collections
 import logging
 import time
 import uuid
-from typing import Any, Deque, Dict, Optional, Set
+from typing import Any, Deque, Dict, List, Optional, Set
 
 from ..errors import AuthError, Rejection, RejectionCode, StoreUnavailable, tracking_id
 from ..hub.hub import Subscriber
@@ -78,15 +78,20 @@ _HANDLED_AFTER_CLOSE = (Send, Ack, Nack)
 class _Subscription(Subscriber):
     """One subscription of one connection, as the hub sees it."""
 
-    __slots__ = ("connection", "id", "destination", "tracked")
+    __slots__ = ("connection", "id", "destination", "tracked", "held")
 
     def __init__(self, connection: "StompConnection", sub_id: str, destination: str, tracked: bool) -> None:
         self.connection = connection
         self.id = sub_id
         self.destination = destination
         self.tracked = tracked
+        #: Deliveries kept back until the presence snapshot is sent (``None``: none kept).
+        self.held: Optional[List[MessageTemplate]] = None
 
     def deliver(self, template: MessageTemplate) -> None:
+        if self.held is not None:
+            self.held.append(template)
+            return
         self.connection.deliver(self, template)
 
     def congested(self) -> bool:
@@ -328,7 +333,12 @@ class StompConnection(Keepalive, Reports, SockJSConnection):
             sub = _Subscription(self, event.subscription_id, destination, recipient)
             self._subscriptions[sub.id] = sub
             if destination == PRESENCE_DESTINATION:
-                self._send_presence_snapshot(sub)
+                if last_seq is None:
+                    # Live: the snapshot is read once the subscription delivers, and sent
+                    # first; what arrives meanwhile waits behind it.
+                    sub.held = []
+                else:
+                    await self._send_presence_snapshot(sub)
             try:
                 await hub.subscribe(destination, sub, last_seq, epoch=event.headers.get("epoch") or None, recipient=recipient)
             except BaseException as exc:
@@ -347,6 +357,8 @@ class StompConnection(Keepalive, Reports, SockJSConnection):
         if self._closed:
             hub.unsubscribe(destination, sub)
             return
+        if sub.held is not None:
+            await self._send_presence_snapshot(sub)
         self._receipt(event.receipt)
 
     def _on_unsubscribe(self, event: Unsubscribe) -> None:
@@ -470,8 +482,14 @@ class StompConnection(Keepalive, Reports, SockJSConnection):
             self._error_message(rejection, None, tid)
             self._flush()
 
-    def _send_presence_snapshot(self, sub: _Subscription) -> None:
-        presence = self.services.presence
+    async def _send_presence_snapshot(self, sub: _Subscription) -> None:
+        """Send who is online, then what the subscription received meanwhile."""
+        try:
+            body = await self.services.presence.current_snapshot()
+        finally:
+            held, sub.held = sub.held, None
+        if self._closed or sub.id not in self._subscriptions:
+            return
         template = MessageTemplate(
             {
                 "destination": PRESENCE_DESTINATION,
@@ -479,10 +497,13 @@ class StompConnection(Keepalive, Reports, SockJSConnection):
                 "content-type": "application/json",
                 "snapshot": "true",
             },
-            presence.snapshot(),
+            body,
         )
         self.stomp.send_message(sub.id, template)
         self.services.stats.messages_sent += 1
+        for message in held or ():
+            self.deliver(sub, message)
+        self._flush()
 
     def _receipt(self, receipt: Optional[str]) -> None:
         if receipt:

@@ -20,7 +20,10 @@ user, and compare-and-sets the user's state document: only the process whose wri
 changes ``offline`` to ``online`` (or back) announces ``ONLINE``/``OFFLINE``, so each
 global transition is announced once. Every heartbeat each process also *sweeps*: users
 marked online whom no live process holds (a crashed process's users) are set offline
-and announced, and its own users not marked online are set online. So a crashed
+and announced, and its own users not marked online are set online. The presence
+snapshot is read from the state documents (:meth:`MongoCluster.announced_online`): they
+change before the announcement is published, so a snapshot never lags an announcement
+already delivered anywhere. So a crashed
 process's users go offline within ``ttl + interval`` seconds (plus the clock skew
 between processes); defaults 15 + 5 s.
 
@@ -102,6 +105,15 @@ class MongoCluster(BoundedCalls, Cluster):
     def sends_elsewhere(self, user_id: str) -> int:
         return self._sends.get(user_id, 0)
 
+    async def announced_online(self) -> Set[str]:
+        """The users whose state document says online: the state each announcement
+        publishes a change of (it is written before the announcement is)."""
+        marked = await self._run(
+            "read presence",
+            lambda: self.states.find({"state": ONLINE}, {"_id": 1}).to_list(length=None),
+        )
+        return {str(d["_id"]) for d in marked}
+
     # -- life cycle -------------------------------------------------------------------------
 
     async def start(self) -> None:
@@ -111,6 +123,7 @@ class MongoCluster(BoundedCalls, Cluster):
             "create indexes",
             lambda: self.processes.create_index("expires_at", expireAfterSeconds=0),
         )
+        await self._run("create indexes", lambda: self.states.create_index("state"))
         await self._beat()
         self._loop = asyncio.ensure_future(self._heartbeat())
 
@@ -183,11 +196,7 @@ class MongoCluster(BoundedCalls, Cluster):
     async def _sweep(self) -> None:
         """Set offline the users no live process holds; set online this process's
         users whose state says otherwise."""
-        marked = await self._run(
-            "sweep presence",
-            lambda: self.states.find({"state": ONLINE}, {"_id": 1}).to_list(length=None),
-        )
-        online = {str(d["_id"]) for d in marked}
+        online = await self.announced_online()
         local = self.presence.local_users()
         for user in online - local - self._users:
             await self._settle(user)

@@ -18,6 +18,12 @@ One process counts its own connections. With several processes on one MongoDB a
 the local transitions go to it, and it announces only the global ones (a user's first
 connection on any process, their last one everywhere, after the grace period), adds the connections and users
 of the other processes to :meth:`Presence.connections` and :meth:`Presence.online`.
+
+The snapshot a new subscriber gets (:meth:`Presence.current_snapshot`) agrees with the
+announcements: with a cluster it is read from the shared state whose changes the
+announcements publish (a user is in it from the decision to announce ``ONLINE``, on any
+process, until the decision to announce ``OFFLINE``), not from the other processes'
+heartbeats, which may be ``cluster_interval`` old.
 """
 
 from __future__ import annotations
@@ -56,6 +62,11 @@ class Cluster:
         raise NotImplementedError
 
     def online_elsewhere(self) -> Set[str]:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    async def announced_online(self) -> Set[str]:  # pragma: no cover - interface
+        """Users announced ``ONLINE`` (or about to be) and not ``OFFLINE`` since, on
+        any process, as the shared state says now."""
         raise NotImplementedError
 
 
@@ -144,15 +155,31 @@ class Presence:
         return sorted(users)
 
     def snapshot(self) -> bytes:
-        """The body of the snapshot a new ``/topic/presence`` subscriber gets first."""
-        return json.dumps(
-            {
-                "type": "PRESENCE_SNAPSHOT",
-                "timestamp": iso_timestamp(),
-                "payload": {"online": self.online()},
-            },
-            separators=(",", ":"),
-        ).encode()
+        """A snapshot body from what this process knows now (with a cluster, the other
+        processes' users as of their last heartbeat)."""
+        return _snapshot_body(self.online())
+
+    async def current_snapshot(self) -> bytes:
+        """The body of the snapshot a new ``/topic/presence`` subscriber gets first.
+
+        With a cluster: this process's users and every user the shared state holds
+        online, read now, so a user whose ``ONLINE`` any subscriber was already sent is
+        in it (until their ``OFFLINE``). Should the read fail, what :meth:`snapshot` knows."""
+        if self.cluster is None:
+            return self.snapshot()
+        try:
+            announced = await self.cluster.announced_online()
+        except StoreUnavailable as exc:
+            log.warning("presence snapshot from this process's view only: %s", exc.log_detail)
+            return self.snapshot()
+        return _snapshot_body(sorted(announced.union(self._connections, self._leaving)))
+
+
+def _snapshot_body(online: List[str]) -> bytes:
+    return json.dumps(
+        {"type": "PRESENCE_SNAPSHOT", "timestamp": iso_timestamp(), "payload": {"online": online}},
+        separators=(",", ":"),
+    ).encode()
 
 
 class Announcements:
