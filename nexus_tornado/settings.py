@@ -100,7 +100,8 @@ class Settings:
     mongo_change_stream: bool = _opt(True, "Follow the messages other server processes store, through a MongoDB change stream (needs a replica set on MongoDB; turn off only for a single process on a standalone server).")
     sequencer_hold: float = _opt(0.1, "How long a message waits for an earlier number to arrive before the store is read for it, seconds.")
     clock_skew: float = _opt(1.0, "How far the clocks of the processes sharing one MongoDB may disagree, seconds (tells a final gap in the numbering from a message still being written).")
-    cluster_interval: float = _opt(5.0, "Several processes on one MongoDB: how often each one renews its presence document and reads the others' (users, connection and SEND counts), seconds.")
+    cluster_interval: float = _opt(5.0, "Several processes on one MongoDB: how often each one renews its presence document and reads the others' (users and their connection counts), seconds.")
+    cluster_send_slack: float = _opt(0.05, "Several processes on one MongoDB: the share of sends_per_minute a process may admit for a user locally before reporting it to MongoDB; a user spread over processes gets at most sends_per_minute plus this share (0 to 1; 0 reports every SEND).")
     cluster_ttl: float = _opt(15.0, "How long a process's presence document counts without renewal, seconds: a crashed process's users go offline within cluster_ttl + cluster_interval.")
     retention_count: int = _opt(10_000, "Messages kept per destination (0: no limit).")
     retention_seconds: float = _opt(7 * 24 * 3600.0, "Age after which messages are dropped, seconds (0: no limit).")
@@ -201,6 +202,8 @@ class Settings:
                 raise ConfigError("%s: expected a positive number, not %r" % (name, getattr(self, name)))
         if not 0 < self.cluster_interval < self.cluster_ttl:
             raise ConfigError("cluster_interval must be positive and below cluster_ttl")
+        if not 0 <= self.cluster_send_slack <= 1:
+            raise ConfigError("cluster_send_slack must be between 0 and 1, not %r" % (self.cluster_send_slack,))
         if self.sequencer_hold < 0 or self.clock_skew < 0:
             raise ConfigError("sequencer_hold and clock_skew must be >= 0")
         for name in ("idle_timeout", "connect_timeout", "mongo_timeout", "handler_timeout", "token_ttl",

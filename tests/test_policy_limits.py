@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, List, Optional, Set, Tuple
 
 import pytest
 
-from nexus_tornado.errors import ConfigError, Rejection
-from nexus_tornado.policy.limits import SendRateLimiter
+from nexus_tornado.errors import ConfigError, Rejection, StoreUnavailable
+from nexus_tornado.policy.limits import SendRateLimiter, SharedCounts
 
 
 class FakeClock:
@@ -210,31 +210,72 @@ def test_user_bytes_bound_each_user_and_forget_those_holding_nothing() -> None:
         UserBytes(0)
 
 
-def test_sends_accepted_by_other_processes_count_against_the_budget() -> None:
+def test_a_seed_makes_sends_made_elsewhere_count_here() -> None:
     clock = FakeClock()
     limiter = SendRateLimiter(10, 60.0, clock=clock)
-    elsewhere = {"u": 7}
-    limiter.elsewhere = lambda user: elsewhere.get(user, 0)
+    limiter.seed("u", [59.0] + [1.0] * 6 + [61.0])  # the last one already left the window
     for _ in range(3):
         limiter.check("u")
-    with pytest.raises(Rejection) as refused:
-        limiter.check("u")
-    assert refused.value.details["retryAfter"] > 0
+    assert refused(limiter, "u").details == {"retryAfter": 1.0}  # the 59 s old one leaves first
     limiter.check("other")  # others are unaffected
-    elsewhere["u"] = 0  # the other process's SENDs left the window
+    limiter.seed("u", [])  # nothing left in the shared log
     limiter.check("u")
+    assert limiter.remaining("u") == 9
 
 
-def test_counts_report_the_sends_within_the_window() -> None:
-    clock = FakeClock()
-    limiter = SendRateLimiter(10, 60.0, clock=clock)
-    limiter.check("a")
-    clock.now += 30
-    limiter.check("a")
-    limiter.check("b")
-    assert limiter.counts() == {"a": 2, "b": 1}
-    clock.now += 31
-    assert limiter.counts() == {"a": 1, "b": 1}
+class Shared(SharedCounts):
+    """Counts shared with other processes: ``users`` are on several, the shared log
+    admits ``room`` more SENDs; records what the limiter asked."""
+
+    def __init__(self, users: Set[str], room: int) -> None:
+        self.users, self.room = users, room
+        self.calls: List[Tuple[str, str]] = []
+        self.down = False
+
+    async def ready(self, user_id: str) -> None:
+        if self.down:
+            raise StoreUnavailable("down")
+        self.calls.append(("ready", user_id))
+
+    def shared(self, user_id: str) -> bool:
+        return user_id in self.users
+
+    async def admit(self, user_id: str) -> Optional[float]:
+        self.calls.append(("admit", user_id))
+        if self.room <= 0:
+            return 12.3454
+        self.room -= 1
+        return None
+
+    def sent(self, user_id: str) -> None:
+        self.calls.append(("sent", user_id))
+
+
+@pytest.mark.gen_test
+async def test_admit_counts_a_shared_user_in_the_shared_log_and_any_other_locally() -> None:
+    limiter = SendRateLimiter(3, 60.0, clock=FakeClock())
+    shared = Shared({"spread"}, room=1)
+    limiter.shared = shared
+    await limiter.admit("spread")
+    with pytest.raises(Rejection) as caught:
+        await limiter.admit("spread")
+    assert caught.value.code == "RATE_LIMITED" and caught.value.details == {"retryAfter": 12.346}
+    await limiter.admit("home")  # one process: the local log, reported
+    assert shared.calls == [("ready", "spread"), ("admit", "spread"), ("ready", "spread"), ("admit", "spread"),
+                            ("ready", "home"), ("sent", "home")]
+    assert limiter.remaining("home") == 2 and limiter.remaining("spread") == 3
+
+
+@pytest.mark.gen_test
+async def test_admit_falls_back_to_the_local_log_when_the_shared_one_cannot_answer() -> None:
+    limiter = SendRateLimiter(1, 60.0, clock=FakeClock())
+    shared = Shared({"spread"}, room=5)
+    shared.down = True
+    limiter.shared = shared
+    await limiter.admit("spread")
+    with pytest.raises(Rejection):
+        await limiter.admit("spread")
+    assert ("admit", "spread") not in shared.calls
 
 
 @pytest.mark.parametrize(
@@ -261,14 +302,6 @@ def test_a_window_under_a_second_is_allowed() -> None:
     limiter.check("alice")
 
 
-def test_over_the_budget_on_other_processes_alone_waits_a_whole_window() -> None:
-    limiter = SendRateLimiter(5, 60.0, clock=FakeClock())
-    limiter.elsewhere = lambda user: 5
-    rejection = refused(limiter, "alice")
-    assert rejection.details == {"retryAfter": 60.0}
-    assert rejection.message == "more than 5 messages in 60 seconds"
-
-
 def test_a_refusal_is_logged_with_the_user_and_the_wait(caplog: pytest.LogCaptureFixture) -> None:
     clock = FakeClock(0.0)
     limiter = SendRateLimiter(1, 60.0, clock=clock)
@@ -284,7 +317,6 @@ def test_a_send_exactly_one_window_old_is_no_longer_counted() -> None:
     limiter = SendRateLimiter(10, 60.0, clock=clock)
     limiter.check("a")
     clock.now = 60.0
-    assert limiter.counts() == {}
     assert limiter.remaining("a") == 10
 
 

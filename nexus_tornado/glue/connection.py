@@ -141,6 +141,8 @@ class StompConnection(Keepalive, Reports, SockJSConnection):
         self.transport = ""
         self._query_token: Optional[str] = None
         self._subscriptions: Dict[str, _Subscription] = {}
+        #: Whether this connection is counted in the per-user count other processes share.
+        self._counted = False
         self._errors_subscription: Optional[str] = None
         self._errors_seq = 0
         self._events: Deque[Any] = collections.deque()
@@ -212,6 +214,8 @@ class StompConnection(Keepalive, Reports, SockJSConnection):
         if self.principal is not None:
             self._hold.release()
             self.services.presence.disconnected(self.principal.user_id)
+            if self._counted:
+                self.services.release_connection(self.principal.user_id)
 
     # -- inbound --------------------------------------------------------------------
 
@@ -262,7 +266,7 @@ class StompConnection(Keepalive, Reports, SockJSConnection):
         elif isinstance(event, (Ack, Nack)):
             self._on_ack(event)
         elif isinstance(event, Connect):
-            self._on_connect(event)
+            await self._on_connect(event)
         elif isinstance(event, ReceiptRequested):
             self.stomp.send_receipt(event.receipt_id)
         elif isinstance(event, TooLarge):
@@ -286,7 +290,7 @@ class StompConnection(Keepalive, Reports, SockJSConnection):
         details: Dict[str, Any] = {"limit": limit, "command": event.command}
         self.reject(Rejection(RejectionCode.TOO_LARGE, "frame exceeds %d bytes" % limit, details), event.receipt)
 
-    def _on_connect(self, event: Connect) -> None:
+    async def _on_connect(self, event: Connect) -> None:
         services = self.services
         token = token_from_connect(event.headers, self._query_token)
         try:
@@ -298,14 +302,20 @@ class StompConnection(Keepalive, Reports, SockJSConnection):
             )
             self.stomp.reject_connect(exc.message)
             return
-        limit = services.settings.max_connections_per_user
-        if services.connection_count(principal.user_id) >= limit:
+        counted = await services.admit_connection(principal.user_id)
+        if counted is None:
+            limit = services.settings.max_connections_per_user
             log.info(
                 "CONNECT refused for %s: %d connections open [conn=%s]", principal.user_id, limit, self.conn_id,
                 extra=self._log_fields(event="refused", user=principal.user_id),
             )
             self.stomp.reject_connect("too many connections", "at most %d per user" % limit)
             return
+        if self._closed:  # gone while it was being counted
+            if counted:
+                services.release_connection(principal.user_id)
+            return
+        self._counted = counted
         self.principal = principal
         self.stomp.accept_connect(session_id=uuid.uuid4().hex, user_name=principal.user_id)
         services.presence.connected(principal.user_id)

@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Dict, Optional
+
+from ..errors import StoreUnavailable
 
 from ..hub.hub import Hub
 from ..hub.presence import Presence
 from ..policy.auth import TokenVerifier
 from ..policy.guard import Guard
-from ..policy.limits import UserBytes
+from ..policy.limits import SharedCounts, UserBytes
 from ..settings import Settings
 from ..pipeline import MessagePipeline
 from ..stomp import FrameCounts
 
 if TYPE_CHECKING:  # pragma: no cover
     from .connection import StompConnection
+
+log = logging.getLogger("nexus_tornado.glue.services")
 
 #: Key of the :class:`Services` object in the SockJS router's settings.
 SERVICES_KEY = "nexus_services"
@@ -84,9 +89,29 @@ class Services:
         self.closing = False
         #: Bytes each user holds in uncommitted transactions (``max_transaction_bytes``).
         self.transaction_bytes = UserBytes(settings.max_transaction_bytes)
+        #: Per-user counts shared with other processes (``None``: this process only).
+        self.shared: Optional[SharedCounts] = None
         self.stats = ServerStats()
 
     def connection_count(self, user_id: Optional[str] = None) -> int:
         if user_id is None:
             return len(self.connections)
         return self.presence.connections(user_id)
+
+    async def admit_connection(self, user_id: str) -> Optional[bool]:
+        """Count one more connection of ``user_id``; ``None`` (nothing counted) when the
+        user has ``max_connections_per_user`` already, on every process when shared.
+        Otherwise whether it was counted in the shared store (then
+        :meth:`release_connection` at its close). Should that store not answer, the
+        cap counts this process's connections and the others' last reported ones."""
+        limit = self.settings.max_connections_per_user
+        if self.shared is not None:
+            try:
+                return True if await self.shared.connect(user_id, limit) else None
+            except StoreUnavailable as exc:
+                log.warning("connection of %s counted on this process only: %s", user_id, exc.log_detail)
+        return None if self.presence.connections(user_id) >= limit else False
+
+    def release_connection(self, user_id: str) -> None:
+        if self.shared is not None:
+            self.shared.disconnect(user_id)

@@ -415,6 +415,7 @@ class NexusPlugin:
         if database is None or not self.settings.mongo_uri:
             return
         from ..hub.mongo_cluster import MongoCluster  # imports the driver
+        from ..hub.mongo_limits import MongoLimits
 
         limiter = self.services.guard.limiter
         settings = self.settings
@@ -422,16 +423,21 @@ class NexusPlugin:
             database,
             self.presence,
             self.announcements,
-            send_counts=limiter.counts if limiter is not None else dict,
             interval=settings.cluster_interval,
             ttl=settings.cluster_ttl,
             timeout=settings.mongo_timeout,
         )
+        limits = MongoLimits(
+            database, cluster.process_id, limiter, slack=settings.cluster_send_slack, timeout=settings.mongo_timeout
+        )
+        await limits.start()
         await cluster.start()
+        cluster.limits = limits
         self.cluster = cluster
         self.presence.cluster = cluster
+        self.services.shared = limits
         if limiter is not None:
-            limiter.elsewhere = cluster.sends_elsewhere
+            limiter.shared = limits
 
     async def _publish_presence(self, user_id: str, status: str) -> None:
         await self.publish(PRESENCE_DESTINATION, presence_envelope(user_id, status))

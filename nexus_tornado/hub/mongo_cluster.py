@@ -3,16 +3,17 @@
 Collections (same prefix as the store)::
 
     nexus_processes  {_id: process id, users: [user ids with a connection here],
-                      conns: [[user, connections]], sends: [[user, SENDs in the window]],
+                      conns: [[user, connections]],
                       expires: float seconds (the writer's clock), expires_at: Date}
                      TTL index on expires_at (MongoDB deletes dead processes' documents)
     nexus_presence   {_id: user id, state: "online" | "offline"}
 
 **Heartbeat.** Every ``interval`` seconds each process rewrites its document with
 ``expires = now + ttl`` and reads the documents of the other live processes
-(``expires > now``), keeping their users, connection counts and SEND counts in memory.
-A process that dies stops renewing its document: ``ttl`` seconds later it no longer
-counts anywhere.
+(``expires > now``), keeping their users and connection counts in memory. A process
+that dies stops renewing its document: ``ttl`` seconds later it no longer counts
+anywhere, and the per-user limits (:mod:`.mongo_limits`, run from the heartbeat) take
+its connections off its users.
 
 **Presence.** When a user's connections in this process go from 0 to 1 (or 1 to 0),
 the process rewrites its document, asks MongoDB whether another live process holds the
@@ -27,10 +28,8 @@ already delivered anywhere. So a crashed
 process's users go offline within ``ttl + interval`` seconds (plus the clock skew
 between processes); defaults 15 + 5 s.
 
-**Limits.** The connection cap counts this process's connections plus the others' (as
-of their last heartbeat); the SEND rate limiter adds the SENDs the others accepted
-within the window (:attr:`SendRateLimiter.elsewhere`). The slack is what the other
-processes accepted since their last heartbeat: at most ``interval`` seconds' worth.
+**Limits.** The connection cap and the SEND rate are counted per user in MongoDB
+(:class:`~nexus_tornado.hub.mongo_limits.MongoLimits`, attached as :attr:`MongoCluster.limits`).
 """
 
 from __future__ import annotations
@@ -46,6 +45,7 @@ from pymongo.errors import DuplicateKeyError
 
 from ..errors import StoreUnavailable
 from .mongo_calls import BoundedCalls, cancel_and_wait
+from .mongo_limits import MongoLimits
 from .presence import Cluster, Presence
 
 log = logging.getLogger("nexus_tornado.hub.mongo_cluster")
@@ -62,7 +62,6 @@ class MongoCluster(BoundedCalls, Cluster):
         presence: Presence,
         announce: Callable[[str, str], None],
         *,
-        send_counts: Callable[[], Dict[str, int]] = dict,
         collection_prefix: str = "nexus_",
         interval: float = 5.0,
         ttl: float = 15.0,
@@ -71,7 +70,8 @@ class MongoCluster(BoundedCalls, Cluster):
     ) -> None:
         self.presence = presence
         self.announce = announce
-        self.send_counts = send_counts
+        #: The per-user limits, kept up each heartbeat (``None``: none shared).
+        self.limits: Optional[MongoLimits] = None
         self.interval = float(interval)
         self.ttl = float(ttl)
         self.timeout = float(timeout)
@@ -81,7 +81,9 @@ class MongoCluster(BoundedCalls, Cluster):
         self.states = database.get_collection(collection_prefix + "presence")
         self._users: Set[str] = set()
         self._conns: Dict[str, int] = {}
-        self._sends: Dict[str, int] = {}
+        #: Processes seen alive at the last heartbeat; those that went since are dead.
+        self._alive: Set[str] = set()
+        self._dead: Set[str] = set()
         self._dirty: Dict[str, None] = {}
         self._syncing: Optional["asyncio.Future[None]"] = None
         self._loop: Optional["asyncio.Future[None]"] = None
@@ -101,9 +103,6 @@ class MongoCluster(BoundedCalls, Cluster):
 
     def online_elsewhere(self) -> Set[str]:
         return set(self._users)
-
-    def sends_elsewhere(self, user_id: str) -> int:
-        return self._sends.get(user_id, 0)
 
     async def announced_online(self) -> Set[str]:
         """The users whose state document says online: the state each announcement
@@ -141,6 +140,8 @@ class MongoCluster(BoundedCalls, Cluster):
         for task in (self._loop, self._syncing):
             await cancel_and_wait(task)
         self._loop = self._syncing = None
+        if self.limits is not None:
+            await self.limits.close()
         try:
             await self._run("leave", lambda: self.processes.delete_one({"_id": self.process_id}))
         except StoreUnavailable as exc:
@@ -154,6 +155,8 @@ class MongoCluster(BoundedCalls, Cluster):
             try:
                 await self._beat()
                 await self._sweep()
+                if self.limits is not None:
+                    await self.limits.maintain(self._dead)
             except StoreUnavailable as exc:
                 log.warning("presence heartbeat failed: %s", exc.log_detail)
             except Exception:
@@ -162,21 +165,22 @@ class MongoCluster(BoundedCalls, Cluster):
     async def _beat(self) -> None:
         await self._write_own()
         now = self._clock()
-        documents: List[Dict[str, Any]] = await self._run(
+        everyone: List[Dict[str, Any]] = await self._run(
             "read processes",
-            lambda: self.processes.find(
-                {"expires": {"$gt": now}, "_id": {"$ne": self.process_id}}
-            ).to_list(length=None),
+            lambda: self.processes.find({"_id": {"$ne": self.process_id}}).to_list(length=None),
         )
+        documents = [d for d in everyone if float(d.get("expires") or 0) > now]
+        alive = {str(d["_id"]) for d in documents}
+        # Dead: expired (its document not yet removed), or gone since the last beat.
+        self._dead = ({str(d["_id"]) for d in everyone} - alive) | (self._alive - alive)
+        self._alive = alive
         users: Set[str] = set()
         conns: Dict[str, int] = {}
-        sends: Dict[str, int] = {}
         for document in documents:
             users.update(str(u) for u in document.get("users") or ())
-            for pairs, into in ((document.get("conns"), conns), (document.get("sends"), sends)):
-                for user, count in pairs or ():
-                    into[str(user)] = into.get(str(user), 0) + int(count)
-        self._users, self._conns, self._sends = users, conns, sends
+            for user, count in document.get("conns") or ():
+                conns[str(user)] = conns.get(str(user), 0) + int(count)
+        self._users, self._conns = users, conns
 
     async def _write_own(self) -> None:
         counts = self.presence.local_counts()
@@ -184,7 +188,6 @@ class MongoCluster(BoundedCalls, Cluster):
         document = {
             "users": sorted(self.presence.local_users()),
             "conns": [[user, n] for user, n in sorted(counts.items())],
-            "sends": [[user, n] for user, n in sorted(self.send_counts().items())],
             "expires": expires,
             "expires_at": datetime.datetime.fromtimestamp(expires, datetime.timezone.utc),
         }

@@ -107,6 +107,12 @@ class Guard:
         if self.limiter is not None:
             self.limiter.check(principal.user_id)
 
+    async def take_send(self, principal: Principal) -> None:
+        """:meth:`count_send` for a SEND that may wait: a user on several processes is
+        counted in the log they share (:meth:`SendRateLimiter.admit`)."""
+        if self.limiter is not None:
+            await self.limiter.admit(principal.user_id)
+
     async def authorize_subscribe(self, principal: Principal, destination: str) -> None:
         """Raise ``Rejection('FORBIDDEN', ...)`` unless ``principal`` may subscribe."""
         await self.acl.authorize_subscribe(principal, destination)
@@ -127,7 +133,7 @@ class Guard:
         the SEND already went through :meth:`count_send` (it was held in a transaction).
         """
         if not counted:
-            self.count_send(principal)
+            await self.take_send(principal)
         await self.acl.authorize_send(principal, destination)
         message = self.validator.validate(body, destination, principal.user_id)
         kind = message.get("type") if isinstance(message, dict) else None

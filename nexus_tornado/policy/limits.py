@@ -13,12 +13,11 @@ windows: a sweep, run at most once per window from :meth:`check`, drops every us
 newest SEND has left the window. The clock is injected (``time.monotonic`` by default) so tests
 drive time. Meant for one IOLoop thread; it does no locking.
 
-Several processes: :attr:`SendRateLimiter.elsewhere` (set by the cluster state on
-MongoDB, :mod:`nexus_tornado.hub.mongo_cluster`) says how many SENDs of a user the
-*other* processes accepted within their window, as of their last report; a SEND is
-admitted while this process's count plus that stays under ``limit``. Each process
-reports its own counts (:meth:`SendRateLimiter.counts`). The slack is what other
-processes accepted since their last report (one ``cluster_interval``).
+Several processes: :attr:`SendRateLimiter.shared` (a :class:`SharedCounts`, kept on
+MongoDB by :mod:`nexus_tornado.hub.mongo_limits`) counts a user's SENDs with the other
+processes. A user whose connections are all on this process keeps the local log (each
+admission is reported, a few at a time); a user seen on several processes is admitted
+by an atomic update of one shared log (:meth:`SendRateLimiter.admit`).
 """
 
 from __future__ import annotations
@@ -27,13 +26,47 @@ import collections
 import logging
 import math
 import time
-from typing import Callable, Deque, Dict
+from typing import Callable, Deque, Dict, Iterable, Optional
 
-from ..errors import ConfigError, Rejection, RejectionCode
+from ..errors import ConfigError, Rejection, RejectionCode, StoreUnavailable
 
-__all__ = ["SendRateLimiter", "UserBytes"]
+__all__ = ["SendRateLimiter", "SharedCounts", "UserBytes"]
 
 log = logging.getLogger("nexus_tornado.policy.limits")
+
+
+class SharedCounts:
+    """Per-user counts shared with other processes (interface; on MongoDB:
+    :class:`~nexus_tornado.hub.mongo_limits.MongoLimits`). Its calls raise
+    :class:`~nexus_tornado.errors.StoreUnavailable` when the shared store cannot answer."""
+
+    async def connect(self, user_id: str, cap: int) -> bool:  # pragma: no cover - interface
+        """Count one more connection of the user on every process, unless that makes
+        more than ``cap``: then count nothing and return ``False``."""
+        raise NotImplementedError
+
+    def disconnect(self, user_id: str) -> None:  # pragma: no cover - interface
+        """One connection :meth:`connect` counted is gone."""
+        raise NotImplementedError
+
+    async def ready(self, user_id: str) -> None:  # pragma: no cover - interface
+        """Return once the user's SENDs may be admitted (or counted locally): the
+        local admissions not reported yet are below the bound."""
+        raise NotImplementedError
+
+    def shared(self, user_id: str) -> bool:  # pragma: no cover - interface
+        """Whether the user's SENDs are admitted through :meth:`admit` (the user is, or
+        was lately, on another process too)."""
+        raise NotImplementedError
+
+    async def admit(self, user_id: str) -> Optional[float]:  # pragma: no cover - interface
+        """Count one SEND in the shared log; ``None`` when admitted, else the seconds
+        until the oldest counted one leaves the window."""
+        raise NotImplementedError
+
+    def sent(self, user_id: str) -> None:  # pragma: no cover - interface
+        """The local log admitted one SEND of the user (to report)."""
+        raise NotImplementedError
 
 
 class SendRateLimiter:
@@ -55,8 +88,8 @@ class SendRateLimiter:
         self._clock = clock
         self._sends: Dict[str, Deque[float]] = {}
         self._last_sweep = clock()
-        #: SENDs of a user other processes accepted within the window (0: one process).
-        self.elsewhere: Callable[[str], int] = _none
+        #: The counts shared with other processes (``None``: this process only).
+        self.shared: Optional[SharedCounts] = None
 
     @property
     def tracked_users(self) -> int:
@@ -77,23 +110,48 @@ class SendRateLimiter:
         cutoff = now - self.window
         while sends and sends[0] <= cutoff:
             sends.popleft()
-        if len(sends) + self.elsewhere(user_id) >= self.limit:
-            oldest = sends[0] if sends else now
-            retry_after = math.ceil((oldest + self.window - now) * 1000) / 1000
-            retry_after = max(retry_after, 0.001)
-            log.debug("SEND by %s rate limited; retry after %.3f s", user_id, retry_after)
-            raise Rejection(
-                RejectionCode.RATE_LIMITED,
-                f"more than {self.limit} messages in {self.window:g} seconds",
-                details={"retryAfter": retry_after},
-            )
+        if len(sends) >= self.limit:
+            raise self.refusal(user_id, sends[0] + self.window - now)
         sends.append(now)
+        if self.shared is not None:
+            self.shared.sent(user_id)
 
-    def counts(self) -> Dict[str, int]:
-        """SENDs per user accepted here within the window (what this process reports)."""
-        cutoff = self._clock() - self.window
-        counts = {user: sum(1 for t in sends if t > cutoff) for user, sends in self._sends.items()}
-        return {user: n for user, n in counts.items() if n}
+    async def admit(self, user_id: str) -> None:
+        """:meth:`check`, with the other processes: a user on several of them is
+        counted in the shared log (one atomic update), any other in the local one."""
+        shared = self.shared
+        if shared is not None:
+            try:
+                await shared.ready(user_id)
+                if shared.shared(user_id):
+                    retry_after = await shared.admit(user_id)
+                    if retry_after is not None:
+                        raise self.refusal(user_id, retry_after)
+                    return
+            except StoreUnavailable as exc:
+                log.warning("SEND of %s counted on this process only: %s", user_id, exc.log_detail)
+        self.check(user_id)
+
+    def refusal(self, user_id: str, retry_after: float) -> Rejection:
+        """The ``RATE_LIMITED`` refusal, ``retry_after`` seconds (rounded up to the
+        millisecond, at least one) before one more SEND is admitted."""
+        retry_after = max(math.ceil(retry_after * 1000) / 1000, 0.001)
+        log.debug("SEND by %s rate limited; retry after %.3f s", user_id, retry_after)
+        return Rejection(
+            RejectionCode.RATE_LIMITED,
+            f"more than {self.limit} messages in {self.window:g} seconds",
+            details={"retryAfter": retry_after},
+        )
+
+    def seed(self, user_id: str, ages: Iterable[float]) -> None:
+        """Make the user's local log the SENDs ``ages`` seconds old (the shared log, as
+        last read): what the user sent on other processes counts here too."""
+        now = self._clock()
+        times = sorted(now - age for age in ages if age < self.window)
+        if times:
+            self._sends[user_id] = collections.deque(times[-self.limit:], maxlen=self.limit)
+        else:
+            self._sends.pop(user_id, None)
 
     def remaining(self, user_id: str) -> int:
         """SENDs ``user_id`` may still make right now (does not count one)."""
@@ -142,6 +200,3 @@ class UserBytes:
         else:
             self._held.pop(user_id, None)
 
-
-def _none(user_id: str) -> int:
-    return 0
