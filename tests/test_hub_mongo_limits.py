@@ -6,6 +6,7 @@ process. Real command processes and sockets; then MongoLimits itself on two proc
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import threading
 import time
@@ -96,7 +97,7 @@ def in_threads(work: List[Callable[[], Any]]) -> List[Any]:
 def test_a_burst_over_three_processes_gets_the_limit_once(trio: Cluster) -> None:
     clients = [sender(trio, server) for server in trio.servers]
     try:
-        accepted = in_threads([lambda c=c, i=i: burst(c, "b%d-" % i, LIMIT) for i, c in enumerate(clients)])
+        accepted = in_threads([functools.partial(burst, c, "b%d-" % i, LIMIT) for i, c in enumerate(clients)])
         assert LIMIT <= sum(accepted) <= LIMIT * 1.1, (accepted, trio.output())
     finally:
         for client in clients:
@@ -148,7 +149,7 @@ def test_the_connection_cap_holds_when_processes_take_a_user_at_once(trio: Clust
         return accepted
 
     try:
-        accepted = in_threads([lambda s=s: open_some(s) for s in trio.servers])
+        accepted = in_threads([functools.partial(open_some, s) for s in trio.servers])
         assert sum(accepted) == CAP, (accepted, trio.output())
         # A close frees a place on every process.
         for client in opened:
@@ -159,7 +160,7 @@ def test_the_connection_cap_holds_when_processes_take_a_user_at_once(trio: Clust
         opened.clear()
         deadline = time.monotonic() + 30
         while True:  # the closes are uncounted in the background
-            accepted = in_threads([lambda s=s: open_some(s) for s in trio.servers])
+            accepted = in_threads([functools.partial(open_some, s) for s in trio.servers])
             if sum(accepted) == CAP or time.monotonic() > deadline:
                 break
             for client in opened:

@@ -130,8 +130,12 @@ class MongoLimits(BoundedCalls, SharedCounts):
         try:
             document = await self._run(
                 "uncount connection",
+                # Not when this process's entry is gone: the others took it for dead
+                # (silent for cluster_ttl) and took its connections off already.
                 lambda: self.users.find_one_and_update(
-                    {"_id": user_id}, {"$inc": {"n": -count, self._field: -count}}, return_document=ReturnDocument.AFTER
+                    {"_id": user_id, self._field: {"$gte": count}},
+                    {"$inc": {"n": -count, self._field: -count}},
+                    return_document=ReturnDocument.AFTER,
                 ),
             )
         except StoreUnavailable as exc:
