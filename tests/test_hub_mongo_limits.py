@@ -257,3 +257,46 @@ def test_a_user_alone_is_admitted_locally_and_a_second_process_sees_what_was_rep
         assert await admitted(a, 1) == 1 and await admitted(b, 1) == 1
 
     on_database(nx_server.uri, scenario)
+
+
+class _Unreachable:
+    """A database whose every operation fails as an unreachable MongoDB's does."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def get_collection(self, name: str) -> "_Unreachable":
+        return self
+
+    async def find_one(self, *args: Any, **kwargs: Any) -> Any:
+        from pymongo.errors import AutoReconnect
+
+        self.calls += 1
+        raise AutoReconnect("connection refused")
+
+    find_one_and_update = find_one
+
+
+def test_sends_do_not_wait_for_a_mongodb_that_just_failed() -> None:
+    from nexus_tornado.hub.mongo_limits import MongoLimits
+
+    async def scenario() -> None:
+        database = _Unreachable()
+        clock = Clock()
+        limiter = SendRateLimiter(3, 60.0, clock=clock)
+        limits = MongoLimits(database, "A", limiter, timeout=1.0, clock=clock)
+        limiter.shared = limits
+        limits._shared.add("u")  # seen on another process
+        await limiter.admit("u")  # MongoDB fails: counted on this process
+        assert database.calls == 1
+        await limiter.admit("u")
+        await limiter.admit("u")
+        assert database.calls == 1  # not asked again meanwhile
+        with pytest.raises(Rejection):
+            await limiter.admit("u")  # the local log still holds the limit
+        clock.now += 1.0
+        with pytest.raises(Rejection):
+            await limiter.admit("u")
+        assert database.calls == 2  # asked again once the pause is over
+
+    asyncio.run(scenario())

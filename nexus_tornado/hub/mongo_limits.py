@@ -92,6 +92,10 @@ class MongoLimits(BoundedCalls, SharedCounts):
         self._owed: Dict[str, int] = {}
         self._tasks: Set["asyncio.Future[Any]"] = set()
         self._forgotten: Set[str] = set()
+        #: Users with a report under way (one at a time is enough).
+        self._reporting: Set[str] = set()
+        #: Until when SENDs do not wait for MongoDB, which just failed (wall clock).
+        self._down_until = 0.0
 
     async def start(self) -> None:
         await self._run("create indexes", lambda: self.users.create_index("expires_at", expireAfterSeconds=0))
@@ -163,6 +167,7 @@ class MongoLimits(BoundedCalls, SharedCounts):
         return user_id in self._shared
 
     async def ready(self, user_id: str) -> None:
+        self._check_up()
         unreported = self._unreported.get(user_id)
         if unreported is not None and len(unreported) >= self.report_every:
             await self._report(user_id)
@@ -172,10 +177,13 @@ class MongoLimits(BoundedCalls, SharedCounts):
         if unreported is None:
             unreported = self._unreported[user_id] = collections.deque(maxlen=max(self.limit, 1))
         unreported.append(self._clock())
+        if user_id in self._reporting or self._clock() < self._down_until:
+            return  # the report under way (or the next heartbeat) takes it
         if len(unreported) >= self.report_every or user_id in self._shared:
             self._spawn(self._report(user_id))
 
     async def admit(self, user_id: str) -> Optional[float]:
+        self._check_up()
         async with self._lock(user_id):
             for _ in range(MAX_ATTEMPTS):
                 version, times = self._known.get(user_id) or await self._read(user_id)
@@ -192,18 +200,36 @@ class MongoLimits(BoundedCalls, SharedCounts):
 
     async def _report(self, user_id: str) -> None:
         """Put the local admissions not reported yet into the shared log."""
-        async with self._lock(user_id):
-            for _ in range(MAX_ATTEMPTS):
-                pending = list(self._unreported.get(user_id, ()))
-                if not pending:
-                    return
-                version, times = self._known.get(user_id) or await self._read(user_id)
-                cutoff = self._clock() - self.window
-                if await self._write(user_id, version, sorted([t for t in times if t > cutoff] + pending), len(pending)):
-                    return
+        self._reporting.add(user_id)
+        try:
+            async with self._lock(user_id):
+                for _ in range(MAX_ATTEMPTS):
+                    pending = list(self._unreported.get(user_id, ()))
+                    if not pending:
+                        return
+                    version, times = self._known.get(user_id) or await self._read(user_id)
+                    cutoff = self._clock() - self.window
+                    if await self._write(
+                        user_id, version, sorted([t for t in times if t > cutoff] + pending), len(pending)
+                    ):
+                        return
+        finally:
+            self._reporting.discard(user_id)
+
+    def _check_up(self) -> None:
+        """SENDs do not wait for a MongoDB that just failed: counted locally meanwhile."""
+        if self._clock() < self._down_until:
+            raise StoreUnavailable("per-user limits", log_detail="MongoDB failed less than %g s ago" % self.timeout)
+
+    async def _run_send(self, what: str, operation: Callable[[], Any], **options: Any) -> Any:
+        try:
+            return await self._run(what, operation, **options)
+        except StoreUnavailable:
+            self._down_until = self._clock() + self.timeout
+            raise
 
     async def _read(self, user_id: str) -> Tuple[int, List[float]]:
-        document = await self._run("read user", lambda: self.users.find_one({"_id": user_id}))
+        document = await self._run_send("read user", lambda: self.users.find_one({"_id": user_id}))
         self._learn(user_id, document or {})
         return self._known[user_id]
 
@@ -212,7 +238,7 @@ class MongoLimits(BoundedCalls, SharedCounts):
         times it now holds. False (and the log read again) when another process wrote first."""
         current = {"v": version} if version else {"v": {"$exists": False}}
         try:
-            document = await self._run(
+            document = await self._run_send(
                 "count send",
                 lambda: self.users.find_one_and_update(
                     dict(current, _id=user_id),
