@@ -30,9 +30,9 @@ LIMIT, CAP = 40, 6
 ARGS = ["--sends-per-minute", str(LIMIT), "--max-connections-per-user", str(CAP)]
 
 
-@pytest.fixture
+@pytest.fixture(params=["nx27017", pytest.param("mongodb", id="mongodb")])
 def trio(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Cluster]:
-    cluster = Cluster(tmp_path, cluster_mongo(request, "nx27017"), 3, ARGS)
+    cluster = Cluster(tmp_path, cluster_mongo(request, request.param), 3, ARGS)
     try:
         yield cluster.start()
     finally:
