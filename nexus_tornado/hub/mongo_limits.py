@@ -50,7 +50,7 @@ log = logging.getLogger("nexus_tornado.hub.mongo_limits")
 
 #: Compare-and-set attempts of one admission before it is refused for now (several
 #: processes writing one user's log at the same instant).
-MAX_ATTEMPTS = 8
+MAX_ATTEMPTS = 16
 #: The ``retryAfter`` of a SEND refused after MAX_ATTEMPTS, seconds.
 CONTENDED_RETRY = 0.05
 
@@ -196,6 +196,7 @@ class MongoLimits(BoundedCalls, SharedCounts):
                     return within[-self.limit] + self.window - now
                 if await self._write(user_id, version, sorted(within + [now]), len(pending)):
                     return None
+            log.info("SEND of %s refused for now: %d other writes of its log came first", user_id, MAX_ATTEMPTS)
             return CONTENDED_RETRY
 
     async def _report(self, user_id: str) -> None:
@@ -301,7 +302,7 @@ class MongoLimits(BoundedCalls, SharedCounts):
                 self._forget_user(user_id)
         for user_id, count in list(self._owed.items()):
             del self._owed[user_id]
-            await self._release(user_id, count)
+            await self._release(user_id, count, last=user_id not in self._connections)
         for process_id in dead:
             if process_id not in self._forgotten:
                 await self.forget(process_id)
