@@ -1,6 +1,6 @@
 """What MongoStore promises beyond the store contract (nexus_tornado.hub.mongo).
 
-No gaps when an insert fails after its seq was allocated; StoreUnavailable within a
+No holes in the numbering and nothing stored twice when inserts fail; StoreUnavailable within a
 bounded time when MongoDB is down or frozen, and recovery when it is back; collections,
 indexes and document layout; construction. The contract itself is in
 test_hub_store.py.
@@ -65,9 +65,10 @@ def raw_database(target: MongoTarget) -> Any:
 
 class FaultyCollection:
     """Wraps a collection; its next ``failures`` inserts raise AutoReconnect, and so do
-    its next ``delete_failures`` deletes.
+    its next ``delete_failures`` deletes (``delete_many`` or ``bulk_write``).
 
-    ``land``: the failing insert is carried out before the error (the reply was lost).
+    ``land``: the failing insert is carried out before the error (the reply was lost);
+    ``land_first``: only its first so many documents are (an ordered insert cut short).
     ``meanwhile``: awaited once, at the first failure (another writer acting then).
     """
 
@@ -78,24 +79,29 @@ class FaultyCollection:
         land: bool = False,
         meanwhile: Optional[Callable[[], Awaitable[Any]]] = None,
         delete_failures: int = 0,
+        land_first: Optional[int] = None,
     ) -> None:
         self.real = real
         self.failures = failures
         self.delete_failures = delete_failures
         self.land = land
+        self.land_first = land_first
         self.meanwhile = meanwhile
-        self.inserted_seqs: List[int] = []
+        #: The seqs of each insert command, in order.
+        self.inserted_seqs: List[List[int]] = []
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.real, name)
 
-    async def insert_one(self, document: Dict[str, Any]) -> Any:
-        self.inserted_seqs.append(document["seq"])
+    async def insert_many(self, documents: List[Any], ordered: bool = True) -> Any:
+        self.inserted_seqs.append([d["seq"] for d in documents])
         if self.failures <= 0:
-            return await self.real.insert_one(document)
+            return await self.real.insert_many(documents, ordered=ordered)
         self.failures -= 1
         if self.land:
-            await self.real.insert_one(document)
+            await self.real.insert_many(documents, ordered=ordered)
+        elif self.land_first:
+            await self.real.insert_many(documents[: self.land_first], ordered=ordered)
         if self.meanwhile is not None:
             meanwhile, self.meanwhile = self.meanwhile, None
             await meanwhile()
@@ -104,6 +110,12 @@ class FaultyCollection:
     async def delete_many(self, query: Dict[str, Any]) -> Any:
         if self.delete_failures <= 0:
             return await self.real.delete_many(query)
+        self.delete_failures -= 1
+        raise AutoReconnect("injected failure")
+
+    async def bulk_write(self, requests: List[Any], ordered: bool = True) -> Any:
+        if self.delete_failures <= 0:
+            return await self.real.bulk_write(requests, ordered=ordered)
         self.delete_failures -= 1
         raise AutoReconnect("injected failure")
 
@@ -123,7 +135,7 @@ async def test_a_failed_insert_is_retried_with_the_same_seq(target: MongoTarget)
 
     message = await store.append("/topic/a", b"2", {})
 
-    assert faulty.inserted_seqs == [2, 2, 2]
+    assert faulty.inserted_seqs == [[2], [2], [2]]
     assert message.seq == 2
     assert await seqs_of(store, "/topic/a") == [1, 2]
     assert (await store.append("/topic/a", b"3", {})).seq == 3
@@ -136,13 +148,13 @@ async def test_an_insert_whose_reply_was_lost_is_not_stored_twice(target: MongoT
 
     message = await store.append("/topic/a", b"once", {})
 
-    assert faulty.inserted_seqs == [1, 1]
+    assert faulty.inserted_seqs == [[1], [1]]
     assert await store.read_after("/topic/a", 0, 10) == [message]
     assert await store.last_seq("/topic/a") == 1
 
 
 @pytest.mark.gen_test(timeout=60)
-async def test_a_seq_whose_insert_failed_for_good_is_given_back(target: MongoTarget) -> None:
+async def test_an_append_whose_insert_failed_for_good_takes_no_number(target: MongoTarget) -> None:
     store = await target.store(timeout=TIMEOUT)
     await store.append("/topic/a", b"1", {})
     real = store.messages
@@ -151,7 +163,7 @@ async def test_a_seq_whose_insert_failed_for_good_is_given_back(target: MongoTar
     with pytest.raises(StoreUnavailable):
         await store.append("/topic/a", b"lost", {})
 
-    assert set(faulty.inserted_seqs) == {2}
+    assert {seq for seqs in faulty.inserted_seqs for seq in seqs} == {2}
     assert await store.last_seq("/topic/a") == 1
     store.messages = real
     assert (await store.append("/topic/a", b"2", {})).seq == 2
@@ -159,27 +171,44 @@ async def test_a_seq_whose_insert_failed_for_good_is_given_back(target: MongoTar
 
 
 @pytest.mark.gen_test(timeout=60)
-async def test_a_gap_is_left_only_when_a_later_seq_was_taken_and_it_is_logged(
-    target: MongoTarget, caplog: pytest.LogCaptureFixture
+async def test_a_number_another_writer_took_meanwhile_is_skipped_without_a_hole(
+    target: MongoTarget,
 ) -> None:
-    """The documented limit: seq 2 fails for good after another writer got seq 3."""
+    """Our insert of seq 2 is lost, another process stores its message as 2: the retry
+    is refused by the unique index, and our message becomes 3."""
+    store = await target.store(timeout=5.0)
+    other = await target.store(timeout=5.0)
+    await store.append("/topic/a", b"1", {})
+    faulty = store.messages = FaultyCollection(
+        store.messages, failures=1, meanwhile=lambda: other.append("/topic/a", b"other", {})
+    )
+
+    ours = await store.append("/topic/a", b"ours", {})
+
+    assert faulty.inserted_seqs == [[2], [2], [3]]
+    assert ours.seq == 3
+    assert [m.body for m in await other.read_after("/topic/a", 0, 10)] == [b"1", b"other", b"ours"]
+    assert await other.last_seq("/topic/a") == 3
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_a_failed_append_leaves_no_hole_when_another_writer_goes_on(
+    target: MongoTarget,
+) -> None:
+    """Our insert of seq 2 fails for good while another writer appends. A number exists
+    only once its message is stored, so the other message simply has 2."""
     store = await target.store(timeout=TIMEOUT)
     other = await target.store(timeout=TIMEOUT)
     await store.append("/topic/a", b"1", {})
     store.messages = FaultyCollection(
-        store.messages,
-        failures=10**6,
-        meanwhile=lambda: other.append("/topic/a", b"3", {}),
+        store.messages, failures=10**6, meanwhile=lambda: other.append("/topic/a", b"2", {})
     )
 
-    with caplog.at_level(logging.ERROR, logger="nexus_tornado.hub.mongo"), pytest.raises(
-        StoreUnavailable
-    ):
-        await store.append("/topic/a", b"2", {})
+    with pytest.raises(StoreUnavailable):
+        await store.append("/topic/a", b"lost", {})
 
-    assert await seqs_of(other, "/topic/a") == [1, 3]
-    assert await other.last_seq("/topic/a") == 3
-    assert "seq 2 of /topic/a is lost (a gap)" in caplog.text
+    assert await seqs_of(other, "/topic/a") == [1, 2]
+    assert (await other.append("/topic/a", b"3", {})).seq == 3
 
 
 class HeldInserts:
@@ -190,27 +219,28 @@ class HeldInserts:
         self.entered = asyncio.Event()
         self.release = asyncio.Event()
         self.done = asyncio.Event()
+        #: How many documents each insert command carried.
+        self.sizes: List[int] = []
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.real, name)
 
-    async def insert_one(self, document: Dict[str, Any]) -> Any:
+    async def insert_many(self, documents: List[Any], ordered: bool = True) -> Any:
+        self.sizes.append(len(documents))
         self.entered.set()
         await self.release.wait()
-        result = await self.real.insert_one(document)
+        result = await self.real.insert_many(documents, ordered=ordered)
         self.done.set()
         return result
 
 
 @pytest.mark.gen_test(timeout=60)
-async def test_a_cancelled_append_still_completes_so_no_seq_is_abandoned(
-    target: MongoTarget,
-) -> None:
+async def test_a_cancelled_append_still_completes(target: MongoTarget) -> None:
     store = await target.store()
     real = store.messages
     held = store.messages = HeldInserts(real)
     append = asyncio.ensure_future(store.append("/topic/a", b"1", {}))
-    await held.entered.wait()  # seq 1 allocated, its insert under way
+    await held.entered.wait()  # numbered, its insert under way
 
     append.cancel()
     with pytest.raises(asyncio.CancelledError):
@@ -225,9 +255,9 @@ async def test_a_cancelled_append_still_completes_so_no_seq_is_abandoned(
 
 
 @pytest.mark.gen_test(timeout=60)
-async def test_a_counter_behind_its_messages_catches_up(target: MongoTarget) -> None:
-    """A message stored after its seq was given back (a late insert), or a lost
-    counters collection, must not make append fail or reuse a seq."""
+async def test_a_lost_counters_collection_or_a_foreign_message_reuses_no_seq(
+    target: MongoTarget,
+) -> None:
     store = await target.store()
     await store.append("/topic/a", b"1", {})
     await store.append("/topic/a", b"2", {})
@@ -252,6 +282,39 @@ async def test_a_counter_behind_its_messages_catches_up(target: MongoTarget) -> 
     assert (await store.append("/topic/b", b"2", {})).seq == 2
     assert await seqs_of(store, "/topic/a") == [1, 2, 3]
     assert [m.body for m in await store.read_after("/topic/b", 0, 10)] == [b"late", b"2"]
+    fresh = await target.store()
+    assert (await fresh.append("/topic/a", b"4", {})).seq == 4
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_numbering_survives_retention_dropping_everything_without_a_raised_counter(
+    target: MongoTarget,
+) -> None:
+    """A process stored messages and ended before raising the counter (appends never
+    touch it); another process's prune by age drops them all. It raises the counter
+    first, so a third process numbers on instead of starting again at 1."""
+    clock = FakeClock(1000.0)
+    retention = Retention(max_age_seconds=10, max_count=None)
+    crashed = await target.store(retention=retention, clock=clock)
+    for _ in range(3):
+        await crashed.append("/topic/a", b"old", {})
+    pruner = await target.store(retention=retention, clock=clock)
+    clock.now = 2000.0
+
+    assert await pruner.prune() == 3
+
+    later = await target.store(retention=retention, clock=clock)
+    assert await later.last_seq("/topic/a") == 3
+    assert (await later.position("/topic/a")).seq == 3
+    assert (await later.append("/topic/a", b"new", {})).seq == 4
+
+
+class FakeClock:
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
 
 
 @pytest.mark.gen_test(timeout=60)
@@ -362,12 +425,12 @@ async def test_a_frozen_server_makes_every_method_unavailable_until_it_thaws(
 
     recovered = await once_available(lambda: store.append("/topic/a", b"2", {}))
     stored = await store.read_after("/topic/a", 0, 10)
-    # Unlike a stopped server, a frozen one may carry out on thawing a seq allocation
-    # whose reply the store gave up waiting for: that seq is lost (docs/storage.md).
-    # The store still works, keeps what it had, and never repeats a seq.
+    # Unlike a stopped server, a frozen one may carry out on thawing an insert whose
+    # reply the store gave up waiting for: that message is stored although its append
+    # failed (docs/storage.md). The numbering has no hole and no seq twice.
     assert stored[0].body == b"1"
     assert stored[-1] == recovered
-    assert [m.seq for m in stored] == sorted({m.seq for m in stored})
+    assert [m.seq for m in stored] == list(range(1, len(stored) + 1))
 
 
 @pytest.mark.gen_test(timeout=120)

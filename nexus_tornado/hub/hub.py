@@ -253,6 +253,10 @@ class Hub:
                 {"destination": destination},
             )
         kept = relayed_headers(headers) if headers else {}
+        if self.store.ordered_appends:  # numbered in call order: no lane needed
+            message = await self.store.append(destination, body, kept)
+            self._published(message)
+            return message
         lane = self._lanes.get(destination)
         if lane is None:
             lane = self._lanes[destination] = _Lane()
@@ -264,12 +268,15 @@ class Hub:
             lane.users -= 1
             if not lane.users:
                 del self._lanes[destination]
+        self._published(message)
+        return message
+
+    def _published(self, message: StoredMessage) -> None:
         self.broadcast(message)
         stats = self.stats
         stats.published += 1
         counts = stats.by_destination
-        counts[destination] = counts.get(destination, 0) + 1
-        return message
+        counts[message.destination] = counts.get(message.destination, 0) + 1
 
     def broadcast(self, message: StoredMessage) -> None:
         """Deliver an already persisted message to the destination's subscribers (in

@@ -70,6 +70,11 @@ class Store(abc.ABC):
     #: store whose appends number and store in one step.
     settle_seconds: float = 0.0
 
+    #: True if concurrent appends are numbered in the order they were called, so a
+    #: caller keeps a destination's order without waiting for one append before it
+    #: starts the next (and a store that batches its writes gets them all).
+    ordered_appends: bool = False
+
     async def open(self) -> None:
         """Prepare for use (connect, create indexes). Called once before anything else."""
 
