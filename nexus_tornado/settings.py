@@ -53,6 +53,10 @@ _MONGO_SCHEMES = ("mongodb", "mongodb+srv")
 _PATH_RE = re.compile(r"^/[A-Za-z0-9._~!$&'()*+,;=:@/-]*$")
 
 
+#: The drivers the MongoDB store can be created with (``mongo_driver``).
+MONGO_DRIVERS = ("pymongo", "motor")
+
+
 def _opt(default: Any, help: str) -> Any:
     """A settings field with its ``--help`` text (the single place it is written)."""
     return field(default=default, metadata={"help": help})
@@ -97,6 +101,9 @@ class Settings:
     mongo_uri: str = _opt("", "MongoDB URI; empty means the in-memory store.")
     mongo_database: str = _opt("", "Database to use; empty means the one the URI names, else 'nexus'.")
     mongo_timeout: float = _opt(5.0, "Longest a MongoDB operation may take before the client gets UNAVAILABLE, seconds.")
+    mongo_driver: str = _opt("pymongo", "Driver of the MongoDB store the server creates: pymongo (PyMongo's own async client) or motor.")
+    mongo_batch_count: int = _opt(1000, "Most messages the MongoDB store writes in one command (appends arriving while a write is in flight go together in the next).")
+    mongo_batch_bytes: int = _opt(4 * 1024 * 1024, "Most bytes of messages (bodies, headers, destinations, 200 bytes each besides) the MongoDB store writes in one command; a larger message goes alone.")
     mongo_change_stream: bool = _opt(True, "Follow the messages other server processes store, through a MongoDB change stream (needs a replica set on MongoDB; turn off only for a single process on a standalone server).")
     sequencer_hold: float = _opt(0.1, "How long a message waits for an earlier number to arrive before the store is read for it, seconds.")
     clock_skew: float = _opt(1.0, "How far the clocks of the processes sharing one MongoDB may disagree, seconds (tells a final gap in the numbering from a message still being written).")
@@ -197,6 +204,8 @@ class Settings:
             "max_transactions",
             "max_transaction_frames",
             "max_pending_acks",
+            "mongo_batch_count",
+            "mongo_batch_bytes",
         ):
             if getattr(self, name) <= 0:
                 raise ConfigError("%s: expected a positive number, not %r" % (name, getattr(self, name)))
@@ -204,6 +213,8 @@ class Settings:
             raise ConfigError("cluster_interval must be positive and below cluster_ttl")
         if not 0 <= self.cluster_send_slack <= 1:
             raise ConfigError("cluster_send_slack must be between 0 and 1, not %r" % (self.cluster_send_slack,))
+        if self.mongo_driver not in MONGO_DRIVERS:
+            raise ConfigError("mongo_driver: expected one of %s, not %r" % (", ".join(MONGO_DRIVERS), self.mongo_driver))
         if self.sequencer_hold < 0 or self.clock_skew < 0:
             raise ConfigError("sequencer_hold and clock_skew must be >= 0")
         for name in ("idle_timeout", "connect_timeout", "mongo_timeout", "handler_timeout", "token_ttl",

@@ -73,13 +73,16 @@ def store_from_settings(settings: Settings) -> Store:
     """The in-memory store, or the MongoDB store when ``mongo_uri`` is set."""
     if not settings.mongo_uri:
         return MemoryStore(retention_of(settings), max_bytes=settings.memory_store_bytes or None)
-    from ..hub.mongo import MongoStore  # only the Mongo store imports the driver
+    from ..hub.mongo import MongoStore, client_class_for  # only the Mongo store imports the driver
 
     return MongoStore.from_uri(
         settings.mongo_uri,
         settings.mongo_database or None,
+        client_class=client_class_for(settings.mongo_driver),
         retention=retention_of(settings),
         timeout=settings.mongo_timeout,
+        batch_count=settings.mongo_batch_count,
+        batch_bytes=settings.mongo_batch_bytes,
     )
 
 
