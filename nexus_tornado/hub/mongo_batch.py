@@ -57,6 +57,9 @@ HEADS = 65_536
 #: Messages whose ``(destination, seq)`` ``prune`` reads at a time before dropping them.
 PRUNE_CHUNK = 1000
 
+#: Seconds between two raises of the counters by the writer (while it writes).
+FLOOR_INTERVAL = 1.0
+
 #: Bytes counted per message besides its body, headers and destination.
 OVERHEAD = 200
 
@@ -136,6 +139,7 @@ class GroupCommit(BoundedCalls):
         self._stale: Set[str] = set()
         #: Destination -> newest seq stored since the counters were last raised.
         self._floors: Dict[str, int] = {}
+        self._floors_raised = 0.0
         #: Destination -> highest seq whose retention by count failed; see prune().
         self._untrimmed: Dict[str, int] = {}
 
@@ -167,6 +171,7 @@ class GroupCommit(BoundedCalls):
                         self._stale.add(item.destination)
                     continue
                 await self._trim(stored)
+                await self._raise_floors_now_and_then()
         finally:
             self._writer = None
 
@@ -235,16 +240,23 @@ class GroupCommit(BoundedCalls):
     async def _number(self, items: List[Pending], deadline: float) -> None:
         """Give every unnumbered append the next seq of its destination and encode its
         document; one MongoDB could never store fails here, taking no number."""
-        heads = self._heads
-        wanted: Dict[str, None] = {}
+        heads, stale = self._heads, self._stale
+        cold: Dict[str, None] = {}
+        passed: Dict[str, None] = {}
         for item in items:
-            if item.raw is None and (item.destination not in heads or item.destination in self._stale):
-                wanted[item.destination] = None
-        for destination in wanted:
+            if item.raw is None:
+                if item.destination in stale:
+                    passed[item.destination] = None
+                elif item.destination not in heads:
+                    cold[item.destination] = None
+        if cold:
+            for destination, (seq, epoch) in (await self._counters_of(list(cold), deadline)).items():
+                heads[destination] = [seq, epoch, 0]
+        for destination in passed:
             seq, epoch = await self._read_head(destination, deadline)
             head = heads.get(destination)
             heads[destination] = [seq, epoch, head[2] if head is not None else 0]
-            self._stale.discard(destination)
+            stale.discard(destination)
         for item in items:
             if item.raw is not None:
                 continue
@@ -360,6 +372,49 @@ class GroupCommit(BoundedCalls):
         )
         return int(newest[0]["seq"]) if newest else 0
 
+    async def _counters_of(self, destinations: List[str], deadline: float) -> Dict[str, Tuple[int, str]]:
+        """``(floor, epoch)`` of each destination, from its counter (created, with a new
+        epoch, where there is none): at most three commands for any number of them.
+
+        The floor may lag the messages (appends do not raise it at once); numbering
+        from it is optimistic: an insert at a number already taken is refused by the
+        unique index, and that destination's newest number is then read in full."""
+        found = await self._run(
+            "read counters",
+            lambda: self.counters.find({"_id": {"$in": destinations}}).to_list(length=len(destinations)),
+            deadline=deadline,
+        )
+        counters = {document["_id"]: document for document in found}
+        missing = [d for d in destinations if d not in counters]
+        if missing:
+            requests = [
+                UpdateOne({"_id": d}, {"$setOnInsert": {"seq": 0, "epoch": new_epoch()}}, upsert=True)
+                for d in missing
+            ]
+            try:
+                await self._run(
+                    "create counters",
+                    functools.partial(self.counters.bulk_write, requests, ordered=False),
+                    deadline=deadline,
+                    passthrough=(BulkWriteError,),
+                )
+            except BulkWriteError:
+                pass  # another process created some of them (an upsert race): read them
+            created = await self._run(
+                "read counters",
+                lambda: self.counters.find({"_id": {"$in": missing}}).to_list(length=len(missing)),
+                deadline=deadline,
+            )
+            counters.update((document["_id"], document) for document in created)
+        heads = {}
+        for destination in destinations:
+            counter = counters.get(destination)
+            if counter is not None and counter.get("epoch"):
+                heads[destination] = (int(counter.get("seq") or 0), str(counter["epoch"]))
+            else:  # written before epochs existed, or lost in a race: one by one
+                heads[destination] = await self._counter(destination, deadline)
+        return heads
+
     async def _read_head(self, destination: str, deadline: float) -> Tuple[int, str]:
         """The newest number of ``destination`` and its epoch, creating its counter
         (with a new epoch) if it has none."""
@@ -414,6 +469,19 @@ class GroupCommit(BoundedCalls):
             functools.partial(self.counters.bulk_write, requests, ordered=False),
             deadline=deadline,
         )
+
+    async def _raise_floors_now_and_then(self) -> None:
+        """At most every :data:`FLOOR_INTERVAL`, raise the counters to what this process
+        stored (so that numbering from them after a restart is seldom refused); a
+        failure is only logged, :meth:`prune` raises them before any delete."""
+        now = asyncio.get_running_loop().time()
+        if not self._floors or now - self._floors_raised < FLOOR_INTERVAL:
+            return
+        self._floors_raised = now
+        try:
+            await self._raise_own_floors(self._deadline())
+        except StoreUnavailable as exc:
+            log.warning("raising the counters deferred: %s", exc.log_detail)
 
     async def _raise_own_floors(self, deadline: float) -> None:
         """Raise the counters to what this process stored since it last did."""
