@@ -101,7 +101,7 @@ class Settings:
     mongo_uri: str = _opt("", "MongoDB URI; empty means the in-memory store.")
     mongo_database: str = _opt("", "Database to use; empty means the one the URI names, else 'nexus'.")
     mongo_timeout: float = _opt(5.0, "Longest a MongoDB operation may take before the client gets UNAVAILABLE, seconds.")
-    mongo_driver: str = _opt("pymongo", "Driver of the MongoDB store the server creates: pymongo (PyMongo's own async client) or motor.")
+    mongo_driver: str = _opt("motor", "Driver of the MongoDB store the server creates: motor (the cheaper per write, measured in docs/benchmarks.md) or pymongo (PyMongo's own async client).")
     mongo_batch_count: int = _opt(1000, "Most messages the MongoDB store writes in one command (appends arriving while a write is in flight go together in the next).")
     mongo_batch_bytes: int = _opt(4 * 1024 * 1024, "Most bytes of messages (bodies, headers, destinations, 200 bytes each besides) the MongoDB store writes in one command; a larger message goes alone.")
     mongo_change_stream: bool = _opt(True, "Follow the messages other server processes store, through a MongoDB change stream (needs a replica set on MongoDB; turn off only for a single process on a standalone server).")

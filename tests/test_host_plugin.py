@@ -141,3 +141,31 @@ def test_operator_endpoints_are_off_by_default_and_never_in_the_public_urls() ->
         for path in ("/healthz", "/readyz"):
             assert get_status(nexus.base_url + path) == 200, path
             assert get_status(nexus.admin_url + path) == 200, path
+
+
+@pytest.mark.parametrize("driver", ["motor", "pymongo"])
+@pytest.mark.gen_test(timeout=30)
+async def test_the_mongodb_store_uses_the_driver_and_batch_bounds_of_the_settings(driver: str) -> None:
+    from nexus_tornado.hub.mongo import MongoStore, client_class_for
+    from nexus_tornado.settings import Settings
+
+    settings = Settings(
+        jwt_secret="s" * 32,
+        mongo_uri="mongodb://127.0.0.1:1/chat",
+        mongo_driver=driver,
+        mongo_batch_count=7,
+        mongo_batch_bytes=12345,
+    )
+    store = plugin_module.store_from_settings(settings)
+    try:
+        assert isinstance(store, MongoStore)
+        assert isinstance(store.database.client, client_class_for(driver))
+        assert (store.batch_count, store.batch_bytes) == (7, 12345)
+    finally:
+        await store.close()
+
+
+def test_the_command_creates_its_mongodb_store_with_motor_by_default() -> None:
+    from nexus_tornado.settings import Settings
+
+    assert Settings(jwt_secret="s" * 32).mongo_driver == "motor"

@@ -239,3 +239,9 @@ def test_option_text_converts_to_every_field_type() -> None:
         text = ",".join(str(d) for d in default) if isinstance(default, tuple) else str(default or "")
         converted = convert_option(name, text, kind)
         assert converted == (default if default != "" else converted), name
+
+
+def test_mongo_driver_is_motor_or_pymongo() -> None:
+    assert Settings(jwt_secret=SECRET, mongo_driver="pymongo").mongo_driver == "pymongo"
+    with pytest.raises(ConfigError, match="mongo_driver"):
+        Settings(jwt_secret=SECRET, mongo_driver="mongoengine")

@@ -119,17 +119,17 @@ class MongoStore(GroupCommit, Store):
         """Create a client for ``uri`` and a store on one of its databases.
 
         ``database_name`` defaults to the database named in the URI, else ``nexus``.
-        ``client_class`` defaults to PyMongo's own ``pymongo.AsyncMongoClient`` (it
-        costs less CPU per write than motor, whose calls go through a thread pool);
-        pass motor's ``AsyncIOMotorClient`` to use motor. Server selection and
-        connecting give up after ``timeout``. :meth:`close` closes the client. A URI
-        option the driver does not know or cannot take is a ``ConfigError`` (the
-        driver would only warn and go on without it).
+        ``client_class`` defaults to motor's ``AsyncIOMotorClient`` (measured the
+        cheaper per write, see docs/benchmarks.md); pass ``pymongo.AsyncMongoClient``
+        to use PyMongo's own async API. Server selection and connecting give up after
+        ``timeout``. :meth:`close` closes the client. A URI option the driver does not
+        know or cannot take is a ``ConfigError`` (the driver would only warn and go on
+        without it).
         """
         check_options(collection_prefix, timeout)
         check_uri_options(uri)
         if client_class is None:
-            client_class = client_class_for("pymongo")
+            client_class = client_class_for("motor")
         millis = int(timeout * 1000)
         try:
             client: Any = client_class(

@@ -57,6 +57,10 @@ HEADS = 65_536
 #: Messages whose ``(destination, seq)`` ``prune`` reads at a time before dropping them.
 PRUNE_CHUNK = 1000
 
+#: Turns of the event loop the writer gives the callers of a batch just written to
+#: append again before it takes the next batch.
+REJOIN_TURNS = 3
+
 #: Seconds between two raises of the counters by the writer (while it writes).
 FLOOR_INTERVAL = 1.0
 
@@ -172,6 +176,11 @@ class GroupCommit(BoundedCalls):
                     continue
                 await self._trim(stored)
                 await self._raise_floors_now_and_then()
+                # The callers just answered often append again at once (a connection
+                # handles its next SEND once the last one is receipted): a few turns of
+                # the loop, no timer, let those join the next batch.
+                for _ in range(REJOIN_TURNS):
+                    await asyncio.sleep(0)
         finally:
             self._writer = None
 
