@@ -20,10 +20,13 @@ document keeps its ``_id``, so an attempt whose reply was lost is recognised by 
 ``_id`` and never stored twice). Messages of one destination keep their call order.
 
 The counter document (``<prefix>counters``) holds the destination's epoch and a floor
-for its numbering: the highest number known to be stored. Appends do not touch it
-(that would be a second command per batch); :meth:`prune` raises it before it deletes
-any message, so the floor survives retention. The newest number is the greater of the
-counter and the newest stored message.
+for its numbering. Appends do not write it (that would be a second command per
+batch): the writer raises the counters to what it stored at most once a second, and
+``prune`` raises them before it deletes any message, so the floor survives retention.
+The newest number is the greater of the counter and the newest stored message. A
+destination this process has not numbered yet starts from its counter (one ``find``
+for all such destinations of a batch); if that is behind, the insert is refused and
+the destination's newest message is read.
 """
 
 from __future__ import annotations
