@@ -235,6 +235,39 @@ async def test_appends_to_one_destination_never_overlap_and_lanes_are_freed() ->
     assert hub._lanes == {}
 
 
+class OrderedOverlappingStore(OverlapCheckingStore):
+    """Numbers appends in call order (as a store batching its writes does) and so says
+    it needs no lane; the number is taken before the append yields."""
+
+    ordered_appends = True
+
+    async def append(self, destination: str, body: bytes, headers: Mapping[str, str]) -> StoredMessage:
+        message = await MemoryStore.append(self, destination, body, headers)
+        self.in_flight += 1
+        self.most = max(self.most, self.in_flight)
+        try:
+            for _ in range(3):
+                await asyncio.sleep(0)
+            return message
+        finally:
+            self.in_flight -= 1
+
+
+@pytest.mark.gen_test
+async def test_a_store_numbering_in_call_order_gets_one_destinations_appends_together() -> None:
+    store = OrderedOverlappingStore()
+    hub = Hub(store)
+    inbox = Inbox()
+    await hub.subscribe("/d", inbox)
+
+    published = await asyncio.gather(*(hub.publish("/d", b"%d" % i) for i in range(10)))
+
+    assert store.most == 10  # no lane: all ten in flight at once
+    assert [m.seq for m in published] == list(range(1, 11))
+    assert inbox.seqs == list(range(1, 11))
+    assert hub._lanes == {}
+
+
 class VisibleBeforeBroadcastStore(MemoryStore):
     """Makes a message readable before its append returns, as a remote database does."""
 

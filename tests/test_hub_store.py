@@ -268,6 +268,22 @@ async def test_concurrent_appends_get_unique_gap_free_seqs(backend: Any) -> None
         assert sorted(stored) == sorted(results)  # each body under the seq it was given
 
 
+@pytest.mark.gen_test(timeout=60)
+async def test_concurrent_appends_keep_each_destinations_call_order(backend: Any) -> None:
+    """Appends started together (a MongoStore writes them in one batch, whatever their
+    destinations) are numbered per destination in the order they were called."""
+    store = await backend.store()
+    calls = [("/topic/d%d" % (i % 3), b"m%03d" % i) for i in range(60)]
+
+    results = await asyncio.gather(*[store.append(d, body, {}) for d, body in calls])
+
+    for destination in sorted({d for d, _ in calls}):
+        mine = [m for m in results if m.destination == destination]
+        assert seqs(mine) == list(range(1, len(mine) + 1))
+        assert [m.body for m in mine] == [body for d, body in calls if d == destination]
+        assert await store.read_after(destination, 0, 100) == mine
+
+
 @pytest.mark.gen_test(timeout=30)
 async def test_a_new_instance_continues_where_the_last_left_off(backend: Any) -> None:
     if not backend.shares_data:
