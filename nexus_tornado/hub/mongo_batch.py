@@ -177,8 +177,11 @@ class GroupCommit(BoundedCalls):
                     for item in batch:
                         self._stale.add(item.destination)
                     continue
-                await self._trim(stored)
-                await self._raise_floors_now_and_then()
+                try:
+                    await self._trim(stored)
+                    await self._raise_floors_now_and_then()
+                except Exception:  # a bug: the queue must still be served
+                    log.exception("upkeep after a write failed")
                 # The callers just answered often append again at once (a connection
                 # handles its next SEND once the last one is receipted): a few turns of
                 # the loop, no timer, let those join the next batch.
