@@ -153,6 +153,41 @@ async def test_an_insert_whose_reply_was_lost_is_not_stored_twice(target: MongoT
     assert await store.last_seq("/topic/a") == 1
 
 
+class FailingCounters:
+    """Wraps the counters collection; its bulk writes (the counters' raises) fail."""
+
+    def __init__(self, real: Any) -> None:
+        self.real = real
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real, name)
+
+    async def bulk_write(self, requests: List[Any], ordered: bool = True) -> Any:
+        raise AutoReconnect("injected failure")
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_a_message_found_stored_but_not_confirmed_is_not_acknowledged(
+    target: MongoTarget,
+) -> None:
+    """The reply of the insert is lost, and so is MongoDB before the confirming write:
+    the append fails (its message is stored all the same: the ambiguity of a failed
+    write), and the numbering goes on after it."""
+    store = await target.store(timeout=TIMEOUT)
+    await store.append("/topic/a", b"1", {})
+    real_counters = store.counters
+    store.messages = FaultyCollection(store.messages, failures=1, land=True)
+    store.counters = FailingCounters(real_counters)
+
+    with pytest.raises(StoreUnavailable) as raised:
+        await store.append("/topic/a", b"unconfirmed", {})
+
+    assert "could not confirm" in raised.value.log_detail
+    store.counters = real_counters
+    assert [m.body for m in await store.read_after("/topic/a", 0, 10)] == [b"1", b"unconfirmed"]
+    assert (await store.append("/topic/a", b"3", {})).seq == 3
+
+
 @pytest.mark.gen_test(timeout=60)
 async def test_an_append_whose_insert_failed_for_good_takes_no_number(target: MongoTarget) -> None:
     store = await target.store(timeout=TIMEOUT)

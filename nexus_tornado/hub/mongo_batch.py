@@ -217,6 +217,8 @@ class GroupCommit(BoundedCalls):
         pending = batch
         stored: List[Pending] = []
         attempt = 0
+        #: When telling which messages were stored and confirming them must be over.
+        after: Optional[float] = None
         try:
             while pending:
                 await self._number(pending, deadline)
@@ -247,9 +249,30 @@ class GroupCommit(BoundedCalls):
                 stored += pending
                 pending = []
         except StoreUnavailable as exc:
-            stored += await self._give_up(pending, exc.log_detail or "store unavailable")
+            after = self._deadline()
+            stored += await self._give_up(pending, exc.log_detail or "store unavailable", after)
+        if attempt and stored:
+            stored = await self._confirm(stored, after if after is not None else self._deadline())
         for item in stored:
             item.succeed(item.seq)
+        return stored
+
+    async def _confirm(self, stored: List[Pending], deadline: float) -> List[Pending]:
+        """After a write whose reply was lost or not acknowledged, some messages were
+        found stored rather than acknowledged. One write at the client's write concern
+        made after them (raising their counters) is acknowledged only once they too are
+        durable at it (a replica set applies writes in order): only then do they count.
+        If it fails they fail too, stored or not (the ambiguity of a failed write)."""
+        newest: Dict[str, int] = {}
+        for item in stored:
+            newest[item.destination] = max(item.seq, newest.get(item.destination, 0))
+        try:
+            await self._raise_floors(newest, deadline)
+        except StoreUnavailable as exc:
+            for item in stored:
+                item.fail("could not confirm the write: %s" % exc.log_detail)
+                self._stale.add(item.destination)
+            return []
         return stored
 
     async def _number(self, items: List[Pending], deadline: float) -> None:
@@ -349,9 +372,10 @@ class GroupCommit(BoundedCalls):
             if item.destination == destination:
                 item.unnumber()
 
-    async def _give_up(self, pending: List[Pending], detail: str) -> List[Pending]:
-        """Out of time: those of ``pending`` stored after all succeed, the rest fail.
-        Their destinations' newest numbers are read again before the next append."""
+    async def _give_up(self, pending: List[Pending], detail: str, deadline: float) -> List[Pending]:
+        """Out of time: those of ``pending`` stored after all are returned (to be
+        confirmed), the rest fail. Their destinations' newest numbers are read again
+        before the next append."""
         numbered = [item for item in pending if item.raw is not None and not item.future.done()]
         landed: Dict[str, int] = {}
         if numbered:
@@ -360,6 +384,7 @@ class GroupCommit(BoundedCalls):
                 found = await self._run(
                     "check messages",
                     lambda: self.messages.find({"_id": {"$in": ids}}, {"seq": 1}).to_list(length=len(ids)),
+                    deadline=deadline,
                 )
                 landed = {document["_id"]: int(document["seq"]) for document in found}
             except StoreUnavailable as exc:
