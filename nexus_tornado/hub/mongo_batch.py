@@ -174,7 +174,6 @@ class GroupCommit(BoundedCalls):
                     log.exception("writing %d messages failed", len(batch))
                     for item in batch:
                         item.fail("writing failed: %s: %s" % (type(exc).__name__, exc))
-                    for item in batch:
                         self._stale.add(item.destination)
                     continue
                 try:
