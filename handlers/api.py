@@ -26,6 +26,7 @@ from nexus_tornado.policy.auth import bearer_token
 from nexus_tornado.policy.principal import Principal
 from nexus_tornado.policy.tokens import SigningUnavailable, TokenIssuer
 from nexus_tornado.host.token_handler import TokenHandlerMixin
+from nexus_tornado.transport.body_limit import BodyLimitMixin
 from nexus_tornado.policy.validation import iso_timestamp
 
 from . import tokens
@@ -38,8 +39,9 @@ MAX_TITLE = 100
 MAX_MESSAGE = 2000
 
 
-class JsonHandler(tornado.web.RequestHandler):
-    """JSON in, JSON out; errors as ``{"error": text}``; never cached."""
+class JsonHandler(BodyLimitMixin, tornado.web.RequestHandler):
+    """JSON in, JSON out; errors as ``{"error": text}``; never cached; a body over
+    ``max_request_body`` is refused (413) before it is read."""
 
     def initialize(self, plugin: Any) -> None:
         self.plugin = plugin
@@ -48,9 +50,17 @@ class JsonHandler(tornado.web.RequestHandler):
         self.set_header("Content-Type", "application/json; charset=utf-8")
         self.set_header("Cache-Control", "no-store")
 
+    def request_body_limit(self) -> int:
+        limit: int = self.plugin.settings.max_request_body
+        return limit
+
+    def refuse_body(self, limit: int) -> None:
+        self.set_status(413)
+        self.finish({"error": "body over %d bytes" % limit})
+
     def json_body(self) -> Dict[str, Any]:
         try:
-            data = json.loads(self.request.body or b"{}")
+            data = json.loads(self.body or b"{}")
         except ValueError:
             raise tornado.web.HTTPError(400, reason="body is not JSON") from None
         if not isinstance(data, dict):

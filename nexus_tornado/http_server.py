@@ -8,6 +8,10 @@ Two things a plain ``HTTPServer(app)`` lacks against slow or numerous clients:
   ``Settings.http_header_timeout`` (headers, and the keep-alive idle time between
   requests) and ``Settings.http_body_timeout``; the send endpoints apply the body
   timeout themselves too, so it holds under a host app's own server.
+- **Body size.** Tornado buffers a request's body whole before the handler runs, up
+  to ``max_body_size`` (100 MB by default). nexus-tornado's handlers stream theirs and
+  refuse one over their own limit (:mod:`nexus_tornado.transport.body_limit`);
+  :func:`server_options` caps every other path (a 404 too) at ``max_request_body``.
 - **Descriptor exhaustion.** When ``accept()`` fails with ``EMFILE`` (or ``ENFILE``,
   ``ENOBUFS``, ``ENOMEM``), Tornado's accept handler raises out of the IOLoop callback;
   the listening socket stays readable, so the loop spins a core and logs a traceback
@@ -53,10 +57,14 @@ REFUSAL = (
 
 
 def server_options(settings: Settings) -> Dict[str, Any]:
-    """``HTTPServer`` keyword arguments for the settings' header and body timeouts."""
+    """``HTTPServer`` keyword arguments for the settings' header and body timeouts, and
+    a body limit of ``max_request_body`` for handlers that set none of their own
+    (nexus-tornado's own handlers each refuse a body over theirs, 413, before reading
+    it; Tornado's default would buffer 100 MB for any path, an unknown one too)."""
     return {
         "idle_connection_timeout": settings.http_header_timeout,
         "body_timeout": settings.http_body_timeout,
+        "max_body_size": settings.max_request_body,
     }
 
 

@@ -96,6 +96,7 @@ class Settings:
     max_transaction_bytes: int = _opt(1024 * 1024, "Bytes of frames one user may hold in uncommitted transactions, over all of their connections.")
     http_header_timeout: float = _opt(10.0, "Longest an HTTP request's headers may take to arrive (also the keep-alive idle time), seconds.")
     http_body_timeout: float = _opt(30.0, "Longest an HTTP request's body (an xhr_send, a jsonp_send) may take to arrive, seconds.")
+    max_request_body: int = _opt(8 * 1024, "Largest request body of every endpoint that takes none or a small one (the SockJS greeting, info, iframe and receiving requests, the raw WebSocket handshake, the operations endpoints, the token endpoints, the command's other paths), bytes; a larger one is refused with 413 before it is read. The HTTP publishing API allows max_frame_size, the SockJS send requests four times (max_frame_size + 16 KiB).")
     presence_grace_seconds: float = _opt(5.0, "How long after a user's last connection closes OFFLINE is published (back within it: nothing is), seconds (0: at once).")
     recent_cache_bytes: int = _opt(32 * 1024 * 1024, "Bytes of encoded MESSAGE frames the hub keeps for broadcasts and replays (newest first).")
     mongo_uri: str = _opt("", "MongoDB URI; empty means the in-memory store.")
@@ -195,6 +196,7 @@ class Settings:
             "max_connections_per_user",
             "max_pending_output",
             "listener_backlog",
+            "max_request_body",
             "max_transaction_bytes",
             "recent_cache_bytes",
             "max_header_bytes",

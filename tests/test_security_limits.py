@@ -551,3 +551,104 @@ def test_sockjs_transports_keep_the_frame_limit(nexus: NexusServer, client_class
         assert (frame.headers["receipt-id"], body["error"]) == ("big", "TOO_LARGE")
     finally:
         client.close()
+
+
+# -- HTTP request bodies ------------------------------------------------------------------
+
+#: A body no endpoint takes: announced, never sent.
+HUGE = 100_000_000
+
+
+def _claims(handler: Any, user: Any) -> Dict[str, Any]:
+    return {"sub": "alice"}
+
+
+def _send_raw(port: int, request: bytes, then: bytes = b"") -> bytes:
+    """Send ``request`` (and ``then``, ignoring a reset); the response until the close."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(request)
+        try:
+            if then:
+                sock.sendall(then)
+        except OSError:
+            pass
+        data = b""
+        try:
+            while True:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+        except ConnectionResetError:
+            pass
+    return data
+
+
+@pytest.fixture(scope="module")
+def mounted() -> Iterator[NexusServer]:
+    """The plugin mounted in a host app as the docs say (Tornado's own HTTPServer, whose
+    body limit is 100 MB), with every endpoint it offers, the token endpoint too."""
+    ops = {"metrics_path": "/metrics", "health_path": "/healthz", "readiness_path": "/readyz",
+           "status_path": "/status"}
+    with running_nexus(extra_urls=lambda plugin: [plugin.token_url("/nexus/token", _claims)], **ops) as server:
+        yield server
+
+
+BODY_LIMITS = [
+    ("POST", "/stomp/api/publish", 64 * 1024),
+    ("POST", "/stomp/api/notify", 64 * 1024),
+    ("POST", "/healthz", 8192),
+    ("GET", "/readyz", 8192),
+    ("POST", "/metrics", 8192),
+    ("POST", "/status", 8192),
+    ("POST", "/status/data.json", 8192),
+    ("POST", "/nexus/token", 8192),
+    ("POST", "/stomp/info", 8192),
+    ("GET", "/stomp", 8192),
+    ("GET", "/stomp/iframe.html", 8192),
+    ("POST", "/stomp/000/abc/xhr_streaming", 8192),
+    ("POST", "/stomp/000/abc/xhr", 8192),
+    ("GET", "/stomp/websocket", 8192),
+    ("POST", "/stomp/000/abc/xhr_send", 4 * message_limit(64 * 1024)),
+]
+
+
+@pytest.mark.parametrize("method,path,limit", BODY_LIMITS)
+def test_every_endpoint_refuses_an_announced_body_over_its_limit_before_reading_it(
+    mounted: NexusServer, method: str, path: str, limit: int
+) -> None:
+    # Nothing of the body is sent: the answer comes from Content-Length alone, at once
+    # (not after the body timeout), and the connection is closed.
+    upgrade = ("Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+               "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n") if path.endswith("/websocket") else ""
+    for length in (HUGE, limit + 1):  # just over its own limit too
+        head = "%s %s HTTP/1.1\r\nHost: x\r\n%sContent-Length: %d\r\n\r\n" % (method, path, upgrade, length)
+        data = _send_raw(mounted.handle.port, head.encode())
+        assert data.startswith(b"HTTP/1.1 413 "), data[:200]
+
+
+def test_the_publish_api_refuses_a_body_over_its_limit_as_json_before_the_token(mounted: NexusServer) -> None:
+    head = b"POST /stomp/api/publish HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % HUGE
+    data = _send_raw(mounted.handle.port, head)
+    body = json.loads(data.partition(b"\r\n\r\n")[2])
+    assert body == {"error": "TOO_LARGE", "message": "body exceeds 65536 bytes", "details": {"limit": 65536}}
+
+
+@pytest.mark.parametrize("path", ["/stomp/api/publish", "/healthz", "/nexus/token", "/stomp/info"])
+def test_a_chunked_body_is_refused_as_soon_as_it_passes_the_limit(mounted: NexusServer, path: str) -> None:
+    head = b"POST %s HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" % path.encode()
+    piece = b"%x\r\n%s\r\n" % (32 * 1024, b"x" * 32 * 1024)
+    # Three pieces pass every limit; the end of the body never comes.
+    data = _send_raw(mounted.handle.port, head + piece * 3)
+    assert data.startswith(b"HTTP/1.1 413 "), data[:200]
+
+
+def test_a_body_within_the_limit_still_works(mounted: NexusServer) -> None:
+    token = mounted.token("backend", roles=["service"])
+    body = json.dumps({"destination": "/topic/chat/general", "message": {
+        "type": "CHAT_MESSAGE", "timestamp": "2026-11-25T10:00:00Z", "senderId": "backend",
+        "payload": {"chatId": "general", "content": "hi", "contentType": "TEXT"}}}).encode()
+    head = ("POST /stomp/api/publish HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Bearer %s\r\n"
+            "Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % (token, len(body))).encode()
+    data = _send_raw(mounted.handle.port, head + body)
+    assert data.startswith(b"HTTP/1.1 200 "), data[:300]

@@ -12,7 +12,6 @@ from nexus_tornado.settings import TRANSPORT_NAMES
 
 from nexus_tornado.transport import registry
 from nexus_tornado.transport.base import HandlerMixin
-from nexus_tornado.transport.sockjs_compat import static as sockjs_static
 
 
 def test_the_session_transports_are_sockjs_tornados_names() -> None:
@@ -30,13 +29,12 @@ def test_each_send_endpoint_serves_existing_transports() -> None:
     assert served == set(registry.TRANSPORTS) - {"websocket"}
 
 
-def test_every_handler_is_ours_but_the_greeting() -> None:
+def test_every_handler_is_ours() -> None:
     handlers = list(registry.TRANSPORTS.values())
     handlers += [h for _, h, _ in registry.SEND_HANDLERS] + [h for _, h in registry.STATIC_HANDLERS]
     for handler in handlers:
         assert issubclass(handler, RequestHandler)
-        if handler is not sockjs_static.GreetingsHandler:
-            assert handler.__module__.startswith("nexus_tornado.transport."), handler
+        assert handler.__module__.startswith("nexus_tornado.transport."), handler
 
 
 def test_the_raw_websocket_lives_at_prefix_websocket() -> None:

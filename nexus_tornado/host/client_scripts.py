@@ -16,6 +16,8 @@ from typing import Optional, Tuple
 
 import tornado.web
 
+from ..transport.body_limit import BodyLimitMixin
+
 __all__ = ["CLIENT_SCRIPTS", "ClientScriptHandler", "static_directory"]
 
 #: The scripts a page loads, in the order it must load them (each file is ES5).
@@ -43,7 +45,7 @@ def static_directory() -> str:
     raise RuntimeError("the client scripts (static/nexus-client.js) are missing from this installation")
 
 
-class ClientScriptHandler(tornado.web.StaticFileHandler):
+class ClientScriptHandler(BodyLimitMixin, tornado.web.StaticFileHandler):
     """Serves :data:`CLIENT_SCRIPTS` from ``path`` (:func:`static_directory`); 404 for any other name."""
 
     def validate_absolute_path(self, root: str, absolute_path: str) -> Optional[str]:

@@ -46,6 +46,7 @@ from ..policy.guard import Guard, SenderCheck
 from ..policy.tokens import TokenIssuer
 from ..settings import Settings
 from ..transport.base import message_limit
+from ..transport.body_limit import with_body_limit
 from ..transport.registry import TRANSPORTS as SOCKJS_TRANSPORTS
 from ..transport.router import NexusRouter
 from .client_scripts import ClientScriptHandler, static_directory
@@ -169,6 +170,9 @@ class NexusPlugin:
                 # Frames a little over the limit reach the STOMP layer (TOO_LARGE);
                 # messages beyond this are refused unread by the transport (1009).
                 "max_message_size": message_limit(settings.max_frame_size),
+                # Every other SockJS endpoint takes no body: one beyond this is refused
+                # unread (413).
+                "max_request_body": settings.max_request_body,
                 # A send body trickled in is dropped at this deadline, whatever the
                 # host app's HTTPServer says (its default has none).
                 "send_body_timeout": settings.http_body_timeout,
@@ -211,7 +215,7 @@ class NexusPlugin:
         if settings.status_path:
             urls.append((settings.status_path, StatusPageHandler, {"data_path": settings.status_path + "/data.json"}))
             urls.append((settings.status_path + "/data.json", StatusDataHandler, {"activity": self.activity}))
-        return urls + self.probe_urls(public=False)
+        return self._limited(urls) + self.probe_urls(public=False)
 
     def probe_urls(self, public: bool) -> List[Any]:
         """Liveness and readiness at their path settings, when set. ``public``: the
@@ -222,7 +226,13 @@ class NexusPlugin:
             urls.append((settings.health_path, LivenessHandler))
         if settings.readiness_path:
             urls.append((settings.readiness_path, ReadinessHandler, {"readiness": self.readiness, "public": public}))
-        return urls
+        return self._limited(urls)
+
+    def _limited(self, urls: List[Any]) -> List[Any]:
+        """``urls`` (of handlers taking no body) refusing one over ``max_request_body``
+        unread (413)."""
+        limit = self.settings.max_request_body
+        return [(path, with_body_limit(handler, limit), *rest) for path, handler, *rest in urls]
 
     async def start(self) -> None:
         """Open the store (create indexes) and start the housekeeping timers."""
@@ -353,21 +363,24 @@ class NexusPlugin:
     ) -> Any:
         """A URL spec for the host app: ``POST path`` answers a token for the host's
         logged-in user (``current_user`` of ``base``), with the claims ``claims(handler,
-        user)`` returns, valid ``ttl`` seconds (default ``token_ttl``)."""
+        user)`` returns, valid ``ttl`` seconds (default ``token_ttl``). A request body
+        over ``max_request_body`` is refused (413) before it is read."""
         options = {
             "issuer": self.token_issuer,
             "claims": claims,
             "ttl": self.settings.token_ttl if ttl is None else ttl,
             "service_role": self.settings.service_role,
         }
-        return tornado.web.url(path, token_handler_class(base), options)
+        handler = with_body_limit(token_handler_class(base), self.settings.max_request_body)
+        return tornado.web.url(path, handler, options)
 
     def client_url(self, path: str = r"/nexus/js/(.*)") -> Any:
         """A URL spec for the host app serving the browser client's scripts from the
         installed package: ``path`` (a pattern with one group) + ``nexus-client.js``,
         ``vendor/sockjs.min.js``, ... (:data:`~nexus_tornado.host.client_scripts.CLIENT_SCRIPTS`,
         in load order); any other name is a 404. See docs/handlers.md ("The page")."""
-        return tornado.web.url(path, ClientScriptHandler, {"path": static_directory()})
+        handler = with_body_limit(ClientScriptHandler, self.settings.max_request_body)
+        return tornado.web.url(path, handler, {"path": static_directory()})
 
     def service_token(self, name: str, ttl: float = 30 * 86400.0) -> str:
         """A token for backend service ``name`` to call the HTTP publishing API with."""

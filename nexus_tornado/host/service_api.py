@@ -30,6 +30,7 @@ from ..policy.destinations import is_valid_id, notifications_for
 from ..policy.principal import Principal
 from ..pipeline import encode
 from ..glue.services import Services
+from ..transport.body_limit import BodyLimitMixin
 
 __all__ = ["ServiceApiHandler", "service_api_urls"]
 
@@ -56,8 +57,13 @@ class _Refused(Exception):
         self.details = details or {}
 
 
-class ServiceApiHandler(tornado.web.RequestHandler):
-    """One endpoint: ``action`` is ``"publish"`` or ``"notify"``."""
+class ServiceApiHandler(BodyLimitMixin, tornado.web.RequestHandler):
+    """One endpoint: ``action`` is ``"publish"`` or ``"notify"``.
+
+    A body over ``max_frame_size`` is refused (413 ``TOO_LARGE``) before it is read,
+    from its ``Content-Length`` or as soon as a chunked body passes the limit, and
+    before the token is looked at.
+    """
 
     def initialize(self, services: Services, action: str) -> None:
         self.services = services
@@ -69,6 +75,13 @@ class ServiceApiHandler(tornado.web.RequestHandler):
 
     def check_xsrf_cookie(self) -> None:
         """Authenticated by a bearer token, never by cookies: no cross-site risk."""
+
+    def request_body_limit(self) -> int:
+        return self.services.settings.max_frame_size
+
+    def refuse_body(self, limit: int) -> None:
+        self._answer(413, {"error": RejectionCode.TOO_LARGE.value, "message": "body exceeds %d bytes" % limit,
+                           "details": {"limit": limit}})
 
     async def post(self) -> None:
         try:
@@ -95,11 +108,8 @@ class ServiceApiHandler(tornado.web.RequestHandler):
         return principal
 
     def _read(self) -> "tuple[str, Dict[str, Any]]":
-        limit = self.services.settings.max_frame_size
-        if len(self.request.body) > limit:
-            raise _Refused(RejectionCode.TOO_LARGE, "body exceeds %d bytes" % limit, {"limit": limit})
         try:
-            data = json.loads(self.request.body or b"")
+            data = json.loads(self.body or b"")
         except ValueError:
             raise _Refused(RejectionCode.INVALID_MESSAGE, "body is not JSON", {"errors": {"body": ["must be a JSON document"]}}) from None
         if not isinstance(data, dict):

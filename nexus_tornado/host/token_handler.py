@@ -32,6 +32,7 @@ import tornado.web
 
 from ..errors import tracking_id
 from ..policy.tokens import TokenIssuer
+from ..transport.body_limit import BodyLimitMixin
 
 __all__ = ["ClaimsCallback", "TokenHandlerMixin", "token_handler_class"]
 
@@ -42,14 +43,21 @@ log = logging.getLogger("nexus_tornado.host.token_handler")
 ClaimsCallback = Callable[[Any, Any], Union[Optional[Mapping[str, Any]], Awaitable[Optional[Mapping[str, Any]]]]]
 
 
-class TokenHandlerMixin:
+class TokenHandlerMixin(BodyLimitMixin):
     """``POST``: a nexus token for ``self.current_user``. Mix it in before the host's
-    own base handler (which supplies ``get_current_user``)."""
+    own base handler (which supplies ``get_current_user``).
+
+    The request body is refused over ``body_limit`` bytes (413, before it is read;
+    ``plugin.token_url`` sets ``max_request_body``). Below it, it is read before
+    ``post`` asks for ``current_user``, so ``request.body`` and form arguments (an
+    ``_xsrf`` field too) are there as usual.
+    """
 
     nexus_issuer: Optional[TokenIssuer]
     nexus_claims: ClaimsCallback
     nexus_ttl: float
     nexus_service_role: str
+    _nexus_xsrf_deferred = False
 
     def initialize(self, issuer: Optional[TokenIssuer], claims: ClaimsCallback, ttl: float, service_role: str, **kwargs: Any) -> None:
         self.nexus_issuer = issuer
@@ -66,6 +74,11 @@ class TokenHandlerMixin:
         handler.set_header("Content-Type", "application/json; charset=utf-8")
         handler.set_header("Cache-Control", "no-store")
 
+    def check_xsrf_cookie(self) -> None:
+        """Tornado asks before the (streamed) body is read, where an ``_xsrf`` form
+        field may be: the check is made in ``post``, once the body is in."""
+        self._nexus_xsrf_deferred = True
+
     def nexus_token_issuer(self) -> TokenIssuer:
         """The issuer to sign with (override to choose per request)."""
         if self.nexus_issuer is None:
@@ -78,6 +91,10 @@ class TokenHandlerMixin:
 
     async def post(self) -> None:
         handler: Any = self
+        self.read_body()
+        if self._nexus_xsrf_deferred:
+            parent: Any = super()
+            parent.check_xsrf_cookie()
         user = handler.current_user
         if not user:
             self._nexus_answer(401, {"error": "UNAUTHORIZED", "message": "not logged in"})

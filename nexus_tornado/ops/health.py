@@ -23,6 +23,7 @@ import tornado.web
 
 from ..hub.store import Store
 from ..glue.services import Services
+from ..transport.body_limit import BodyLimitMixin
 
 log = logging.getLogger("nexus_tornado.ops.health")
 
@@ -103,7 +104,7 @@ def _detail(error: BaseException) -> str:
     return detail if len(detail) <= 200 else detail[:197] + "..."
 
 
-class LivenessHandler(tornado.web.RequestHandler):
+class LivenessHandler(BodyLimitMixin, tornado.web.RequestHandler):
     """``GET``: 200 while the IOLoop answers."""
 
     def get(self) -> None:
@@ -111,7 +112,7 @@ class LivenessHandler(tornado.web.RequestHandler):
         self.write({"status": "ok"})
 
 
-class ReadinessHandler(tornado.web.RequestHandler):
+class ReadinessHandler(BodyLimitMixin, tornado.web.RequestHandler):
     """``GET``: 200 when ready, 503 when the store cannot take writes or shutting down."""
 
     def initialize(self, readiness: Readiness, public: bool = False) -> None:

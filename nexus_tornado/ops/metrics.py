@@ -31,6 +31,7 @@ from prometheus_client.registry import Collector
 from .. import __version__
 from ..errors import RejectionCode
 from ..hub.store import Store
+from ..transport.body_limit import BodyLimitMixin
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..hub.hub import Hub
@@ -275,7 +276,7 @@ class LoopLagMonitor:
         self._handle = loop.call_at(self._due, self._fire)
 
 
-class MetricsHandler(tornado.web.RequestHandler):
+class MetricsHandler(BodyLimitMixin, tornado.web.RequestHandler):
     """``GET``: the plugin's metrics in Prometheus' text format."""
 
     def initialize(self, metrics: Metrics) -> None:

@@ -24,6 +24,7 @@ from tornado.ioloop import PeriodicCallback
 from .. import __version__
 from ..hub.hub import Hub
 from ..glue.services import Services
+from ..transport.body_limit import BodyLimitMixin
 
 #: Seconds between two samples.
 SAMPLE_SECONDS = 2.0
@@ -105,7 +106,7 @@ def _top(counts: Dict[str, int], limit: int) -> List[Any]:
     return [[d, n] for d, n in sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:limit]]
 
 
-class StatusDataHandler(tornado.web.RequestHandler):
+class StatusDataHandler(BodyLimitMixin, tornado.web.RequestHandler):
     """``GET``: :meth:`Activity.snapshot` as JSON."""
 
     def initialize(self, activity: Activity) -> None:
@@ -116,7 +117,7 @@ class StatusDataHandler(tornado.web.RequestHandler):
         self.write(self.activity.snapshot())
 
 
-class StatusPageHandler(tornado.web.RequestHandler):
+class StatusPageHandler(BodyLimitMixin, tornado.web.RequestHandler):
     """``GET``: the page, which polls ``data_path``."""
 
     def initialize(self, data_path: str) -> None:

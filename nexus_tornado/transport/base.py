@@ -10,7 +10,7 @@ forked; this module holds the pieces they have in common:
   second frame into a polling response that already carries one, that send queued
   messages before the close frame, and whose close frame is valid JSON.
 - ``HandlerMixin``: the HTTP-side helpers (cache headers, CORS, origin check, keeping a
-  response open without the removed ``@asynchronous``).
+  response open without the removed ``@asynchronous``, the request body limit).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 from tornado.web import RequestHandler
 
 from ..errors import ConfigError
+from .body_limit import DEFAULT_BODY_LIMIT, BodyLimitMixin
 from .close_codes import CloseCode, is_sendable
 from .sockjs_compat import proto as sockjs_proto
 from .sockjs_compat import session as sockjs_session
@@ -74,6 +75,8 @@ NEXUS_DEFAULTS: Dict[str, Any] = {
     "max_message_size": DEFAULT_MAX_MESSAGE_SIZE,
     # Largest xhr_send / jsonp_send request body; None = SEND_BODY_FACTOR x the above.
     "max_send_body_size": None,
+    # Largest request body of every other endpoint (none of which reads one), bytes.
+    "max_request_body": DEFAULT_BODY_LIMIT,
     "sockjs_url": DEFAULT_SOCKJS_URL,
     # WebSocket subprotocols the raw endpoint accepts, most preferred first.
     "websocket_subprotocols": ["v12.stomp", "v11.stomp", "v10.stomp"],
@@ -217,6 +220,11 @@ class TransportSettings:
             raise ConfigError("max_send_body_size must be a positive integer")
         self.max_send_body_size: int = body
 
+        small = settings.get("max_request_body", DEFAULT_BODY_LIMIT)
+        if isinstance(small, bool) or not isinstance(small, int) or small < 0:
+            raise ConfigError("max_request_body must be a non-negative integer")
+        self.max_request_body: int = small
+
         url = settings.get("sockjs_url", DEFAULT_SOCKJS_URL)
         if not isinstance(url, str) or not url:
             raise ConfigError("sockjs_url must be a URL of sockjs-client's sockjs.min.js")
@@ -328,11 +336,19 @@ class NexusRawSession(sockjs_session.BaseSession):
             self.conn.on_message(msg)
 
 
-class HandlerMixin(MixinBase):
-    """HTTP-side behaviour shared by our SockJS handlers (mix in before sockjs's)."""
+class HandlerMixin(BodyLimitMixin, MixinBase):
+    """HTTP-side behaviour shared by our SockJS handlers (mix in before sockjs's).
+
+    Request bodies are streamed and refused beyond ``max_request_body`` (413) before
+    they are read; the send endpoints allow ``max_send_body_size``.
+    """
 
     server: "NexusRouter"
     request: Any
+
+    #: Whether the connection statistics counted this request (sockjs-tornado's
+    #: ``prepare`` sets it; a body refused before that leaves it False).
+    logged = False
 
     #: False for handlers whose ``prepare`` must not refuse foreign origins (the iframe
     #: page is governed by ``frame-ancestors`` instead).
@@ -345,8 +361,13 @@ class HandlerMixin(MixinBase):
         """
         self._auto_finish = False
 
+    def request_body_limit(self) -> int:
+        return self.server.transport_settings.max_request_body
+
     def prepare(self) -> None:
-        super().prepare()  # connection statistics
+        super().prepare()  # body limit, connection statistics
+        if self._finished:
+            return
         if self.check_origin_header and not self.origin_allowed():
             origin = self.request.headers.get("Origin")
             log.info("refused %s %s from origin %r", self.request.method, self.request.path, origin)

@@ -9,8 +9,8 @@ Fixed against sockjs-tornado 1.0.7:
 - jsonp-polling accepts only a dotted-identifier callback and prefixes ``/**/``
   (SockJS protocol 0.3.3+) and ``X-Content-Type-Options: nosniff``.
 - The send endpoints refuse a body beyond ``max_send_body_size`` from its
-  Content-Length, before reading it (413), stream the body otherwise (Tornado drops a
-  chunked body that passes the limit), and refuse any one message beyond
+  Content-Length, before reading it (413), stream the body otherwise (413 as soon as a
+  chunked body passes the limit; see :mod:`.body_limit`), and refuse any one message beyond
   ``max_message_size``. The offending session is closed with 1009; others are untouched.
 """
 
@@ -19,7 +19,6 @@ from __future__ import annotations
 from typing import Any, List, Optional
 from urllib.parse import parse_qs
 
-from tornado.web import stream_request_body
 
 from .base import HandlerMixin, log
 from .close_codes import ERROR_CLOSE, TOO_BIG_CLOSE
@@ -110,41 +109,24 @@ class JSONPTransport(OneFramePollingMixin, sockjs_transports.JSONPTransport):
 class SendMixin(HandlerMixin):
     """Body limits and message decoding for ``xhr_send`` / ``jsonp_send``."""
 
-    _body: bytearray
-    _too_large: bool
+    def request_body_limit(self) -> int:
+        return self.server.transport_settings.max_send_body_size
 
     def prepare(self) -> None:
-        super().prepare()
-        self._body = bytearray()
-        self._too_large = False
+        super().prepare()  # the body limit (413 from Content-Length), the origin
         if self._finished:
             return
-        limit = self.server.transport_settings.max_send_body_size
-        # A chunked body past the limit makes Tornado drop the connection (400).
-        self.request.connection.set_max_body_size(limit)
         timeout = self.server.transport_settings.send_body_timeout
         set_timeout = getattr(self.request.connection, "set_body_timeout", None)
         if timeout is not None and set_timeout is not None:
             # A body trickled in (slowloris) must not hold the connection for ever.
             set_timeout(timeout)
-        length = self.request.headers.get("Content-Length", "")
-        if length.isdigit() and int(length) > limit:
-            # Refused from the header, before a byte of the body is read; Tornado then
-            # closes this connection rather than read the rest.
-            self.refuse_too_large("body of %s bytes" % length)
 
-    def data_received(self, chunk: bytes) -> None:
-        if self._too_large:
-            return
-        if len(self._body) + len(chunk) > self.server.transport_settings.max_send_body_size:
-            self._too_large = True
-            self._body = bytearray()
-            return
-        self._body.extend(chunk)
+    def refuse_body(self, limit: int) -> None:
+        self.refuse_too_large("a body over %d bytes" % limit)
 
     def refuse_too_large(self, what: str) -> None:
         """Answer 413 and close the session the body was for (1009)."""
-        self._too_large = True
         log.info("refused %s for session %s: %s over the limit", self.request.path,
                  self.path_kwargs.get("session_id"), what)
         self.preflight()
@@ -163,9 +145,6 @@ class SendMixin(HandlerMixin):
         self.preflight()
         self.handle_session_cookie()
         self.disable_cache()
-        if self._too_large:
-            self.refuse_too_large("body")
-            return None
         session = self._get_session(session_id)
         if session is None or session.is_closed:
             self.set_status(404)
@@ -214,7 +193,6 @@ class SendMixin(HandlerMixin):
         return True
 
 
-@stream_request_body
 class XhrSendHandler(SendMixin, sockjs_transports.XhrSendHandler):
     """``xhr_send``: a JSON array of messages in the body; 204 when taken."""
 
@@ -222,7 +200,7 @@ class XhrSendHandler(SendMixin, sockjs_transports.XhrSendHandler):
         session = self.open_session(session_id)
         if session is None:
             return
-        messages = self.decode(self._body.decode("utf-8", "replace"))
+        messages = self.decode(self.body.decode("utf-8", "replace"))
         if messages is None or not self.deliver(session, messages):
             return
         self.set_status(204)
@@ -241,7 +219,6 @@ class XhrSendHandler(SendMixin, sockjs_transports.XhrSendHandler):
         return super().flush(include_footers)
 
 
-@stream_request_body
 class JSONPSendHandler(SendMixin, sockjs_transports.JSONPSendHandler):
     """``jsonp_send``: a form field ``d`` (or a raw body) holding the JSON array."""
 
@@ -249,7 +226,7 @@ class JSONPSendHandler(SendMixin, sockjs_transports.JSONPSendHandler):
         session = self.open_session(session_id)
         if session is None:
             return
-        data = self._body.decode("utf-8", "replace")
+        data = self.body.decode("utf-8", "replace")
         ctype = self.request.headers.get("Content-Type", "").lower()
         if ctype.startswith("application/x-www-form-urlencoded"):
             values = parse_qs(data, keep_blank_values=True).get("d")

@@ -20,8 +20,7 @@ from typing import Dict, List, Tuple, Type
 from tornado.web import RequestHandler
 
 from .polling import JSONPSendHandler, JSONPTransport, XhrPollingTransport, XhrSendHandler
-from .sockjs_compat import static as sockjs_static
-from .static import IFrameHandler, InfoHandler
+from .static import GreetingsHandler, IFrameHandler, InfoHandler
 from .streaming import EventSourceTransport, HtmlFileTransport, XhrStreamingTransport
 from .websocket import RawWebSocketTransport, WebSocketTransport
 
@@ -49,11 +48,12 @@ STATIC_HANDLERS: List[Tuple[str, Type[RequestHandler]]] = [
     ("/info", InfoHandler),
     ("/iframe[0-9-.a-z_]*.html", IFrameHandler),
     ("/websocket", RawWebSocketTransport),
-    ("/?", sockjs_static.GreetingsHandler),
+    ("/?", GreetingsHandler),
 ]
 
 __all__ = [
     "EventSourceTransport",
+    "GreetingsHandler",
     "HtmlFileTransport",
     "IFrameHandler",
     "InfoHandler",

@@ -1,4 +1,4 @@
-"""The SockJS endpoint's fixed pages: ``/info`` and ``/iframe*.html``.
+"""The SockJS endpoint's fixed pages: ``/info``, ``/iframe*.html`` and the greeting.
 
 - The iframe page follows the current SockJS protocol template (sockjs-client 1.x
   loads the script, then ``SockJS.bootstrap_iframe()``), loads ``sockjs_url``
@@ -8,6 +8,8 @@
 - ``/info`` refuses foreign origins (403), answers CORS without the removed
   ``@asynchronous``, and its ``origins`` says which origins ``allowed_origins`` lets
   in (the protocol's ``host:port`` patterns; ``*:*`` only when any may).
+- Like every SockJS handler here, they refuse request bodies over
+  ``max_request_body`` (413) before reading them.
 """
 
 from __future__ import annotations
@@ -81,4 +83,10 @@ class InfoHandler(HandlerMixin, static.InfoHandler):
         self.write(json.dumps(info))
 
 
-__all__ = ["IFRAME_TEMPLATE", "IFrameHandler", "InfoHandler"]
+class GreetingsHandler(HandlerMixin, static.GreetingsHandler):
+    """``{prefix}/``: the SockJS greeting (with the request body limit of the rest)."""
+
+    check_origin_header = False  # a plain page, as sockjs-tornado serves it
+
+
+__all__ = ["GreetingsHandler", "IFRAME_TEMPLATE", "IFrameHandler", "InfoHandler"]

@@ -6,6 +6,8 @@ Fixed against sockjs-tornado 1.0.7:
 - The handshake's Origin is checked against ``allowed_origins`` (403 otherwise).
 - Inbound messages beyond ``max_message_size`` make Tornado close the connection with
   1009 before the message is buffered (instead of Tornado's 10 MiB default).
+- A handshake request with a body over ``max_request_body`` is refused (413) before
+  the body is read (:mod:`.body_limit`).
 - When the session closes, the WebSocket close frame carries the session's code and
   reason (the raw endpoint sent neither, so clients saw 1005 "no status").
 - The raw endpoint answers the STOMP subprotocols (``v12.stomp``, ``v11.stomp``,
@@ -25,6 +27,7 @@ from typing import TYPE_CHECKING, Any, List, Optional
 from tornado.web import RequestHandler
 
 from .base import NexusRawSession, log, websocket_close_args
+from .body_limit import BodyLimitMixin
 from .close_codes import BROKEN_FRAMING_CLOSE, CloseCode
 from .sockjs_compat import proto, sockjs_transports
 from .websocket_writer import BatchedWriterMixin
@@ -36,13 +39,17 @@ else:
     WebSocketBase = object
 
 
-class WebSocketMixin(BatchedWriterMixin, WebSocketBase):
+class WebSocketMixin(BodyLimitMixin, BatchedWriterMixin, WebSocketBase):
     """Origin check, message size limit, batched output and coded close for both
     endpoints."""
 
     server: Any
     request: Any
     session: Any
+
+    def request_body_limit(self) -> int:
+        # A handshake has no body: one beyond the small limit is refused unread (413).
+        return int(self.server.transport_settings.max_request_body)
 
     def check_origin(self, origin: str) -> bool:
         allowed = bool(self.server.origin_policy.allows(origin, self.request.host))

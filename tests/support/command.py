@@ -62,6 +62,12 @@ class CommandServer:
         self._log: Optional[IO[bytes]] = None
 
     @property
+    def pid(self) -> int:
+        """The process id of the running command."""
+        assert self._process is not None, "not started"
+        return self._process.pid
+
+    @property
     def url(self) -> str:
         assert self.port is not None, "not started"
         return "http://127.0.0.1:%d" % self.port
