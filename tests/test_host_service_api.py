@@ -137,6 +137,44 @@ def test_bad_input_gets_a_4xx_with_a_json_reason(
     assert "Traceback" not in text
 
 
+def _nested(depth: int) -> bytes:
+    return b'{"destination": "/topic/chat/c1", "message": ' + b'{"a": ' * depth + b"1" + b"}" * depth + b"}"
+
+
+@pytest.mark.parametrize("raw, field", [
+    (_nested(3000), "body"),  # beyond what the JSON parser recurses into
+    (_nested(900), "type"),  # parsed; refused for what it lacks, whatever it nests
+    (b'{"destination": "/topic/chat/c1", "message": {"type": "CHAT_MESSAGE", "senderId": "\\ud800"}}', "message"),
+    (b'{"destination": "/topic/chat/c1", "message": {"\\udfff": 1}}', "message"),
+])
+def test_deep_nesting_and_lone_surrogates_are_invalid_messages_not_failures(
+    nexus: NexusServer, raw: bytes, field: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    status, answer, text = call(nexus, "/stomp/api/publish", token=service_token(nexus), raw=raw)
+    assert (status, answer["error"]) == (400, "INVALID_MESSAGE"), answer
+    assert field in answer["details"]["errors"], answer
+    assert "Traceback" not in text
+    assert not [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")]
+    assert nexus.run(lambda: nexus.plugin.store.read_after("/topic/chat/c1", 0, 10)) == []
+
+
+def test_a_refusal_names_at_most_20_unknown_fields(nexus: NexusServer) -> None:
+    body = {"destination": "/topic/announcements", "message": NOTE}
+    extra = ["f%d" % i for i in range(4600)]
+    body.update((name, 0) for name in extra)
+    status, answer, text = call(nexus, "/stomp/api/publish", body, service_token(nexus))
+    assert (status, answer["error"]) == (400, "INVALID_MESSAGE")
+    errors = answer["details"]["errors"]
+    named = [k for k, v in errors.items() if v == ["unknown field"]]
+    assert named == sorted(extra)[:20]
+    assert errors["body"] == ["4580 more unknown fields"]
+    assert len(errors) == 21 and len(text) < 2000
+    # The summary names one field, shortened.
+    body = {"destination": "/topic/announcements", "message": NOTE, "k" * 5000: 1}
+    status, answer, text = call(nexus, "/stomp/api/publish", body, service_token(nexus))
+    assert status == 400 and len(answer["message"]) < 200
+
+
 def test_a_failing_handler_is_a_500_with_a_tracking_id_and_other_methods_a_405(
     nexus: NexusServer, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -28,6 +28,7 @@ import tornado.web
 from ..errors import AuthError, Rejection, RejectionCode, StoreUnavailable, tracking_id
 from ..policy.destinations import is_valid_id, notifications_for
 from ..policy.principal import Principal
+from ..policy.validation import MAX_REPORTED_UNKNOWN
 from ..pipeline import encode
 from ..glue.services import Services
 from ..transport.body_limit import BodyLimitMixin
@@ -87,7 +88,7 @@ class ServiceApiHandler(BodyLimitMixin, tornado.web.RequestHandler):
         try:
             principal = self._authenticate()
             destination, message = self._read()
-            stored = await self._publish(principal, destination, message)
+            stored = await self._publish(principal, destination, _encoded(message))
         except _Refused as refused:
             self._answer(STATUS[refused.code], {"error": refused.code, "message": refused.message, "details": refused.details})
             return
@@ -110,7 +111,7 @@ class ServiceApiHandler(BodyLimitMixin, tornado.web.RequestHandler):
     def _read(self) -> "tuple[str, Dict[str, Any]]":
         try:
             data = json.loads(self.body or b"")
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested too deep to decode
             raise _Refused(RejectionCode.INVALID_MESSAGE, "body is not JSON", {"errors": {"body": ["must be a JSON document"]}}) from None
         if not isinstance(data, dict):
             raise _Refused(RejectionCode.INVALID_MESSAGE, "body must be a JSON object", {"errors": {"body": ["must be a JSON object"]}})
@@ -128,7 +129,11 @@ class ServiceApiHandler(BodyLimitMixin, tornado.web.RequestHandler):
             expected = ["destination", "message"]
         unknown: List[str] = sorted(set(data) - set(expected))
         if unknown:
-            raise _Refused(RejectionCode.INVALID_MESSAGE, "unknown field %s" % unknown[0], {"errors": {k: ["unknown field"] for k in unknown}})
+            # At most MAX_REPORTED_UNKNOWN by name, the rest counted (as a SEND's are).
+            errors = {k: ["unknown field"] for k in unknown[:MAX_REPORTED_UNKNOWN]}
+            if len(unknown) > MAX_REPORTED_UNKNOWN:
+                errors["body"] = ["%d more unknown fields" % (len(unknown) - MAX_REPORTED_UNKNOWN)]
+            raise _Refused(RejectionCode.INVALID_MESSAGE, "unknown field %s" % json.dumps(unknown[0][:64]), {"errors": errors})
         message = data.get("message")
         if not isinstance(message, dict):
             raise _Refused(RejectionCode.INVALID_MESSAGE, "message must be a JSON object", {"errors": {"message": ["must be a JSON object"]}})
@@ -136,10 +141,13 @@ class ServiceApiHandler(BodyLimitMixin, tornado.web.RequestHandler):
             raise _Refused(RejectionCode.FORBIDDEN, "unknown destination", {"destination": destination})
         return destination, message
 
-    async def _publish(self, principal: Principal, destination: str, message: Dict[str, Any]) -> Any:
+    async def _publish(self, principal: Principal, destination: str, body: bytes) -> Any:
         try:
-            validated = self.services.guard.validator.validate(encode(message), destination, None)
+            validated = self.services.guard.validator.validate(body, destination, None)
             return await self.services.pipeline.publish(principal, destination, validated)
+        except RecursionError:  # parsed, but nested beyond what validation walks
+            raise _Refused(RejectionCode.INVALID_MESSAGE, "message nests too deep",
+                           {"errors": {"message": ["nests too deep"]}}) from None
         except Rejection as rejection:
             raise _Refused(str(rejection.code), rejection.message, rejection.details) from None
         except StoreUnavailable as exc:
@@ -163,6 +171,20 @@ class ServiceApiHandler(BodyLimitMixin, tornado.web.RequestHandler):
             log.error("service API %s failed [trackingId=%s]", self.action, tid, exc_info=kwargs.get("exc_info"))
             body["details"] = {"trackingId": tid}
         self.finish(json.dumps(body, separators=(",", ":")))
+
+
+def _encoded(message: Dict[str, Any]) -> bytes:
+    """``message`` as the UTF-8 JSON a SEND would carry, or INVALID_MESSAGE for what
+    has none: a lone surrogate (``"\\ud800"``, which JSON's escapes allow and UTF-8
+    cannot hold), nesting too deep to encode."""
+    try:
+        return encode(message)
+    except UnicodeEncodeError:
+        raise _Refused(RejectionCode.INVALID_MESSAGE, "message is not Unicode text",
+                       {"errors": {"message": ["must not hold a lone surrogate (\\ud800-\\udfff)"]}}) from None
+    except RecursionError:
+        raise _Refused(RejectionCode.INVALID_MESSAGE, "message nests too deep",
+                       {"errors": {"message": ["nests too deep"]}}) from None
 
 
 def service_api_urls(services: Services) -> List[Any]:
