@@ -29,9 +29,11 @@ An **after-store listener** is an async (or plain) callable ``listener(stored)``
 receiving a :class:`StoredEvent` (the message with its ``seq``) once the message is
 persisted and broadcast. Listeners run in the background, per destination in ``seq``
 order; a failure is logged with a tracking id, the destination and the ``seq`` (logger
-``nexus_tornado.pipeline``). Past ``listener_backlog`` waiting calls, the
-publisher waits for the backlog to shrink (back-pressure, never a silent drop), and
-``NexusPlugin.close`` lets the backlog drain.
+``nexus_tornado.pipeline``). Past ``listener_backlog`` waiting calls, or
+``listener_backlog_bytes`` of messages waiting for theirs (each message counted once,
+body and headers, however many listeners it has), the publisher waits for the backlog
+to shrink (back-pressure, never a silent drop), and ``NexusPlugin.close`` lets the
+backlog drain.
 """
 
 from __future__ import annotations
@@ -170,22 +172,30 @@ class MessagePipeline:
     """Handlers before the store, listeners after it, for one plugin.
 
     ``timeout``: longest a handler may run, seconds. ``backlog``: most listener calls
-    waiting to run before publishers wait for them.
+    waiting to run before publishers wait for them; ``backlog_bytes``: most bytes of
+    messages (body and headers) those calls may hold.
     """
 
-    def __init__(self, hub: Hub, *, timeout: float = 10.0, backlog: int = 10_000) -> None:
+    def __init__(self, hub: Hub, *, timeout: float = 10.0, backlog: int = 10_000,
+                 backlog_bytes: int = 32 * 1024 * 1024) -> None:
         self.hub = hub
         self.timeout = timeout
         self.backlog = backlog
+        self.backlog_bytes = backlog_bytes
         self._handlers: List[_Entry] = []
         self._listeners: List[_Entry] = []
         self._lanes: Dict[str, asyncio.Lock] = {}
         self._lane_users: Dict[str, int] = {}
-        #: destination -> listener calls waiting, worked off by one task per destination.
-        self._queues: Dict[str, Deque[Tuple[_Entry, StoredEvent]]] = {}
+        #: destination -> listener calls waiting, worked off by one task per destination;
+        #: the last call of each message carries the message's size (0 for the others).
+        self._queues: Dict[str, Deque[Tuple[_Entry, StoredEvent, int]]] = {}
         #: destination -> the listener call running now.
-        self._running: Dict[str, Tuple[_Entry, StoredEvent]] = {}
+        self._running: Dict[str, Tuple[_Entry, StoredEvent, int]] = {}
         self._pending = 0
+        #: Bytes of the messages whose listener calls are waiting or running.
+        self._pending_bytes = 0
+        #: Publishers waiting for room, in arrival order.
+        self._admission: Deque[object] = collections.deque()
         self._drained: Optional[asyncio.Event] = None
         #: Listener calls that raised (each logged with its tracking id).
         self.listener_failures = 0
@@ -220,10 +230,32 @@ class MessagePipeline:
         """
         kind = message.get("type")
         matched = [(e, ids) for e in self._handlers for ids in (e.match(kind, destination),) if ids is not None]
-        if not matched:
-            stored = await self.hub.publish(destination, body if body is not None else encode(message), headers)
-            await self.stored(stored, message, principal)
-            return stored
+        # Room in the listener backlog is taken before the message is stored: a crowd of
+        # publishers behind slow listeners waits here, not with its messages queued.
+        reserved = 0
+        if any(e.match(kind, destination) is not None for e in self._listeners):
+            reserved = (len(body) if body is not None else len(encode(message))) + _headers_size(headers or {})
+            await self._admit(reserved)
+        try:
+            if not matched:
+                stored = await self.hub.publish(destination, body if body is not None else encode(message), headers)
+            else:
+                stored, message = await self._publish_handled(matched, principal, destination, message, body, headers)
+        except BaseException:
+            self._release(reserved)
+            raise
+        await self.stored(stored, message, principal, reserved=reserved)
+        return stored
+
+    async def _publish_handled(
+        self,
+        matched: List[Tuple["_Entry", Dict[str, str]]],
+        principal: Principal,
+        destination: str,
+        message: Dict[str, Any],
+        body: Optional[bytes],
+        headers: Optional[Mapping[str, str]],
+    ) -> Tuple[StoredMessage, Dict[str, Any]]:
         lane = self._lanes.get(destination)
         if lane is None:
             lane = self._lanes[destination] = asyncio.Lock()
@@ -238,8 +270,7 @@ class MessagePipeline:
             if not self._lane_users[destination]:
                 del self._lane_users[destination]
                 del self._lanes[destination]
-        await self.stored(stored, final, principal)
-        return stored
+        return stored, final
 
     async def _run_handlers(
         self,
@@ -287,9 +318,13 @@ class MessagePipeline:
         stored: StoredMessage,
         message: Optional[Dict[str, Any]] = None,
         principal: Optional[Principal] = None,
+        *,
+        reserved: int = 0,
     ) -> None:
         """Queue the listeners of a persisted message (parsed from its body when
-        ``message`` is not given); waits only while the backlog is full."""
+        ``message`` is not given); waits only while the backlog is full. ``reserved``:
+        the backlog bytes :meth:`publish` took for it before storing it."""
+        self._release(reserved)
         if not self._listeners:
             return
         if message is None:
@@ -300,9 +335,14 @@ class MessagePipeline:
             ids = entry.match(kind if isinstance(kind, str) else None, stored.destination)
             if ids is not None:
                 event = StoredEvent(stored.destination, stored.seq, message, principal, stored, ids)
-                calls.append((entry, event))
+                calls.append((entry, event, 0))
         if not calls:
             return
+        # The message is held until its last call is done: that call carries its size.
+        size = message_size(stored)
+        entry, event, _ = calls[-1]
+        calls[-1] = (entry, event, size)
+        self._pending_bytes += size
         # Queued at once (no await before), so listeners see a destination in seq order.
         queue = self._queues.get(stored.destination)
         start = queue is None
@@ -312,12 +352,44 @@ class MessagePipeline:
         self._pending += len(calls)
         if start:
             asyncio.ensure_future(self._work(stored.destination, queue))
-        if self._pending > self.backlog:
-            log.warning("listener backlog full (%d calls): the publisher waits", self._pending)
-            while self._pending > self.backlog:
+        if self._full:
+            log.warning("listener backlog full (%d calls, %d bytes): the publisher waits",
+                        self._pending, self._pending_bytes)
+            while self._full:
                 if self._drained is None:
                     self._drained = asyncio.Event()
                 await self._drained.wait()
+
+    @property
+    def _full(self) -> bool:
+        return self._pending > self.backlog or self._pending_bytes > self.backlog_bytes
+
+    async def _admit(self, size: int) -> None:
+        """Wait until the backlog has room for ``size`` more bytes (at once when it is
+        empty, whatever the size), then take it; publishers are let in in arrival order."""
+        ticket = object()
+        self._admission.append(ticket)
+        try:
+            while self._admission[0] is not ticket or (
+                self._pending_bytes and self._pending_bytes + size > self.backlog_bytes
+            ):
+                if self._drained is None:
+                    self._drained = asyncio.Event()
+                await self._drained.wait()
+        finally:
+            self._admission.remove(ticket)
+            self._wake()  # the next in line
+        self._pending_bytes += size
+
+    def _release(self, size: int) -> None:
+        if size:
+            self._pending_bytes -= size
+            self._wake()
+
+    def _wake(self) -> None:
+        if self._drained is not None:
+            self._drained.set()
+            self._drained = None
 
     @property
     def idle(self) -> bool:
@@ -329,17 +401,28 @@ class MessagePipeline:
         """Listener calls waiting or running."""
         return self._pending
 
+    @property
+    def pending_bytes(self) -> int:
+        """Bytes of the messages whose listener calls are waiting or running (or about
+        to be: room taken by publishers storing their message)."""
+        return self._pending_bytes
+
+    @property
+    def waiting(self) -> int:
+        """Publishers waiting for room in the listener backlog before storing."""
+        return len(self._admission)
+
     def unfinished(self) -> List[str]:
         """The listener calls running or waiting, as ``listener(destination seq N)``."""
         calls = list(self._running.values())
         calls.extend(call for queue in self._queues.values() for call in queue)
-        return ["%s(%s seq %d)" % (entry.name, event.destination, event.seq) for entry, event in calls]
+        return ["%s(%s seq %d)" % (entry.name, event.destination, event.seq) for entry, event, _ in calls]
 
-    async def _work(self, destination: str, queue: Deque[Tuple[_Entry, StoredEvent]]) -> None:
+    async def _work(self, destination: str, queue: Deque[Tuple[_Entry, StoredEvent, int]]) -> None:
         try:
             while queue:
-                entry, event = queue.popleft()
-                self._running[destination] = (entry, event)
+                entry, event, size = queue.popleft()
+                self._running[destination] = (entry, event, size)
                 try:
                     result = entry.fn(event)
                     if inspect.isawaitable(result):
@@ -355,12 +438,20 @@ class MessagePipeline:
                 finally:
                     self._running.pop(destination, None)
                     self._pending -= 1
-                    if self._drained is not None and self._pending <= self.backlog:
-                        self._drained.set()
-                        self._drained = None
+                    self._pending_bytes -= size
+                    self._wake()  # every waiter checks again for its own room
         finally:
             if self._queues.get(destination) is queue:
                 del self._queues[destination]
+
+
+def message_size(stored: StoredMessage) -> int:
+    """What a stored message weighs in the listener backlog: body and headers, bytes."""
+    return len(stored.body) + _headers_size(stored.headers)
+
+
+def _headers_size(headers: Mapping[str, str]) -> int:
+    return sum(len(k) + len(v) for k, v in headers.items())
 
 
 def _parse(body: bytes) -> Optional[Dict[str, Any]]:

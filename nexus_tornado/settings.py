@@ -115,6 +115,8 @@ class Settings:
     retention_seconds: float = _opt(7 * 24 * 3600.0, "Age after which messages are dropped, seconds (0: no limit).")
     handler_timeout: float = _opt(10.0, "Longest a message handler or after-store listener may run, seconds (then SERVER_ERROR, or a logged failure).")
     listener_backlog: int = _opt(10_000, "After-store listener calls that may wait to run; beyond that, publishing waits for them.")
+    listener_backlog_bytes: int = _opt(32 * 1024 * 1024, "Bytes of stored messages the after-store listener calls waiting to run may hold (bodies and headers, however many calls); beyond that, publishing waits for them.")
+    service_publishes_per_minute: int = _opt(600, "Messages per minute each backend service may publish through the HTTP publishing API (/api/publish and /api/notify together); more get 429 RATE_LIMITED (a service that needs more raises it).")
     memory_store_bytes: int = _opt(256 * 1024 * 1024, "In-memory store only: bytes all destinations together may hold; past it the oldest messages go first (0: no limit).")
     metrics_path: str = _opt("", "URL path of the Prometheus metrics (empty: not mounted; the command serves /metrics).")
     health_path: str = _opt("", "URL path of the liveness check, 200 while the IOLoop answers; never asks the store (empty: not mounted; the command serves /healthz).")
@@ -197,6 +199,8 @@ class Settings:
             "max_pending_output",
             "listener_backlog",
             "max_request_body",
+            "listener_backlog_bytes",
+            "service_publishes_per_minute",
             "max_transaction_bytes",
             "recent_cache_bytes",
             "max_header_bytes",

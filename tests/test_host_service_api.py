@@ -212,3 +212,27 @@ def test_the_documented_curl_examples_work(nexus: NexusServer) -> None:
     answers = [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
     assert [(a["destination"], a["seq"]) for a in answers] == [("/topic/chat/general", 1),
                                                                ("/topic/notifications/bob", 1)]
+
+
+def test_each_service_is_rate_limited_over_both_endpoints() -> None:
+    with running_nexus(service_publishes_per_minute=3) as nexus:
+        billing, other = service_token(nexus), service_token(nexus, "crm")
+        for _ in range(2):
+            status, answer, _ = call(nexus, "/stomp/api/notify", {"userId": "bob", "message": NOTE}, billing)
+            assert status == 200, answer
+        status, answer, _ = call(nexus, "/stomp/api/publish", {"destination": "/topic/chat/c1", "message":
+                                 json.loads(chat_envelope("billing", "c1", "hi"))}, billing)
+        assert status == 200, answer
+        conn = http.client.HTTPConnection("127.0.0.1", nexus.port, timeout=10)
+        conn.request("POST", "/stomp/api/notify", body=json.dumps({"userId": "bob", "message": NOTE}),
+                     headers={"Authorization": "Bearer " + billing})
+        response = conn.getresponse()
+        answer = json.loads(response.read())
+        conn.close()
+        assert (response.status, answer["error"]) == (429, "RATE_LIMITED"), answer
+        assert 0 < answer["details"]["retryAfter"] <= 60
+        assert 1 <= int(response.getheader("Retry-After", "0")) <= 60
+        # Another service has a budget of its own; the refused one was not stored.
+        assert call(nexus, "/stomp/api/notify", {"userId": "bob", "message": NOTE}, other)[0] == 200
+        notes = nexus.run(lambda: nexus.plugin.store.read_after("/topic/notifications/bob", 0, 10))
+        assert len(notes) == 3

@@ -11,6 +11,7 @@ import asyncio
 import json
 import logging
 import re
+import time
 from typing import Any, Callable, Dict, Iterator, List
 
 import pytest
@@ -340,6 +341,52 @@ def test_a_full_listener_backlog_holds_the_publisher_and_drops_nothing() -> None
             nexus.run(lambda: asyncio.sleep(0.02))
         client.close()
     assert seen == [1, 2]
+
+
+def _board_update(sender: str, size: int) -> bytes:
+    return json.dumps({"type": "BOARD_UPDATE", "timestamp": "2026-11-25T10:00:00Z", "senderId": sender,
+                       "payload": {"boardId": "b1", "action": "add", "data": {"text": "x" * size}}}).encode()
+
+
+def test_the_listener_backlog_is_bounded_in_bytes_and_publishers_wait_before_storing() -> None:
+    """Twenty 58 KB messages from twenty connections at once behind a stuck listener, with
+    room for three: three are stored and queued, the others wait unstored (not queued
+    with their parsed copies), and all go through, in order, once the listener moves."""
+    seen: List[int] = []
+    gate: Dict[str, asyncio.Event] = {}
+
+    def setup(plugin: Any) -> None:
+        @plugin.after_store("BOARD_UPDATE")
+        async def slow(event: StoredEvent) -> None:
+            if "open" not in gate:
+                gate["open"] = asyncio.Event()
+            await gate["open"].wait()
+            seen.append(event.seq)
+
+    size = 58 * 1024
+    board = "/topic/board/b1"
+    with serve(setup, listener_backlog_bytes=3 * size + 3000) as nexus:
+        pipeline = nexus.plugin.pipeline
+        clients = [RawWsClient(nexus.ws_url) for _ in range(20)]
+        for i, client in enumerate(clients):
+            client.connect(nexus.token("u%d" % i, boards=["b1"]))
+            client.send_frame("SEND", {"destination": board, "receipt": "r"}, _board_update("u%d" % i, size))
+        deadline = time.monotonic() + 30
+        while nexus.handle.call(lambda: pipeline.pending + pipeline.waiting) < 20:
+            assert time.monotonic() < deadline, "the SENDs never all arrived"
+            time.sleep(0.02)
+        assert nexus.handle.call(lambda: pipeline.pending) == 3
+        assert nexus.handle.call(lambda: pipeline.waiting) == 17
+        assert nexus.handle.call(lambda: pipeline.pending_bytes) <= 3 * size + 3000
+        assert len(stored(nexus, board)) == 3
+        nexus.handle.call(lambda: gate["open"].set())
+        for client in clients:
+            client.expect("RECEIPT", receipt_id="r")
+            client.close()
+        while len(seen) < 20:
+            nexus.run(lambda: asyncio.sleep(0.02))
+        assert nexus.handle.call(lambda: (pipeline.pending, pipeline.pending_bytes)) == (0, 0)
+    assert seen == list(range(1, 21))
 
 
 def test_listener_calls_cut_off_by_shutdown_are_logged(caplog: pytest.LogCaptureFixture) -> None:

@@ -77,7 +77,8 @@ class Services:
         self.hub = hub
         #: Host-app handlers before the store, listeners after it.
         self.pipeline = MessagePipeline(
-            hub, timeout=settings.handler_timeout, backlog=settings.listener_backlog
+            hub, timeout=settings.handler_timeout, backlog=settings.listener_backlog,
+            backlog_bytes=settings.listener_backlog_bytes,
         )
         self.presence = presence
         self.server_name = server_name

@@ -13,7 +13,8 @@ handlers, is stored and broadcast; the answer carries its ``seq``::
 Errors are JSON ``{"error": CODE, "message": text, "details": {...}}``, never a trace:
 401 ``UNAUTHORIZED`` (no or bad token), 403 ``FORBIDDEN`` (not a service token, or a
 destination that does not exist), 400 ``INVALID_MESSAGE``, 413 ``TOO_LARGE``,
-405 for another method, 503 ``UNAVAILABLE`` (the store), 500 ``SERVER_ERROR`` with a
+429 ``RATE_LIMITED`` (more than ``service_publishes_per_minute`` from one service,
+with ``retryAfter`` and a ``Retry-After`` header), 405 for another method, 503 ``UNAVAILABLE`` (the store), 500 ``SERVER_ERROR`` with a
 ``trackingId`` that is in the log. See docs/handlers.md.
 """
 
@@ -21,12 +22,14 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from typing import Any, Dict, List, Optional, Union
 
 import tornado.web
 
 from ..errors import AuthError, Rejection, RejectionCode, StoreUnavailable, tracking_id
 from ..policy.destinations import is_valid_id, notifications_for
+from ..policy.limits import SendRateLimiter
 from ..policy.principal import Principal
 from ..policy.validation import MAX_REPORTED_UNKNOWN
 from ..pipeline import encode
@@ -66,9 +69,10 @@ class ServiceApiHandler(BodyLimitMixin, tornado.web.RequestHandler):
     before the token is looked at.
     """
 
-    def initialize(self, services: Services, action: str) -> None:
+    def initialize(self, services: Services, action: str, limiter: SendRateLimiter) -> None:
         self.services = services
         self.action = action
+        self.limiter = limiter
 
     def set_default_headers(self) -> None:
         self.set_header("Content-Type", "application/json; charset=utf-8")
@@ -87,6 +91,7 @@ class ServiceApiHandler(BodyLimitMixin, tornado.web.RequestHandler):
     async def post(self) -> None:
         try:
             principal = self._authenticate()
+            self._count(principal)
             destination, message = self._read()
             stored = await self._publish(principal, destination, _encoded(message))
         except _Refused as refused:
@@ -107,6 +112,16 @@ class ServiceApiHandler(BodyLimitMixin, tornado.web.RequestHandler):
             log.warning("%s refused: %s's token is not a service token", self.action, principal.user_id)
             raise _Refused(RejectionCode.FORBIDDEN, "not a service token (needs the %r role)" % self.services.settings.service_role)
         return principal
+
+    def _count(self, principal: Principal) -> None:
+        """One more publish of this service within ``service_publishes_per_minute``."""
+        try:
+            self.limiter.check(principal.user_id)
+        except Rejection as rejection:
+            log.info("%s by service %s rate limited", self.action, principal.user_id)
+            retry_after = rejection.details.get("retryAfter", 1)
+            self.set_header("Retry-After", str(max(1, math.ceil(retry_after))))
+            raise _Refused(rejection.code, rejection.message, rejection.details) from None
 
     def _read(self) -> "tuple[str, Dict[str, Any]]":
         try:
@@ -192,7 +207,11 @@ def service_api_urls(services: Services) -> List[Any]:
     if not services.settings.service_role:
         return []
     prefix = services.settings.prefix
+    # One budget per service over both endpoints.
+    limiter = SendRateLimiter(services.settings.service_publishes_per_minute)
     return [
-        tornado.web.url(prefix + "/api/publish", ServiceApiHandler, {"services": services, "action": "publish"}),
-        tornado.web.url(prefix + "/api/notify", ServiceApiHandler, {"services": services, "action": "notify"}),
+        tornado.web.url(prefix + "/api/publish", ServiceApiHandler,
+                        {"services": services, "action": "publish", "limiter": limiter}),
+        tornado.web.url(prefix + "/api/notify", ServiceApiHandler,
+                        {"services": services, "action": "notify", "limiter": limiter}),
     ]
