@@ -86,3 +86,32 @@ def test_the_command_logs_json_lines_when_asked(tmp_path: Path) -> None:
     assert ("nexus_tornado.glue.connection", "close") in messages
     assert any(e["logger"] == "tornado.access" for e in lines)
     assert lines[-1]["message"].startswith("stopped in")
+
+
+#: What a forged line would look like in the command's text log.
+FORGED = "2026-01-01 00:00:00,000 CRITICAL nexus_tornado: forged"
+
+
+def test_client_values_cannot_forge_lines_in_the_command_s_text_log(tmp_path: Path) -> None:
+    """A JSON key with a newline in a refused message, a token ``sub`` with one, an
+    escape sequence: each is written escaped on its own record's line."""
+    server = CommandServer(tmp_path, ["--no-demo"])
+    server.start()
+    try:
+        client = RawWsClient(server.ws_url)
+        client.connect(make_token("eve\n" + FORGED + "\x1b[2K", secret=server.secret, chats=["c1"]))
+        client.subscribe_errors()
+        envelope = json.loads(chat_envelope("eve\n" + FORGED + "\x1b[2K", "c1"))
+        envelope["!\n" + FORGED] = 1
+        client.send_frame("SEND", {"destination": "/topic/chat/c1"}, json.dumps(envelope).encode())
+        frame, details = client.rejection()
+        assert "!\n" + FORGED in details["details"]["errors"]  # the client gets its key as sent
+        client.close()
+    finally:
+        assert server.stop(signal.SIGTERM) == 0
+    output = server.output()
+    lines = output.splitlines()
+    assert not [line for line in lines if "CRITICAL" in line.split(" nexus_tornado")[0]], output
+    assert not [line for line in lines if line.startswith(FORGED[:10]) or "\x1b" in line], output
+    assert "eve\\n" + FORGED + "\\x1b[2K" in output  # the user, escaped
+    assert "!\\n" + FORGED in output  # the refused key, escaped
