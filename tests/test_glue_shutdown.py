@@ -148,6 +148,98 @@ def test_a_restart_under_load_loses_no_receipted_message(nx_server: NxServer, tm
         assert not missing, "receipted but lost: %s" % sorted(missing)[:10]
 
 
+class Pipeliner(threading.Thread):
+    """Keeps ``window`` SENDs with receipts in flight on one connection (a new SEND for
+    each RECEIPT) until the server closes it; no reconnect."""
+
+    def __init__(self, server: CommandServer, user: str, chat: str, window: int = 40) -> None:
+        super().__init__(name="pipeliner-" + user, daemon=True)
+        self.server = server
+        self.user = user
+        self.chat = chat
+        self.window = window
+        self.receipted: List[int] = []
+        self.sent = 0
+        self.close_status: Optional[int] = None
+        self.error: Optional[BaseException] = None
+        self.client = RawWsClient(server.ws_url)
+        self.client.connect(make_token(user, secret=server.secret, chats=[chat]))
+
+    def _send(self) -> None:
+        self.sent += 1
+        self.client.send_frame(
+            "SEND", {"destination": "/topic/chat/" + self.chat, "receipt": str(self.sent)},
+            chat_envelope(self.user, self.chat, content="%s-%d" % (self.user, self.sent)),
+        )
+
+    def run(self) -> None:
+        client = self.client
+        try:
+            for _ in range(self.window):
+                self._send()
+            while True:
+                try:
+                    text = client._receive_text()
+                except (OSError, websocket.WebSocketException):
+                    break
+                if text is None:
+                    break
+                client._feed(text)
+                for frame in [f for f in client.frames if f.command == "RECEIPT"]:
+                    client.frames.remove(frame)
+                    self.receipted.append(int(frame.headers["receipt-id"]))
+                    try:
+                        self._send()
+                    except (OSError, websocket.WebSocketException):
+                        pass  # closing: the close frame is still to be read
+            self.close_status = client.close_status
+        except BaseException as exc:  # reported by the test
+            self.error = exc
+        finally:
+            client.close()
+
+
+@pytest.mark.mongo
+def test_a_drain_under_pipelining_clients_is_quick_and_receipts_everything_it_stored(
+    nx_server: NxServer, tmp_path: Path  # noqa: F811
+) -> None:
+    """Clients with 40 SENDs in flight each never run out of work: the drain stops
+    reading their new frames, handles and receipts what it read, and closes; nothing is
+    stored without its RECEIPT (which a client would send again: a duplicate)."""
+    database = "nexus_pipelined_" + uuid.uuid4().hex[:8]
+    uri = nx_server.uri.replace("/?", "/%s?" % database)
+    server = CommandServer(
+        tmp_path,
+        ["--no-demo", "--mongo-uri", uri, "--sends-per-minute", "1000000", "--shutdown-timeout", "20",
+         "--close-handshake-timeout", "8", "--reconnect-delay", "0"],
+    )
+    server.start()
+    pipeliners = [Pipeliner(server, "piper%d" % i, "piped%d" % i) for i in range(3)]
+    try:
+        for pipeliner in pipeliners:
+            pipeliner.start()
+        wait_until(lambda: all(len(p.receipted) >= 100 for p in pipeliners), "load before the shutdown")
+        assert server.stop(signal.SIGTERM, wait=40) == 0
+        for pipeliner in pipeliners:
+            pipeliner.join(30)
+    finally:
+        server.stop(signal.SIGTERM)
+    log = server.output()
+    assert "Traceback" not in log
+    # Held to the deadline, the drain would have closed them "out of time".
+    assert "out of time" not in log, log[-3000:]
+    for pipeliner in pipeliners:
+        assert pipeliner.error is None, pipeliner.error
+        assert pipeliner.close_status == 1001
+        stored = stored_contents(nx_server.uri, database, pipeliner.chat)
+        assert len(stored) == len(set(stored))
+        receipted = set("%s-%d" % (pipeliner.user, n) for n in pipeliner.receipted)
+        unreceipted = set(stored) - receipted
+        assert not unreceipted, "stored without a RECEIPT: %s" % sorted(unreceipted)[:10]
+        assert not receipted - set(stored), "receipted but lost"
+        assert pipeliner.sent - len(receipted) >= 1  # frames were in flight at the close
+
+
 class _Connection:
     def __init__(self, registry: Any, busy: bool) -> None:
         self.registry = registry

@@ -174,6 +174,11 @@ class StompConnection(Keepalive, Reports, SockJSConnection):
     def on_message(self, message: Any) -> None:
         if self._closed:
             return
+        if self.services.closing:
+            # Shutting down: no new frame is read (none gets a RECEIPT: the client sends
+            # it again after reconnecting); those read before are handled and receipted,
+            # then the connection closes. A client pipelining SENDs cannot keep it busy.
+            return
         self.last_inbound = time.monotonic()
         if not isinstance(message, (str, bytes)):
             # A SockJS message is a JSON string; anything else ([1,1,...]) is malformed.
@@ -208,7 +213,11 @@ class StompConnection(Keepalive, Reports, SockJSConnection):
             hub.unsubscribe(sub.destination, sub)
         self._subscriptions.clear()
         # Frames received before the close are still handled (wire contract): the
-        # worker goes on with them; shutdown waits for it.
+        # worker goes on with them; shutdown waits for it. Unless the shutdown itself
+        # closed the connection, out of time: what it had not begun then is dropped, as
+        # it could only be stored without its RECEIPT (and be sent again: a duplicate).
+        if self.services.closing and self._close_reason is not None:
+            self._events.clear()
         if self.busy:
             self.services.draining[self] = None
         if self.principal is not None:

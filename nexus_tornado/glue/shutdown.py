@@ -3,12 +3,14 @@
 :meth:`NexusPlugin.close <nexus_tornado.host.plugin.NexusPlugin.close>` (the command
 calls it on SIGTERM, after it stopped listening) works in this order:
 
-1. ``services.closing``: new connections are closed at once, ``/readyz`` answers 503.
-2. :func:`drain`: each connection is closed as soon as every frame it received has been
+1. ``services.closing``: new connections are closed at once, ``/readyz`` answers 503,
+   and connections read no new frame (a pipelining client would otherwise keep its
+   connection busy until the deadline; what it sends now gets no RECEIPT).
+2. :func:`drain`: each connection is closed as soon as every frame it had read has been
    handled (a SEND persisted and receipted, ...), so none is cut off in the middle of
    its work: idle ones at once, busy ones the moment their work queue runs dry (the
-   connection closes itself then, before its client's next frames arrive). Whatever is
-   still busy at the deadline is closed then (its unhandled frames were never
+   connection closes itself then). Whatever is still busy at the deadline is closed
+   then, and the frames it had not begun are dropped (never stored: they were never
    receipted, so the client knows to send them again).
 3. Every close carries code 1001 and the reason ``server shutting down (reconnect in N
    ms)``: N is drawn at random up to ``reconnect_delay`` for each connection, so that
