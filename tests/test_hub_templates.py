@@ -26,6 +26,15 @@ def test_credentials_and_server_headers_are_not_relayed() -> None:
     assert kept == {"reply-to": "/r"}
 
 
+def test_no_header_the_server_sets_is_relayed_in_any_case() -> None:
+    forged = {"snapshot": "true", "receipt-id": "r1", "Seq": "9", "SEQ-RESET": "true", "Snapshot": "true",
+              "x-trace": "t"}
+    assert relayed_headers(forged) == {"x-trace": "t"}
+    template = template_for(message(2, headers=forged))
+    assert template.headers["seq"] == "2"
+    assert {k for k in template.headers if k.lower() in ("snapshot", "receipt-id", "seq-reset")} == set()
+
+
 def test_gap_marks_are_relative_to_what_the_recipient_saw() -> None:
     marked = with_gap(template_for(message(5)), (3, 4))
     assert (marked.headers["gap-from"], marked.headers["gap-to"]) == ("3", "4")

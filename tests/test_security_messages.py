@@ -13,7 +13,7 @@ from typing import Any, Dict, Iterator, List, Tuple
 
 import pytest
 
-from support.clients import RawWsClient
+from support.clients import RawWsClient, chat_envelope
 from support.cost import CallCounter
 from support.nexus import NexusServer, running_nexus
 
@@ -216,3 +216,25 @@ def test_a_body_with_a_repeated_key_is_refused_and_never_relayed(nexus: NexusSer
     assert not any(f.command == "MESSAGE" and b"spoofed" in f.body for f in reader.frames + writer.frames)
     reader.close()
     calm.close()
+
+
+def test_a_send_cannot_set_the_headers_the_server_sets(nexus: NexusServer) -> None:
+    """``snapshot: true`` (the presence snapshot's mark), ``receipt-id`` (an error
+    report's), ``seq``, in any case: none reaches a subscriber from a client."""
+    reader = RawWsClient(nexus.ws_url)
+    sender = RawWsClient(nexus.ws_url)
+    try:
+        reader.connect(nexus.token("reader", chats=["forged"]))
+        reader.subscribe("s", "/topic/chat/forged")
+        sender.connect(nexus.token("sender", chats=["forged"]))
+        forged = {"snapshot": "true", "receipt-id": "r9", "Snapshot": "true", "SEQ": "99", "x-trace": "kept"}
+        body = chat_envelope("sender", "forged")
+        sender.send_frame("SEND", dict(forged, destination="/topic/chat/forged", receipt="sent"), body)
+        sender.expect("RECEIPT", receipt_id="sent")
+        frame = reader.expect("MESSAGE", subscription="s")
+        assert frame.headers["x-trace"] == "kept"
+        assert not {k for k in frame.headers if k.lower() in ("snapshot", "receipt-id")}, frame.headers
+        assert frame.headers["seq"] != "99" and "SEQ" not in frame.headers
+    finally:
+        reader.close()
+        sender.close()

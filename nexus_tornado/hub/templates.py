@@ -12,8 +12,10 @@ from .store import StoredMessage
 #: Default content type of stored bodies (the wire contract's JSON envelopes).
 JSON = "application/json"
 
-#: MESSAGE headers the server sets itself (wire contract): a published message's own
-#: headers of these names are not stored or passed on.
+#: Headers the server sets itself on the frames it sends (wire contract, and
+#: docs/protocol.md): a published message's own headers of these names, in any case,
+#: are not stored or passed on, so no client can make a MESSAGE look like the server's
+#: (a presence ``snapshot``, an error report's ``receipt-id``, a ``seq``).
 SERVER_HEADERS = frozenset(
     {
         "destination",
@@ -25,6 +27,8 @@ SERVER_HEADERS = frozenset(
         "gap-from",
         "gap-to",
         "seq-reset",
+        "snapshot",
+        "receipt-id",
         "content-length",
         "receipt",
         "transaction",
@@ -41,7 +45,7 @@ def relayed_headers(headers: Mapping[str, str]) -> Dict[str, str]:
     return {
         name: value
         for name, value in headers.items()
-        if name not in SERVER_HEADERS and name.lower() not in CREDENTIAL_HEADERS
+        if name.lower() not in SERVER_HEADERS and name.lower() not in CREDENTIAL_HEADERS
     }
 
 
@@ -57,7 +61,7 @@ def template_for(message: StoredMessage) -> MessageTemplate:
     if message.epoch:
         headers["epoch"] = message.epoch
     for name, value in stored.items():
-        if name not in headers and name not in SERVER_HEADERS:
+        if name not in headers and name.lower() not in SERVER_HEADERS:
             headers[name] = value
     return MessageTemplate(headers, message.body, message.seq)
 
