@@ -19,6 +19,7 @@ from typing import Any, List
 import tornado.web
 
 from nexus_tornado.host.client_scripts import static_directory
+from nexus_tornado.transport.body_limit import BodyLimitMixin
 
 from . import business
 from .api import BoardHandler, ConfigHandler, EventsHandler, TokenHandler
@@ -41,7 +42,7 @@ def _static_path() -> str:
 STATIC_PATH = _static_path()
 
 
-class PageHandler(tornado.web.StaticFileHandler):
+class PageHandler(BodyLimitMixin, tornado.web.StaticFileHandler):
     """Static files of the demo, revalidated on every load so edits show at once."""
 
     def set_extra_headers(self, path: str) -> None:

@@ -10,6 +10,7 @@ import asyncio
 import http.client
 import json
 import os
+import socket
 from pathlib import Path
 from typing import Any, Dict, Iterator, Optional, Tuple
 
@@ -239,3 +240,18 @@ def test_mentions_name_participants_of_the_chat_only() -> None:
     assert mentions_in("@bob and @Carol, @dave @nobody @alice", "general", "alice") == ["bob", "carol", "dave"]
     assert mentions_in("@carol", "design", "alice") == []  # carol is not in #design
     assert mentions_in("mail me at x@bob.org", "general", "alice") == []
+
+
+@pytest.mark.parametrize("method, path", [("POST", "/demo/token"), ("POST", "/demo/events"),
+                                          ("POST", "/demo/config"), ("GET", "/"), ("GET", "/static/demo.js")])
+def test_every_demo_endpoint_refuses_a_large_body_before_reading_it(demo: Demo, method: str, path: str) -> None:
+    with socket.create_connection(("127.0.0.1", demo.handle.port), timeout=10) as sock:
+        # 100 MB announced, none of it sent: answered at once from Content-Length.
+        sock.sendall(b"%s %s HTTP/1.1\r\nHost: x\r\nContent-Length: 100000000\r\n\r\n" % (method.encode(), path.encode()))
+        answer = sock.recv(4096)
+    assert answer.startswith(b"HTTP/1.1 413 "), answer[:200]
+
+
+def test_a_demo_login_within_the_body_limit_still_works(demo: Demo) -> None:
+    status, body = demo.request("POST", "/demo/token", {"user": DEMO_USERS[0].user_id})
+    assert status == 200 and body["userId"] == DEMO_USERS[0].user_id
