@@ -590,7 +590,11 @@ def mounted() -> Iterator[NexusServer]:
     body limit is 100 MB), with every endpoint it offers, the token endpoint too."""
     ops = {"metrics_path": "/metrics", "health_path": "/healthz", "readiness_path": "/readyz",
            "status_path": "/status"}
-    with running_nexus(extra_urls=lambda plugin: [plugin.token_url("/nexus/token", _claims)], **ops) as server:
+    def urls(plugin: Any) -> List[Any]:
+        # The operator's endpoints are for an application of their own; one app here.
+        return [plugin.token_url("/nexus/token", _claims), plugin.client_url()] + plugin.admin_urls
+
+    with running_nexus(extra_urls=urls, **ops) as server:
         yield server
 
 
@@ -603,6 +607,7 @@ BODY_LIMITS = [
     ("POST", "/status", 8192),
     ("POST", "/status/data.json", 8192),
     ("POST", "/nexus/token", 8192),
+    ("GET", "/nexus/js/nexus-client.js", 8192),
     ("POST", "/stomp/info", 8192),
     ("GET", "/stomp", 8192),
     ("GET", "/stomp/iframe.html", 8192),
