@@ -5,6 +5,7 @@ docs/handlers.md's page, as written, loading the client's scripts from that app.
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -100,9 +101,14 @@ def test_the_documented_page_runs_as_written(host_app: HostApp, new_page: Any) -
     page.wait_for_function("() => window.client && client.state === 'connected'")
     assert len(scripts) == 7 and all(status == 200 for _, status in scripts), scripts
 
+    # A round trip on the page's own session first: the SUBSCRIBE it sent on CONNECTED
+    # is handled before this SEND is receipted, so what another client sends next shows.
+    page.evaluate("""(body) => new Promise(function (resolve, reject) {
+      client.send('/topic/chat/general', body, {onReceipt: resolve, onRejected: reject, onError: reject});
+    })""", json.loads(chat("ann", "ready")))
     sender = RawWsClient(host_app.ws_url)
     sender.connect(str(host_app.token(host_app.login("ann"))[1]["token"]))
     sender.send_frame("SEND", {"destination": "/topic/chat/general", "receipt": "r1"}, chat("ann", " from the page's snippet "))
     sender.expect("RECEIPT", receipt_id="r1")
     sender.close()
-    expect(page.locator("#chat li")).to_have_text(["ann: from the page's snippet"])
+    expect(page.locator("#chat li")).to_have_text(["ann: ready", "ann: from the page's snippet"])
