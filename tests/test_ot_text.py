@@ -1,12 +1,19 @@
-"""Text operations: the transformation laws as properties, edge cases as tables."""
+"""Text operations: the transformation laws as properties, edge cases as tables, and
+the browser's twin (static/nexus-text.js, under node) held to the same answers."""
 
 from __future__ import annotations
 
-from typing import Any, Callable, List
+import json
+import select
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any, Callable, Iterator, List
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from support.es5 import es5_errors
 from support.text_ops import operations, texts
 
 from nexus_tornado.errors import Rejection, RejectionCode
@@ -211,3 +218,142 @@ def test_queries() -> None:
     assert op([1, "x", -2]).base_length == 3 and op([1, "x", -2]).target_length == 2
     assert repr(op([1, "x"])) == "TextOperation([1, 'x'])"
     assert hash(op([1, "x"])) == hash(op([1, "x"]))
+
+
+# ---- the browser's twin: static/nexus-text.js under node ----------------------------
+
+#: Reads one JSON request a line ({"call": name, "args": [...]}) and answers one JSON
+#: line: {"result": ...} or {"error": message}.
+_NODE_DRIVER = r"""
+const NexusText = require(process.argv[1]);
+const readline = require('readline');
+const lines = readline.createInterface({ input: process.stdin });
+lines.on('line', (line) => {
+  const request = JSON.parse(line);
+  let answer;
+  try {
+    answer = { result: NexusText[request.call].apply(null, request.args) };
+  } catch (e) {
+    answer = { error: e.message };
+  }
+  process.stdout.write(JSON.stringify(answer) + '\n');
+});
+"""
+
+#: Seconds one call may take: far beyond any correct answer, even on a loaded machine.
+ANSWER_TIMEOUT = 60
+
+TEXT_JS = Path(__file__).resolve().parents[1] / "static" / "nexus-text.js"
+
+
+class NodeText:
+    """One node process running nexus-text.js, called line by line."""
+
+    def __init__(self) -> None:
+        if not shutil.which("node"):
+            pytest.skip("node is not installed")
+        self._process = subprocess.Popen(
+            ["node", "-e", _NODE_DRIVER, str(TEXT_JS)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            encoding="utf-8",
+        )
+
+    def call(self, name: str, *args: Any) -> Any:
+        assert self._process.stdin is not None and self._process.stdout is not None
+        # ensure_ascii: astral characters travel as surrogate-pair escapes, which
+        # JSON.parse joins again; nothing depends on the pipe's encoding.
+        self._process.stdin.write(json.dumps({"call": name, "args": list(args)}) + "\n")
+        self._process.stdin.flush()
+        # One request, one answer: nothing is buffered ahead, so select sees it coming.
+        # The timeout turns a loop in the script into a failure, not a hang.
+        ready, _, _ = select.select([self._process.stdout], [], [], ANSWER_TIMEOUT)
+        if not ready:
+            self._process.kill()
+            raise AssertionError("nexus-text.js gave no answer to %s%r" % (name, args))
+        line = self._process.stdout.readline()
+        assert line, "node exited"
+        answer = json.loads(line)
+        if "error" in answer:
+            raise OperationError(answer["error"])
+        return answer["result"]
+
+    def close(self) -> None:
+        assert self._process.stdin is not None
+        self._process.stdin.close()
+        if self._process.poll() is None:
+            self._process.wait(timeout=30)
+        assert self._process.stdout is not None
+        self._process.stdout.close()
+
+
+@pytest.fixture(scope="module")
+def js() -> Iterator[NodeText]:
+    node = NodeText()
+    yield node
+    node.close()
+
+
+def test_the_browser_twin_is_es5() -> None:
+    assert es5_errors({"nexus-text.js": TEXT_JS.read_text(encoding="utf-8")}) == {}
+
+
+@given(text_and_two())
+def test_browser_and_server_apply_compose_and_transform_alike(js: NodeText, case: Any) -> None:
+    text, a, b = case
+    assert js.call("apply", text, a.to_json()) == a.apply(text)
+    assert js.call("length", text) == len(text)
+    expected = [part.to_json() for part in transform(a, b)]
+    assert js.call("transform", a.to_json(), b.to_json()) == expected
+    a2, b2 = transform(a, b)
+    assert js.call("compose", a.to_json(), b2.to_json()) == a.compose(b2).to_json()
+    for index in (0, len(text) // 2, len(text)):
+        assert js.call("transformIndex", index, b.to_json()) == transform_index(index, b)
+
+
+@given(text_and_chain(1), st.lists(st.one_of(st.integers(-3, 3), st.sampled_from(["", "x", "😀"])), max_size=6))
+def test_browser_and_server_normalize_and_refuse_alike(js: NodeText, case: Any, raw: List[Any]) -> None:
+    text, (a,) = case
+    assert js.call("check", a.to_json()) == a.to_json()
+    try:
+        expected: Any = TextOperation.from_json(raw).to_json()
+    except OperationError as error:
+        expected = error.message
+    try:
+        got: Any = js.call("check", raw)
+    except OperationError as error:
+        got = error.message
+    assert got == expected
+    # An operation of the wrong length: both refuse it, with one message.
+    wrong = a.to_json() + [1]
+    with pytest.raises(OperationError) as server:
+        TextOperation.build(wrong).apply(text)
+    with pytest.raises(OperationError) as browser:
+        js.call("apply", text, wrong)
+    assert browser.value.message == server.value.message
+
+
+@pytest.mark.parametrize(
+    "value", [[1, "\ud83d"], ["a\udc00"], [1.5], [None], [{"d": 1}], "abc", [True]]
+)
+def test_the_browser_refuses_garbage_as_the_server_does(js: NodeText, value: Any) -> None:
+    with pytest.raises(OperationError) as server:
+        TextOperation.from_json(value)
+    with pytest.raises(OperationError) as browser:
+        js.call("check", value)
+    assert browser.value.message == server.value.message
+
+
+@given(texts, texts)
+def test_the_browser_diff_turns_one_text_into_the_other(js: NodeText, before: str, after: str) -> None:
+    operation = js.call("diff", before, after)
+    assert TextOperation.from_json(operation).apply(before) == after
+    assert js.call("apply", before, operation) == after
+
+
+@given(texts, st.data())
+def test_the_browser_converts_code_points_and_string_units(js: NodeText, text: str, data: Any) -> None:
+    points = data.draw(st.integers(0, len(text)))
+    units = len(text[:points].encode("utf-16-le")) // 2
+    assert js.call("toUnits", text, points) == units
+    assert js.call("toCodePoints", text, units) == points
