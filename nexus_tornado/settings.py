@@ -94,6 +94,9 @@ class Settings:
     max_connections_per_user: int = _opt(20, "Most simultaneous connections of one user.")
     max_pending_output: int = _opt(1024 * 1024, "Unsent output per connection beyond which it is closed as a slow consumer, bytes.")
     max_transaction_bytes: int = _opt(1024 * 1024, "Bytes of frames one user may hold in uncommitted transactions, over all of their connections.")
+    document_max_length: int = _opt(100_000, "Most code points a shared document (/topic/doc/{docId}) may hold; an operation that would make it longer is refused (TOO_LARGE).")
+    document_max_op_components: int = _opt(1000, "Most components (keeps, inserts, deletes) one document operation may have; more is refused (TOO_LARGE).")
+    document_ops_per_minute: int = _opt(1200, "Document operations (DOC_OP SENDs) per minute per user, counted apart from sends_per_minute (a typist sends many).")
     http_header_timeout: float = _opt(10.0, "Longest an HTTP request's headers may take to arrive (also the keep-alive idle time), seconds.")
     http_body_timeout: float = _opt(30.0, "Longest an HTTP request's body (an xhr_send, a jsonp_send) may take to arrive, seconds.")
     max_request_body: int = _opt(8 * 1024, "Largest request body of every endpoint that takes none or a small one (the SockJS greeting, info, iframe and receiving requests, the raw WebSocket handshake, the operations endpoints, the token endpoints, the command's other paths), bytes; a larger one is refused with 413 before it is read. The HTTP publishing API allows max_frame_size, the SockJS send requests four times (max_frame_size + 16 KiB).")
@@ -212,6 +215,9 @@ class Settings:
             "max_pending_acks",
             "mongo_batch_count",
             "mongo_batch_bytes",
+            "document_max_length",
+            "document_max_op_components",
+            "document_ops_per_minute",
         ):
             if getattr(self, name) <= 0:
                 raise ConfigError("%s: expected a positive number, not %r" % (name, getattr(self, name)))

@@ -40,6 +40,8 @@ def test_wheel_carries_demo_static_and_config(wheel: Path) -> None:
         "nexus_tornado/config/nexus.example.ini",
         "nexus_tornado/config/nginx.conf",
         "nexus_tornado/stomp/session.py",
+        "nexus_tornado/ot/text.py",
+        "nexus_tornado/demo/static/nexus-text.js",
         "nexus_tornado/py.typed",
     ):
         assert required in names, required

@@ -324,7 +324,7 @@ def test_unknown_membership_key_is_a_config_error() -> None:
         TopicAcl({"chat": RecordingResolver(set())})
     with pytest.raises(ConfigError):
         TopicAcl({"chats": "not callable"})  # type: ignore[dict-item]
-    assert MEMBERSHIP_KEYS == ("chats", "boards", "calendars")
+    assert MEMBERSHIP_KEYS == ("chats", "boards", "calendars", "docs")
 
 
 # -- host-added rules ------------------------------------------------------------------
@@ -415,7 +415,7 @@ def test_rule_check_must_answer_exactly_true(answer: Any, is_async: bool) -> Non
     "membership, message",
     [
         ({"chat": RecordingResolver(set())},
-         "unknown membership resolver(s) ['chat']; expected some of ['chats', 'boards', 'calendars']"),
+         "unknown membership resolver(s) ['chat']; expected some of ['chats', 'boards', 'calendars', 'docs']"),
         ({"boards": "not callable"}, "membership resolver 'boards' is not callable"),
     ],
 )

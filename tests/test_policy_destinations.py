@@ -34,6 +34,7 @@ def test_the_acl_table_is_built_from_these_patterns() -> None:
         d.NOTIFICATIONS,
         d.BOARD,
         d.CALENDAR,
+        d.DOC,
         d.PRESENCE_DESTINATION,
         d.ANNOUNCEMENTS,
         d.ERRORS_DESTINATION,

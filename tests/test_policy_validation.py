@@ -31,6 +31,7 @@ HOME = {
     "NOTIFICATION": "/topic/announcements",
     "STATUS_UPDATE": "/topic/board/b1",
     "BOARD_UPDATE": "/topic/board/b1",
+    "DOC_OP": "/topic/doc/d1",
 }
 
 
@@ -284,7 +285,7 @@ def test_type_for_destination(validator: MessageValidator, kind: str, destinatio
 
 def test_destinations_for(validator: MessageValidator) -> None:
     assert validator.destinations_for("CHAT_MESSAGE") == ("/topic/chat/{chatId}",)
-    assert validator.message_types == ("BOARD_UPDATE", "CHAT_MESSAGE", "NOTIFICATION", "STATUS_UPDATE")
+    assert validator.message_types == ("BOARD_UPDATE", "CHAT_MESSAGE", "DOC_OP", "NOTIFICATION", "STATUS_UPDATE")
 
 
 # -- bodies that are not JSON objects --------------------------------------------------

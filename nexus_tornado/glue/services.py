@@ -6,12 +6,13 @@ import logging
 from typing import TYPE_CHECKING, Dict, Optional
 
 from ..errors import StoreUnavailable
-
+from ..hub.documents import Documents, document_store_for
 from ..hub.hub import Hub
 from ..hub.presence import Presence
+from ..hub.store import Store
 from ..policy.auth import TokenVerifier
 from ..policy.guard import Guard
-from ..policy.limits import SharedCounts, UserBytes
+from ..policy.limits import SendRateLimiter, SharedCounts, UserBytes
 from ..settings import Settings
 from ..pipeline import MessagePipeline
 from ..stomp import FrameCounts
@@ -70,6 +71,8 @@ class Services:
         hub: Hub,
         presence: Presence,
         server_name: str,
+        *,
+        store: Optional[Store] = None,
     ) -> None:
         self.settings = settings
         self.verifier = verifier
@@ -81,6 +84,22 @@ class Services:
             backlog_bytes=settings.listener_backlog_bytes,
         )
         self.presence = presence
+        # Documents append to the message store itself (conditionally, at a version):
+        # ``store`` is the one under the hub's wrappers, the hub's own when not given.
+        document_store = document_store_for(store if store is not None else hub.store)
+        #: Shared documents (``None`` with a store that keeps none).
+        self.documents: Optional[Documents] = (
+            None
+            if document_store is None
+            else Documents(
+                hub,
+                document_store,
+                max_length=settings.document_max_length,
+                max_components=settings.document_max_op_components,
+            )
+        )
+        #: DOC_OP SENDs per user, apart from sends_per_minute.
+        self.document_limiter = SendRateLimiter(settings.document_ops_per_minute, 60.0)
         self.server_name = server_name
         #: Every open connection (an ordered set).
         self.connections: Dict["StompConnection", None] = {}

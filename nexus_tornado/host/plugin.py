@@ -158,6 +158,7 @@ class NexusPlugin:
             self.hub,
             self.presence,
             server_name="nexus-tornado/%s" % __version__,
+            store=self.store,
         )
         self.router = NexusRouter(
             StompConnection,

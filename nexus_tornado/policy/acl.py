@@ -9,6 +9,7 @@ destination                         SUBSCRIBE                            SEND
 ``/topic/notifications/{userId}``   that user, admins                    never (server)
 ``/topic/board/{boardId}``          board members                        board members
 ``/topic/calendar/{userId}``        that user, users it is shared with   that user
+``/topic/doc/{docId}``              editors of that document             editors
 ``/topic/presence``                 every authenticated user             never (server)
 ``/topic/announcements``            every authenticated user             admins
 ``/user/queue/errors``              every session (own rejections)       never
@@ -17,11 +18,11 @@ destination                         SUBSCRIBE                            SEND
 Admin rights reach exactly the cells that name admins; an admin is not implicitly a
 chat participant or board member. Any destination no rule matches is refused.
 
-Membership (chat participants, board members, calendar sharing) comes from *resolvers*:
-async callables ``(principal, id) -> bool`` the host app supplies under the keys
-``"chats"``, ``"boards"`` and ``"calendars"``. The defaults read the JWT claims of the
-same names: lists of chat ids, board ids, and the user ids whose calendars are shared
-with the principal. A resolver allows only by returning exactly ``True``.
+Membership (chat participants, board members, calendar sharing, document editors) comes
+from *resolvers*: async callables ``(principal, id) -> bool`` the host app supplies under
+the keys ``"chats"``, ``"boards"``, ``"calendars"`` and ``"docs"``. The defaults read the
+JWT claims of the same names: lists of chat ids, board ids, the user ids whose calendars
+are shared with the principal, and document ids. A resolver allows only by returning exactly ``True``.
 
 The host app adds rules for its own destinations with :meth:`TopicAcl.add_rule`; a rule's
 checks are called as ``check(principal, **ids)`` with the pattern's placeholders as
@@ -43,6 +44,7 @@ from .destinations import (
     BOARD,
     CALENDAR,
     CHAT,
+    DOC,
     ERRORS_DESTINATION,
     NOTIFICATIONS,
     PRESENCE_DESTINATION,
@@ -70,7 +72,7 @@ Check = Callable[..., Union[bool, Awaitable[bool]]]
 Resolver = Callable[[Principal, str], Awaitable[bool]]
 
 #: The membership resolver keys, named after the JWT claims the defaults read.
-MEMBERSHIP_KEYS = ("chats", "boards", "calendars")
+MEMBERSHIP_KEYS = ("chats", "boards", "calendars", "docs")
 
 
 class Operation(str, Enum):
@@ -255,12 +257,16 @@ class TopicAcl:
         chats = self._resolvers["chats"]
         boards = self._resolvers["boards"]
         calendars = self._resolvers["calendars"]
+        docs = self._resolvers["docs"]
 
         async def chat_participant(principal: Principal, chatId: str) -> bool:
             return (await chats(principal, chatId)) is True
 
         async def board_member(principal: Principal, boardId: str) -> bool:
             return (await boards(principal, boardId)) is True
+
+        async def doc_editor(principal: Principal, docId: str) -> bool:
+            return (await docs(principal, docId)) is True
 
         async def own_or_admin(principal: Principal, userId: str) -> bool:
             return principal.user_id == userId or principal.is_admin
@@ -278,6 +284,7 @@ class TopicAcl:
             (NOTIFICATIONS, own_or_admin, None),
             (BOARD, board_member, board_member),
             (CALENDAR, own_or_shared_calendar, own),
+            (DOC, doc_editor, doc_editor),
             (PRESENCE_DESTINATION, everyone, None),
             (ANNOUNCEMENTS, everyone, admins),
             (ERRORS_DESTINATION, everyone, None),

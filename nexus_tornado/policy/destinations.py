@@ -25,6 +25,7 @@ __all__ = [
     "BOARD",
     "CALENDAR",
     "CHAT",
+    "DOC",
     "ERRORS_DESTINATION",
     "ID_REGEX",
     "NOTIFICATIONS",
@@ -46,6 +47,8 @@ NOTIFICATIONS = "/topic/notifications/{userId}"
 NOTIFICATIONS_PREFIX = NOTIFICATIONS[: NOTIFICATIONS.index("{")]
 #: A board's updates; board members subscribe and send.
 BOARD = "/topic/board/{boardId}"
+#: A shared plain-text document's operations; its editors subscribe and send.
+DOC = "/topic/doc/{docId}"
 #: One user's calendar; they send, users it is shared with subscribe.
 CALENDAR = "/topic/calendar/{userId}"
 #: Who is online (ONLINE/OFFLINE status updates); sent by the server only.
@@ -63,7 +66,7 @@ def notifications_for(user_id: str) -> str:
     return NOTIFICATIONS_PREFIX + user_id
 
 
-#: An id inside a destination (and a ``chatId``/``boardId``/``entityId`` in a payload):
+#: An id inside a destination (and a ``chatId``/``boardId``/``docId``/``entityId`` in a payload):
 #: 1-128 ASCII letters, digits, ``_``, ``-``, ``.`` or ``@``, not starting with ``.``.
 #: ``@`` admits e-mail-like user ids; ``.`` may not lead so ``.``/``..`` never appear.
 #: Everything else (``/``, ``*``, ``>``, ``#``, ``%``, spaces, non-ASCII) is refused.

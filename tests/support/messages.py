@@ -30,4 +30,10 @@ VALID: Dict[str, Dict[str, Any]] = {
         "senderId": "alice",
         "payload": {"boardId": "b1", "action": "move", "data": {"card": "k1", "to": "done"}},
     },
+    "DOC_OP": {
+        "type": "DOC_OP",
+        "timestamp": TS,
+        "senderId": "alice",
+        "payload": {"docId": "d1", "version": 3, "opId": "alice-1", "op": [2, "hi", -1, 4]},
+    },
 }
