@@ -2,7 +2,8 @@
 
 Claims follow the wire contract: ``sub``, ``roles`` (``admin`` is the admin role),
 and the membership lists the default resolvers read: ``chats`` (chat ids), ``boards``
-(board ids) and ``calendars`` (user ids whose calendar is shared with this user).
+(board ids), ``calendars`` (user ids whose calendar is shared with this user) and
+``docs`` (ids of the shared documents they may edit).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ class DemoUser(NamedTuple):
     chats: Tuple[str, ...]
     boards: Tuple[str, ...]
     calendars: Tuple[str, ...]
+    docs: Tuple[str, ...] = ("notes", "ideas")
 
     def claims(self) -> Dict[str, Any]:
         """The membership and role claims of this user's token (no ``sub``/``exp``)."""
@@ -28,6 +30,7 @@ class DemoUser(NamedTuple):
             "chats": list(self.chats),
             "boards": list(self.boards),
             "calendars": list(self.calendars),
+            "docs": list(self.docs),
         }
 
     def public(self) -> Dict[str, Any]:
@@ -41,7 +44,7 @@ DEMO_USERS: Tuple[DemoUser, ...] = (
     DemoUser("alice", "Alice (admin)", ("admin",), ("general", "design"), ("roadmap",), ("bob",)),
     DemoUser("bob", "Bob", (), ("general", "design"), ("roadmap",), ("alice",)),
     DemoUser("carol", "Carol", (), ("general", "support"), ("roadmap", "support"), ("alice", "bob")),
-    DemoUser("dave", "Dave (guest)", (), ("general",), (), ()),
+    DemoUser("dave", "Dave (guest)", (), ("general",), (), (), ("notes",)),
 )
 
 _BY_ID = {user.user_id: user for user in DEMO_USERS}

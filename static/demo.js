@@ -1,7 +1,7 @@
 /*
  * The demo page of nexus-tornado: every feature of the server, driven through
  * nexus-client.js, with the helpers of demo-support.js; the kanban board panel is in
- * demo-board.js. Plain ES5, no build step.
+ * demo-board.js, the shared notes in demo-notes.js. Plain ES5, no build step.
  *
  * URL parameters (handy for trying things and for the tests):
  *   ?as=<user>             log in as that demo user at once
@@ -160,6 +160,7 @@
 
     setupChat(client);
     window.NexusDemoBoard({ state: state, userName: userName, withToken: withToken }).setup(client);
+    window.NexusDemoNotes({ state: state }).setup(client);
     setupNotifications(client);
     setupPresence(client);
     setupAnnouncements(client);
