@@ -243,3 +243,22 @@ def test_a_subscriber_resuming_gets_the_operations_it_missed_not_a_snapshot(nexu
     finally:
         alice.close()
         bob.close()
+
+
+def test_document_operations_have_a_rate_limit_of_their_own() -> None:
+    with running_nexus(document_ops_per_minute=3, sends_per_minute=2) as nexus:
+        alice = editor(nexus, "alice", ["d7"])
+        try:
+            join(alice, "d7")
+            for version in range(3):
+                body = doc_op("alice", "d7", version, [version, "x"] if version else ["x"])
+                alice.expect("RECEIPT", receipt_id=send(alice, body, "d7"))
+            error = refused(alice, doc_op("alice", "d7", 3, [3, "x"]), "d7")
+            assert error["error"] == "RATE_LIMITED" and error["details"]["retryAfter"] > 0
+            # Chat messages count apart: their own limit is untouched by the operations.
+            receipt = "chat-1"
+            alice.send_frame("SEND", {"destination": "/topic/chat/c1", "receipt": receipt}, chat_envelope("alice", "c1"))
+            alice.expect("RECEIPT", receipt_id=receipt)
+        finally:
+            alice.close()
+        assert current(nexus, "d7") == ("xxx", 3)
