@@ -161,3 +161,19 @@ def test_sendcost_counts_the_calls_of_a_send() -> None:
     assert lines[0].startswith("calls per SEND to a room of 3: ")
     assert int(lines[0].rsplit(" ", 1)[1]) > 50
     assert len(lines) == 6
+
+
+def test_the_document_benchmark_runs_and_reports_every_run(tmp_path: Any) -> None:
+    import subprocess
+    from pathlib import Path
+
+    script = Path(__file__).with_name("documents.py")
+    done = subprocess.run(
+        [sys.executable, str(script), "--editors", "3", "--seconds", "1", "--processes", "1"],
+        capture_output=True, text=True, timeout=180, cwd=str(tmp_path),
+    )
+    assert done.returncode == 0, done.stderr
+    rows = [line for line in done.stdout.splitlines() if line.startswith("| paced") or line.startswith("| flat out")]
+    assert len(rows) == 2, done.stdout
+    # Operations were stored and reached the other editors.
+    assert all(int(row.split("|")[2]) > 0 for row in rows), done.stdout
