@@ -96,6 +96,7 @@ class Settings:
     max_transaction_bytes: int = _opt(1024 * 1024, "Bytes of frames one user may hold in uncommitted transactions, over all of their connections.")
     document_max_length: int = _opt(100_000, "Most code points a shared document (/topic/doc/{docId}) may hold; an operation that would make it longer is refused (TOO_LARGE).")
     document_max_op_components: int = _opt(1000, "Most components (keeps, inserts, deletes) one document operation may have; more is refused (TOO_LARGE).")
+    document_max_behind: int = _opt(1000, "Most versions a document operation may be behind the document (each one it is behind is a stored operation to transform it against); older ones are refused (INVALID_MESSAGE) and the client reads the document again.")
     document_ops_per_minute: int = _opt(1200, "Document operations (DOC_OP SENDs) per minute per user, counted apart from sends_per_minute (a typist sends many).")
     http_header_timeout: float = _opt(10.0, "Longest an HTTP request's headers may take to arrive (also the keep-alive idle time), seconds.")
     http_body_timeout: float = _opt(30.0, "Longest an HTTP request's body (an xhr_send, a jsonp_send) may take to arrive, seconds.")
@@ -217,6 +218,7 @@ class Settings:
             "mongo_batch_bytes",
             "document_max_length",
             "document_max_op_components",
+            "document_max_behind",
             "document_ops_per_minute",
         ):
             if getattr(self, name) <= 0:

@@ -166,3 +166,19 @@ def test_random_concurrent_operations_converge_with_every_replica(data: Any) -> 
             text, version = snapshot.text, snapshot.version
             assert await log_text(store) == text
     asyncio.run(run())
+
+
+@pytest.mark.gen_test
+async def test_an_operation_too_far_behind_is_refused() -> None:
+    store = MemoryStore()
+    documents = Documents(Hub(store), MemoryDocumentStore(store), max_length=100, max_components=10, max_behind=2)
+    for version in range(4):
+        await documents.submit(DOC, envelope(version, [version, "a"] if version else ["a"], "v%d" % version))
+    with pytest.raises(Rejection) as refused:
+        await documents.submit(DOC, envelope(1, [1, "b"], "late"))
+    assert refused.value.message == (
+        "version 1 is more than 2 versions behind the document (at version 4); subscribe again for the current text"
+    )
+    await documents.submit(DOC, envelope(2, [2, "b"], "in time"))
+    assert (await documents.snapshot(DOC)).text == "aaaab"  # the stored inserts at its place went first
+    assert documents.hub.stats.published == 5

@@ -96,6 +96,7 @@ class Services:
                 document_store,
                 max_length=settings.document_max_length,
                 max_components=settings.document_max_op_components,
+                max_behind=settings.document_max_behind,
             )
         )
         #: DOC_OP SENDs per user, apart from sends_per_minute.

@@ -160,16 +160,24 @@ class Documents:
     """Accepts operations on documents and answers what a joining client needs.
 
     ``max_length``: most code points a document may hold. ``max_components``: most
-    components one operation may have.
+    components one operation may have. ``max_behind``: most versions an operation may
+    be behind the document (the stored operations it must be transformed against).
     """
 
     def __init__(
-        self, hub: Hub, store: DocumentStore, *, max_length: int, max_components: int
+        self,
+        hub: Hub,
+        store: DocumentStore,
+        *,
+        max_length: int,
+        max_components: int,
+        max_behind: int = 1000,
     ) -> None:
         self.hub = hub
         self.store = store
         self.max_length = max_length
         self.max_components = max_components
+        self.max_behind = max_behind
         self._locks: Dict[str, Tuple[asyncio.Lock, List[int]]] = {}
         #: destination -> the current text as last seen here (a cache).
         self._texts: "collections.OrderedDict[str, Snapshot]" = collections.OrderedDict()
@@ -287,6 +295,13 @@ class Documents:
                     "version %d is ahead of the document (at version %d)" % (base, current.version),
                     {"destination": destination, "version": base, "current": current.version},
                 )
+            if current.version - base > self.max_behind:
+                raise Rejection(
+                    RejectionCode.INVALID_MESSAGE,
+                    "version %d is more than %d versions behind the document (at version %d); "
+                    "subscribe again for the current text" % (base, self.max_behind, current.version),
+                    {"destination": destination, "version": base, "current": current.version},
+                )
             concurrent = await self._ops_after(destination, base, current.version)
             for stored in concurrent:
                 if stored.op_id == op_id and stored.sender == sender:
@@ -322,6 +337,9 @@ class Documents:
                 log.warning("snapshot of %s at %d not written: %s", destination, version, exc.log_detail)
             self.hub.broadcast(message)
             self.accepted += 1
+            stats = self.hub.stats
+            stats.published += 1
+            stats.by_destination[destination] = stats.by_destination.get(destination, 0) + 1
             return message
         raise Rejection(
             RejectionCode.UNAVAILABLE,
