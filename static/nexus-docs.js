@@ -78,9 +78,9 @@
     this._subscribe();
   }
 
-  SharedDoc.prototype._subscribe = function () {
+  SharedDoc.prototype._subscribe = function (status) {
     var self = this;
-    this._setStatus('loading');
+    this._setStatus(status || 'loading');
     // 'live': the first subscription gets the snapshot; after a reconnect the client
     // resumes after the last version seen, so only the missed operations come.
     this._subscription = this.client.subscribe(this.destination, function (body, meta) {
@@ -135,7 +135,10 @@
 
   SharedDoc.prototype._snapshot = function (payload) {
     var lost = this.inflight || this.buffer;
-    if (this.version !== null && payload.version === this.version && !lost) { return; }
+    if (this.version !== null && payload.version === this.version && !lost) {
+      this._setStatus('saved');
+      return;
+    }
     if (this.version !== null && lost) {
       this._onError({ error: 'RESYNC', message: 'edits not yet stored were lost: the document was read again' });
     }
@@ -154,9 +157,8 @@
     this._onError({ error: 'RESYNC', message: why });
     if (this._subscription) { this._subscription.unsubscribe(); }
     this.client.forgetSeq(this.destination);
-    this._setStatus('resyncing');
     // Keep text, inflight and buffer until the snapshot: _snapshot reports the loss.
-    this._subscribe();
+    this._subscribe('resyncing');
   };
 
   /** A local edit: `op` applies to doc.text; it is shown at once and sent. */
