@@ -47,6 +47,7 @@ from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, Deque, Dict, List, Mapping, Optional, Tuple, Union
 
 from .errors import ConfigError, NexusError, Rejection, RejectionCode, tracking_id
+from .hub.documents import refuse_publish
 from .hub.hub import Hub
 from .hub.store import StoredMessage
 from .policy.destinations import DestinationPattern
@@ -228,6 +229,7 @@ class MessagePipeline:
         Raises ``Rejection`` (a handler refused), :class:`HandlerFailed`, or
         ``StoreUnavailable``; nothing is stored then.
         """
+        refuse_publish(destination)
         kind = message.get("type")
         matched = [(e, ids) for e in self._handlers for ids in (e.match(kind, destination),) if ids is not None]
         # Room in the listener backlog is taken before the message is stored: a crowd of

@@ -8,12 +8,14 @@ snapshot and version are what they were.
 
 from __future__ import annotations
 
+import http.client
 import itertools
 import json
 from typing import Any, Dict, Iterator, List, Tuple
 
 import pytest
 
+from nexus_tornado.errors import Rejection, RejectionCode
 from nexus_tornado.ot import TextOperation
 from support.clients import RawWsClient, chat_envelope
 from support.nexus import NexusServer, running_nexus
@@ -262,3 +264,29 @@ def test_document_operations_have_a_rate_limit_of_their_own() -> None:
         finally:
             alice.close()
         assert current(nexus, "d7") == ("xxx", 3)
+
+
+def test_a_document_changes_only_through_operations(nexus: NexusServer) -> None:
+    # The host app's publish and a backend service's are refused: a message that is not
+    # an operation would take a version and break every editor's history.
+    with pytest.raises(Rejection) as refused:
+        nexus.run(lambda: nexus.plugin.publish("/topic/doc/d8", {"type": "DOC_OP", "payload": {}}))
+    assert refused.value.code is RejectionCode.INVALID_MESSAGE
+    assert "changes only through DOC_OP operations" in refused.value.message
+    assert current(nexus, "d8") == ("", 0)
+
+
+def test_a_backend_service_cannot_write_to_a_document(nexus: NexusServer) -> None:
+    body = json.loads(doc_op("billing", "d9", 0, ["injected"]))
+    connection = http.client.HTTPConnection("127.0.0.1", nexus.port, timeout=10)
+    try:
+        connection.request(
+            "POST", "/stomp/api/publish", json.dumps({"destination": "/topic/doc/d9", "message": body}).encode(),
+            {"Content-Type": "application/json", "Authorization": "Bearer " + nexus.token("billing", roles=["service"])},
+        )
+        response = connection.getresponse()
+        answer = json.loads(response.read())
+    finally:
+        connection.close()
+    assert response.status == 400 and answer["error"] == "INVALID_MESSAGE", answer
+    assert current(nexus, "d9") == ("", 0)

@@ -16,7 +16,7 @@ import uuid
 from typing import TYPE_CHECKING, Optional, Tuple
 
 from ..errors import Rejection, RejectionCode, StoreUnavailable
-from ..hub.documents import DOC_OP, DOC_SNAPSHOT, Documents
+from ..hub.documents import DOC_OP, DOC_SNAPSHOT, Documents, is_document
 from ..policy.destinations import DOC, DestinationPattern
 from ..policy.principal import Principal
 from ..stomp import MessageTemplate, Send
@@ -26,10 +26,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 _DOC = DestinationPattern(DOC)
 
-
-def is_document(destination: str) -> bool:
-    """True for a ``/topic/doc/{docId}`` destination."""
-    return _DOC.match(destination) is not None
+__all__ = ["is_document", "send_snapshot", "submit_op"]
 
 
 def _documents(connection: "StompConnection", destination: str) -> Documents:

@@ -31,6 +31,7 @@ from ..errors import ConfigError
 from ..glue.connection import StompConnection
 from ..glue.services import SERVICES_KEY, Services
 from ..glue.shutdown import drain, within
+from ..hub.documents import refuse_publish
 from ..hub.hub import Hub
 from ..hub.memory import MemoryStore
 from ..hub.presence import Announcements, Presence, presence_envelope
@@ -404,8 +405,11 @@ class NexusPlugin:
         defaults to ``application/json``). Raises ``StoreUnavailable`` when the store
         cannot take it, and ``Rejection`` (``INVALID_MESSAGE``) for bytes that are not
         UTF-8 while a SockJS transport is on (SockJS carries only text; on a server
-        with only the raw WebSocket they go out as binary WebSocket messages).
+        with only the raw WebSocket they go out as binary WebSocket messages), and for
+        a shared document (``/topic/doc/{docId}``), which changes only through its
+        editors' operations.
         """
+        refuse_publish(destination)
         if isinstance(body, Mapping):
             data = json.dumps(body, separators=(",", ":")).encode()
         elif isinstance(body, str):

@@ -37,6 +37,7 @@ from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Tuple
 
 from ..errors import Rejection, RejectionCode, StoreUnavailable
 from ..ot import OperationError, TextOperation, transform
+from ..policy.destinations import DOC, DestinationPattern
 from .hub import Hub
 from .memory import MemoryStore
 from .store import Store, StoredMessage
@@ -47,6 +48,26 @@ log = logging.getLogger("nexus_tornado.hub.documents")
 DOC_OP = "DOC_OP"
 #: The message type of the snapshot a subscriber receives first.
 DOC_SNAPSHOT = "DOC_SNAPSHOT"
+
+_DOC = DestinationPattern(DOC)
+
+
+def is_document(destination: str) -> bool:
+    """True for a ``/topic/doc/{docId}`` destination."""
+    return _DOC.match(destination) is not None
+
+
+def refuse_publish(destination: str) -> None:
+    """Refuse a message published to a document other than through :class:`Documents`
+    (a host's publish, a backend service's): it would take a version without being an
+    operation, and every editor would have to read the document again."""
+    if is_document(destination):
+        raise Rejection(
+            RejectionCode.INVALID_MESSAGE,
+            "a shared document changes only through DOC_OP operations of its editors",
+            {"destination": destination},
+        )
+
 
 #: How many times one submission starts again after losing a version to another
 #: process before the sender is told to try later (each lost race is someone else's
