@@ -240,7 +240,16 @@ class Documents:
                     % version,
                     {"destination": destination, "version": version},
                 )
-            messages.extend(m for m in chunk if m.seq <= newest)
+            for message in chunk:
+                if message.seq > newest:
+                    break
+                if message.seq != version + len(messages) + 1:
+                    # Conditional appends leave no hole; one here is damage to the log.
+                    raise StoreUnavailable(
+                        "document history unreadable",
+                        log_detail="%s: seq %d follows %d" % (destination, message.seq, version + len(messages)),
+                    )
+                messages.append(message)
         return [parse_op(message) for message in messages]
 
     def _remember(self, destination: str, snapshot: Snapshot) -> None:
