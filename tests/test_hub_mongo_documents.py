@@ -16,6 +16,7 @@ from nexus_tornado.hub.documents import Documents, Snapshot, document_store_for,
 from nexus_tornado.hub.hub import Hub
 from nexus_tornado.hub.mongo import MongoStore
 from nexus_tornado.hub.mongo_documents import MongoDocumentStore
+from nexus_tornado.hub.store import Retention
 from nexus_tornado.ot import TextOperation
 from support.mongo import MongoTarget, mongo_params, mongo_target, nx_server  # noqa: F401
 
@@ -98,3 +99,16 @@ async def test_a_taken_version_is_refused_by_the_conditional_append(target: Mong
     assert await documents.append_at(DOC, 1, b'{"a":1}', {}) is not None
     assert await documents.append_at(DOC, 1, b'{"b":2}', {}) is None
     assert (await documents.newest(DOC))[0] == 1
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_retention_drops_old_operations_and_keeps_the_numbering_and_the_text(target: MongoTarget) -> None:
+    store = await target.store(timeout=5.0, retention=Retention(max_count=5))
+    documents = Documents(Hub(store), MongoDocumentStore(store), max_length=1000, max_components=100)
+    for version in range(12):
+        await documents.submit(DOC, envelope(version, [version, "a"] if version else ["a"], "r%d" % version))
+    kept = await history(store)
+    assert kept[-1] == 12 and len(kept) < 12  # old operations went
+    assert (await store.position(DOC)).seq == 12  # the counter, the floor, followed
+    later = Documents(Hub(store), MongoDocumentStore(store), max_length=1000, max_components=100)
+    assert (await later.snapshot(DOC)).text == "a" * 12

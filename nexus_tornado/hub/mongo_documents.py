@@ -1,12 +1,12 @@
 """Documents on MongoDB: conditional appends to the message log, and snapshots.
 
 An operation of a document is a message of its destination in ``nexus_messages``,
-inserted at the ``seq`` it claims: the unique ``(destination, seq)`` index lets exactly
-one of several processes take a version, and the others get ``DuplicateKeyError`` (a
-lost race, :meth:`MongoDocumentStore.append_at` answers ``None``). After the insert the
-destination's counter is raised to that ``seq`` (``$max``) so that replay, positions
-and the rest of the hub see the same numbering; the newest version is read from the
-messages themselves, so a counter that lags for a moment misleads no one.
+inserted at the ``seq`` it claims, as the store numbers every message: the unique
+``(destination, seq)`` index lets exactly one of several processes take a version, and
+the others get ``DuplicateKeyError`` (a lost race, :meth:`MongoDocumentStore.append_at`
+answers ``None``). The newest version is the newest stored message (the counter's floor
+when retention left none); after each insert the counter, the numbering's floor, is
+raised to it, before retention by count may drop anything.
 
 Snapshots live in one more collection (``collection_prefix`` + ``documents``)::
 
@@ -48,26 +48,10 @@ class MongoDocumentStore(BoundedCalls, DocumentStore):
 
     async def _epoch(self, destination: str, deadline: float) -> str:
         epoch = self._epochs.get(destination)
-        if epoch is not None:
-            return epoch
-        counters = self.mongo.counters
-        counter = await self._run(
-            "read counter", lambda: counters.find_one({"_id": destination}), deadline=deadline
-        )
-        if counter is None or not counter.get("epoch"):
-            try:
-                await self._run(
-                    "create counter",
-                    lambda: counters.update_one({"_id": destination}, {"$max": {"seq": 0}}, upsert=True),
-                    deadline=deadline,
-                    passthrough=(DuplicateKeyError,),
-                )
-            except DuplicateKeyError:
-                pass  # another process created it first
-            epoch = await self.mongo._ensure_epoch(destination, deadline)
-        else:
-            epoch = str(counter["epoch"])
-        self._epochs[destination] = epoch
+        if epoch is None:
+            # The counter holds the numbering's epoch (created with one if missing).
+            _, epoch = await self.mongo._counter(destination, deadline)
+            self._epochs[destination] = epoch
         return epoch
 
     async def append_at(
@@ -79,7 +63,6 @@ class MongoDocumentStore(BoundedCalls, DocumentStore):
         timestamp = float(self.mongo._clock())
         body = bytes(body)
         headers = {str(k): str(v) for k, v in headers.items()}
-        self.mongo._check_storable(destination, body, headers, message_id, timestamp)
         document: Dict[str, Any] = {
             "_id": message_id,
             "destination": destination,
@@ -108,30 +91,40 @@ class MongoDocumentStore(BoundedCalls, DocumentStore):
             if landed is None:
                 raise
         try:
+            # The counter is the numbering's floor: raised before anything of the
+            # document may be dropped (here, and by prune for retention by age).
             await self._run(
                 "raise counter",
                 lambda: self.mongo.counters.update_one({"_id": destination}, {"$max": {"seq": seq}}),
                 deadline=deadline,
             )
+            await self._trim(destination, seq, deadline)
         except StoreUnavailable as exc:
-            # Stored all the same; the next append raises the counter past it.
-            log.warning("counter of %s not raised to %d: %s", destination, seq, exc.log_detail)
-        await self.mongo._trim(destination, seq)
+            # Stored all the same; the next append raises the counter past it, and
+            # prune raises it before any delete by age.
+            log.warning("counter or retention of %s after %d deferred: %s", destination, seq, exc.log_detail)
         return StoredMessage(destination, seq, message_id, body, headers, timestamp, epoch)
+
+    async def _trim(self, destination: str, seq: int, deadline: float) -> None:
+        """Retention by count, every hundredth of ``max_count`` versions (as the
+        store's own appends do); the counter was raised first."""
+        max_count = self.mongo.retention.max_count
+        if max_count is None or seq <= max_count or (seq - max_count) % max(1, max_count // 100):
+            return
+        await self._run(
+            "trim",
+            lambda: self.mongo.messages.delete_many({"destination": destination, "seq": {"$lte": seq - max_count}}),
+            deadline=deadline,
+        )
 
     async def newest(self, destination: str) -> Tuple[int, Optional[str]]:
         deadline = self._deadline()
         epoch = await self._epoch(destination, deadline)
-        found = await self._run(
-            "newest operation",
-            lambda: self.mongo.messages.find({"destination": destination}, {"seq": 1})
-            .sort("seq", -1)
-            .limit(1)
-            .to_list(length=1),
-            deadline=deadline,
-        )
-        counted = await self.mongo.last_seq(destination) if not found else 0
-        return max(int(found[0]["seq"]) if found else 0, counted), epoch
+        newest = await self.mongo._newest_stored(destination, deadline)
+        if not newest:
+            # Nothing retained (retention by age dropped it all): the counter's floor.
+            newest = await self.mongo.last_seq(destination)
+        return newest, epoch
 
     async def read_snapshot(self, destination: str) -> Optional[Snapshot]:
         found = await self._run("read snapshot", lambda: self.snapshots.find_one({"_id": destination}))
