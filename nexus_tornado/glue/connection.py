@@ -55,7 +55,7 @@ from ..stomp import (
 from ..transport.base import message_limit
 from ..transport.close_codes import SHUTDOWN_CLOSE, CloseCode
 from ..transport.sockjs_compat import SockJSConnection
-from .documents import is_document, send_snapshot, submit_op
+from .documents import is_document, resume_point, submit_op
 from .flow import PacedOutput, TransactionHold, parse_last_seq
 from .keepalive import Keepalive
 from .reports import Reports
@@ -268,7 +268,7 @@ class StompConnection(Keepalive, Reports, SockJSConnection):
 
     async def _handle(self, event: Any) -> None:
         if isinstance(event, Send):
-            await self._on_send(event)
+            await (submit_op(self, event) if is_document(event.destination) else self._on_send(event))
         elif isinstance(event, Subscribe):
             await self._on_subscribe(event)
         elif isinstance(event, Unsubscribe):
@@ -359,10 +359,8 @@ class StompConnection(Keepalive, Reports, SockJSConnection):
                     sub.held = []
                 else:
                     await self._send_presence_snapshot(sub)
-            epoch = event.headers.get("epoch") or None
             try:
-                if last_seq is None and is_document(destination):
-                    last_seq, epoch = await send_snapshot(self, sub)
+                last_seq, epoch = await resume_point(self, sub, last_seq, event.headers)
                 await hub.subscribe(destination, sub, last_seq, epoch=epoch, recipient=recipient)
             except BaseException as exc:
                 self._subscriptions.pop(sub.id, None)
@@ -405,9 +403,6 @@ class StompConnection(Keepalive, Reports, SockJSConnection):
         principal = self._require_principal()
         if event.destination == TOKEN_DESTINATION:
             await self._refresh_token(event)
-            return
-        if is_document(event.destination):
-            await submit_op(self, principal, event)
             return
         try:
             message = await self.services.guard.admit_send(

@@ -13,12 +13,11 @@ from __future__ import annotations
 
 import json
 import uuid
-from typing import TYPE_CHECKING, Optional, Tuple
+from typing import TYPE_CHECKING, Mapping, Optional, Tuple
 
 from ..errors import Rejection, RejectionCode, StoreUnavailable
 from ..hub.documents import DOC_OP, DOC_SNAPSHOT, Documents, is_document
 from ..policy.destinations import DOC, DestinationPattern
-from ..policy.principal import Principal
 from ..stomp import MessageTemplate, Send
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -26,7 +25,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 _DOC = DestinationPattern(DOC)
 
-__all__ = ["is_document", "send_snapshot", "submit_op"]
+__all__ = ["is_document", "resume_point", "send_snapshot", "submit_op"]
 
 
 def _documents(connection: "StompConnection", destination: str) -> Documents:
@@ -65,8 +64,19 @@ async def send_snapshot(connection: "StompConnection", sub: "_Subscription") -> 
     return snapshot.version, snapshot.epoch
 
 
-async def submit_op(connection: "StompConnection", principal: Principal, event: Send) -> None:
+async def resume_point(
+    connection: "StompConnection", sub: "_Subscription", last_seq: Optional[int], headers: Mapping[str, str]
+) -> Tuple[Optional[int], Optional[str]]:
+    """Where ``sub`` starts: after ``last-seq`` in ``epoch``, as the client asked; for a
+    document subscribed to without ``last-seq``, after the snapshot written to it first."""
+    if last_seq is None and is_document(sub.destination):
+        return await send_snapshot(connection, sub)
+    return last_seq, headers.get("epoch") or None
+
+
+async def submit_op(connection: "StompConnection", event: Send) -> None:
     """Admit, transform and store one ``DOC_OP`` SEND; RECEIPT or rejection."""
+    principal = connection._require_principal()
     services = connection.services
     destination = event.destination
     try:
