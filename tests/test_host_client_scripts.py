@@ -10,7 +10,7 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple
 import pytest
 from support.nexus import NexusServer, running_nexus
 
-from nexus_tornado.host.client_scripts import CLIENT_SCRIPTS, static_directory
+from nexus_tornado.host.client_scripts import CLIENT_SCRIPTS, DOCUMENT_SCRIPTS, static_directory
 
 
 @pytest.fixture
@@ -34,7 +34,8 @@ def get(nexus: NexusServer, path: str, headers: Optional[Dict[str, str]] = None)
 
 def test_every_client_script_is_served_as_in_the_package(nexus: NexusServer) -> None:
     assert CLIENT_SCRIPTS[-3:] == ("nexus-messages.js", "nexus-client.js", "nexus-token.js")
-    for name in CLIENT_SCRIPTS:
+    assert DOCUMENT_SCRIPTS == ("nexus-text.js", "nexus-docs.js")
+    for name in CLIENT_SCRIPTS + DOCUMENT_SCRIPTS:
         status, headers, body = get(nexus, "/nexus/js/" + name)
         assert status == 200, name
         assert headers["content-type"].startswith(("application/javascript", "text/javascript")), name
@@ -54,5 +55,5 @@ def test_nothing_else_is_served(nexus: NexusServer, path: str) -> None:
 
 
 def test_the_scripts_directory_holds_every_script() -> None:
-    for name in CLIENT_SCRIPTS:
+    for name in CLIENT_SCRIPTS + DOCUMENT_SCRIPTS:
         assert os.path.isfile(os.path.join(static_directory(), name)), name

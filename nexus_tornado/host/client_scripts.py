@@ -3,7 +3,8 @@
 ``plugin.client_url(r"/nexus/js/(.*)")`` is a URL spec serving exactly
 :data:`CLIENT_SCRIPTS` (the vendored polyfills, sockjs-client and @stomp/stompjs,
 then ``nexus-messages.js``, ``nexus-client.js`` and ``nexus-token.js``) under their
-names, e.g. ``/nexus/js/vendor/sockjs.min.js``; anything else there is a 404, so the
+names, e.g. ``/nexus/js/vendor/sockjs.min.js``, and :data:`DOCUMENT_SCRIPTS` for pages
+that edit shared documents (docs/documents.md); anything else there is a 404, so the
 demo's own page and scripts are not served by a host app. Responses carry an ``ETag``
 and ``Cache-Control: no-cache``: browsers revalidate (a 304) and see an upgrade of the
 package at once. See docs/handlers.md ("The page").
@@ -18,7 +19,7 @@ import tornado.web
 
 from ..transport.body_limit import BodyLimitMixin
 
-__all__ = ["CLIENT_SCRIPTS", "ClientScriptHandler", "static_directory"]
+__all__ = ["CLIENT_SCRIPTS", "DOCUMENT_SCRIPTS", "ClientScriptHandler", "static_directory"]
 
 #: The scripts a page loads, in the order it must load them (each file is ES5).
 CLIENT_SCRIPTS: Tuple[str, ...] = (
@@ -31,8 +32,11 @@ CLIENT_SCRIPTS: Tuple[str, ...] = (
     "nexus-token.js",                     # only for NexusClient.hostToken
 )
 
+#: Loaded after those by pages that edit shared documents (/topic/doc/{docId}), in order.
+DOCUMENT_SCRIPTS: Tuple[str, ...] = ("nexus-text.js", "nexus-docs.js")
+
 #: Also served: the source map of sockjs.min.js (browsers' developer tools ask for it).
-_ALSO_SERVED = frozenset(CLIENT_SCRIPTS + ("vendor/sockjs.min.js.map",))
+_ALSO_SERVED = frozenset(CLIENT_SCRIPTS + DOCUMENT_SCRIPTS + ("vendor/sockjs.min.js.map",))
 
 
 def static_directory() -> str:
