@@ -160,9 +160,11 @@ def render(rows: List[Dict[str, Any]], meta: Dict[str, Any], skipped: List[str],
     if idle:
         parts.append("### Idle connections")
         parts.append("")
-        base = find(idle, target=BASELINE)
+        # each row against the baseline holding as many connections
+        bases = {r["variant"]: r for r in idle if r["target"] == BASELINE}
         lines = [[r["target"], r["variant"], fmt(r.get("kb_per_connection"), 1),
-                  ratio(r.get("kb_per_connection"), base.get("kb_per_connection") if base else None),
+                  ratio(r.get("kb_per_connection"), bases[r["variant"]].get("kb_per_connection")
+                        if r["variant"] in bases else None),
                   fmt(r.get("connect_cpu_ms"), 2), fmt(r.get("held_cpu_pct"), 1), fmt(r.get("server_rss_mb"), 0),
                   held(r)] for r in idle]
         parts.append(table(["server", "case", "KB per connection", "vs sockjs-tornado",
