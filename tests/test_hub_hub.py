@@ -589,3 +589,68 @@ async def test_a_paced_replay_stops_when_its_subscriber_leaves() -> None:
     await hub.subscribe("/d", reader, 0)
     assert 0 < len(reader.seqs) < 10
     assert hub.subscriber_count("/d") == 0
+
+
+class TwoWriters(MemoryStore):
+    """Numbers and writes in two steps, as an append of another MongoDB process does."""
+
+    settle_seconds = 5.0
+
+    def number(self, destination: str) -> int:
+        log = self._log(destination)
+        log.last_seq += 1
+        return log.last_seq
+
+    def write(self, destination: str, seq: int) -> StoredMessage:
+        log = self._log(destination)
+        message = StoredMessage(destination, seq, "id%d" % seq, b"{}", {}, self._clock(), self.epoch)
+        log.messages = type(log.messages)(sorted([*log.messages, message], key=lambda m: m.seq))
+        return message
+
+
+@pytest.mark.gen_test
+async def test_a_live_subscription_gets_both_of_two_racing_appends_whichever_arrives_first() -> None:
+    """The first live subscription of this process: another process numbers 3 and
+    writes it late, this one stores 4 and broadcasts it at once. Both came after the
+    subscription, so both reach it, in order, with no gap mark; 2 (older) does not."""
+    for local_first in (True, False):
+        store = TwoWriters()
+        hub = Hub(store, hold=0.01)
+        for _ in range(2):
+            store.write("/d", store.number("/d"))
+        inbox = Inbox()
+        await hub.subscribe("/d", inbox)
+        remote = store.number("/d")
+        local = store.write("/d", store.number("/d"))
+        if local_first:
+            hub.broadcast(local)
+            store.write("/d", remote)
+            hub.stored("/d", remote, store.epoch)
+        else:
+            store.write("/d", remote)
+            hub.stored("/d", remote, store.epoch)
+            hub.broadcast(local)
+        for _ in range(400):
+            if len(inbox.seqs) >= 2:
+                break
+            await asyncio.sleep(0.005)
+        assert inbox.seqs == [3, 4], local_first
+        assert not any("gap-from" in t.headers for t in inbox.templates)
+        hub.close()
+
+
+@pytest.mark.gen_test
+async def test_a_notification_subscription_with_nothing_waiting_starts_at_the_position() -> None:
+    """Nothing undelivered: the next notification comes alone, with no gap mark and
+    without the delivered ones before it."""
+    store = MemoryStore()
+    hub = Hub(store)
+    destination = "/topic/notifications/u1"
+    for _ in range(5):
+        await hub.publish(destination, b"n")
+    await store.mark_delivered(destination, [1, 2, 3, 4, 5])
+    inbox = Inbox()
+    await hub.subscribe(destination, inbox)
+    await hub.publish(destination, b"live")
+    assert inbox.seqs == [6]
+    assert "gap-from" not in inbox.templates[0].headers

@@ -9,9 +9,10 @@ from typing import Any, List, Optional, Tuple
 
 import pytest
 
+from nexus_tornado.errors import StoreUnavailable
 from nexus_tornado.hub.memory import MemoryStore
 from nexus_tornado.hub.sequencer import HolePolicy, Sequencer
-from nexus_tornado.hub.store import StoredMessage
+from nexus_tornado.hub.store import Position, StoredMessage
 
 
 class Clock:
@@ -146,4 +147,103 @@ async def test_a_new_epoch_starts_from_its_first_number_marked_reset() -> None:
     sequencer.signal(1, store.epoch)
     await settle(lambda: out.seqs == [1])
     assert out.got == [(1, None, True)]
+    sequencer.close()
+
+
+@pytest.mark.gen_test
+async def test_a_live_start_is_the_stores_position_not_the_first_number_to_arrive() -> None:
+    """Two processes append right after a live subscription: A numbers 4 and writes it
+    late, B numbers and writes 5, whose offer arrives first. Both were numbered after
+    the subscription, so both are emitted, in order; nothing older is."""
+    wall = Clock()
+    store = SlowStore(clock=wall)
+    sequencer, out = make(store, Clock(), wall)
+    for _ in range(3):
+        store.write("/d", store.number("/d"))
+    await sequencer.anchor()
+    assert sequencer.next == 4
+    of_a = store.number("/d")
+    of_b = store.write("/d", store.number("/d"))
+    sequencer.offer(of_b)
+    await asyncio.sleep(0.05)
+    assert out.seqs == []  # 4 may still come
+    sequencer.signal(store.write("/d", of_a).seq, store.epoch)
+    await settle(lambda: out.seqs == [4, 5])
+    assert out.got == [(4, None, False), (5, None, False)]
+    sequencer.close()
+
+
+@pytest.mark.gen_test
+async def test_what_arrives_before_the_start_is_known_is_kept_but_not_taken_as_the_start() -> None:
+    """A number arriving while the position is read (or before) is no starting point:
+    the start is the position, and what arrived after it is emitted from there."""
+    wall = Clock()
+    store = SlowStore(clock=wall)
+    sequencer, out = make(store, Clock(), wall)
+    store.write("/d", store.number("/d"))
+    late = store.number("/d")
+    sequencer.offer(store.write("/d", store.number("/d")))  # 3 arrives first
+    await sequencer.anchor()  # position 3: 2 and 3 were numbered before
+    await asyncio.sleep(0.05)
+    assert out.seqs == []
+    store.write("/d", late)
+    sequencer.signal(late, store.epoch)
+    sequencer.signal(store.write("/d", store.number("/d")).seq, store.epoch)
+    await settle(lambda: out.seqs == [4])
+    assert out.got == [(4, None, False)]
+    sequencer.close()
+
+
+class DownStore(SlowStore):
+    """Cannot say where a destination stands until ``up`` is set."""
+
+    up = False
+
+    async def position(self, destination: str) -> Position:
+        if not self.up:
+            raise StoreUnavailable("down")
+        return await super().position(destination)
+
+
+@pytest.mark.gen_test
+async def test_a_live_start_while_the_store_is_down_loses_nothing_that_arrives_meanwhile() -> None:
+    wall = Clock()
+    store = DownStore(clock=wall)
+    sequencer, out = make(store, Clock(), wall)
+    store.write("/d", store.number("/d"))
+    await sequencer.anchor()  # returns: the subscription is made, delivery waits
+    assert sequencer.next is None
+    second, third = store.number("/d"), store.write("/d", store.number("/d"))
+    sequencer.offer(third)  # may have been numbered after the subscription
+    store.write("/d", second)
+    sequencer.signal(second, store.epoch)
+    await asyncio.sleep(0.05)
+    assert out.seqs == []
+    store.up = True  # position 3 now, but 2 and 3 arrived while it was unknown
+    await settle(lambda: out.seqs == [2, 3], rounds=1000)
+    assert out.got == [(2, None, False), (3, None, False)]
+    sequencer.close()
+
+
+@pytest.mark.gen_test
+async def test_anchoring_callers_share_one_reading_and_closing_releases_them() -> None:
+    wall = Clock()
+    store = DownStore(clock=wall)
+    sequencer, out = make(store, Clock(), wall)
+    reads = []
+    original = store.position
+
+    async def counted(destination: str) -> Position:
+        reads.append(destination)
+        await asyncio.sleep(0.01)
+        return await original(destination)
+
+    store.position = counted  # type: ignore[method-assign]
+    store.up = True
+    await asyncio.gather(sequencer.anchor(), sequencer.anchor(), sequencer.anchor())
+    assert reads == ["/d"] and sequencer.next == 1
+    other, _ = make(DownStore(clock=wall), Clock(), wall)
+    await other.anchor()
+    other.close()  # its background attempts stop
+    assert other._task is None
     sequencer.close()

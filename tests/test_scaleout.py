@@ -27,10 +27,10 @@ CHAT = "/topic/chat/x"
 pytestmark = pytest.mark.mongo
 
 
-def body(user: str, n: int) -> bytes:
+def body(user: str, n: int, chat: str = "x") -> bytes:
     return json.dumps(
         {"type": "CHAT_MESSAGE", "timestamp": "2026-11-30T10:00:00Z", "senderId": user,
-         "payload": {"chatId": "x", "content": "m%d" % n, "contentType": "TEXT"}}
+         "payload": {"chatId": chat, "content": "m%d" % n, "contentType": "TEXT"}}
     ).encode()
 
 
@@ -123,6 +123,54 @@ def test_a_resume_on_one_process_waits_for_a_number_another_is_writing(cluster3:
             assert not any(g["gap-from"] for g in got)
     finally:
         for client in [pa, pb] + readers:
+            client.close()
+
+
+@pytest.fixture(params=["nx27017", pytest.param("mongodb", id="mongodb")])
+def cluster2(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Cluster]:
+    cluster = Cluster(tmp_path, cluster_mongo(request, request.param), 2)
+    try:
+        yield cluster.start()
+    finally:
+        cluster.stop()
+
+
+def test_a_live_subscription_gets_both_of_two_appends_racing_right_after_its_receipt(cluster2: Cluster) -> None:
+    """The first live subscription on B for a destination, receipted; then one SEND
+    through A and one through B at the same moment. B's own message reaches B at once,
+    A's later through the change stream: both are delivered, in order, unmarked, and
+    nothing from before the subscription is. A new destination every round."""
+    a, b = cluster2.servers
+    rounds = 20
+    chats = ["race%d" % n for n in range(rounds)]
+    pa, pb, reader = RawWsClient(a.ws_url), RawWsClient(b.ws_url), RawWsClient(b.ws_url)
+    try:
+        for client, user in ((pa, "pa"), (pb, "pb"), (reader, "reader")):
+            client.connect(cluster2.token(user, chats=chats))
+        for n, chat in enumerate(chats):
+            destination = "/topic/chat/" + chat
+            pa.send_frame("SEND", {"destination": destination, "receipt": "old%d" % n}, body("pa", 0, chat))
+            pa.expect("RECEIPT", receipt_id="old%d" % n)
+            reader.subscribe("s%d" % n, destination)
+            pa.send_frame("SEND", {"destination": destination, "receipt": "a%d" % n}, body("pa", n, chat))
+            pb.send_frame("SEND", {"destination": destination, "receipt": "b%d" % n}, body("pb", n, chat))
+            pa.expect("RECEIPT", receipt_id="a%d" % n)
+            pb.expect("RECEIPT", receipt_id="b%d" % n)
+        got: Dict[str, List[Tuple[int, Optional[str]]]] = {"s%d" % n: [] for n in range(rounds)}
+        deadline = time.monotonic() + 30
+        while any(len(seqs) < 2 for seqs in got.values()) and time.monotonic() < deadline:
+            try:
+                frame = reader.expect("MESSAGE", timeout=max(0.1, deadline - time.monotonic()))
+            except (AssertionError, websocket.WebSocketTimeoutException):
+                break
+            got[frame.headers["subscription"]].append((int(frame.headers["seq"]), frame.headers.get("gap-from")))
+        time.sleep(0.5)  # nothing more (an old message, a duplicate) comes after
+        for frame in [f for f in reader.frames if f.command == "MESSAGE"]:
+            got[frame.headers["subscription"]].append((int(frame.headers["seq"]), frame.headers.get("gap-from")))
+        wrong = {sub: seqs for sub, seqs in got.items() if seqs != [(2, None), (3, None)]}
+        assert not wrong, (wrong, cluster2.output())
+    finally:
+        for client in (pa, pb, reader):
             client.close()
 
 

@@ -415,6 +415,15 @@ class Hub:
         tracked = recipient and self.tracks_delivery(destination)
         if last_seq is None and not tracked:
             self._add(destination, subscriber, subscriber)
+            sequencer = self._sequencers.get(destination)
+            if sequencer is not None and sequencer.next is None:
+                # The first live subscription here: delivery starts after the store's
+                # position now, so whatever is numbered from here on reaches it.
+                try:
+                    await sequencer.anchor()
+                except BaseException:
+                    self.unsubscribe(destination, subscriber)
+                    raise
             return
         catch_up = _CatchUp(self.catch_up_buffer, self.catch_up_bytes)
         self._add(destination, subscriber, catch_up)
@@ -525,11 +534,16 @@ class Hub:
         self, destination: str, subscriber: Subscriber, catch_up: _CatchUp
     ) -> int:
         """Deliver undelivered stored messages (merged with live ones, by seq), paced
-        to what the client takes; return the last seq delivered."""
+        to what the client takes; return the last seq delivered, or the store's
+        position before the first read if that is higher (live delivery starts after
+        it: what is older was delivered, or is read on the next subscription)."""
         last = 0
+        position = (await self.store.position(destination)).seq
         while True:
             overflows = catch_up.overflows
             stored = await self.store.read_undelivered(destination, self.catch_up_buffer)
+            if len(stored) >= self.catch_up_buffer:
+                position = 0  # more wait than were read: the sequencer reads the rest
             if catch_up.overflows != overflows:
                 continue
             pending: Dict[int, MessageTemplate] = {m.seq: self._template(m) for m in stored if m.seq > last}
@@ -544,7 +558,7 @@ class Hub:
                 subscriber.deliver(pending[seq])
                 last = seq
             if catch_up.overflows == overflows:
-                return last
+                return max(last, position)
             # Live messages overflowed while the client was taking these: they are
             # stored (undelivered), so read again from where this left off.
 

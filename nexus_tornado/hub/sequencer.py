@@ -11,7 +11,12 @@ process takes what it learns, in any order:
 * :meth:`Sequencer.signal`: only that ``seq`` is stored (a change event of another
   process's append; the body is read from the store, the only source of truth);
 
-and emits messages in ``seq`` order, each once. When ``n + k`` is known while ``n`` is
+and emits messages in ``seq`` order, each once, from where it was started: a replay
+hands over at the seq after the last it delivered (:meth:`Sequencer.start_at`), a live
+subscription starts after the store's position at subscribe time
+(:meth:`Sequencer.anchor`). Until then it only collects what arrives: the first number
+that happens to arrive is no starting point (41 of process A may arrive after 42 of
+process B, both numbered after the subscription). When ``n + k`` is known while ``n`` is
 awaited, it holds back for :attr:`HolePolicy.hold`, then reads the store from ``n``
 (what arrived meanwhile fills the hole), again with a growing pause while the hole
 stays. A hole is declared (the next message carries ``gap-from``/``gap-to``) only once
@@ -98,7 +103,7 @@ class Sequencer:
     # One per subscribed destination (a user's notification queue each): no dict.
     __slots__ = (
         "destination", "store", "policy", "emit", "chunk", "buffer_limit", "next", "epoch",
-        "high", "_signaled", "_pending", "_reset", "_task", "closed",
+        "high", "_signaled", "_low", "_pending", "_reset", "_task", "_anchoring", "closed",
     )
 
     def __init__(
@@ -117,7 +122,7 @@ class Sequencer:
         self.emit = emit
         self.chunk = chunk
         self.buffer_limit = buffer_limit
-        #: The next number to emit; None until the first message or hand-over sets it.
+        #: The next number to emit; None until a hand-over or the anchor sets it.
         self.next: Optional[int] = None
         #: The epoch of the numbering being followed (None: not known yet).
         self.epoch: Optional[str] = None
@@ -125,20 +130,65 @@ class Sequencer:
         self.high = 0
         #: The highest number known stored from a signal (its body is in the store).
         self._signaled = 0
+        #: The lowest number that arrived before the start was known (0: none).
+        self._low = 0
         self._pending: Dict[int, StoredMessage] = {}
         self._reset = False
         self._task: Optional["asyncio.Future[None]"] = None
+        self._anchoring: Optional["asyncio.Future[None]"] = None
         self.closed = False
 
     # -- input ---------------------------------------------------------------------------
 
     def start_at(self, seq: int, epoch: Optional[str]) -> None:
         """Begin with ``seq`` (a subscriber has everything before it), if not begun."""
-        if self.next is None:
+        if self.next is None and not self.closed:
             self.next = seq
             self.epoch = epoch or self.epoch
             self._pending = {s: m for s, m in self._pending.items() if s >= seq}
             self._advance()
+
+    async def anchor(self) -> None:
+        """Begin after the store's position, for a live subscription (if not begun).
+
+        Returns once begun: every number handed out from then on is emitted. When the
+        store cannot be read, returns after that first attempt and keeps trying in the
+        background; it then begins at the lowest number that arrived meanwhile if that
+        is lower (any of those may have been handed out after this returned), so
+        nothing is lost, and live delivery waits until the store answers. Several
+        callers share one reading of the position.
+        """
+        if self.next is not None or self.closed:
+            return
+        if self._anchoring is None:
+            self._anchoring = asyncio.get_running_loop().create_future()
+            self._task = asyncio.ensure_future(self._anchor(self._anchoring))
+        await asyncio.shield(self._anchoring)
+
+    async def _anchor(self, tried: "asyncio.Future[None]") -> None:
+        pause = 0.0
+        try:
+            while True:
+                await asyncio.sleep(pause)
+                try:
+                    position = await self.store.position(self.destination)
+                    break
+                except StoreUnavailable as exc:
+                    if not tried.done():
+                        log.warning("%s: live delivery waits for the store: %s", self.destination, exc.log_detail)
+                except Exception:
+                    log.exception("%s: reading the store's position failed", self.destination)
+                if not tried.done():
+                    tried.set_result(None)
+                pause = min(max(pause * 2, 0.1), MAX_PAUSE)
+            self._task = None
+            start = position.seq + 1
+            if tried.done() and self._low:
+                start = min(start, self._low)
+            self.start_at(start, position.epoch)
+        finally:
+            if not tried.done():
+                tried.set_result(None)
 
     def offer(self, message: StoredMessage) -> None:
         """A stored message, complete (no read needed)."""
@@ -146,8 +196,8 @@ class Sequencer:
             return
         seq = message.seq
         if self.next is None:
-            self.next = seq
-        if seq < self.next:
+            self._low = min(self._low or seq, seq)  # kept until the start is known
+        elif seq < self.next:
             return  # emitted already (its change event, or a read, came first)
         if len(self._pending) >= self.buffer_limit:
             self._pending.clear()  # all persisted: read again from the store
@@ -160,8 +210,8 @@ class Sequencer:
         if self.closed or not self._same_epoch(epoch, seq):
             return
         if self.next is None:
-            self.next = seq
-        if seq < self.next:
+            self._low = min(self._low or seq, seq)
+        elif seq < self.next:
             return
         self.high = max(self.high, seq)
         self._signaled = max(self._signaled, seq)
