@@ -654,3 +654,26 @@ async def test_a_notification_subscription_with_nothing_waiting_starts_at_the_po
     await hub.publish(destination, b"live")
     assert inbox.seqs == [6]
     assert "gap-from" not in inbox.templates[0].headers
+
+
+@pytest.mark.gen_test
+async def test_a_replay_waiting_for_a_number_reads_with_pauses_even_without_a_hold() -> None:
+    class Counting(TwoWriters):
+        reads = 0
+
+        async def read_after(self, destination: str, after_seq: int, limit: int) -> List[StoredMessage]:
+            self.reads += 1
+            return await super().read_after(destination, after_seq, limit)
+
+    store = Counting()
+    hub = Hub(store, hold=0.0)
+    missing = store.number("/d")
+    store.write("/d", store.number("/d"))
+    inbox = Inbox()
+    replay = asyncio.ensure_future(hub.subscribe("/d", inbox, last_seq=0))
+    await asyncio.sleep(0.3)
+    assert inbox.seqs == [] and 1 <= store.reads <= 12
+    store.write("/d", missing)
+    await asyncio.wait_for(replay, 30)
+    assert inbox.seqs == [1, 2]
+    hub.close()

@@ -5,11 +5,14 @@ re-read of what it may have missed. Against nx-27017 on loopback."""
 from __future__ import annotations
 
 import asyncio
+import functools
+import time
 import uuid
-from typing import List, Optional, Tuple
+from typing import Any, List, Optional, Tuple
 
 import pytest
-from support.mongo import NxServer, nx_outage_server  # noqa: F401  (fixture)
+from pymongo import AsyncMongoClient, monitoring
+from support.mongo import NxServer, nx_outage_server, nx_server  # noqa: F401  (fixture)
 
 from nexus_tornado.errors import StoreUnavailable
 from nexus_tornado.hub.mongo import MongoStore
@@ -56,6 +59,50 @@ async def test_signals_inserts_and_rereads_after_the_server_comes_back(nx_outage
             except StoreUnavailable:
                 await asyncio.sleep(0.5)
         await until(lambda: ("/topic/chat/f", 2, first.epoch) in signals)
+    finally:
+        await feed.close()
+        await store.close()
+
+
+class GetMores(monitoring.CommandListener):
+    """Counts the getMore commands a client sends."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        if event.command_name == "getMore":
+            self.count += 1
+
+    def succeeded(self, event: Any) -> None:
+        pass
+
+    def failed(self, event: Any) -> None:
+        pass
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_an_idle_feed_does_not_spin_on_a_server_that_answers_at_once(nx_server: NxServer) -> None:  # noqa: F811
+    """nx-27017 answers an empty getMore at once instead of waiting ``max_await``: the
+    feed then paces itself, at most one empty getMore per ``poll_interval``, and still
+    signals what is stored."""
+    database = "idle_" + uuid.uuid4().hex[:8]
+    getmores = GetMores()
+    signals: List[int] = []
+    feed = ChangeFeed(nx_server.uri, database, lambda d, s, e: signals.append(s), lambda: None,
+                      max_await=0.5, poll_interval=0.05,
+                      client_class=functools.partial(AsyncMongoClient, event_listeners=[getmores]))
+    store = MongoStore.from_uri(nx_server.uri, database, timeout=5.0)
+    try:
+        await store.open()
+        await feed.start()
+        await feed.ready.wait()
+        start, before = time.monotonic(), getmores.count
+        await asyncio.sleep(2.0)
+        asked, elapsed = getmores.count - before, time.monotonic() - start
+        assert 1 <= asked <= elapsed / 0.05 + 2, asked  # unpaced: thousands
+        await store.append("/topic/chat/i", b"{}", {})
+        await until(lambda: signals == [1])
     finally:
         await feed.close()
         await store.close()

@@ -247,3 +247,29 @@ async def test_anchoring_callers_share_one_reading_and_closing_releases_them() -
     other.close()  # its background attempts stop
     assert other._task is None
     sequencer.close()
+
+
+class CountingStore(SlowStore):
+    reads = 0
+
+    async def read_after(self, destination: str, after_seq: int, limit: int) -> List[StoredMessage]:
+        self.reads += 1
+        return await super().read_after(destination, after_seq, limit)
+
+
+@pytest.mark.gen_test
+async def test_a_hole_that_stays_is_read_with_growing_pauses_even_without_a_hold() -> None:
+    """``sequencer_hold`` 0 must not turn the wait for a number into a busy loop."""
+    wall = Clock()
+    store = CountingStore(clock=wall)
+    out = Out()
+    sequencer = Sequencer("/d", store, HolePolicy(store.settle_seconds, hold=0.0, wall=wall), out)
+    sequencer.start_at(1, store.epoch)
+    missing = store.number("/d")
+    sequencer.offer(store.write("/d", store.number("/d")))
+    await asyncio.sleep(0.3)
+    assert out.seqs == [] and 1 <= store.reads <= 12  # 0.01, 0.02, 0.04, ... apart
+    store.write("/d", missing)
+    sequencer.signal(missing, store.epoch)
+    await settle(lambda: out.seqs == [1, 2])
+    sequencer.close()

@@ -35,7 +35,7 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Set, Tuple
 from ..errors import Rejection
 from ..policy.destinations import NOTIFICATIONS_PREFIX
 from ..stomp import MessageTemplate, is_utf8
-from .sequencer import MAX_PAUSE, Gap, HolePolicy, Sequencer
+from .sequencer import MAX_PAUSE, MIN_PAUSE, Gap, HolePolicy, Sequencer
 from .store import Store, StoredMessage
 from .templates import after, relayed_headers, template_for, with_gap
 
@@ -509,7 +509,7 @@ class Hub:
                 stats.replayed += 1
                 cursor = message.seq
             if stalled:
-                pause = min(max(pause * 2, self.holes.hold), MAX_PAUSE)
+                pause = min(max(pause * 2, self.holes.hold, MIN_PAUSE), MAX_PAUSE)
                 continue
             pause = 0.0
             if len(chunk) >= self.replay_chunk or catch_up.overflows != overflows:
@@ -528,7 +528,7 @@ class Hub:
                 return cursor
             if not chunk and now - noticed[1] >= self.holes.settle:
                 return cursor  # nothing more will come from the store
-            pause = self.holes.hold if not chunk else 0.0
+            pause = max(self.holes.hold, MIN_PAUSE) if not chunk else 0.0
 
     async def _undelivered(
         self, destination: str, subscriber: Subscriber, catch_up: _CatchUp

@@ -16,6 +16,13 @@ keep events only briefly. So whenever the stream opens the feed also calls ``on_
 with which the hub reads every destination that has subscribers in this process from
 the store, after the last ``seq`` it delivered (:meth:`Hub.recheck`).
 
+The feed bounds its own CPU whatever the server does: MongoDB holds an empty getMore
+for ``max_await`` seconds, but a server that answers at once (nx-27017 does) would be
+asked again and again. So after an empty answer the next getMore waits until
+``poll_interval`` has passed since the last one was sent; a batch with events is
+followed at once. That adds at most ``poll_interval`` to a delivery on such a server,
+and nothing on MongoDB.
+
 Change streams need a replica set (or a sharded cluster) on MongoDB; see docs/deploy.md.
 """
 
@@ -39,6 +46,9 @@ _RESUME_LOST = {286, 260, 280}
 #: Longest pause between two attempts to open the stream, seconds.
 MAX_RETRY = 5.0
 
+#: Least time between two getMores that came back empty, seconds (see above).
+POLL_INTERVAL = 0.04
+
 Signal = Callable[[str, int, Optional[str]], None]
 
 
@@ -55,6 +65,7 @@ class ChangeFeed:
         collection_prefix: str = "nexus_",
         timeout: float = 5.0,
         max_await: float = 0.5,
+        poll_interval: float = POLL_INTERVAL,
         client_class: Optional[Callable[..., Any]] = None,
         on_lag: Optional[Callable[[float], None]] = None,
     ) -> None:
@@ -69,6 +80,7 @@ class ChangeFeed:
         self.on_lag = on_lag
         self.timeout = float(timeout)
         self.max_await = float(max_await)
+        self.poll_interval = float(poll_interval)
         self._client_class = client_class
         self._client: Any = None
         self._task: Optional["asyncio.Future[None]"] = None
@@ -140,10 +152,15 @@ class ChangeFeed:
                     failures = 0
                     self.ready.set()
                     while True:
+                        asked = time.monotonic()
                         change = await stream.try_next()
+                        token = stream.resume_token or token
                         if change is not None:
                             self._signal(change)
-                        token = stream.resume_token or token
+                            continue
+                        rest = self.poll_interval - (time.monotonic() - asked)
+                        if rest > 0:
+                            await asyncio.sleep(rest)  # the server did not wait: we do
             except asyncio.CancelledError:
                 raise
             except (PyMongoError, OSError) as exc:

@@ -47,6 +47,8 @@ Emit = Callable[[StoredMessage, Optional[Gap], bool], None]
 
 #: Longest pause between two reads of the store while a hole stays, seconds.
 MAX_PAUSE = 1.0
+#: Shortest pause between two such reads, whatever the hold (it may be 0), seconds.
+MIN_PAUSE = 0.01
 
 
 class HolePolicy:
@@ -303,7 +305,7 @@ class Sequencer:
                 if self.next is not None and self.next <= self.high:
                     if not messages and now - noticed[1] >= self.policy.settle:
                         self._give_up()
-                    pause = min(max(pause * 2, self.policy.hold), MAX_PAUSE)
+                    pause = min(max(pause * 2, self.policy.hold, MIN_PAUSE), MAX_PAUSE)
         except asyncio.CancelledError:
             pass
         finally:
