@@ -2,6 +2,7 @@
 and the delivery latency the cross-process path adds.
 
     python bench/scaleout.py [--messages 400] [--subscribers 20] [--rate 200]
+    python bench/scaleout.py --cost [--cost-messages 3000] [--cost-rate 500] [--receivers 1]
 
 Three layouts, measured in one run (figures are only compared within a run):
 
@@ -10,6 +11,18 @@ Three layouts, measured in one run (figures are only compared within a run):
   (half the deliveries cross processes);
 * ``2 processes, remote``: every subscriber on the second, the publisher on the first
   (every delivery crosses: change stream, then a read of the store).
+
+A second table (``--cost``) gives what one process, B, spends per message beside
+another, A, with ``--receivers`` subscribers on B (on destination ``d``): B's CPU over
+the run minus what B spends idle in as long (measured just before), per message:
+
+* ``local, no subscriber``: published through B to a destination nobody subscribes
+  to (taking and storing a message);
+* ``local``: published through B to ``d``; minus the row above, what delivering a
+  locally published message costs;
+* ``remote``: published through A to ``d`` (change stream, the body from the event or
+  a batched read, sequencing, delivery); compared with the local delivery;
+* ``foreign``: published through A to a destination nobody on B subscribes to.
 
 CPU is the servers' user+system time (``/proc/<pid>/stat``) over the run, nx-27017
 excluded. Latency: ``send->recv`` is receive time minus the publisher's send time (it
@@ -164,13 +177,92 @@ def run_layout(name: str, servers: List[Server], placement: List[int], publisher
     }
 
 
+def publish(ws: Any, destination: str, chat: str, messages: int, rate: float) -> None:
+    start = time.monotonic()
+    for n in range(messages):
+        body = json.dumps({"type": "CHAT_MESSAGE", "timestamp": "2026-11-30T10:00:00Z", "senderId": "pub",
+                           "payload": {"chatId": chat, "content": repr(time.monotonic()), "contentType": "TEXT"}})
+        ws.send(frame("SEND", {"destination": destination}, body))
+        delay = start + (n + 1) / rate - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+
+
+def run_cost(uri: str, secret: str, tmp: Path, receivers: int, messages: int, rate: float) -> List[Dict[str, Any]]:
+    """B's CPU per message for each row of the --cost table (see the module docstring)."""
+    chats = ["bench", "other"]
+    token = jwt.encode({"sub": "pub", "exp": int(time.time()) + 3600, "chats": chats}, secret)
+    rows = []
+    for name, through, destination in (
+        ("local, no subscriber", 1, "/topic/chat/other"),
+        ("local", 1, CHAT),
+        ("remote", 0, CHAT),
+        ("foreign", 0, "/topic/chat/other"),
+    ):
+        database = "cost_" + secrets.token_hex(4)
+        servers = [Server(uri, database, secret, tmp) for _ in range(2)]
+        try:
+            subscribers = [Subscriber(servers[1].url, token, messages) for _ in range(receivers)]
+            publisher = connect(servers[through].url, token)
+            time.sleep(2.0)  # change streams open, presence settles
+            b = servers[1].process.pid
+            idle_from, idle_cpu = time.monotonic(), cpu_seconds(b)
+            time.sleep(3.0)
+            idle_rate = (cpu_seconds(b) - idle_cpu) / (time.monotonic() - idle_from)
+            delivered = destination == CHAT
+            for sub in subscribers if delivered else ():
+                sub.start()
+            start, before = time.monotonic(), cpu_seconds(b)
+            publish(publisher, destination, destination.rsplit("/", 1)[1], messages, rate)
+            for sub in subscribers if delivered else ():
+                sub.join(120)
+                if len(sub.received) < messages:
+                    raise RuntimeError("%s: a subscriber got %d of %d" % (name, len(sub.received), messages))
+            if not delivered:
+                time.sleep(1.0)  # what B does with the last ones
+            elapsed = time.monotonic() - start
+            cpu = cpu_seconds(b) - before - idle_rate * elapsed
+            rows.append({"row": name, "us_per_message": cpu / messages * 1e6, "idle_percent": idle_rate * 100})
+            publisher.close()
+            for sub in subscribers if not delivered else ():
+                sub.ws.close()
+        finally:
+            for server in servers:
+                server.stop()
+    return rows
+
+
+def print_cost(rows: List[Dict[str, Any]], receivers: int) -> None:
+    by_name = {row["row"]: row["us_per_message"] for row in rows}
+    delivery = by_name["local"] - by_name["local, no subscriber"]
+    print("| on B (%d subscriber%s) | B's CPU µs / message | B idle, %% of a core | note |"
+          % (receivers, "" if receivers == 1 else "s"))
+    print("| --- | --- | --- | --- |")
+    for row in rows:
+        note = ""
+        if row["row"] == "local":
+            note = "delivery: %.0f µs beyond taking and storing" % delivery
+        elif row["row"] == "remote" and delivery > 0:
+            note = "%.2f× the local delivery" % (row["us_per_message"] / delivery)
+        print("| %s | %.1f | %.2f | %s |" % (row["row"], row["us_per_message"], row["idle_percent"], note))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--messages", type=int, default=400)
     parser.add_argument("--subscribers", type=int, default=20)
     parser.add_argument("--rate", type=float, default=200.0, help="messages per second")
+    parser.add_argument("--cost", action="store_true", help="the per-message cost table on the receiving process")
+    parser.add_argument("--cost-messages", type=int, default=1000)
+    parser.add_argument("--cost-rate", type=float, default=100.0)
+    parser.add_argument("--receivers", type=int, default=1, help="subscribers on the receiving process (--cost)")
     args = parser.parse_args()
     secret = secrets.token_hex(32)
+    if args.cost:
+        with tempfile.TemporaryDirectory() as tmp, NxServer(Path(tmp) / "nx") as nx:
+            print_cost(run_cost(nx.uri, secret, Path(tmp), args.receivers, args.cost_messages, args.cost_rate),
+                       args.receivers)
+        return
     rows = []
     with tempfile.TemporaryDirectory() as tmp, NxServer(Path(tmp) / "nx") as nx:
         layouts: List[Tuple[str, int, List[int]]] = [

@@ -677,3 +677,24 @@ async def test_a_replay_waiting_for_a_number_reads_with_pauses_even_without_a_ho
     await asyncio.wait_for(replay, 30)
     assert inbox.seqs == [1, 2]
     hub.close()
+
+
+@pytest.mark.gen_test
+async def test_a_message_handed_over_whole_is_delivered_without_a_read_and_needs_says_what_is_due() -> None:
+    class Unreadable(TwoWriters):
+        async def read_after(self, destination: str, after_seq: int, limit: int) -> List[StoredMessage]:
+            raise StoreUnavailable("no reads")
+
+    store = Unreadable()
+    hub = Hub(store)
+    store.write("/d", store.number("/d"))
+    assert not hub.needs("/d", 2)  # nobody here wants /d
+    inbox = Inbox()
+    await hub.subscribe("/d", inbox)
+    assert not hub.needs("/d", 1) and hub.needs("/d", 2)
+    remote = store.write("/d", store.number("/d"))
+    hub.stored("/d", remote.seq, remote.epoch, remote)
+    assert inbox.seqs == [2] and inbox.templates[0].body == b"{}"
+    assert not hub.needs("/d", 2) and hub.needs("/d", 3)
+    hub.unsubscribe("/d", inbox)
+    assert not hub.needs("/d", 3)

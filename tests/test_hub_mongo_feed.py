@@ -6,17 +6,21 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import os
 import time
 import uuid
-from typing import Any, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
+import bson
 import pytest
+from bson.binary import Binary
 from pymongo import AsyncMongoClient, monitoring
-from support.mongo import NxServer, nx_outage_server, nx_server  # noqa: F401  (fixture)
+from support.mongo import MONGO_URI_ENV, NxServer, nx_outage_server, nx_server  # noqa: F401  (fixture)
 
 from nexus_tornado.errors import StoreUnavailable
 from nexus_tornado.hub.mongo import MongoStore
-from nexus_tornado.hub.mongo_feed import ChangeFeed
+from nexus_tornado.hub.mongo_feed import ChangeFeed, faithful
+from nexus_tornado.hub.store import StoredMessage
 
 pytestmark = pytest.mark.mongo
 
@@ -34,7 +38,7 @@ async def test_signals_inserts_and_rereads_after_the_server_comes_back(nx_outage
     signals: List[Tuple[str, int, Optional[str]]] = []
     lost: List[int] = []
     lags: List[float] = []
-    feed = ChangeFeed(nx_outage_server.uri, database, lambda d, s, e: signals.append((d, s, e)),
+    feed = ChangeFeed(nx_outage_server.uri, database, lambda d, s, e, m: signals.append((d, s, e)),
                       lambda: lost.append(1), timeout=5.0, max_await=0.2, on_lag=lags.append)
     store = MongoStore.from_uri(nx_outage_server.uri, database, timeout=5.0)
     try:
@@ -81,6 +85,12 @@ class GetMores(monitoring.CommandListener):
         pass
 
 
+def listened(listener: monitoring.CommandListener, uri: str, **options: Any) -> Any:
+    """A client with ``listener`` beside the feed's own."""
+    options["event_listeners"] = list(options.get("event_listeners", [])) + [listener]
+    return AsyncMongoClient(uri, **options)
+
+
 @pytest.mark.gen_test(timeout=60)
 async def test_an_idle_feed_does_not_spin_on_a_server_that_answers_at_once(nx_server: NxServer) -> None:  # noqa: F811
     """nx-27017 answers an empty getMore at once instead of waiting ``max_await``: the
@@ -89,9 +99,8 @@ async def test_an_idle_feed_does_not_spin_on_a_server_that_answers_at_once(nx_se
     database = "idle_" + uuid.uuid4().hex[:8]
     getmores = GetMores()
     signals: List[int] = []
-    feed = ChangeFeed(nx_server.uri, database, lambda d, s, e: signals.append(s), lambda: None,
-                      max_await=0.5, poll_interval=0.05,
-                      client_class=functools.partial(AsyncMongoClient, event_listeners=[getmores]))
+    feed = ChangeFeed(nx_server.uri, database, lambda d, s, e, m: signals.append(s), lambda: None,
+                      max_await=0.5, poll_interval=0.05, client_class=functools.partial(listened, getmores))
     store = MongoStore.from_uri(nx_server.uri, database, timeout=5.0)
     try:
         await store.open()
@@ -106,3 +115,91 @@ async def test_an_idle_feed_does_not_spin_on_a_server_that_answers_at_once(nx_se
     finally:
         await feed.close()
         await store.close()
+
+
+def test_a_message_is_taken_from_an_event_only_when_every_field_has_the_stored_type() -> None:
+    """As MongoDB hands an insert's document back (a BSON round trip): taken as is. As
+    nx-27017 renders it (the body an object of its own), or with any other type than
+    the store writes: not taken, the collection is read instead."""
+    stored = {"_id": "m1", "destination": "/topic/chat/t", "seq": 7, "epoch": "e1",
+              "body": Binary(b'{"a":"\xc3\xa9"}\x00\xff'), "headers": {"content-type": "application/json"},
+              "timestamp": 1765000000.25, "delivered": False}
+    document = bson.decode(bson.encode(stored))
+    assert faithful(document) == StoredMessage(
+        "/topic/chat/t", 7, "m1", b'{"a":"\xc3\xa9"}\x00\xff', {"content-type": "application/json"}, 1765000000.25, "e1"
+    )
+    assert faithful({**document, "epoch": None}) is None
+    rendered = {"__neosqlite_binary__": True, "data": "eyJhIjoxfQ==", "subtype": 0}
+    for changed in ({"body": rendered}, {"body": "text"}, {"timestamp": 1765000000}, {"headers": {"n": 1}},
+                    {"headers": ["x"]}, {"_id": bson.ObjectId()}, {"epoch": 5}):
+        assert faithful({**document, **changed}) is None, changed
+
+
+class Commands(monitoring.CommandListener):
+    """The commands a client sends, by name."""
+
+    def __init__(self) -> None:
+        self.sent: Dict[str, List[Any]] = {}
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        self.sent.setdefault(event.command_name, []).append(event.command)
+
+    def succeeded(self, event: Any) -> None:
+        pass
+
+    def failed(self, event: Any) -> None:
+        pass
+
+
+@pytest.fixture(params=["nx27017", pytest.param("mongodb", id="mongodb")])
+def feed_uri(request: pytest.FixtureRequest) -> str:
+    if request.param == "mongodb":
+        uri = os.environ.get(MONGO_URI_ENV, "")
+        if not uri:
+            pytest.skip("%s is not set: no real MongoDB to test against" % MONGO_URI_ENV)
+        return uri
+    nx: NxServer = request.getfixturevalue("nx_server")
+    return nx.uri
+
+
+@pytest.mark.gen_test(timeout=90)
+async def test_messages_of_a_batch_come_from_the_events_or_one_read_and_unwanted_ones_are_not_read(
+    feed_uri: str, request: pytest.FixtureRequest
+) -> None:
+    """30 messages stored at once, to a destination this process wants and to one it
+    does not: the wanted ones are handed over complete (from the events where the
+    server gives them faithfully, else read in a few finds, one per answer), the
+    others neither handed over nor read."""
+    database = "batch_" + uuid.uuid4().hex[:8]
+    commands = Commands()
+    got: List[Tuple[str, int, Optional[StoredMessage]]] = []
+    feed = ChangeFeed(feed_uri, database, lambda d, s, e, m: got.append((d, s, m)), lambda: None,
+                      wanted=lambda d, s: d == "/topic/chat/w", poll_interval=0.3,
+                      client_class=functools.partial(listened, commands))
+    store = MongoStore.from_uri(feed_uri, database, timeout=5.0, client_class=AsyncMongoClient)
+    try:
+        await store.open()
+        await feed.start()
+        await feed.ready.wait()
+        sent = []
+        for n in range(15):
+            sent.append(await store.append("/topic/chat/w", b'{"n":%d}' % n, {"content-type": "application/json"}))
+            await store.append("/topic/chat/x", b"{}", {})
+        await until(lambda: len(got) == 15)
+        assert sorted(got, key=lambda g: g[1]) == [(m.destination, m.seq, m) for m in sent]
+        finds = commands.sent.get("find", [])
+        assert feed.taken + feed.read == 15
+        if request.node.callspec.params["feed_uri"] == "mongodb":
+            assert feed.taken == 15 and not finds  # MongoDB's events hold the documents
+        else:
+            assert 1 <= len(finds) < 15, len(finds)  # nx-27017's do not: batched reads
+            wanted = {m.message_id for m in sent}
+            assert all(set(f["filter"]["_id"]["$in"]) <= wanted for f in finds)
+        await asyncio.sleep(0.5)
+        assert len(got) == 15
+    finally:
+        await feed.close()
+        await store.close()
+        client: Any = AsyncMongoClient(feed_uri)
+        await client.drop_database(database)
+        await client.close()

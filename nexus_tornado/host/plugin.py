@@ -135,6 +135,7 @@ class NexusPlugin:
                 settings.mongo_database or None,
                 self.hub.stored,
                 self.hub.recheck,
+                wanted=self.hub.needs,
                 timeout=settings.mongo_timeout,
                 on_lag=self.metrics.observe_stream_lag,
             )

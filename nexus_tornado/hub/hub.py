@@ -288,12 +288,19 @@ class Hub:
         if sequencer is not None:
             sequencer.offer(message)
 
-    def stored(self, destination: str, seq: int, epoch: Optional[str]) -> None:
-        """Another process stored ``seq`` in ``destination``: deliver it (read from the
-        store) to this process's subscribers."""
+    def stored(self, destination: str, seq: int, epoch: Optional[str], message: Optional[StoredMessage] = None) -> None:
+        """Another process stored ``seq`` in ``destination``: deliver ``message`` (if
+        not given, the one read from the store) to this process's subscribers."""
         sequencer = self._sequencers.get(destination)
-        if sequencer is not None:
+        if sequencer is not None and message is not None:
+            sequencer.offer(message)
+        elif sequencer is not None:
             sequencer.signal(seq, epoch)
+
+    def needs(self, destination: str, seq: int) -> bool:
+        """Whether ``seq`` of ``destination`` is still to be delivered in this process."""
+        sequencer = self._sequencers.get(destination)
+        return sequencer is not None and sequencer.needs(seq)
 
     def recheck(self) -> None:
         """Read every subscribed destination for messages this process may have

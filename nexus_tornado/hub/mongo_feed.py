@@ -3,11 +3,25 @@
 Several server processes share one database. Each appends through its own
 :class:`~nexus_tornado.hub.mongo.MongoStore` and delivers its own messages at once; the
 messages of the others reach it through this feed. The feed watches inserts into
-``<prefix>messages`` on a client of its own and tells the hub only *that*
-``(destination, seq, epoch)`` is stored (:meth:`Hub.stored`); the hub's sequencer reads
-the bodies from the collection, in ``seq`` order. So MongoDB stays the only source of
-truth: an event is a signal, never a copy of the message (nx-27017, the MongoDB-wire
-server the tests use, returns values in ``fullDocument`` that are not BSON).
+``<prefix>messages`` on a client of its own and hands the hub what is stored
+(:meth:`Hub.stored`), for the destinations this process has subscribers for
+(``wanted``); the hub's sequencer puts it in ``seq`` order.
+
+**Bodies.** MongoDB puts the inserted document in the event (``fullDocument``). The
+feed takes the message from there when every field has the type the store writes
+(a ``bytes`` body, string headers, a float timestamp, ...); otherwise (nx-27017, the
+MongoDB-wire server the tests use, hands back values that are not BSON) it reads the
+messages from the collection, **one find for all the events of a batch**
+(``_id $in [...]``). Should that read fail, the hub is told only *that* each message
+is stored and its sequencer reads it, so MongoDB stays the only source of truth.
+
+**Pacing.** MongoDB holds a getMore for up to ``max_await`` seconds when nothing is
+new, but a server that answers at once (nx-27017) would be asked again and again. So
+the feed sends a getMore at most every ``poll_interval`` (unless the last one brought a
+full batch: it is behind): an idle feed never spins whatever the server does, a busy
+one takes what accumulated in one getMore and one read, and a delivery waits at most
+``poll_interval`` longer. A command listener on the feed's own client tells it how
+many events each answer brought, so it knows when the next call goes to the server.
 
 After an error the stream is opened again where it stopped (its resume token). Events
 may still have been missed: the oplog may have moved past the resume point (MongoDB
@@ -15,13 +29,6 @@ answers ``ChangeStreamHistoryLost``; the stream then starts afresh), or a server
 keep events only briefly. So whenever the stream opens the feed also calls ``on_lost``,
 with which the hub reads every destination that has subscribers in this process from
 the store, after the last ``seq`` it delivered (:meth:`Hub.recheck`).
-
-The feed bounds its own CPU whatever the server does: MongoDB holds an empty getMore
-for ``max_await`` seconds, but a server that answers at once (nx-27017 does) would be
-asked again and again. So after an empty answer the next getMore waits until
-``poll_interval`` has passed since the last one was sent; a batch with events is
-followed at once. That adds at most ``poll_interval`` to a delivery on such a server,
-and nothing on MongoDB.
 
 Change streams need a replica set (or a sharded cluster) on MongoDB; see docs/deploy.md.
 """
@@ -31,11 +38,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any, Callable, Mapping, Optional
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
+from pymongo import monitoring
 from pymongo.errors import OperationFailure, PyMongoError
 
-from .mongo_calls import cancel_and_wait, check_options, close_client
+from ..errors import StoreUnavailable
+from .mongo import _to_message
+from .mongo_calls import BoundedCalls, cancel_and_wait, check_options, close_client
+from .store import StoredMessage
 
 log = logging.getLogger("nexus_tornado.hub.mongo_feed")
 
@@ -46,22 +57,54 @@ _RESUME_LOST = {286, 260, 280}
 #: Longest pause between two attempts to open the stream, seconds.
 MAX_RETRY = 5.0
 
-#: Least time between two getMores that came back empty, seconds (see above).
+#: Least time between two getMores, seconds (see above).
 POLL_INTERVAL = 0.04
 
-Signal = Callable[[str, int, Optional[str]], None]
+#: An answer with this many events means the feed is behind: ask again at once.
+FULL_BATCH = 1000
+
+#: ``(destination, seq, epoch, message or None)``: ``seq`` of ``destination`` is
+#: stored; the message itself when the feed has it (else the hub reads it).
+Stored = Callable[[str, int, Optional[str], Optional[StoredMessage]], None]
+
+#: What an event says about a message of ours: destination, seq, epoch, _id, the
+#: message when the event holds it faithfully.
+_Event = Tuple[str, int, Optional[str], Any, Optional[StoredMessage]]
 
 
-class ChangeFeed:
-    """Watches ``<prefix>messages`` of ``database_name`` at ``uri`` and signals inserts."""
+class _Batches(monitoring.CommandListener):
+    """Counts the events each answer of the stream's server brings (its batch)."""
+
+    def __init__(self) -> None:
+        #: Events in the last answer; None until one came (or after it was counted).
+        self.size: Optional[int] = None
+        #: getMores sent (the tests count them).
+        self.getmores = 0
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        if event.command_name == "getMore":
+            self.getmores += 1
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        if event.command_name in ("getMore", "aggregate"):
+            cursor = event.reply.get("cursor") or {}
+            self.size = len(cursor.get("nextBatch") or cursor.get("firstBatch") or ())
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
+
+
+class ChangeFeed(BoundedCalls):
+    """Watches ``<prefix>messages`` of ``database_name`` at ``uri`` and hands over inserts."""
 
     def __init__(
         self,
         uri: str,
         database_name: Optional[str],
-        on_stored: Signal,
+        on_stored: Stored,
         on_lost: Callable[[], None],
         *,
+        wanted: Callable[[str, int], bool] = lambda destination, seq: True,
         collection_prefix: str = "nexus_",
         timeout: float = 5.0,
         max_await: float = 0.5,
@@ -75,6 +118,9 @@ class ChangeFeed:
         self.collection_name = collection_prefix + "messages"
         self.on_stored = on_stored
         self.on_lost = on_lost
+        #: Whether this process still has to deliver ``seq`` of a destination (it has
+        #: subscribers for it, and did not deliver it yet): others are skipped unread.
+        self.wanted = wanted
         #: Told, per event, how long ago its message was stored (seconds, by the
         #: storing process's clock): how far behind the stream this process is.
         self.on_lag = on_lag
@@ -83,11 +129,19 @@ class ChangeFeed:
         self.poll_interval = float(poll_interval)
         self._client_class = client_class
         self._client: Any = None
+        self._messages: Any = None
         self._task: Optional["asyncio.Future[None]"] = None
+        self.batches = _Batches()
+        #: Events whose messages are to be read, and the task reading them.
+        self._unread: List[_Event] = []
+        self._reader: Optional["asyncio.Future[None]"] = None
         #: Set once the stream is open (tests wait for it before publishing).
         self.ready = asyncio.Event()
         #: How many times the stream was opened again after an error.
         self.reopened = 0
+        #: Messages taken from events, and read from the collection (batched).
+        self.taken = 0
+        self.read = 0
 
     async def start(self) -> None:
         """Open the client and start watching (returns at once; the stream opens in the
@@ -105,12 +159,15 @@ class ChangeFeed:
             serverSelectionTimeoutMS=millis,
             connectTimeoutMS=millis,
             appname="nexus-tornado-feed",
+            event_listeners=[self.batches],
         )
-        self._task = asyncio.ensure_future(self._run())
+        self._task = asyncio.ensure_future(self._watch())
 
     async def close(self) -> None:
         task, self._task = self._task, None
         await cancel_and_wait(task)
+        reader, self._reader = self._reader, None
+        await cancel_and_wait(reader)
         client, self._client = self._client, None
         if client is not None:
             await close_client(client)
@@ -122,19 +179,17 @@ class ChangeFeed:
             database = self._client.get_default_database("nexus")
         return database.get_collection(self.collection_name)
 
-    async def _run(self) -> None:
+    async def _watch(self) -> None:
         token: Any = None
         failures = 0
-        collection = self._collection()
+        collection = self._messages = self._collection()
         pipeline = [
             {"$match": {"operationType": "insert"}},
-            # Only what the signal needs (the body is read from the collection).
             {"$project": {
                 "operationType": 1,
-                "fullDocument.destination": 1,
-                "fullDocument.seq": 1,
-                "fullDocument.epoch": 1,
-                "fullDocument.timestamp": 1,
+                **{"fullDocument." + name: 1 for name in (
+                    "_id", "destination", "seq", "epoch", "body", "headers", "timestamp"
+                )},
             }},
         ]
         while True:
@@ -151,16 +206,7 @@ class ChangeFeed:
                     self._lost()
                     failures = 0
                     self.ready.set()
-                    while True:
-                        asked = time.monotonic()
-                        change = await stream.try_next()
-                        token = stream.resume_token or token
-                        if change is not None:
-                            self._signal(change)
-                            continue
-                        rest = self.poll_interval - (time.monotonic() - asked)
-                        if rest > 0:
-                            await asyncio.sleep(rest)  # the server did not wait: we do
+                    token = await self._follow(stream, token)
             except asyncio.CancelledError:
                 raise
             except (PyMongoError, OSError) as exc:
@@ -178,23 +224,120 @@ class ChangeFeed:
                 self.ready.clear()
                 await asyncio.sleep(MAX_RETRY)
 
-    def _signal(self, change: Mapping[str, Any]) -> None:
+    async def _follow(self, stream: Any, token: Any) -> Any:
+        """Take the stream's events batch by batch, pacing the calls that go to the
+        server; return (through an exception) only when the stream fails."""
+        left = self.batches.size or 0  # events of the last answer not taken yet
+        self.batches.size = None
+        asked = -self.poll_interval
+        empty = True
+        blind = False  # the listener reports no answers: pace after empty ones only
+        batch: List[_Event] = []
+        while True:
+            if empty or (left <= 0 and not blind):
+                # The next call asks the server.
+                self._take(batch)
+                batch = []
+                rest = asked + self.poll_interval - time.monotonic()
+                if rest > 0:
+                    await asyncio.sleep(rest)
+                asked = time.monotonic()
+            change = await stream.try_next()
+            token = stream.resume_token or token
+            size, self.batches.size = self.batches.size, None
+            empty = change is None
+            if size is not None:
+                left = size
+                if size >= FULL_BATCH:
+                    asked = -self.poll_interval  # behind: the next one at once
+            elif left <= 0 and not empty and not blind:
+                blind = True
+                log.warning("no command events from the change stream's client: pacing empty answers only")
+            if empty:
+                left = 0
+                continue
+            left -= 1
+            event = self._event(change)
+            if event is not None:
+                batch.append(event)
+                if blind:
+                    self._take(batch)
+                    batch = []
+
+    def _event(self, change: Mapping[str, Any]) -> Optional[_Event]:
         if change.get("operationType") != "insert":
-            return
+            return None
         document = change.get("fullDocument") or {}
         destination, seq, epoch = document.get("destination"), document.get("seq"), document.get("epoch")
         if not isinstance(destination, str) or isinstance(seq, bool) or not isinstance(seq, int):
-            return  # not a message document of ours
-        try:
-            self.on_stored(destination, seq, epoch if isinstance(epoch, str) else None)
-        except Exception:
-            log.exception("signal of %s seq %d failed", destination, seq)
+            return None  # not a message document of ours
         stored_at = document.get("timestamp")
         if self.on_lag is not None and isinstance(stored_at, (int, float)) and not isinstance(stored_at, bool):
             self.on_lag(max(0.0, time.time() - stored_at))
+        if not self.wanted(destination, seq):
+            return None
+        epoch = epoch if isinstance(epoch, str) else None
+        return destination, seq, epoch, document.get("_id"), faithful(document)
+
+    def _take(self, batch: List[_Event]) -> None:
+        """Hand over the messages of one answer: at once those the events hold, the
+        others after one read of the collection for all of them."""
+        for event in batch:
+            if event[4] is not None:
+                self.taken += 1
+                self._hand(event, event[4])
+            else:
+                self._unread.append(event)
+        if self._unread and self._reader is None:
+            self._reader = asyncio.ensure_future(self._read())
+
+    async def _read(self) -> None:
+        try:
+            while self._unread:
+                events, self._unread = self._unread, []
+                ids = [event[3] for event in events]
+                try:
+                    documents = await self._run(
+                        "read stored messages",
+                        lambda: self._messages.find({"_id": {"$in": ids}}).to_list(length=len(ids)),
+                    )
+                    found: Dict[Any, StoredMessage] = {d["_id"]: _to_message(d) for d in documents}
+                except (StoreUnavailable, KeyError, TypeError, ValueError) as exc:
+                    log.warning("reading %d stored messages failed, the hub reads them: %s", len(ids), exc)
+                    found = {}
+                self.read += len(found)
+                for event in events:
+                    # Not found (retention already dropped it): the hub reads from seq on.
+                    self._hand(event, found.get(event[3]))
+        finally:
+            self._reader = None
+
+    def _hand(self, event: _Event, message: Optional[StoredMessage]) -> None:
+        destination, seq, epoch = event[0], event[1], event[2]
+        try:
+            self.on_stored(destination, seq, epoch, message)
+        except Exception:
+            log.exception("handing over %s seq %d failed", destination, seq)
 
     def _lost(self) -> None:
         try:
             self.on_lost()
         except Exception:
             log.exception("re-reading after a lost change stream failed")
+
+
+def faithful(document: Mapping[str, Any]) -> Optional[StoredMessage]:
+    """The message in an event's ``fullDocument`` if every field has the type the store
+    writes (so it is the stored message, not a server's rendering of it); else None."""
+    body, headers = document.get("body"), document.get("headers")
+    message_id, timestamp, epoch = document.get("_id"), document.get("timestamp"), document.get("epoch", "")
+    if not (
+        isinstance(body, bytes)
+        and isinstance(message_id, str)
+        and type(timestamp) is float
+        and isinstance(epoch, str)
+        and isinstance(headers, dict)
+        and all(type(k) is str and type(v) is str for k, v in headers.items())
+    ):
+        return None
+    return StoredMessage(document["destination"], document["seq"], message_id, body, headers, timestamp, epoch)

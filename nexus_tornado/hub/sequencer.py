@@ -219,6 +219,10 @@ class Sequencer:
         self._signaled = max(self._signaled, seq)
         self._advance()
 
+    def needs(self, seq: int) -> bool:
+        """Whether ``seq`` is still to be emitted (or may be: the start is not known)."""
+        return not self.closed and (self.next is None or seq >= self.next)
+
     def recheck(self) -> None:
         """Read the store for anything newer than what was emitted (events may have
         been missed: the change stream lost its place)."""
