@@ -14,7 +14,8 @@ Three layouts, measured in one run (figures are only compared within a run):
 
 A second table (``--cost``) gives what one process, B, spends per message beside
 another, A, with ``--receivers`` subscribers on B (on destination ``d``): B's CPU over
-the run minus what B spends idle in as long (measured just before), per message:
+the run minus what B spends idle in as long (measured just before, for as long as the
+run), per message:
 
 * ``local, no subscriber``: published through B to a destination nobody subscribes
   to (taking and storing a message);
@@ -190,8 +191,9 @@ def publish(ws: Any, destination: str, chat: str, messages: int, rate: float) ->
 
 def run_cost(uri: str, secret: str, tmp: Path, receivers: int, messages: int, rate: float) -> List[Dict[str, Any]]:
     """B's CPU per message for each row of the --cost table (see the module docstring)."""
-    chats = ["bench", "other"]
-    token = jwt.encode({"sub": "pub", "exp": int(time.time()) + 3600, "chats": chats}, secret)
+    def token(user: str) -> str:
+        return jwt.encode({"sub": user, "exp": int(time.time()) + 3600, "chats": ["bench", "other"]}, secret)
+
     rows = []
     for name, through, destination in (
         ("local, no subscriber", 1, "/topic/chat/other"),
@@ -202,12 +204,12 @@ def run_cost(uri: str, secret: str, tmp: Path, receivers: int, messages: int, ra
         database = "cost_" + secrets.token_hex(4)
         servers = [Server(uri, database, secret, tmp) for _ in range(2)]
         try:
-            subscribers = [Subscriber(servers[1].url, token, messages) for _ in range(receivers)]
-            publisher = connect(servers[through].url, token)
+            subscribers = [Subscriber(servers[1].url, token("s%d" % n), messages) for n in range(receivers)]
+            publisher = connect(servers[through].url, token("pub"))
             time.sleep(2.0)  # change streams open, presence settles
             b = servers[1].process.pid
             idle_from, idle_cpu = time.monotonic(), cpu_seconds(b)
-            time.sleep(3.0)
+            time.sleep(max(5.0, messages / rate))  # as long as the run
             idle_rate = (cpu_seconds(b) - idle_cpu) / (time.monotonic() - idle_from)
             delivered = destination == CHAT
             for sub in subscribers if delivered else ():

@@ -698,3 +698,18 @@ async def test_a_message_handed_over_whole_is_delivered_without_a_read_and_needs
     assert not hub.needs("/d", 2) and hub.needs("/d", 3)
     hub.unsubscribe("/d", inbox)
     assert not hub.needs("/d", 3)
+
+
+@pytest.mark.gen_test
+async def test_the_hub_says_when_a_destination_gains_its_first_subscriber_and_loses_its_last() -> None:
+    hub = Hub(MemoryStore())
+    told: List[bool] = []
+    hub.on_interest = told.append
+    first, second = Inbox(), Inbox()
+    await hub.subscribe("/d", first)
+    await hub.subscribe("/d", second, last_seq=0)
+    assert told == [True] and hub.destinations() == ["/d"]
+    hub.unsubscribe("/d", first)
+    assert told == [True]
+    hub.unsubscribe("/d", second)
+    assert told == [True, False] and hub.destinations() == []

@@ -18,9 +18,11 @@ from pymongo import AsyncMongoClient, monitoring
 from support.mongo import MONGO_URI_ENV, NxServer, nx_outage_server, nx_server  # noqa: F401  (fixture)
 
 from nexus_tornado.errors import StoreUnavailable
+from nexus_tornado.hub.hub import Hub, Subscriber
 from nexus_tornado.hub.mongo import MongoStore
 from nexus_tornado.hub.mongo_feed import ChangeFeed, faithful
 from nexus_tornado.hub.store import StoredMessage
+from nexus_tornado.stomp import MessageTemplate
 
 pytestmark = pytest.mark.mongo
 
@@ -203,3 +205,95 @@ async def test_messages_of_a_batch_come_from_the_events_or_one_read_and_unwanted
         client: Any = AsyncMongoClient(feed_uri)
         await client.drop_database(database)
         await client.close()
+
+
+class Inbox(Subscriber):
+    __slots__ = ("seqs",)
+
+    def __init__(self) -> None:
+        self.seqs: List[int] = []
+
+    def deliver(self, template: MessageTemplate) -> None:
+        self.seqs.append(template.seq)
+
+
+@pytest.mark.gen_test(timeout=120)
+async def test_a_hub_follows_only_what_it_has_subscribers_for_and_loses_nothing_when_that_changes(
+    nx_server: NxServer,  # noqa: F811
+) -> None:
+    """A hub and its feed wired as a server process wires them; another process's store
+    appends. No subscriber: no stream, no getMore. Then MongoDB filters: events of
+    other destinations never reach this process. A live subscription made while
+    another process is appending to its destination gets every message from the
+    position it started at, in order, through the reopened stream."""
+    database = "interest_" + uuid.uuid4().hex[:8]
+    getmores = GetMores()
+    events: List[float] = []
+    store = MongoStore.from_uri(nx_server.uri, database, timeout=5.0, client_class=AsyncMongoClient)
+    other = MongoStore.from_uri(nx_server.uri, database, timeout=5.0, client_class=AsyncMongoClient)
+    hub = Hub(store, hold=0.05)
+    feed = ChangeFeed(nx_server.uri, database, hub.stored, hub.recheck, wanted=hub.needs,
+                      interest=hub.destinations, poll_interval=0.02, on_lag=events.append,
+                      client_class=functools.partial(listened, getmores))
+    hub.on_interest = feed.interest_changed
+    try:
+        await store.open()
+        await feed.start()
+        await feed.ready.wait()
+        await other.append("/topic/chat/x", b"{}", {})
+        await asyncio.sleep(0.5)
+        assert getmores.count == 0 and events == []  # nothing to follow: no stream at all
+
+        w = Inbox()
+        await hub.subscribe("/topic/chat/w", w)
+        for n in range(5):
+            await other.append("/topic/chat/w", b"{}", {})
+            await other.append("/topic/chat/x", b"{}", {})
+        await until(lambda: len(w.seqs) == 5)
+        await asyncio.sleep(0.3)
+        assert w.seqs == [1, 2, 3, 4, 5]
+        assert len(events) == 5  # /x never came: MongoDB filtered it
+
+        async def writer() -> None:
+            for _ in range(40):
+                await other.append("/topic/chat/x", b"{}", {})
+                await asyncio.sleep(0.005)
+
+        writing = asyncio.ensure_future(writer())
+        await asyncio.sleep(0.05)
+        x = Inbox()
+        await hub.subscribe("/topic/chat/x", x)
+        started = (await store.position("/topic/chat/x")).seq  # at or after where x starts
+        await writing
+        await until(lambda: x.seqs[-1:] == [46])
+        assert x.seqs == list(range(x.seqs[0], 47)) and x.seqs[0] <= started + 1, (x.seqs, started)
+        assert feed.refiltered >= 1 and feed.reopened == 0
+    finally:
+        hub.close()
+        await feed.close()
+        await store.close()
+        await other.close()
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_a_crowd_of_new_subscriptions_reopens_the_stream_a_few_times_only(nx_server: NxServer) -> None:  # noqa: F811
+    database = "churn_" + uuid.uuid4().hex[:8]
+    interest = ["/topic/chat/first"]
+    feed = ChangeFeed(nx_server.uri, database, lambda d, s, e, m: None, lambda: None,
+                      interest=lambda: list(interest), poll_interval=0.02)
+    try:
+        await feed.start()
+        await feed.ready.wait()
+        start = time.monotonic()
+        for n in range(200):
+            interest.append("/topic/notifications/u%d" % n)
+            feed.interest_changed(True)
+            if n % 2:
+                interest.remove("/topic/notifications/u%d" % (n - 1))
+                feed.interest_changed(False)
+            await asyncio.sleep(0.005)
+        elapsed = time.monotonic() - start
+        await until(lambda: feed._due is None)
+        assert 1 <= feed.refiltered <= elapsed / 0.2 + 2, (feed.refiltered, elapsed)
+    finally:
+        await feed.close()

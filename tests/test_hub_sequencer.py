@@ -273,3 +273,26 @@ async def test_a_hole_that_stays_is_read_with_growing_pauses_even_without_a_hold
     sequencer.signal(missing, store.epoch)
     await settle(lambda: out.seqs == [1, 2])
     sequencer.close()
+
+
+@pytest.mark.gen_test
+async def test_a_recheck_asked_for_before_the_start_is_known_reads_the_store_once_it_is() -> None:
+    """The change stream (re)opened, and asked for a re-read, while a live subscription
+    was reading the store's position: a message stored right after that position
+    whose event the stream missed is read once the start is known."""
+
+    class Racing(SlowStore):
+        async def position(self, destination: str) -> Position:
+            position = await super().position(destination)
+            self.write(destination, self.number(destination))  # its event is missed
+            return position
+
+    wall = Clock()
+    store = Racing(clock=wall)
+    sequencer, out = make(store, Clock(), wall)
+    store.write("/d", store.number("/d"))
+    sequencer.recheck()
+    await sequencer.anchor()
+    await settle(lambda: out.seqs == [2])
+    assert out.seqs == [2]
+    sequencer.close()

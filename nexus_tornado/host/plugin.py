@@ -136,9 +136,11 @@ class NexusPlugin:
                 self.hub.stored,
                 self.hub.recheck,
                 wanted=self.hub.needs,
+                interest=self.hub.destinations,
                 timeout=settings.mongo_timeout,
                 on_lag=self.metrics.observe_stream_lag,
             )
+            self.hub.on_interest = self.feed.interest_changed
         #: Publishes presence changes, each user's in order, again while the store is down.
         self.announcements = Announcements(self._publish_presence)
         self.presence = Presence(self.announcements, grace=settings.presence_grace_seconds)

@@ -30,7 +30,7 @@ import asyncio
 import collections
 import heapq
 import logging
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Set, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Set, Tuple
 
 from ..errors import Rejection
 from ..policy.destinations import NOTIFICATIONS_PREFIX
@@ -229,6 +229,8 @@ class Hub:
         self._delivered: Dict[str, Set[int]] = {}
         self._delivered_flush: Optional[asyncio.Future[Any]] = None
         self.stats = HubStats()
+        #: Told when a destination gets its first subscriber here (True) or loses its last.
+        self.on_interest: Optional[Callable[[bool], None]] = None
 
     # -- publishing -------------------------------------------------------------
 
@@ -363,13 +365,10 @@ class Hub:
         if subscribers is None:
             subscribers = self._subscribers[destination] = {}
             self._sequencers[destination] = Sequencer(
-                destination,
-                self.store,
-                self.holes,
-                self._emit,
-                chunk=self.replay_chunk,
-                buffer_limit=self.catch_up_buffer,
+                destination, self.store, self.holes, self._emit, chunk=self.replay_chunk, buffer_limit=self.catch_up_buffer
             )
+            if self.on_interest is not None:
+                self.on_interest(True)
         subscribers[subscriber] = target
 
     def _replace(self, destination: str, subscriber: Subscriber, target: Subscriber) -> None:
@@ -390,6 +389,8 @@ class Hub:
             sequencer = self._sequencers.pop(destination, None)
             if sequencer is not None:
                 sequencer.close()
+            if self.on_interest is not None:
+                self.on_interest(False)
 
     def close(self) -> None:
         """Stop every sequencer (at shutdown)."""

@@ -23,6 +23,18 @@ one takes what accumulated in one getMore and one read, and a delivery waits at 
 ``poll_interval`` longer. A command listener on the feed's own client tells it how
 many events each answer brought, so it knows when the next call goes to the server.
 
+**Interest.** Given ``interest`` (the destinations this process has subscribers for),
+the stream asks MongoDB only for those (``fullDocument.destination $in [...]``), so a
+process receives and decodes nothing of the rest of the cluster's traffic, and with
+no subscriber at all it has no stream open. When a destination gains its first
+subscriber (:meth:`interest_changed`) the stream is opened again with the new list,
+at most every ``REOPEN_GAP`` seconds, resuming after the last event the feed had
+taken when the first of the new destinations came: the new subscription read the
+store's position after that, so whatever it must get comes in the new stream (a few
+events of the others come again, and are skipped as delivered). A destination that
+lost its subscribers is dropped from the list lazily (its events are skipped
+meanwhile).
+
 After an error the stream is opened again where it stopped (its resume token). Events
 may still have been missed: the oplog may have moved past the resume point (MongoDB
 answers ``ChangeStreamHistoryLost``; the stream then starts afresh), or a server may
@@ -38,7 +50,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple
 
 from pymongo import monitoring
 from pymongo.errors import OperationFailure, PyMongoError
@@ -63,6 +75,11 @@ POLL_INTERVAL = 0.04
 #: An answer with this many events means the feed is behind: ask again at once.
 FULL_BATCH = 1000
 
+#: Least time between two openings of the stream for a change of interest, seconds;
+#: and how long a destination nobody here subscribes to any more may stay in it.
+REOPEN_GAP = 0.2
+REOPEN_LAZY = 5.0
+
 #: ``(destination, seq, epoch, message or None)``: ``seq`` of ``destination`` is
 #: stored; the message itself when the feed has it (else the hub reads it).
 Stored = Callable[[str, int, Optional[str], Optional[StoredMessage]], None]
@@ -70,6 +87,10 @@ Stored = Callable[[str, int, Optional[str], Optional[StoredMessage]], None]
 #: What an event says about a message of ours: destination, seq, epoch, _id, the
 #: message when the event holds it faithfully.
 _Event = Tuple[str, int, Optional[str], Any, Optional[StoredMessage]]
+
+
+#: Resume point meaning "none: open afresh and read the store".
+_FRESH = object()
 
 
 class _Batches(monitoring.CommandListener):
@@ -105,6 +126,7 @@ class ChangeFeed(BoundedCalls):
         on_lost: Callable[[], None],
         *,
         wanted: Callable[[str, int], bool] = lambda destination, seq: True,
+        interest: Optional[Callable[[], Iterable[str]]] = None,
         collection_prefix: str = "nexus_",
         timeout: float = 5.0,
         max_await: float = 0.5,
@@ -121,6 +143,14 @@ class ChangeFeed(BoundedCalls):
         #: Whether this process still has to deliver ``seq`` of a destination (it has
         #: subscribers for it, and did not deliver it yet): others are skipped unread.
         self.wanted = wanted
+        #: The destinations to ask MongoDB for (None: every one).
+        self.interest = interest
+        #: When the stream is due to be opened again for a change of interest.
+        self._due: Optional[float] = None
+        #: Where to resume then: the token when the first new destination came.
+        self._since: Any = None
+        self._token: Any = None
+        self._wake = asyncio.Event()
         #: Told, per event, how long ago its message was stored (seconds, by the
         #: storing process's clock): how far behind the stream this process is.
         self.on_lag = on_lag
@@ -137,8 +167,9 @@ class ChangeFeed(BoundedCalls):
         self._reader: Optional["asyncio.Future[None]"] = None
         #: Set once the stream is open (tests wait for it before publishing).
         self.ready = asyncio.Event()
-        #: How many times the stream was opened again after an error.
+        #: How many times the stream was opened again after an error; for interest.
         self.reopened = 0
+        self.refiltered = 0
         #: Messages taken from events, and read from the collection (batched).
         self.taken = 0
         self.read = 0
@@ -163,6 +194,17 @@ class ChangeFeed(BoundedCalls):
         )
         self._task = asyncio.ensure_future(self._watch())
 
+    def interest_changed(self, gained: bool) -> None:
+        """A destination got its first subscriber here (``gained``) or lost its last."""
+        if self.interest is None:
+            return
+        now = time.monotonic()
+        due = now if gained else now + REOPEN_LAZY
+        self._due = due if self._due is None else min(self._due, due)
+        if gained and self._since is None:
+            self._since = self._token if self._token is not None else _FRESH
+        self._wake.set()
+
     async def close(self) -> None:
         task, self._task = self._task, None
         await cancel_and_wait(task)
@@ -179,12 +221,12 @@ class ChangeFeed(BoundedCalls):
             database = self._client.get_default_database("nexus")
         return database.get_collection(self.collection_name)
 
-    async def _watch(self) -> None:
-        token: Any = None
-        failures = 0
-        collection = self._messages = self._collection()
-        pipeline = [
-            {"$match": {"operationType": "insert"}},
+    def _pipeline(self, destinations: Optional[List[str]]) -> List[Dict[str, Any]]:
+        match: Dict[str, Any] = {"operationType": "insert"}
+        if destinations is not None:
+            match["fullDocument.destination"] = {"$in": destinations}
+        return [
+            {"$match": match},
             {"$project": {
                 "operationType": 1,
                 **{"fullDocument." + name: 1 for name in (
@@ -192,21 +234,43 @@ class ChangeFeed(BoundedCalls):
                 )},
             }},
         ]
+
+    async def _watch(self) -> None:
+        token: Any = None
+        failures = 0
+        collection = self._messages = self._collection()
         while True:
+            destinations = None if self.interest is None else sorted(set(self.interest()))
+            resume, self._since, self._due = self._since, None, None
+            resume = token if resume is None else resume
             try:
+                if destinations == []:
+                    # Nobody here subscribes to anything: follow nothing until someone does
+                    # (then afresh: the subscriptions read the store's position meanwhile).
+                    token = self._token = None
+                    self.ready.set()
+                    self._wake.clear()
+                    await self._wake.wait()
+                    continue
+                fresh = resume is None or resume is _FRESH
                 stream = await collection.watch(
-                    pipeline, resume_after=token, max_await_time_ms=int(self.max_await * 1000)
+                    self._pipeline(destinations),
+                    resume_after=None if fresh else resume,
+                    max_await_time_ms=int(self.max_await * 1000),
                 )
                 async with stream:
                     if failures:
                         self.reopened += 1
                         log.info("change stream open again; reading what may have been missed")
-                    # Whatever was stored before the stream opened (at start-up, or
-                    # while it was down) is read from the store.
-                    self._lost()
+                    elif not fresh:
+                        self.refiltered += 1
+                    if failures or fresh:
+                        # Whatever was stored before the stream opened (at start-up, or
+                        # while it was down) is read from the store.
+                        self._lost()
                     failures = 0
                     self.ready.set()
-                    token = await self._follow(stream, token)
+                    token = await self._follow(stream, resume if not fresh else None)
             except asyncio.CancelledError:
                 raise
             except (PyMongoError, OSError) as exc:
@@ -229,6 +293,8 @@ class ChangeFeed(BoundedCalls):
         server; return (through an exception) only when the stream fails."""
         left = self.batches.size or 0  # events of the last answer not taken yet
         self.batches.size = None
+        self._token = token = stream.resume_token or token
+        opened = time.monotonic()
         asked = -self.poll_interval
         empty = True
         blind = False  # the listener reports no answers: pace after empty ones only
@@ -238,12 +304,14 @@ class ChangeFeed(BoundedCalls):
                 # The next call asks the server.
                 self._take(batch)
                 batch = []
+                if self._due is not None and time.monotonic() >= max(self._due, opened + REOPEN_GAP):
+                    return token  # open again for the new interest
                 rest = asked + self.poll_interval - time.monotonic()
                 if rest > 0:
                     await asyncio.sleep(rest)
                 asked = time.monotonic()
             change = await stream.try_next()
-            token = stream.resume_token or token
+            self._token = token = stream.resume_token or token
             size, self.batches.size = self.batches.size, None
             empty = change is None
             if size is not None:

@@ -105,7 +105,7 @@ class Sequencer:
     # One per subscribed destination (a user's notification queue each): no dict.
     __slots__ = (
         "destination", "store", "policy", "emit", "chunk", "buffer_limit", "next", "epoch",
-        "high", "_signaled", "_low", "_pending", "_reset", "_task", "_anchoring", "closed",
+        "high", "_signaled", "_low", "_pending", "_reset", "_task", "_anchoring", "_probe", "closed",
     )
 
     def __init__(
@@ -138,6 +138,8 @@ class Sequencer:
         self._reset = False
         self._task: Optional["asyncio.Future[None]"] = None
         self._anchoring: Optional["asyncio.Future[None]"] = None
+        #: A recheck asked for before the start was known: done once it is.
+        self._probe = False
         self.closed = False
 
     # -- input ---------------------------------------------------------------------------
@@ -148,7 +150,7 @@ class Sequencer:
             self.next = seq
             self.epoch = epoch or self.epoch
             self._pending = {s: m for s, m in self._pending.items() if s >= seq}
-            self._advance()
+            self._advance(probe=self._probe)
 
     async def anchor(self) -> None:
         """Begin after the store's position, for a live subscription (if not begun).
@@ -226,7 +228,10 @@ class Sequencer:
     def recheck(self) -> None:
         """Read the store for anything newer than what was emitted (events may have
         been missed: the change stream lost its place)."""
-        if self.closed or self.next is None:
+        if self.closed:
+            return
+        if self.next is None:
+            self._probe = True  # the store's position may be read before this
             return
         self._advance(probe=True)
 
