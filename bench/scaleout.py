@@ -2,7 +2,8 @@
 and the delivery latency the cross-process path adds.
 
     python bench/scaleout.py [--messages 400] [--subscribers 20] [--rate 200]
-    python bench/scaleout.py --cost [--cost-messages 3000] [--cost-rate 500] [--receivers 1]
+    python bench/scaleout.py --cost [--cost-messages 1000] [--cost-rate 100] [--receivers 1]
+    python bench/scaleout.py --calls [--cost-messages 1000] [--cost-rate 100] [--receivers 1]
 
 Three layouts, measured in one run (figures are only compared within a run):
 
@@ -24,6 +25,12 @@ run), per message:
 * ``remote``: published through A to ``d`` (change stream, the body from the event or
   a batched read, sequencing, delivery); compared with the local delivery;
 * ``foreign``: published through A to a destination nobody on B subscribes to.
+
+``--calls`` gives the same rows counted in function calls instead of CPU time: B runs
+in this process (the tests' ``running_nexus``) with ``cProfile`` in its thread while the
+messages of a row are handled (calls per message, everything B does included). Unlike
+CPU time on a shared machine it does not move with the load, so the ratio of ``remote``
+to the local delivery (``local`` minus ``local, no subscriber``) is stable.
 
 CPU is the servers' user+system time (``/proc/<pid>/stat``) over the run, nx-27017
 excluded. Latency: ``send->recv`` is receive time minus the publisher's send time (it
@@ -234,19 +241,91 @@ def run_cost(uri: str, secret: str, tmp: Path, receivers: int, messages: int, ra
     return rows
 
 
-def print_cost(rows: List[Dict[str, Any]], receivers: int) -> None:
+def print_cost(rows: List[Dict[str, Any]], receivers: int, unit: str) -> None:
     by_name = {row["row"]: row["us_per_message"] for row in rows}
     delivery = by_name["local"] - by_name["local, no subscriber"]
-    print("| on B (%d subscriber%s) | B's CPU µs / message | B idle, %% of a core | note |"
-          % (receivers, "" if receivers == 1 else "s"))
+    print("| on B (%d subscriber%s) | B's %s / message | B idle, %% of a core | note |"
+          % (receivers, "" if receivers == 1 else "s", unit))
     print("| --- | --- | --- | --- |")
     for row in rows:
         note = ""
         if row["row"] == "local":
-            note = "delivery: %.0f µs beyond taking and storing" % delivery
+            note = "delivery: %.0f beyond taking and storing" % delivery
         elif row["row"] == "remote" and delivery > 0:
             note = "%.2f× the local delivery" % (row["us_per_message"] / delivery)
         print("| %s | %.1f | %.2f | %s |" % (row["row"], row["us_per_message"], row["idle_percent"], note))
+    if unit == "calls":
+        print("(B idle: %.0f calls a second, subtracted)" % rows[0]["idle_rate"])
+
+
+def run_calls(uri: str, secret: str, tmp: Path, receivers: int, messages: int, rate: float) -> List[Dict[str, Any]]:
+    """Calls per message on B for each row (see the module docstring)."""
+    import cProfile
+    import pstats
+
+    from support.clients import RawWsClient
+    from support.nexus import running_nexus
+
+    database = "calls_" + secrets.token_hex(4)
+    a = Server(uri, database, secret, tmp)
+    rows = []
+    try:
+        with running_nexus(jwt_secret=secret, mongo_uri=uri, mongo_database=database,
+                           sends_per_minute=1_000_000) as b:
+            def token(user: str) -> str:
+                return jwt.encode({"sub": user, "exp": int(time.time()) + 3600, "chats": ["bench", "other"]}, secret)
+
+            subscribers = []
+            for n in range(receivers):
+                client = RawWsClient(b.ws_url)
+                client.connect(token("s%d" % n))
+                client.subscribe("s", CHAT)
+                subscribers.append(client)
+            publishers = [connect(a.url, token("pub")), connect(b.ws_url, token("pub"))]
+            time.sleep(2.0)
+
+            def profiled(work: Any) -> Tuple[float, float]:
+                """Calls B makes during ``work()``, and how long it took."""
+                profile = cProfile.Profile()
+                start = time.monotonic()
+                b.handle.call(profile.enable)
+                work()
+                b.handle.call(profile.disable)
+                stats = pstats.Stats(profile).stats  # type: ignore[attr-defined]
+                return sum(r[1] for r in stats.values()), time.monotonic() - start
+
+            idle_calls, idle_seconds = profiled(lambda: time.sleep(max(5.0, messages / rate)))
+            idle_rate = idle_calls / idle_seconds
+            for name, through, destination in (
+                ("local, no subscriber", 1, "/topic/chat/other"),
+                ("local", 1, CHAT),
+                ("remote", 0, CHAT),
+                ("foreign", 0, "/topic/chat/other"),
+            ):
+                chat = destination.rsplit("/", 1)[1]
+                publish(publishers[through], destination, chat, 20, rate)  # warm-up
+                time.sleep(1.0)
+                for client in subscribers if destination == CHAT else ():
+                    for _ in range(20):
+                        client.expect("MESSAGE", timeout=60)
+
+                def row(through: int = through, destination: str = destination, chat: str = chat) -> None:
+                    publish(publishers[through], destination, chat, messages, rate)
+                    for client in subscribers if destination == CHAT else ():
+                        for _ in range(messages):
+                            client.expect("MESSAGE", timeout=60)
+                    time.sleep(1.0)  # what B does with the last ones
+
+                calls, seconds = profiled(row)
+                rows.append({"row": name, "us_per_message": (calls - idle_rate * seconds) / messages,
+                             "idle_percent": 0.0, "idle_rate": idle_rate})
+            for ws in publishers:
+                ws.close()
+            for client in subscribers:
+                client.close()
+    finally:
+        a.stop()
+    return rows
 
 
 def main() -> None:
@@ -255,15 +334,17 @@ def main() -> None:
     parser.add_argument("--subscribers", type=int, default=20)
     parser.add_argument("--rate", type=float, default=200.0, help="messages per second")
     parser.add_argument("--cost", action="store_true", help="the per-message cost table on the receiving process")
+    parser.add_argument("--calls", action="store_true", help="the same, in function calls (B in this process)")
     parser.add_argument("--cost-messages", type=int, default=1000)
     parser.add_argument("--cost-rate", type=float, default=100.0)
     parser.add_argument("--receivers", type=int, default=1, help="subscribers on the receiving process (--cost)")
     args = parser.parse_args()
     secret = secrets.token_hex(32)
-    if args.cost:
+    if args.cost or args.calls:
+        run = run_calls if args.calls else run_cost
         with tempfile.TemporaryDirectory() as tmp, NxServer(Path(tmp) / "nx") as nx:
-            print_cost(run_cost(nx.uri, secret, Path(tmp), args.receivers, args.cost_messages, args.cost_rate),
-                       args.receivers)
+            rows = run(nx.uri, secret, Path(tmp), args.receivers, args.cost_messages, args.cost_rate)
+        print_cost(rows, args.receivers, "calls" if args.calls else "CPU µs")
         return
     rows = []
     with tempfile.TemporaryDirectory() as tmp, NxServer(Path(tmp) / "nx") as nx:
