@@ -713,3 +713,33 @@ async def test_the_hub_says_when_a_destination_gains_its_first_subscriber_and_lo
     assert told == [True]
     hub.unsubscribe("/d", second)
     assert told == [True, False] and hub.destinations() == []
+
+
+@pytest.mark.gen_test
+async def test_resumes_racing_on_a_destination_new_here_each_get_every_message() -> None:
+    """Several clients resume at once on a destination nobody here subscribed to (a
+    process died and its clients came over), while messages keep coming: the first to
+    hand over starts live delivery, and what that emits at once reaches it too."""
+    class ReadThenWait(MemoryStore):
+        """Answers a read with what was stored when it started (as a database does)."""
+
+        async def read_after(self, destination: str, after_seq: int, limit: int) -> List[StoredMessage]:
+            messages = await super().read_after(destination, after_seq, limit)
+            await asyncio.sleep(0.002)
+            return messages
+
+    for _ in range(20):
+        hub = Hub(ReadThenWait(), replay_chunk=3)
+        for _ in range(5):
+            await hub.publish("/d", b"old")
+        inboxes = [Inbox() for _ in range(3)]
+
+        async def publisher() -> None:
+            for _ in range(15):
+                await hub.publish("/d", b"new")
+                await asyncio.sleep(0.001)
+
+        await asyncio.gather(publisher(), *(hub.subscribe("/d", inbox, last_seq=n) for n, inbox in enumerate(inboxes)))
+        for n, inbox in enumerate(inboxes):
+            assert inbox.seqs == list(range(n + 1, 21)), (n, inbox.seqs)
+        hub.close()

@@ -229,8 +229,7 @@ class Hub:
         self._delivered: Dict[str, Set[int]] = {}
         self._delivered_flush: Optional[asyncio.Future[Any]] = None
         self.stats = HubStats()
-        #: Told when a destination gets its first subscriber here (True) or loses its last.
-        self.on_interest: Optional[Callable[[bool], None]] = None
+        self.on_interest: Optional[Callable[[bool], None]] = None  # first subscriber (True), last gone
 
     # -- publishing -------------------------------------------------------------
 
@@ -291,8 +290,7 @@ class Hub:
             sequencer.offer(message)
 
     def stored(self, destination: str, seq: int, epoch: Optional[str], message: Optional[StoredMessage] = None) -> None:
-        """Another process stored ``seq`` in ``destination``: deliver ``message`` (if
-        not given, the one read from the store) to this process's subscribers."""
+        """Another process stored ``seq`` of ``destination``: deliver it (``message``, or read) here."""
         sequencer = self._sequencers.get(destination)
         if sequencer is not None and message is not None:
             sequencer.offer(message)
@@ -425,8 +423,7 @@ class Hub:
             self._add(destination, subscriber, subscriber)
             sequencer = self._sequencers.get(destination)
             if sequencer is not None and sequencer.next is None:
-                # The first live subscription here: delivery starts after the store's
-                # position now, so whatever is numbered from here on reaches it.
+                # The first live subscription here starts after the store's position now.
                 try:
                     await sequencer.anchor()
                 except BaseException:
@@ -461,12 +458,10 @@ class Hub:
                 buffered = catch_up.buffer[seq]
                 target.deliver(after(buffered, delivered) if resumed else buffered)
                 delivered = seq
+        self._replace(destination, subscriber, _Floor(self, destination, subscriber, target, delivered, resumed))
         sequencer = self._sequencers.get(destination)
-        if sequencer is not None:
+        if sequencer is not None:  # may emit at once: to the floor, not the catch-up
             sequencer.start_at(delivered + 1, current)
-        self._replace(
-            destination, subscriber, _Floor(self, destination, subscriber, target, delivered, resumed)
-        )
 
     async def _replay(
         self,
@@ -542,9 +537,8 @@ class Hub:
         self, destination: str, subscriber: Subscriber, catch_up: _CatchUp
     ) -> int:
         """Deliver undelivered stored messages (merged with live ones, by seq), paced
-        to what the client takes; return the last seq delivered, or the store's
-        position before the first read if that is higher (live delivery starts after
-        it: what is older was delivered, or is read on the next subscription)."""
+        to what the client takes; return the last seq delivered or, if higher, the store's
+        position before the first read (older ones were delivered, or come next time)."""
         last = 0
         position = (await self.store.position(destination)).seq
         while True:
