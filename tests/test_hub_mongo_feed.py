@@ -246,6 +246,7 @@ async def test_a_hub_follows_only_what_it_has_subscribers_for_and_loses_nothing_
 
         w = Inbox()
         await hub.subscribe("/topic/chat/w", w)
+        await until(lambda: getmores.count > 0)  # the stream is open: what follows comes through it
         for n in range(5):
             await other.append("/topic/chat/w", b"{}", {})
             await other.append("/topic/chat/x", b"{}", {})

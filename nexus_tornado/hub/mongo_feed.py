@@ -94,22 +94,33 @@ _FRESH = object()
 
 
 class _Batches(monitoring.CommandListener):
-    """Counts the events each answer of the stream's server brings (its batch)."""
+    """Counts the events each answer of the stream's server brings (its batch). Only
+    the stream's own commands count (the feed's reads run on the same client)."""
 
     def __init__(self) -> None:
         #: Events in the last answer; None until one came (or after it was counted).
         self.size: Optional[int] = None
-        #: getMores sent (the tests count them).
+        #: getMores of the stream sent (the tests count them).
         self.getmores = 0
+        self._cursor: Any = None
+        self._asked: Any = None
 
     def started(self, event: monitoring.CommandStartedEvent) -> None:
-        if event.command_name == "getMore":
+        command = event.command
+        if event.command_name == "getMore" and self._cursor and command.get("getMore") == self._cursor:
             self.getmores += 1
+            self._asked = event.request_id
+        elif event.command_name == "aggregate":
+            stages = command.get("pipeline") or [{}]
+            if isinstance(stages[0], Mapping) and "$changeStream" in stages[0]:
+                self._asked = event.request_id
 
     def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
-        if event.command_name in ("getMore", "aggregate"):
-            cursor = event.reply.get("cursor") or {}
-            self.size = len(cursor.get("nextBatch") or cursor.get("firstBatch") or ())
+        if event.request_id != self._asked:
+            return
+        cursor = event.reply.get("cursor") or {}
+        self._cursor = cursor.get("id") or self._cursor
+        self.size = len(cursor.get("nextBatch") or cursor.get("firstBatch") or ())
 
     def failed(self, event: monitoring.CommandFailedEvent) -> None:
         pass
