@@ -290,6 +290,7 @@ class ChangeFeed(BoundedCalls):
                     token = None
                 else:
                     log.warning("change stream failed, reopening: %s: %s", type(exc).__name__, exc)
+                    token = self._token  # where it stopped
                 failures += 1
                 self.ready.clear()
                 await asyncio.sleep(min(0.1 * 2 ** min(failures, 6), MAX_RETRY))
