@@ -296,3 +296,29 @@ async def test_a_recheck_asked_for_before_the_start_is_known_reads_the_store_onc
     await settle(lambda: out.seqs == [2])
     assert out.seqs == [2]
     sequencer.close()
+
+
+@pytest.mark.gen_test
+async def test_a_live_start_waits_for_a_slow_store_only_so_long_and_loses_nothing() -> None:
+    """The store answers the position read only after the subscriber stopped waiting
+    (an outage as long as the store's timeout): the subscription is made, what arrived
+    meanwhile is emitted from its lowest number once the position is known."""
+
+    class Slow(SlowStore):
+        release = asyncio.Event()
+
+        async def position(self, destination: str) -> Position:
+            await self.release.wait()
+            return await super().position(destination)
+
+    wall = Clock()
+    store = Slow(clock=wall)
+    sequencer, out = make(store, Clock(), wall)
+    store.write("/d", store.number("/d"))
+    await asyncio.wait_for(sequencer.anchor(), 30)  # returns after ANCHOR_WAIT, not never
+    assert sequencer.next is None
+    sequencer.offer(store.write("/d", store.number("/d")))  # may be after the RECEIPT
+    store.release.set()
+    await settle(lambda: out.seqs == [2])
+    assert out.seqs == [2]
+    sequencer.close()

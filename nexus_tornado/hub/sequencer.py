@@ -49,6 +49,9 @@ Emit = Callable[[StoredMessage, Optional[Gap], bool], None]
 MAX_PAUSE = 1.0
 #: Shortest pause between two such reads, whatever the hold (it may be 0), seconds.
 MIN_PAUSE = 0.01
+#: Longest a live subscription waits for the store's position before it is made
+#: anyway (delivery then starts once the position is known; see anchor()), seconds.
+ANCHOR_WAIT = 1.0
 
 
 class HolePolicy:
@@ -156,8 +159,8 @@ class Sequencer:
         """Begin after the store's position, for a live subscription (if not begun).
 
         Returns once begun: every number handed out from then on is emitted. When the
-        store cannot be read, returns after that first attempt and keeps trying in the
-        background; it then begins at the lowest number that arrived meanwhile if that
+        store cannot be read, returns after that first attempt (or ``ANCHOR_WAIT``) and
+        keeps trying in the background; it then begins at the lowest number that arrived meanwhile if that
         is lower (any of those may have been handed out after this returned), so
         nothing is lost, and live delivery waits until the store answers. Several
         callers share one reading of the position.
@@ -174,9 +177,18 @@ class Sequencer:
         try:
             while True:
                 await asyncio.sleep(pause)
+                reading = asyncio.ensure_future(self.store.position(self.destination))
                 try:
-                    position = await self.store.position(self.destination)
+                    if not tried.done():
+                        # A subscriber waits this long at most (the read goes on).
+                        await asyncio.wait([reading], timeout=ANCHOR_WAIT)
+                        if not reading.done():
+                            tried.set_result(None)
+                    position = await reading
                     break
+                except asyncio.CancelledError:
+                    reading.cancel()
+                    raise
                 except StoreUnavailable as exc:
                     if not tried.done():
                         log.warning("%s: live delivery waits for the store: %s", self.destination, exc.log_detail)
