@@ -11,7 +11,12 @@ Three layouts, measured in one run (figures are only compared within a run):
 * ``2 processes, split``: subscribers spread over both, the publisher on the first
   (half the deliveries cross processes);
 * ``2 processes, remote``: every subscriber on the second, the publisher on the first
-  (every delivery crosses: change stream, then a read of the store).
+  (every delivery crosses: change stream, then a read of the store);
+* ``4 processes, split``: subscribers spread over four.
+
+Beside every layout a process of its own (not counted) publishes ``--foreign-rate``
+messages a second to destinations nobody subscribes to: traffic of the cluster that the
+measured processes must not pay for.
 
 A second table (``--cost``) gives what one process, B, spends per message beside
 another, A, with ``--receivers`` subscribers on B (on destination ``d``): B's CPU over
@@ -55,7 +60,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import jwt
 import websocket
@@ -147,9 +152,30 @@ class Subscriber(threading.Thread):
 
 
 def run_layout(name: str, servers: List[Server], placement: List[int], publisher_on: int,
-               secret: str, messages: int, rate: float) -> Dict[str, Any]:
+               secret: str, messages: int, rate: float,
+               foreign: Optional[Server] = None, foreign_rate: float = 0.0) -> Dict[str, Any]:
     def token(user: str) -> str:
         return jwt.encode({"sub": user, "exp": int(time.time()) + 3600, "chats": ["bench"]}, secret)
+
+    stop_foreign = threading.Event()
+
+    def publish_foreign() -> None:  # to destinations nobody subscribes to, until stopped
+        assert foreign is not None
+        ws = connect(foreign.url, jwt.encode(
+            {"sub": "foreign", "exp": int(time.time()) + 3600, "chats": ["f%d" % n for n in range(10)]}, secret))
+        n = 0
+        while not stop_foreign.is_set():
+            chat = "f%d" % (n % 10)
+            body = json.dumps({"type": "CHAT_MESSAGE", "timestamp": "2026-11-30T10:00:00Z", "senderId": "foreign",
+                               "payload": {"chatId": chat, "content": "elsewhere", "contentType": "TEXT"}})
+            ws.send(frame("SEND", {"destination": "/topic/chat/" + chat}, body))
+            n += 1
+            time.sleep(1.0 / foreign_rate)
+        ws.close()
+
+    foreigner = threading.Thread(target=publish_foreign, daemon=True) if foreign is not None and foreign_rate else None
+    if foreigner is not None:
+        foreigner.start()
 
     reference = Subscriber(servers[publisher_on].url, token("ref"), messages)
     subscribers = [Subscriber(servers[i].url, token("s%d" % n), messages) for n, i in enumerate(placement)]
@@ -168,6 +194,9 @@ def run_layout(name: str, servers: List[Server], placement: List[int], publisher
         sub.join(120)
     cpu = sum(cpu_seconds(s.process.pid) for s in servers) - before
     publisher.close()
+    stop_foreign.set()
+    if foreigner is not None:
+        foreigner.join(10)
     latencies = sorted(x for sub in subscribers for x in sub.latencies)
     added = sorted(
         t - reference.received[seq] for sub in subscribers for seq, t in sub.received.items()
@@ -336,6 +365,8 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=400)
     parser.add_argument("--subscribers", type=int, default=20)
     parser.add_argument("--rate", type=float, default=200.0, help="messages per second")
+    parser.add_argument("--foreign-rate", type=float, default=100.0,
+                        help="messages per second another process publishes beside the layout (0: none)")
     parser.add_argument("--cost", action="store_true", help="the per-message cost table on the receiving process")
     parser.add_argument("--calls", action="store_true", help="the same, in function calls (B in this process)")
     parser.add_argument("--cost-messages", type=int, default=1000)
@@ -355,14 +386,17 @@ def main() -> None:
             ("1 process", 1, [0] * args.subscribers),
             ("2 processes, split", 2, [n % 2 for n in range(args.subscribers)]),
             ("2 processes, remote", 2, [1] * args.subscribers),
+            ("4 processes, split", 4, [n % 4 for n in range(args.subscribers)]),
         ]
         for index, (name, count, placement) in enumerate(layouts):
             database = "bench_%d_%s" % (index, secrets.token_hex(4))
             servers = [Server(nx.uri, database, secret, Path(tmp)) for _ in range(count)]
+            foreign = Server(nx.uri, database, secret, Path(tmp)) if args.foreign_rate else None
             try:
-                rows.append(run_layout(name, servers, placement, 0, secret, args.messages, args.rate))
+                rows.append(run_layout(name, servers, placement, 0, secret, args.messages, args.rate,
+                                       foreign, args.foreign_rate))
             finally:
-                for server in servers:
+                for server in servers + ([foreign] if foreign is not None else []):
                     server.stop()
     base = rows[0]
     print("| layout | deliveries | server CPU s / 1,000 deliveries | ratio to 1 process "

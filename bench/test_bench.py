@@ -177,3 +177,25 @@ def test_the_document_benchmark_runs_and_reports_every_run(tmp_path: Any) -> Non
     assert len(rows) == 2, done.stdout
     # Operations were stored and reached the other editors.
     assert all(int(row.split("|")[2]) > 0 for row in rows), done.stdout
+
+
+def test_the_capacity_page_shows_what_the_model_computes() -> None:
+    import capacity
+
+    with open(capacity.PAGE) as f:
+        shown = capacity.on_page(f.read())
+    assert shown.strip() == capacity.render().strip(), "run: python bench/capacity.py --write"
+
+
+def test_the_capacity_model_adds_processes_as_the_load_grows() -> None:
+    import capacity
+
+    costs = capacity.UnitCosts()
+    small, large = (capacity.plan(costs, capacity.CHAT, n) for n in (10_000, 1_000_000))
+    assert small.processes == 1 and large.processes > 19  # 19,000 connections at most each
+    # A process's CPU follows its own subscribers: with foreign messages free, more
+    # processes add only remote-message work, bounded by the fan-out.
+    four = capacity.cpu_us_per_second(costs, capacity.CHAT, 100_000, 4)
+    forty = capacity.cpu_us_per_second(costs, capacity.CHAT, 100_000, 40)
+    assert forty < four * 1.5
+    assert capacity.remote_processes(1, 10) == 0 and 8 < capacity.remote_processes(100, 10) < 9
