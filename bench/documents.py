@@ -28,7 +28,6 @@ import argparse
 import asyncio
 import json
 import multiprocessing
-import os
 import random
 import secrets
 import socket
@@ -46,24 +45,10 @@ import websockets
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
+from scaleout import cpu_seconds, frame, free_port  # noqa: E402  (the same helpers)
+
 DOC = "bench"
 DESTINATION = "/topic/doc/" + DOC
-TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path("/proc/%d/stat" % pid).read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def frame(command: str, headers: Dict[str, str], body: str = "") -> str:
-    return command + "\n" + "".join("%s:%s\n" % kv for kv in headers.items()) + "\n" + body + "\x00"
 
 
 def parse(text: str) -> Any:
