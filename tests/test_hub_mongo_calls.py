@@ -32,8 +32,8 @@ async def test_driver_errors_and_timeouts_become_store_unavailable() -> None:
     async def fails() -> Any:
         raise ServerSelectionTimeoutError("no primary")
 
-    async def hangs() -> Any:
-        await asyncio.sleep(10)
+    async def hangs() -> Any:  # past the timeout and GRACE (0.7 s in all)
+        await asyncio.sleep(0.9)
 
     for operation in (fails, hangs):
         with pytest.raises(StoreUnavailable) as caught:
@@ -51,6 +51,39 @@ async def test_driver_errors_and_timeouts_become_store_unavailable() -> None:
         return 7
 
     assert await calls._run("op", answers) == 7
+    await asyncio.sleep(0.3)  # hangs() ends on its own (it is never cancelled)
+
+
+@pytest.mark.gen_test
+async def test_an_operation_is_never_cancelled_by_its_bound_or_by_its_caller() -> None:
+    # PyMongo's asynchronous client can be left holding a lock it no longer has when a
+    # task is cancelled inside it; every later call on it then waits for ever.
+    calls = Calls(0.05)
+    ended = []
+
+    async def slow() -> str:
+        try:
+            await asyncio.sleep(0.8)  # past the timeout and GRACE (0.55 s in all)
+        except asyncio.CancelledError:
+            ended.append("cancelled")
+            raise
+        ended.append("finished")
+        return "late"
+
+    with pytest.raises(StoreUnavailable):
+        await calls._run("op", slow)
+    await asyncio.sleep(0.5)  # the loop's timers run in order: slow's ends first
+    assert ended == ["finished"]
+
+    ended.clear()
+    calls.timeout = 5.0
+    caller = asyncio.ensure_future(calls._run("op", slow))
+    await asyncio.sleep(0.1)
+    caller.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await caller
+    await asyncio.sleep(1.0)
+    assert ended == ["finished"]
 
 
 @pytest.mark.gen_test

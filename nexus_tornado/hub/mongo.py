@@ -21,8 +21,9 @@ several server processes sharing one database never store the same number twice,
 number exists only once its message is stored (no holes; see docs/storage.md).
 
 Every operation runs under ``pymongo.timeout(timeout)`` (the driver's own deadline,
-also honoured by motor's worker threads) inside ``asyncio.wait_for`` with a little more
-time, and every driver error becomes :class:`~nexus_tornado.errors.StoreUnavailable`.
+also honoured by motor's worker threads), is waited for a little longer and never
+cancelled (:mod:`.mongo_calls` says why), and every driver error becomes
+:class:`~nexus_tornado.errors.StoreUnavailable`.
 When MongoDB comes back, the driver reconnects by itself.
 """
 

@@ -1,8 +1,12 @@
 """Bounded MongoDB calls, shared by the store, the change feed and the cluster state.
 
 Every operation runs under ``pymongo.timeout(budget)`` (the driver's own deadline, also
-honoured by motor's worker threads) inside ``asyncio.wait_for`` with a little more time,
-and every driver error becomes :class:`~nexus_tornado.errors.StoreUnavailable` with a
+honoured by motor's worker threads), and is waited for a little longer than that; it is
+never cancelled, neither by that wait nor by a caller that is: PyMongo's asynchronous
+client can be left with a server-selection lock it no longer holds when a task is
+cancelled inside it, and every later call on that client then waits for ever. An
+operation the driver fails to end in time is left to end on its own, its outcome
+dropped. Every driver error becomes :class:`~nexus_tornado.errors.StoreUnavailable` with a
 client-safe message; the cause goes to ``log_detail``. Together with
 :mod:`nexus_tornado.hub.mongo`, :mod:`.mongo_feed` and :mod:`.mongo_cluster`, these are
 the only modules that import the driver.
@@ -26,8 +30,8 @@ T = TypeVar("T")
 #: Collection names are kept to letters, digits and ``_``.
 _PREFIX_RE = re.compile(r"^[A-Za-z0-9_]*$")
 
-#: Seconds ``asyncio.wait_for`` adds to the driver's own deadline before giving up on
-#: an operation the driver failed to end (the driver's timeout should fire first).
+#: Seconds added to the driver's own deadline before giving up on an operation the
+#: driver failed to end (the driver's timeout should fire first).
 GRACE = 0.5
 
 #: What the client may see when the store fails; the cause goes only to the log.
@@ -70,13 +74,27 @@ class BoundedCalls:
                 raise StoreUnavailable(UNAVAILABLE, log_detail="%s: out of time" % what)
         try:
             with pymongo.timeout(budget):
-                return await asyncio.wait_for(operation(), budget + GRACE)
+                # A task of its own (it takes the driver's deadline with it), shielded:
+                # see the module docstring for why it is never cancelled.
+                call = asyncio.ensure_future(operation())
+            try:
+                return await asyncio.wait_for(asyncio.shield(call), budget + GRACE)
+            finally:
+                if not call.done():
+                    call.add_done_callback(_drop_outcome)
         except passthrough:
             raise
         except (PyMongoError, BSONError, asyncio.TimeoutError, OSError) as exc:
             raise StoreUnavailable(
                 UNAVAILABLE, log_detail="%s: %s: %s" % (what, type(exc).__name__, exc)
             ) from exc
+
+
+def _drop_outcome(call: "asyncio.Future[Any]") -> None:
+    """The outcome of a call nobody waits for any more: retrieved, so that asyncio does
+    not report it as never retrieved."""
+    if not call.cancelled():
+        call.exception()
 
 
 def check_options(collection_prefix: str, timeout: float) -> None:
