@@ -320,7 +320,8 @@ def mongo_target(
     io_loop = request.getfixturevalue("io_loop")
 
     def finish() -> None:
-        io_loop.run_sync(target.aclose)
+        # Bounded: a store whose close never ends fails its test, not the whole run.
+        io_loop.run_sync(target.aclose, timeout=60)
         target.drop_database()
 
     request.addfinalizer(finish)
