@@ -22,7 +22,7 @@ from support.mongo import NxServer, nx_server  # noqa: F401  (fixture)
 from support.nexus import make_token
 
 from nexus_tornado.glue.services import Services
-from nexus_tornado.glue.shutdown import close_connections, close_reason, drain
+from nexus_tornado.glue.shutdown import close_connections, close_reason, drain, shutdown_close
 
 #: Most a client is told to wait before reconnecting, in this test (--reconnect-delay).
 RECONNECT_DELAY = 0.5
@@ -262,6 +262,13 @@ def test_idle_connections_close_first_with_a_jittered_reconnect_hint() -> None:
     assert close_connections(services, 2.0, only_idle=False, rand=lambda: next(draws)) == 0
     assert busy.closed == (1001, "server shutting down (reconnect in 1998 ms)")
     assert close_reason(0) == "server shutting down"
+
+
+def test_every_client_of_a_server_with_a_reconnect_delay_gets_a_hint() -> None:
+    # A draw of 0 rounded to "reconnect in 0 ms", printed as no hint at all.
+    assert shutdown_close(2.0, rand=lambda: 0.0) == (1001, "server shutting down (reconnect in 1 ms)")
+    assert shutdown_close(2.0, rand=lambda: 0.0004) == (1001, "server shutting down (reconnect in 1 ms)")
+    assert shutdown_close(0.0, rand=lambda: 0.5) == (1001, "server shutting down")
 
 
 class _Stream:

@@ -49,8 +49,10 @@ def close_reason(delay_ms: int) -> str:
 
 def shutdown_close(reconnect_delay: float, rand: Callable[[], float] = random.random) -> Tuple[int, str]:
     """The close code and reason of a shutdown close, with a reconnect hint drawn at
-    random up to ``reconnect_delay`` seconds."""
-    return GOING_AWAY, close_reason(int(rand() * reconnect_delay * 1000))
+    random up to ``reconnect_delay`` seconds: at least 1 ms whenever there is a delay,
+    so that every client of a server with one is told (none without)."""
+    most = int(reconnect_delay * 1000)
+    return GOING_AWAY, close_reason(min(most, max(1, int(rand() * most))) if most > 0 else 0)
 
 
 def close_connections(
