@@ -14,7 +14,7 @@ import json
 import subprocess
 import sys
 import threading
-from typing import Any, Dict, List
+from typing import Any, Callable, Dict, List, Optional
 
 import pytest
 
@@ -145,6 +145,27 @@ async def test_a_batch_cut_short_after_part_of_it_landed_stores_each_message_onc
         assert stored[(message.destination, message.seq)] == message.body
 
 
+class StopsMidBatch:
+    """Stands in for the messages collection: its first insert lands the first 5
+    documents, then stops MongoDB and calls ``then``; every insert after goes through."""
+
+    def __init__(self, real: Any, server: Any, then: Optional[Callable[[], None]] = None) -> None:
+        self.real, self.server, self.then = real, server, then
+        self.stopped = False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real, name)
+
+    async def insert_many(self, documents: List[Any], ordered: bool = True) -> Any:
+        if not self.stopped:
+            self.stopped = True
+            await self.real.insert_many(documents[:5], ordered=ordered)
+            self.server.stop()
+            if self.then is not None:
+                self.then()
+        return await self.real.insert_many(documents, ordered=ordered)
+
+
 @pytest.mark.gen_test(timeout=120)
 async def test_mongodb_stopped_mid_batch_loses_nothing_receipted_and_stores_nothing_twice(
     outage_target: MongoTarget,
@@ -159,28 +180,19 @@ async def test_mongodb_stopped_mid_batch_loses_nothing_receipted_and_stores_noth
     first = asyncio.ensure_future(store.append("/topic/x", b"first", {}))
     await held.entered.wait()
     restarted = threading.Event()
-    stopped: List[bool] = []
     timers: List[threading.Timer] = []
 
-    class StopsMidBatch:
-        """Lands the first 5 documents, then stops MongoDB (it restarts 1 s later)."""
+    def restart() -> None:
+        server.start()
+        restarted.set()
 
-        def __getattr__(self, name: str) -> Any:
-            return getattr(real, name)
-
-        async def insert_many(self, documents: List[Any], ordered: bool = True) -> Any:
-            if not stopped:
-                stopped.append(True)
-                await real.insert_many(documents[:5], ordered=ordered)
-                server.stop()
-                timer = threading.Timer(1.0, lambda: (server.start(), restarted.set()))
-                timers.append(timer)
-                timer.start()
-            return await real.insert_many(documents, ordered=ordered)
+    def restart_in_a_second() -> None:
+        timers.append(threading.Timer(1.0, restart))
+        timers[0].start()
 
     calls = [("/topic/a" if i % 3 else "/topic/b", b"m%02d" % i) for i in range(24)]
     later = [asyncio.ensure_future(store.append(d, body, {})) for d, body in calls]
-    store.messages = StopsMidBatch()
+    store.messages = StopsMidBatch(real, server, then=restart_in_a_second)
     held.release.set()
 
     results = await asyncio.wait_for(asyncio.gather(first, *later), HANG)
@@ -212,21 +224,8 @@ async def test_mongodb_stopped_for_good_mid_batch_receipts_only_what_is_stored(
     held = store.messages = HeldInserts(real)
     first = asyncio.ensure_future(store.append("/topic/x", b"first", {}))
     await held.entered.wait()
-    stopped: List[bool] = []
-
-    class StopsMidBatch:
-        def __getattr__(self, name: str) -> Any:
-            return getattr(real, name)
-
-        async def insert_many(self, documents: List[Any], ordered: bool = True) -> Any:
-            if not stopped:
-                stopped.append(True)
-                await real.insert_many(documents[:5], ordered=ordered)
-                server.stop()
-            return await real.insert_many(documents, ordered=ordered)
-
     later = [asyncio.ensure_future(store.append("/topic/a", b"m%02d" % i, {})) for i in range(12)]
-    store.messages = StopsMidBatch()
+    store.messages = StopsMidBatch(real, server)
     held.release.set()
     outcomes = await asyncio.wait_for(asyncio.gather(first, *later, return_exceptions=True), HANG)
     server.start()

@@ -33,6 +33,7 @@ from support.clients import (
     XhrPollingClient,
     chat_envelope,
     frame_bytes,
+    read_until_closed,
 )
 from support.nexus import SECRET, NexusServer, running_nexus
 
@@ -572,16 +573,7 @@ def _send_raw(port: int, request: bytes, then: bytes = b"") -> bytes:
                 sock.sendall(then)
         except OSError:
             pass
-        data = b""
-        try:
-            while True:
-                chunk = sock.recv(65536)
-                if not chunk:
-                    break
-                data += chunk
-        except ConnectionResetError:
-            pass
-    return data
+        return read_until_closed(sock)
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, List
 
 from nexus_tornado.stomp import MessageTemplate
-from support.clients import RawWsClient
+from support.clients import RawWsClient, read_until_closed
 from support.command import CommandServer
 from support.nexus import NexusServer, running_nexus
 
@@ -247,16 +247,7 @@ def _post_big_body(port: int, path: str, size: int, chunked: bool) -> bytes:
                 sock.sendall(b"0\r\n\r\n")
         except OSError:  # refused and closed: the rest is never read
             pass
-        data = b""
-        try:
-            while True:
-                chunk = sock.recv(65536)
-                if not chunk:
-                    break
-                data += chunk
-        except OSError:
-            pass
-    return data
+        return read_until_closed(sock)
 
 
 def test_large_http_bodies_do_not_grow_the_command_s_memory(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import socket
 import time
 import urllib.request
 import uuid
@@ -54,6 +55,19 @@ def chat_envelope(user: str, chat: str, content: str = "hi", **fields: Any) -> b
     }
     document.update(fields)
     return json.dumps(document).encode()
+
+
+def read_until_closed(sock: socket.socket) -> bytes:
+    """Everything the peer sends on ``sock`` until it closes it (a reset ends it too)."""
+    data = b""
+    try:
+        while True:
+            chunk = sock.recv(65536)
+            if not chunk:
+                return data
+            data += chunk
+    except ConnectionResetError:
+        return data
 
 
 class _FrameClient:
