@@ -9,7 +9,8 @@ from typing import Any, List, Mapping
 import pytest
 
 from nexus_tornado.errors import Rejection, StoreUnavailable
-from nexus_tornado.hub.hub import Hub, Subscriber
+from nexus_tornado.hub.hub import Hub
+from nexus_tornado.hub.subscribers import Subscriber
 from nexus_tornado.hub.memory import MemoryStore
 from nexus_tornado.hub.store import Retention, StoredMessage
 from nexus_tornado.stomp import MessageTemplate

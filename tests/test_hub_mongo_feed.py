@@ -18,7 +18,8 @@ from pymongo import AsyncMongoClient, monitoring
 from support.mongo import MONGO_URI_ENV, NxServer, nx_outage_server, nx_server  # noqa: F401  (fixture)
 
 from nexus_tornado.errors import StoreUnavailable
-from nexus_tornado.hub.hub import Hub, Subscriber
+from nexus_tornado.hub.hub import Hub
+from nexus_tornado.hub.subscribers import Subscriber
 from nexus_tornado.hub.mongo import MongoStore
 from nexus_tornado.hub.mongo_feed import ChangeFeed, faithful
 from nexus_tornado.hub.store import StoredMessage

@@ -34,7 +34,7 @@ import uuid
 from typing import Any, Deque, Dict, List, Optional, Set
 
 from ..errors import AuthError, Rejection, RejectionCode, StoreUnavailable, tracking_id
-from ..hub.hub import Subscriber
+from ..hub.subscribers import Subscriber
 from ..policy.auth import token_from_connect
 from ..policy.destinations import ERRORS_DESTINATION, PRESENCE_DESTINATION, TOKEN_DESTINATION, notifications_for
 from ..policy.principal import Principal

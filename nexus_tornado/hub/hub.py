@@ -37,116 +37,10 @@ from ..policy.destinations import NOTIFICATIONS_PREFIX
 from ..stomp import MessageTemplate, is_utf8
 from .sequencer import MAX_PAUSE, MIN_PAUSE, Gap, HolePolicy, Sequencer
 from .store import Store, StoredMessage
+from .subscribers import CatchUp, Floor, MarkFirst, Subscriber
 from .templates import after, relayed_headers, template_for, with_gap
 
 log = logging.getLogger("nexus_tornado.hub")
-
-
-class Subscriber:
-    """What the hub delivers to: one subscription of one connection.
-
-    ``deliver`` must not block and should not raise; the hub logs and skips a
-    subscriber that does.
-    """
-
-    __slots__ = ()
-
-    def deliver(self, template: MessageTemplate) -> None:  # pragma: no cover - interface
-        raise NotImplementedError
-
-    def congested(self) -> bool:
-        """Whether output already waits for this subscriber's client: a replay then
-        waits for :meth:`drained` before writing more (by default, never)."""
-        return False
-
-    async def drained(self) -> None:
-        """Return once the client has taken most of what waits for it."""
-
-
-class _CatchUp(Subscriber):
-    """Stands in for a subscriber while its history is read: buffers live messages."""
-
-    __slots__ = ("buffer", "overflows", "limit", "limit_bytes", "bytes", "abandoned")
-
-    def __init__(self, limit: int, limit_bytes: int) -> None:
-        self.buffer: Dict[int, MessageTemplate] = {}
-        self.overflows = 0
-        self.limit = limit
-        self.limit_bytes = limit_bytes
-        self.bytes = 0
-        #: Set when the subscriber unsubscribed (or its connection closed) meanwhile.
-        self.abandoned = False
-
-    def deliver(self, template: MessageTemplate) -> None:
-        if len(self.buffer) >= self.limit or self.bytes + len(template.body) > self.limit_bytes:
-            # Everything buffered is persisted already: drop it and read it from the
-            # store instead (the catch-up loop notices the overflow and reads again).
-            self.clear()
-            self.overflows += 1
-        self.buffer[template.seq] = template
-        self.bytes += len(template.body)
-
-    def clear(self) -> None:
-        self.buffer.clear()
-        self.bytes = 0
-
-
-class _Floor(Subscriber):
-    """Stands in for a subscriber right after its catch-up, dropping live messages it
-    already got from the store.
-
-    A message becomes readable in the store a moment before its publisher broadcasts
-    it, so a replay can deliver a message whose broadcast is still to come. The floor
-    drops those and hands over to the subscriber itself at the first newer message.
-    """
-
-    __slots__ = ("hub", "destination", "subscriber", "target", "floor", "gaps")
-
-    def __init__(
-        self,
-        hub: "Hub",
-        destination: str,
-        subscriber: Subscriber,
-        target: Subscriber,
-        floor: int,
-        gaps: bool,
-    ) -> None:
-        self.hub = hub
-        self.destination = destination
-        self.subscriber = subscriber
-        self.target = target
-        self.floor = floor
-        #: Mark the first live message with the gap before it (resumed subscriptions).
-        self.gaps = gaps
-
-    def deliver(self, template: MessageTemplate) -> None:
-        if template.seq <= self.floor:
-            return
-        self.hub._replace(self.destination, self.subscriber, self.subscriber)
-        self.target.deliver(after(template, self.floor) if self.gaps else template)
-
-
-class _MarkFirst(Subscriber):
-    """Adds ``headers`` to the first message delivered to ``subscriber`` (its own copy)."""
-
-    __slots__ = ("subscriber", "headers")
-
-    def __init__(self, subscriber: Subscriber, headers: Mapping[str, str]) -> None:
-        self.subscriber = subscriber
-        self.headers: Optional[Mapping[str, str]] = headers
-
-    def deliver(self, template: MessageTemplate) -> None:
-        if self.headers is not None:
-            merged = dict(template.headers)
-            merged.update(self.headers)
-            template, self.headers = MessageTemplate(merged, template.body, template.seq), None
-        self.subscriber.deliver(template)
-
-    def congested(self) -> bool:
-        return self.subscriber.congested()
-
-    async def drained(self) -> None:
-        await self.subscriber.drained()
 
 
 class HubStats:
@@ -380,7 +274,7 @@ class Hub:
         if subscribers is None:
             return
         target = subscribers.pop(subscriber, None)
-        if isinstance(target, _CatchUp):
+        if isinstance(target, CatchUp):
             target.abandoned = True  # its replay stops at its next pause
         if not subscribers:
             del self._subscribers[destination]
@@ -430,7 +324,7 @@ class Hub:
                     self.unsubscribe(destination, subscriber)
                     raise
             return
-        catch_up = _CatchUp(self.catch_up_buffer, self.catch_up_bytes)
+        catch_up = CatchUp(self.catch_up_buffer, self.catch_up_bytes)
         self._add(destination, subscriber, catch_up)
         target = subscriber
         current: Optional[str] = None
@@ -444,7 +338,7 @@ class Hub:
                     # The numbering started again (an in-memory store after a restart,
                     # a new database): the client's numbers no longer apply.
                     last_seq = 0
-                    target = _MarkFirst(subscriber, {"seq-reset": "true"})
+                    target = MarkFirst(subscriber, {"seq-reset": "true"})
                 delivered = await self._replay(destination, target, catch_up, last_seq, position.seq)
         except BaseException:
             self.unsubscribe(destination, subscriber)
@@ -458,7 +352,7 @@ class Hub:
                 buffered = catch_up.buffer[seq]
                 target.deliver(after(buffered, delivered) if resumed else buffered)
                 delivered = seq
-        self._replace(destination, subscriber, _Floor(self, destination, subscriber, target, delivered, resumed))
+        self._replace(destination, subscriber, Floor(self, destination, subscriber, target, delivered, resumed))
         sequencer = self._sequencers.get(destination)
         if sequencer is not None:  # may emit at once: to the floor, not the catch-up
             sequencer.start_at(delivered + 1, current)
@@ -467,7 +361,7 @@ class Hub:
         self,
         destination: str,
         subscriber: Subscriber,
-        catch_up: _CatchUp,
+        catch_up: CatchUp,
         last_seq: int,
         newest: int,
     ) -> int:
@@ -534,7 +428,7 @@ class Hub:
             pause = max(self.holes.hold, MIN_PAUSE) if not chunk else 0.0
 
     async def _undelivered(
-        self, destination: str, subscriber: Subscriber, catch_up: _CatchUp
+        self, destination: str, subscriber: Subscriber, catch_up: CatchUp
     ) -> int:
         """Deliver undelivered stored messages (merged with live ones, by seq), paced
         to what the client takes; return the last seq delivered or, if higher, the store's
