@@ -44,10 +44,10 @@ import inspect
 import json
 import logging
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable, Deque, Dict, List, Mapping, Optional, Tuple, Union
+from typing import Any, Awaitable, Callable, Deque, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 from .errors import ConfigError, NexusError, Rejection, RejectionCode, tracking_id
-from .hub.documents import refuse_publish
+from .hub.documents import is_document, refuse_publish
 from .hub.hub import Hub
 from .hub.store import StoredMessage
 from .policy.destinations import DestinationPattern
@@ -248,6 +248,53 @@ class MessagePipeline:
             raise
         await self.stored(stored, message, principal, reserved=reserved)
         return stored
+
+    def handles(self, destination: str) -> bool:
+        """Whether a handler may run on messages to ``destination`` (whatever their type)."""
+        return any(entry.pattern is None or entry.pattern.match(destination) is not None for entry in self._handlers)
+
+    async def publish_many(
+        self,
+        principal: Principal,
+        messages: Sequence[Tuple[str, Dict[str, Any], Optional[bytes], Optional[Mapping[str, str]]]],
+    ) -> List[Union[StoredMessage, Exception]]:
+        """:meth:`publish` for several ``(destination, message, body, headers)`` of
+        one sender, in that order, each with its own outcome (the stored message, or
+        what :meth:`publish` would have raised). Without handlers for any of them they
+        go to the store in one call (a batching store writes them together); else one
+        after the other."""
+        if len(messages) < 2 or any(
+            self.handles(destination) or is_document(destination) for destination, _, _, _ in messages
+        ):
+            outcomes: List[Union[StoredMessage, Exception]] = []
+            for destination, message, body, headers in messages:
+                try:
+                    outcomes.append(await self.publish(principal, destination, message, body, headers))
+                except Exception as exc:
+                    outcomes.append(exc)
+            return outcomes
+        reserved: List[int] = []
+        appends: List[Tuple[str, bytes, Optional[Mapping[str, str]]]] = []
+        try:
+            for destination, message, body, headers in messages:
+                data = body if body is not None else encode(message)
+                size = 0
+                if any(e.match(message.get("type"), destination) is not None for e in self._listeners):
+                    size = len(data) + _headers_size(headers or {})
+                    await self._admit(size)
+                reserved.append(size)
+                appends.append((destination, data, headers))
+            results = await self.hub.publish_many(appends)
+        except BaseException:
+            for size in reserved:
+                self._release(size)
+            raise
+        for (_, message, _, _), size, result in zip(messages, reserved, results):
+            if isinstance(result, StoredMessage):
+                await self.stored(result, message, principal, reserved=size)
+            else:
+                self._release(size)
+        return list(results)
 
     async def _publish_handled(
         self,

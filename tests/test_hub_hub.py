@@ -10,9 +10,9 @@ import pytest
 
 from nexus_tornado.errors import Rejection, StoreUnavailable
 from nexus_tornado.hub.hub import Hub
-from nexus_tornado.hub.subscribers import Subscriber
 from nexus_tornado.hub.memory import MemoryStore
 from nexus_tornado.hub.store import Retention, StoredMessage
+from nexus_tornado.hub.subscribers import Subscriber
 from nexus_tornado.stomp import MessageTemplate
 
 
@@ -61,6 +61,32 @@ async def test_publish_persists_then_delivers_in_seq_order() -> None:
     assert first.headers["destination"] == "/topic/chat/a"
     assert first.headers["content-type"] == "application/json"
     assert first.headers["message-id"] == messages[0].message_id
+
+
+class OrderedStore(MemoryStore):
+    """The in-memory store declaring what it does: numbering appends as called."""
+
+    ordered_appends = True
+
+
+@pytest.mark.parametrize("store_class", [MemoryStore, OrderedStore, BrokenStore])
+@pytest.mark.gen_test
+async def test_publish_many_gives_each_message_its_outcome_in_order(store_class: Any) -> None:
+    hub = Hub(store_class(), text_only=True)
+    inbox = Inbox()
+    await hub.subscribe("/d", inbox)
+    given = [("/d", b"one", None), ("/d", b"\xff", {"content-type": "text/plain"}), ("/d", b"two", {"x-a": "b"})]
+
+    outcomes = await hub.publish_many(given)
+
+    assert isinstance(outcomes[1], Rejection) and outcomes[1].code == "INVALID_MESSAGE"
+    if store_class is BrokenStore:
+        assert [type(o) for o in outcomes] == [StoreUnavailable, Rejection, StoreUnavailable]
+        assert inbox.templates == [] and hub.stats.published == 0
+        return
+    assert [(o.seq, o.body) for o in outcomes if isinstance(o, StoredMessage)] == [(1, b"one"), (2, b"two")]
+    assert [t.body for t in inbox.templates] == [b"one", b"two"] and inbox.seqs == [1, 2]
+    assert hub.stats.published == 2
 
 
 @pytest.mark.gen_test

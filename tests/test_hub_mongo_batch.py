@@ -90,6 +90,31 @@ async def test_appends_made_during_a_write_go_together_in_the_next_one(target: M
 
 
 @pytest.mark.gen_test(timeout=60)
+async def test_append_many_goes_in_one_insert(target: MongoTarget) -> None:
+    store = await target.store()
+    held = store.messages = HeldInserts(store.messages)
+    held.release.set()
+    given = [(destination, b"m%02d" % i, {}) for i, destination in enumerate(["/topic/a", "/topic/b"] * 10)]
+
+    outcomes = await store.append_many(given)
+
+    assert held.sizes == [20]
+    assert [(m.destination, m.body) for m in outcomes] == [(d, b) for d, b, _ in given]
+    assert [m.seq for m in outcomes] == [n for seq in range(1, 11) for n in (seq, seq)]
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_append_many_gives_each_message_its_failure(target: MongoTarget) -> None:
+    store = await target.store(timeout=1.0)
+    store.messages = FaultyCollection(store.messages, failures=1_000)
+
+    outcomes = await store.append_many([("/topic/a", b"m%d" % i, {}) for i in range(3)])
+
+    assert [type(outcome) for outcome in outcomes] == [StoreUnavailable] * 3
+    assert stored_documents(target) == []
+
+
+@pytest.mark.gen_test(timeout=60)
 async def test_a_batch_is_bounded_in_count_and_bytes(target: MongoTarget) -> None:
     store = await target.store(batch_count=4, batch_bytes=3000)
     held = store.messages = HeldInserts(store.messages)

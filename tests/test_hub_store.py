@@ -104,6 +104,23 @@ async def test_append_numbers_each_destination_from_one_without_gaps(backend: An
 
 
 @pytest.mark.gen_test(timeout=30)
+async def test_append_many_numbers_in_the_order_given_each_destination_its_own(backend: Any) -> None:
+    store = await backend.store()
+    await store.append("/topic/a", b"before", {})
+    given = [("/topic/b" if i % 3 == 0 else "/topic/a", b"m%02d" % i, {"content-type": "application/json"})
+             for i in range(12)]
+
+    outcomes = await store.append_many(given)
+
+    assert [(m.destination, m.body, dict(m.headers)) for m in outcomes] == given
+    in_a = [m for m in outcomes if m.destination == "/topic/a"]
+    assert seqs(in_a) == list(range(2, 10))
+    assert seqs([m for m in outcomes if m.destination == "/topic/b"]) == [1, 2, 3, 4]
+    assert await store.read_after("/topic/a", 1, 100) == in_a
+    assert await store.append_many([]) == []
+
+
+@pytest.mark.gen_test(timeout=30)
 async def test_stored_message_reads_back_exactly(backend: Any) -> None:
     clock = FakeClock(1234.25)
     store = await backend.store(clock=clock)

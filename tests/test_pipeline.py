@@ -19,7 +19,10 @@ from support.clients import RawWsClient, chat_envelope
 from support.nexus import NexusServer, running_nexus
 
 from nexus_tornado.errors import ConfigError, Rejection
-from nexus_tornado.pipeline import Inbound, StoredEvent
+from nexus_tornado.hub.hub import Hub
+from nexus_tornado.hub.memory import MemoryStore
+from nexus_tornado.pipeline import Inbound, MessagePipeline, StoredEvent
+from nexus_tornado.policy.principal import Principal
 
 CHAT = "/topic/chat/c1"
 
@@ -408,3 +411,68 @@ def test_listener_calls_cut_off_by_shutdown_are_logged(caplog: pytest.LogCapture
     assert "stuck(/topic/chat/c1 seq 1), " in record.getMessage()
     assert "stuck(/topic/chat/c1 seq 2), " in record.getMessage()
     assert "stuck(/topic/chat/c1 seq 3)" in record.getMessage()
+
+
+class _CountingStore(MemoryStore):
+    """The in-memory store numbering appends as called, counting the messages of each
+    call made to it."""
+
+    ordered_appends = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: List[int] = []
+
+    async def append(self, destination: str, body: bytes, headers: Any) -> Any:
+        self.calls.append(1)
+        return await super().append(destination, body, headers)
+
+    async def append_many(self, messages: Any) -> Any:
+        self.calls.append(len(messages))
+        return [await MemoryStore.append(self, *message) for message in messages]
+
+
+def _chat(content: str, chat: str = "c1") -> Dict[str, Any]:
+    return json.loads(chat_envelope("ann", chat, content))
+
+
+@pytest.mark.gen_test
+async def test_publish_many_stores_in_one_call_and_listeners_follow_in_order() -> None:
+    store = _CountingStore()
+    pipeline = MessagePipeline(Hub(store))
+    events: List[Any] = []
+    pipeline.add_listener(lambda event: events.append((event.destination, event.seq, event.message["payload"]["content"])))
+    given = [(CHAT, _chat("a"), None, None), ("/topic/chat/c2", _chat("b", "c2"), None, None),
+             (CHAT, _chat("c"), b'{"type":"CHAT"}', None)]
+
+    outcomes = await pipeline.publish_many(Principal("ann"), given)
+
+    assert store.calls == [3]
+    assert [(o.destination, o.seq) for o in outcomes] == [(CHAT, 1), ("/topic/chat/c2", 1), (CHAT, 2)]
+    assert outcomes[2].body == b'{"type":"CHAT"}'  # the body as received, when given
+    while not pipeline.idle:
+        await asyncio.sleep(0.01)
+    # Each destination's listener calls in seq order (destinations go on side by side).
+    assert [e for e in events if e[0] == CHAT] == [(CHAT, 1, "a"), (CHAT, 2, "c")]
+    assert [e for e in events if e[0] != CHAT] == [("/topic/chat/c2", 1, "b")]
+    assert pipeline.pending_bytes == 0
+
+
+@pytest.mark.gen_test
+async def test_publish_many_with_a_handler_or_a_document_goes_one_at_a_time() -> None:
+    store = _CountingStore()
+    pipeline = MessagePipeline(Hub(store))
+    seen: List[str] = []
+
+    async def handler(inbound: Inbound) -> None:
+        seen.append(inbound.message["payload"]["content"])
+
+    pipeline.add_handler(handler, destination="/topic/chat/c2")
+    handled = [(CHAT, _chat("a"), None, None), ("/topic/chat/c2", _chat("b", "c2"), None, None)]
+    assert [o.seq for o in await pipeline.publish_many(Principal("ann"), handled)] == [1, 1]
+    assert store.calls == [1, 1] and seen == ["b"]
+
+    document = [(CHAT, _chat("c"), None, None), ("/topic/doc/d1", _chat("d"), None, None)]
+    outcomes = await pipeline.publish_many(Principal("ann"), document)
+    assert outcomes[0].seq == 2 and isinstance(outcomes[1], Rejection) and outcomes[1].code == "INVALID_MESSAGE"
+    assert store.calls == [1, 1, 1]

@@ -36,7 +36,7 @@ from typing import Any, Deque, Dict, List, Optional, Set
 from ..errors import AuthError, Rejection, RejectionCode, StoreUnavailable, tracking_id
 from ..hub.subscribers import Subscriber
 from ..policy.auth import token_from_connect
-from ..policy.destinations import ERRORS_DESTINATION, PRESENCE_DESTINATION, TOKEN_DESTINATION, notifications_for
+from ..policy.destinations import ERRORS_DESTINATION, PRESENCE_DESTINATION, notifications_for
 from ..policy.principal import Principal
 from ..stomp import (
     Ack,
@@ -59,6 +59,7 @@ from .documents import is_document, resume_point, submit_op
 from .flow import PacedOutput, TransactionHold, parse_last_seq
 from .keepalive import Keepalive
 from .reports import Reports
+from .sends import on_send, on_sends, send_run
 from .services import CLOSE_REASONS, SERVICES_KEY, ServerStats, Services
 from .shutdown import shutdown_close
 
@@ -252,8 +253,10 @@ class StompConnection(Keepalive, Reports, SockJSConnection):
                 event = self._events.popleft()
                 if self._closed and (self.stomp.state is _CLOSED or not isinstance(event, _HANDLED_AFTER_CLOSE)):
                     continue  # after our ERROR nothing more is taken (no RECEIPT came)
+                # SENDs waiting together are stored together, answered in order (.sends).
+                run = send_run(self, event, self._events)
                 try:
-                    await self._handle(event)
+                    await (self._handle(event) if run is None else on_sends(self, run))
                 except Exception:
                     self._fail("handling %s failed" % type(event).__name__, receipt=getattr(event, "receipt", None))
                 self._flush()
@@ -268,7 +271,7 @@ class StompConnection(Keepalive, Reports, SockJSConnection):
 
     async def _handle(self, event: Any) -> None:
         if isinstance(event, Send):
-            await (submit_op(self, event) if is_document(event.destination) else self._on_send(event))
+            await (submit_op(self, event) if is_document(event.destination) else on_send(self, event))
         elif isinstance(event, Subscribe):
             await self._on_subscribe(event)
         elif isinstance(event, Unsubscribe):
@@ -397,63 +400,6 @@ class StompConnection(Keepalive, Reports, SockJSConnection):
                 self.services.hub.mark_delivered(
                     sub.destination, [m.seq for m in event.messages]
                 )
-        self._receipt(event.receipt)
-
-    async def _on_send(self, event: Send) -> None:
-        principal = self._require_principal()
-        if event.destination == TOKEN_DESTINATION:
-            await self._refresh_token(event)
-            return
-        try:
-            message = await self.services.guard.admit_send(
-                principal, event.destination, event.body, event.headers, counted=event.transaction is not None
-            )
-            try:
-                # Host-app handlers, then store and broadcast (nexus_tornado/pipeline.py).
-                await self.services.pipeline.publish(principal, event.destination, message, event.body, event.headers)
-            except StoreUnavailable as exc:
-                raise Rejection(
-                    RejectionCode.UNAVAILABLE,
-                    "message store unavailable, message not accepted",
-                    {"destination": event.destination},
-                    log_detail="store unavailable: %s" % exc.log_detail,
-                ) from None
-        except Rejection as rejection:
-            self.reject(rejection, event.receipt)
-            return
-        self._receipt(event.receipt)
-
-    async def _refresh_token(self, event: Send) -> None:
-        """Swap the session's token in place; end subscriptions it no longer allows."""
-        current = self._require_principal()
-        try:
-            # A refresh is a SEND like any other: it counts toward sends_per_minute (each
-            # one verifies a signature and re-checks every subscription's ACL), once.
-            if event.transaction is None:
-                self.services.guard.count_send(current)
-        except Rejection as rejection:
-            self.reject(rejection, event.receipt)
-            return
-        token = token_from_connect(event.headers) or event.body.decode("utf-8", "replace").strip()
-        try:
-            principal = self.services.verifier.verify(token)
-        except AuthError as exc:
-            self.reject(Rejection(RejectionCode.FORBIDDEN, exc.message, {"destination": TOKEN_DESTINATION}), event.receipt)
-            return
-        if principal.user_id != current.user_id:
-            self.reject(
-                Rejection(RejectionCode.FORBIDDEN, "token is for another user", {"destination": TOKEN_DESTINATION}),
-                event.receipt,
-            )
-            return
-        self.principal = principal
-        for sub in list(self._subscriptions.values()):
-            try:
-                await self.services.guard.authorize_subscribe(principal, sub.destination)
-            except Rejection as rejection:
-                self._end_subscription(sub)
-                rejection.details["subscription"] = sub.id
-                self.reject(rejection, None)
         self._receipt(event.receipt)
 
     def _end_subscription(self, sub: _Subscription) -> None:

@@ -93,11 +93,13 @@ class Reports:
         body = error_body(rejection, tid)
         self.stomp.send_message(self._errors_subscription, MessageTemplate(headers, body, self._errors_seq))
 
-    def _fail(self, what: str, receipt: Optional[str] = None) -> None:
-        """An unexpected failure of ours: log the trace, tell the client only an id."""
+    def _fail(self, what: str, receipt: Optional[str] = None, error: Optional[BaseException] = None) -> None:
+        """An unexpected failure of ours (``error``, or the one being handled): log the
+        trace, tell the client only an id."""
         tid = tracking_id()
-        log.exception(
+        log.error(
             "%s for %s [trackingId=%s conn=%s]", what, self._who(), tid, self.conn_id,
+            exc_info=error if error is not None else True,
             extra=self._log_fields(event="failure", trackingId=tid),
         )
         if self.stomp.state is State.CONNECTED:

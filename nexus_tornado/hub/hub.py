@@ -30,9 +30,9 @@ import asyncio
 import collections
 import heapq
 import logging
-from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Set, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple, Union
 
-from ..errors import Rejection
+from ..errors import Rejection, StoreUnavailable
 from ..policy.destinations import NOTIFICATIONS_PREFIX
 from ..stomp import MessageTemplate, is_utf8
 from .sequencer import MAX_PAUSE, MIN_PAUSE, Gap, HolePolicy, Sequencer
@@ -141,12 +141,7 @@ class Hub:
         a body that is not UTF-8 while the hub is ``text_only``; nothing is stored or
         delivered then.
         """
-        if self.text_only and not is_utf8(body):
-            raise Rejection(
-                "INVALID_MESSAGE",
-                "body is not UTF-8 text; the SockJS transports carry only text",
-                {"destination": destination},
-            )
+        self._refuse_binary(destination, body)
         kept = relayed_headers(headers) if headers else {}
         if self.store.ordered_appends:  # numbered in call order: no lane needed
             message = await self.store.append(destination, body, kept)
@@ -165,6 +160,47 @@ class Hub:
                 del self._lanes[destination]
         self._published(message)
         return message
+
+    async def publish_many(
+        self, messages: Sequence[Tuple[str, bytes, Optional[Mapping[str, str]]]]
+    ) -> List[Union[StoredMessage, Rejection, StoreUnavailable]]:
+        """:meth:`publish` for several ``(destination, body, headers)`` messages, in
+        that order: one call to the store for all of them when it numbers appends in
+        call order (a batching store writes them together). Returns each message's
+        outcome in order: stored (and broadcast), or what refused it."""
+        outcomes: List[Union[StoredMessage, Rejection, StoreUnavailable]] = []
+        if not self.store.ordered_appends:
+            for destination, body, headers in messages:
+                try:
+                    outcomes.append(await self.publish(destination, body, headers))
+                except (Rejection, StoreUnavailable) as exc:
+                    outcomes.append(exc)
+            return outcomes
+        refused: List[Optional[Rejection]] = []
+        appends: List[Tuple[str, bytes, Mapping[str, str]]] = []
+        for destination, body, headers in messages:
+            try:
+                self._refuse_binary(destination, body)
+            except Rejection as rejection:
+                refused.append(rejection)
+                continue
+            refused.append(None)
+            appends.append((destination, body, relayed_headers(headers) if headers else {}))
+        stored = iter(await self.store.append_many(appends) if appends else ())
+        for refusal in refused:
+            outcome = refusal if refusal is not None else next(stored)
+            if isinstance(outcome, StoredMessage):
+                self._published(outcome)
+            outcomes.append(outcome)
+        return outcomes
+
+    def _refuse_binary(self, destination: str, body: bytes) -> None:
+        if self.text_only and not is_utf8(body):
+            raise Rejection(
+                "INVALID_MESSAGE",
+                "body is not UTF-8 text; the SockJS transports carry only text",
+                {"destination": destination},
+            )
 
     def _published(self, message: StoredMessage) -> None:
         self.broadcast(message)

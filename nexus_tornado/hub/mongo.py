@@ -35,7 +35,7 @@ import logging
 import socket
 import time
 import uuid
-from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
 import pymongo
 
@@ -212,6 +212,25 @@ class MongoStore(GroupCommit, Store):
         closed) does not take its message out of a batch; the append runs to its
         bounded end and its outcome is only logged.
         """
+        return await asyncio.shield(self._queue_append(destination, body, headers))
+
+    async def append_many(
+        self, messages: Sequence[Tuple[str, bytes, Mapping[str, str]]]
+    ) -> List[Union[StoredMessage, StoreUnavailable]]:
+        """Queue all the messages at once (they go in one batch, as far as it holds
+        them); each outcome as :meth:`append` gives it."""
+        futures = [self._queue_append(destination, body, headers) for destination, body, headers in messages]
+        outcomes: List[Union[StoredMessage, StoreUnavailable]] = []
+        for future in futures:
+            try:
+                outcomes.append(await asyncio.shield(future))
+            except StoreUnavailable as exc:
+                outcomes.append(exc)
+        return outcomes
+
+    def _queue_append(
+        self, destination: str, body: bytes, headers: Mapping[str, str]
+    ) -> "asyncio.Future[StoredMessage]":
         loop = asyncio.get_running_loop()
         future: "asyncio.Future[StoredMessage]" = loop.create_future()
         future.add_done_callback(_log_abandoned)
@@ -226,7 +245,7 @@ class MongoStore(GroupCommit, Store):
                 future,
             )
         )
-        return await asyncio.shield(future)
+        return future
 
     async def read_after(
         self, destination: str, after_seq: int, limit: int

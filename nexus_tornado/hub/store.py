@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import abc
 import secrets
-from typing import Iterable, List, Mapping, NamedTuple, Optional
+from typing import Iterable, List, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
+
+from ..errors import StoreUnavailable
 
 
 def new_epoch() -> str:
@@ -93,6 +95,25 @@ class Store(abc.ABC):
 
         Returning means the write is acknowledged (durable as far as the store goes).
         """
+
+    async def append_many(
+        self, messages: Sequence[Tuple[str, bytes, Mapping[str, str]]]
+    ) -> List[Union[StoredMessage, StoreUnavailable]]:
+        """Persist several ``(destination, body, headers)`` messages, numbered in the
+        order given; return each one's outcome, in that order: the stored message, or
+        the :class:`~nexus_tornado.errors.StoreUnavailable` that kept it out.
+
+        The same promises as :meth:`append` for each. A store that batches its writes
+        takes them all at once (one command for all where it can); this default
+        appends them one after the other.
+        """
+        outcomes: List[Union[StoredMessage, StoreUnavailable]] = []
+        for destination, body, headers in messages:
+            try:
+                outcomes.append(await self.append(destination, body, headers))
+            except StoreUnavailable as exc:
+                outcomes.append(exc)
+        return outcomes
 
     @abc.abstractmethod
     async def read_after(
