@@ -35,6 +35,8 @@ class RecordingStore(MemoryStore):
         super().__init__()
         self.calls: List[int] = []
         self.down = False
+        #: Bodies holding one of these are refused (as a store refuses one message).
+        self.refuse: List[bytes] = []
 
     async def append(self, destination: str, body: bytes, headers: Mapping[str, str]) -> StoredMessage:
         self._record([destination])
@@ -46,9 +48,11 @@ class RecordingStore(MemoryStore):
         self, messages: Sequence[Tuple[str, bytes, Mapping[str, str]]]
     ) -> List[Union[StoredMessage, StoreUnavailable]]:
         self._record([destination for destination, _, _ in messages])
-        if self.down:
-            return [StoreUnavailable("store down") for _ in messages]
-        return [await super(RecordingStore, self).append(*message) for message in messages]
+        return [
+            StoreUnavailable("store down") if self.down or any(r in message[1] for r in self.refuse)
+            else await super(RecordingStore, self).append(*message)
+            for message in messages
+        ]
 
 
     def _record(self, destinations: List[str]) -> None:
@@ -182,6 +186,19 @@ def test_a_store_failure_is_reported_for_each_send_of_the_run_and_the_connection
         client.send_raw(send("r3") + send("r4"))
         assert answers(client, 2) == [("RECEIPT", "r3"), ("RECEIPT", "r4")]
         assert bodies(nexus) == ["r3", "r4"]
+
+
+def test_without_an_errors_subscription_every_send_the_store_took_is_receipted_before_the_error() -> None:
+    """The store refused one SEND of a run and took the later ones: they are stored, so
+    they are receipted, before the ERROR that ends the session."""
+    with serving() as (store, nexus):
+        store.refuse = [b'"r1"']
+        client = client_of(nexus, errors=False)
+        client.send_raw("".join(send("r%d" % i) for i in range(4)))
+        assert answers(client, 5) == [("RECEIPT", "r0"), ("RECEIPT", "r2"), ("RECEIPT", "r3"),
+                                      ("ERROR", "r1", "UNAVAILABLE")]
+        assert client.wait_closed() == 1000
+        assert bodies(nexus) == ["r0", "r2", "r3"]
 
 
 def test_sends_to_a_destination_with_a_handler_go_one_at_a_time() -> None:

@@ -15,9 +15,9 @@ The client sees what it would see one frame at a time, with one exception made
 explicit: without a ``/user/queue/errors`` subscription a refusal is an ERROR that
 ends the session. Step 1 stops at such a refusal (nothing after it is admitted or
 stored), and the SENDs before it are stored and receipted before its ERROR, as if
-alone. A store failure (``UNAVAILABLE``) is known only once the run was handed over:
-SENDs handed over with the failed one may then be stored without a RECEIPT (as a
-SEND whose write timed out may be); see docs/protocol.md.
+alone. A refusal by the store (``UNAVAILABLE``) comes only once the whole run was
+handed over; should the store have taken later SENDs of the run, their RECEIPTs go
+out before that ERROR: every message stored is receipted (docs/protocol.md).
 
 Not in runs: token refreshes, document operations, and SENDs to destinations a host
 handler may run on (handlers see a destination's messages one at a time).
@@ -111,10 +111,18 @@ async def on_sends(connection: "StompConnection", run: List[Send]) -> None:
     if admitted:
         stored = iter(await services.pipeline.publish_many(principal, admitted))
         outcomes = [outcome if outcome is not None else next(stored) for outcome in outcomes]
-    for event, outcome in zip(run, outcomes):
+    answers = list(zip(run, outcomes))
+    for i, (event, outcome) in enumerate(answers):
+        if not isinstance(outcome, StoredMessage) and connection._errors_subscription is None:
+            # Its ERROR ends the session. Stored later SENDs of the run (the store took
+            # them, it refused this one) are receipted before it: a RECEIPT for every
+            # message stored.
+            for later, stored in answers[i + 1:]:
+                if isinstance(stored, StoredMessage):
+                    connection._receipt(later.receipt)
+            _answer(connection, event, outcome)
+            break
         _answer(connection, event, outcome)
-        if connection.stomp.state is not State.CONNECTED:
-            break  # that answer was an ERROR
 
 
 def _answer(connection: "StompConnection", event: Send, outcome: Optional[Outcome]) -> None:
