@@ -287,8 +287,10 @@ def print_cost(rows: List[Dict[str, Any]], receivers: int, unit: str) -> None:
         print("(B idle: %.0f calls a second, subtracted)" % rows[0]["idle_rate"])
 
 
-def run_calls(uri: str, secret: str, tmp: Path, receivers: int, messages: int, rate: float) -> List[Dict[str, Any]]:
-    """Calls per message on B for each row (see the module docstring)."""
+def run_calls(uri: str, secret: str, tmp: Path, receivers: int, messages: int, rate: float,
+              dump: Optional[Path] = None) -> List[Dict[str, Any]]:
+    """Calls per message on B for each row (see the module docstring); with ``dump``, each
+    row's profile is written there (``<row>.prof``, for ``pstats``)."""
     import cProfile
     import pstats
 
@@ -312,17 +314,22 @@ def run_calls(uri: str, secret: str, tmp: Path, receivers: int, messages: int, r
                 subscribers.append(client)
             time.sleep(2.0)
 
-            def profiled(work: Any) -> Tuple[float, float]:
+            def profiled(work: Any, name: str) -> Tuple[float, float]:
                 """Calls B makes during ``work()``, and how long it took."""
                 profile = cProfile.Profile()
                 start = time.monotonic()
                 b.handle.call(profile.enable)
                 work()
                 b.handle.call(profile.disable)
+                seconds = time.monotonic() - start
+                if dump is not None:
+                    path = dump / (name.replace(" ", "").replace(",", "-") + ".prof")
+                    profile.dump_stats(str(path))
+                    path.with_suffix(".seconds").write_text("%f" % seconds)
                 stats = pstats.Stats(profile).stats  # type: ignore[attr-defined]
-                return sum(r[1] for r in stats.values()), time.monotonic() - start
+                return sum(r[1] for r in stats.values()), seconds
 
-            idle_calls, idle_seconds = profiled(lambda: time.sleep(max(5.0, messages / rate)))
+            idle_calls, idle_seconds = profiled(lambda: time.sleep(max(5.0, messages / rate)), "idle")
             idle_rate = idle_calls / idle_seconds
             for name, through, destination in (
                 ("local, no subscriber", 1, "/topic/chat/other"),
@@ -349,7 +356,7 @@ def run_calls(uri: str, secret: str, tmp: Path, receivers: int, messages: int, r
                             client.expect("MESSAGE", timeout=60)
                     time.sleep(1.0)  # what B does with the last ones
 
-                calls, seconds = profiled(row)
+                calls, seconds = profiled(row, name)
                 rows.append({"row": name, "us_per_message": (calls - idle_rate * seconds) / messages,
                              "idle_percent": 0.0, "idle_rate": idle_rate})
                 publisher.close()
@@ -372,12 +379,16 @@ def main() -> None:
     parser.add_argument("--cost-messages", type=int, default=1000)
     parser.add_argument("--cost-rate", type=float, default=100.0)
     parser.add_argument("--receivers", type=int, default=1, help="subscribers on the receiving process (--cost)")
+    parser.add_argument("--profiles", type=Path, help="with --calls: write each row's cProfile stats to this folder")
     args = parser.parse_args()
     secret = secrets.token_hex(32)
     if args.cost or args.calls:
-        run = run_calls if args.calls else run_cost
         with tempfile.TemporaryDirectory() as tmp, NxServer(Path(tmp) / "nx") as nx:
-            rows = run(nx.uri, secret, Path(tmp), args.receivers, args.cost_messages, args.cost_rate)
+            if args.calls:
+                rows = run_calls(nx.uri, secret, Path(tmp), args.receivers, args.cost_messages, args.cost_rate,
+                                 args.profiles)
+            else:
+                rows = run_cost(nx.uri, secret, Path(tmp), args.receivers, args.cost_messages, args.cost_rate)
         print_cost(rows, args.receivers, "calls" if args.calls else "CPU µs")
         return
     rows = []

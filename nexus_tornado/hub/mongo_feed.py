@@ -48,6 +48,7 @@ Change streams need a replica set (or a sharded cluster) on MongoDB; see docs/de
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple
@@ -88,6 +89,9 @@ Stored = Callable[[str, int, Optional[str], Optional[StoredMessage]], None]
 #: message when the event holds it faithfully.
 _Event = Tuple[str, int, Optional[str], Any, Optional[StoredMessage]]
 
+
+#: The fields of a stored message (what reading one from the collection asks for).
+_MESSAGE_FIELDS = {name: 1 for name in ("_id", "destination", "seq", "epoch", "body", "headers", "timestamp")}
 
 #: Resume point meaning "none: open afresh and read the store".
 _FRESH = object()
@@ -162,15 +166,17 @@ class ChangeFeed(BoundedCalls):
         self._since: Any = None
         self._token: Any = None
         self._wake = asyncio.Event()
-        #: Told, per event, how long ago its message was stored (seconds, by the
-        #: storing process's clock): how far behind the stream this process is.
+        #: Told, per answer of the server, how long ago its newest message was stored
+        #: (seconds, by the storing process's clock): how far behind the stream this
+        #: process is.
         self.on_lag = on_lag
+        self._stored_at: Optional[float] = None  # of the newest event of this answer
         self.timeout = float(timeout)
         self.max_await = float(max_await)
         self.poll_interval = float(poll_interval)
         self._client_class = client_class
         self._client: Any = None
-        self._messages: Any = None
+        self._database: Any = None
         self._task: Optional["asyncio.Future[None]"] = None
         self.batches = _Batches()
         #: Events whose messages are to be read, and the task reading them.
@@ -240,16 +246,15 @@ class ChangeFeed(BoundedCalls):
             {"$match": match},
             {"$project": {
                 "operationType": 1,
-                **{"fullDocument." + name: 1 for name in (
-                    "_id", "destination", "seq", "epoch", "body", "headers", "timestamp"
-                )},
+                **{"fullDocument." + name: 1 for name in _MESSAGE_FIELDS},
             }},
         ]
 
     async def _watch(self) -> None:
         token: Any = None
         failures = 0
-        collection = self._messages = self._collection()
+        collection = self._collection()
+        self._database = collection.database
         while True:
             destinations = None if self.interest is None else sorted(set(self.interest()))
             resume, self._since, self._due = self._since, None, None
@@ -302,7 +307,11 @@ class ChangeFeed(BoundedCalls):
 
     async def _follow(self, stream: Any, token: Any) -> Any:
         """Take the stream's events batch by batch, pacing the calls that go to the
-        server; return (through an exception) only when the stream fails."""
+        server; return (through an exception) only when the stream fails.
+
+        The resume token is read once per answer, before the next call to the server
+        (reading it copies it): the events of an answer are handed over together, so
+        that is where the feed stands (:meth:`interest_changed` resumes from there)."""
         left = self.batches.size or 0  # events of the last answer not taken yet
         self.batches.size = None
         self._token = token = stream.resume_token or token
@@ -314,6 +323,7 @@ class ChangeFeed(BoundedCalls):
         while True:
             if empty or (left <= 0 and not blind):
                 # The next call asks the server.
+                self._token = token = stream.resume_token or token
                 self._take(batch)
                 batch = []
                 if self._due is not None and time.monotonic() >= max(self._due, opened + REOPEN_GAP):
@@ -323,7 +333,6 @@ class ChangeFeed(BoundedCalls):
                     await asyncio.sleep(rest)
                 asked = time.monotonic()
             change = await stream.try_next()
-            self._token = token = stream.resume_token or token
             size, self.batches.size = self.batches.size, None
             empty = change is None
             if size is not None:
@@ -340,28 +349,38 @@ class ChangeFeed(BoundedCalls):
             event = self._event(change)
             if event is not None:
                 batch.append(event)
-                if blind:
-                    self._take(batch)
-                    batch = []
+            if blind:
+                self._token = token = stream.resume_token or token
+                self._take(batch)
+                batch = []
 
     def _event(self, change: Mapping[str, Any]) -> Optional[_Event]:
-        if change.get("operationType") != "insert":
+        """What ``change`` says of a message this process wants; None for anything else
+        (noting when it was stored, for :attr:`on_lag`)."""
+        document = change.get("fullDocument")
+        if change.get("operationType") != "insert" or type(document) is not dict:
             return None
-        document = change.get("fullDocument") or {}
-        destination, seq, epoch = document.get("destination"), document.get("seq"), document.get("epoch")
-        if not isinstance(destination, str) or isinstance(seq, bool) or not isinstance(seq, int):
+        destination, seq = document.get("destination"), document.get("seq")
+        if type(destination) is not str or (
+            type(seq) is not int and (isinstance(seq, bool) or not isinstance(seq, int))  # an Int64 is one
+        ):
             return None  # not a message document of ours
         stored_at = document.get("timestamp")
-        if self.on_lag is not None and isinstance(stored_at, (int, float)) and not isinstance(stored_at, bool):
-            self.on_lag(max(0.0, time.time() - stored_at))
+        if type(stored_at) is float or type(stored_at) is int:
+            self._stored_at = stored_at
         if not self.wanted(destination, seq):
             return None
-        epoch = epoch if isinstance(epoch, str) else None
-        return destination, seq, epoch, document.get("_id"), faithful(document)
+        epoch = document.get("epoch")
+        return destination, seq, epoch if type(epoch) is str else None, document.get("_id"), faithful(document)
 
     def _take(self, batch: List[_Event]) -> None:
         """Hand over the messages of one answer: at once those the events hold, the
-        others after one read of the collection for all of them."""
+        others after one read of the collection for all of them. The stream's lag is
+        told once per answer, by its newest event."""
+        if self._stored_at is not None:
+            stored_at, self._stored_at = self._stored_at, None
+            if self.on_lag is not None:
+                self.on_lag(max(0.0, time.time() - stored_at))
         for event in batch:
             if event[4] is not None:
                 self.taken += 1
@@ -377,11 +396,7 @@ class ChangeFeed(BoundedCalls):
                 events, self._unread = self._unread, []
                 ids = [event[3] for event in events]
                 try:
-                    documents = await self._run(
-                        "read stored messages",
-                        lambda: self._messages.find({"_id": {"$in": ids}}).to_list(length=len(ids)),
-                    )
-                    found: Dict[Any, StoredMessage] = {d["_id"]: _to_message(d) for d in documents}
+                    found = await self._find(ids)
                 except (StoreUnavailable, KeyError, TypeError, ValueError) as exc:
                     log.warning("reading %d stored messages failed, the hub reads them: %s", len(ids), exc)
                     found = {}
@@ -391,6 +406,32 @@ class ChangeFeed(BoundedCalls):
                     self._hand(event, found.get(event[3]))
         finally:
             self._reader = None
+
+    async def _find(self, ids: List[Any]) -> Dict[Any, StoredMessage]:
+        """The stored messages of ``ids`` (those still stored), by ``_id``.
+
+        One ``find`` command, its first batch only (``singleBatch``: the server closes
+        the cursor, no ``getMore`` or ``killCursors`` follows), the message's own fields
+        only. A batch is at most 16 MB: the ids it left out are asked for again, until
+        an answer brings none (the rest were dropped by retention)."""
+        found: Dict[Any, StoredMessage] = {}
+        rest = ids
+        while rest:
+            command = {
+                "find": self.collection_name,
+                "filter": {"_id": {"$in": rest}},
+                "projection": _MESSAGE_FIELDS,
+                "batchSize": len(rest),
+                "singleBatch": True,
+            }
+            reply = await self._run("read stored messages", functools.partial(self._database.command, command))
+            documents = reply["cursor"]["firstBatch"]
+            for document in documents:
+                found[document["_id"]] = _to_message(document)
+            if not documents or len(found) == len(ids):
+                break
+            rest = [i for i in rest if i not in found]
+        return found
 
     def _hand(self, event: _Event, message: Optional[StoredMessage]) -> None:
         destination, seq, epoch = event[0], event[1], event[2]
@@ -409,14 +450,16 @@ class ChangeFeed(BoundedCalls):
 def faithful(document: Mapping[str, Any]) -> Optional[StoredMessage]:
     """The message in an event's ``fullDocument`` if every field has the type the store
     writes (so it is the stored message, not a server's rendering of it); else None."""
-    body, headers = document.get("body"), document.get("headers")
-    message_id, timestamp, epoch = document.get("_id"), document.get("timestamp"), document.get("epoch", "")
+    body = document.get("body")
+    if type(body) is not bytes:
+        return None  # the body first: a server that renders documents fails here
+    headers, message_id = document.get("headers"), document.get("_id")
+    timestamp, epoch = document.get("timestamp"), document.get("epoch", "")
     if not (
-        isinstance(body, bytes)
-        and isinstance(message_id, str)
+        type(message_id) is str
         and type(timestamp) is float
-        and isinstance(epoch, str)
-        and isinstance(headers, dict)
+        and type(epoch) is str
+        and type(headers) is dict
         and all(type(k) is str and type(v) is str for k, v in headers.items())
     ):
         return None
