@@ -199,6 +199,8 @@ async def test_messages_of_a_batch_come_from_the_events_or_one_read_and_unwanted
             assert 1 <= len(finds) < 15, len(finds)  # nx-27017's do not: batched reads
             wanted = {m.message_id for m in sent}
             assert all(set(f["filter"]["_id"]["$in"]) <= wanted for f in finds)
+            # One command each: the first batch only, no cursor left to close.
+            assert all(f["singleBatch"] is True for f in finds) and "killCursors" not in commands.sent
         await asyncio.sleep(0.5)
         assert len(got) == 15
         # The stream's lag is told once per answer (by its newest event), not per event.
@@ -209,6 +211,34 @@ async def test_messages_of_a_batch_come_from_the_events_or_one_read_and_unwanted
         client: Any = AsyncMongoClient(feed_uri)
         await client.drop_database(database)
         await client.close()
+
+
+class TwoAtATime:
+    """A database whose ``find`` answers at most two documents (as a real one stops a
+    batch at 16 MB), recording each command."""
+
+    def __init__(self, documents: List[Dict[str, Any]]) -> None:
+        self.documents = {d["_id"]: d for d in documents}
+        self.commands: List[Dict[str, Any]] = []
+
+    async def command(self, command: Dict[str, Any]) -> Dict[str, Any]:
+        self.commands.append(command)
+        batch = [self.documents[i] for i in command["filter"]["_id"]["$in"] if i in self.documents][:2]
+        return {"ok": 1, "cursor": {"id": 0, "ns": "x.nexus_messages", "firstBatch": batch}}
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_a_read_asks_again_for_what_a_batch_left_out_and_stops_when_nothing_more_comes() -> None:
+    stored = [{"_id": "m%d" % n, "destination": "/topic/chat/r", "seq": n, "epoch": "e", "body": b"%d" % n,
+               "headers": {}, "timestamp": 1765000000.5} for n in range(1, 6)]
+    database = TwoAtATime(stored)
+    feed = ChangeFeed("mongodb://127.0.0.1:1", "x", lambda d, s, e, m: None, lambda: None)
+    feed._database = database
+    found = await feed._find(["m1", "m2", "gone", "m3", "m4", "m5"])  # "gone": dropped by retention
+    assert sorted(found) == ["m1", "m2", "m3", "m4", "m5"] and found["m4"].body == b"4"
+    asked = [c["filter"]["_id"]["$in"] for c in database.commands]
+    assert asked == [["m1", "m2", "gone", "m3", "m4", "m5"], ["gone", "m3", "m4", "m5"], ["gone", "m5"], ["gone"]]
+    assert all(c["singleBatch"] is True and c["batchSize"] == len(c["filter"]["_id"]["$in"]) for c in database.commands)
 
 
 class Inbox(Subscriber):
