@@ -33,7 +33,9 @@ run), per message:
 
 ``--calls`` gives the same rows counted in function calls instead of CPU time: B runs
 in this process (the tests' ``running_nexus``) with ``cProfile`` in its thread while the
-messages of a row are handled (calls per message, everything B does included). Unlike
+messages of a row are handled (calls per message, everything B does included; B's idle
+work, nearly all its change stream's getMores, is subtracted per getMore; ``--profiles
+DIR`` keeps each row's profile for ``pstats``). Unlike
 CPU time on a shared machine it does not move with the load, so the ratio of ``remote``
 to the local delivery (``local`` minus ``local, no subscriber``) is stable.
 
