@@ -37,18 +37,19 @@ class UnitCosts(NamedTuple):
     connect_us: float = 2_900.0
     #: CPU per delivery to a subscriber (fan-out, N = 1,000, WebSocket: 17.6 CPU-ms/1k).
     delivery_us: float = 17.6
-    #: CPU per receipted SEND taken and stored on MongoDB, many clients (group commit:
-    #: 191-207 us on nx-27017, 2.2-2.4x the in-memory store's).
-    send_us: float = 207.0
+    #: CPU per receipted SEND taken and stored on MongoDB, many clients (group commit,
+    #: a connection's waiting SENDs together: 149-176 us on nx-27017, 1.7-2.0x the
+    #: in-memory store's; motor, the default driver, 176).
+    send_us: float = 176.0
     #: CPU per message of a destination a process has no subscriber for (interest-based
     #: fan-out: MongoDB filters, the process never sees it).
     foreign_us: float = 0.0
     #: CPU per message another process published, for each process with subscribers
     #: to it, besides its deliveries: its change event and a share of one read of the
-    #: bodies per answer (nx-27017; MongoDB's events carry the body). Counted as 330
-    #: function calls beyond a local delivery's 170; at the fan-out row's 17.6 us per
-    #: delivery, about 34 us.
-    remote_us: float = 34.0
+    #: bodies per answer (nx-27017; MongoDB's events carry the body). Counted as about
+    #: 315 function calls beyond a local delivery's 140 (452-457 against 138-141); at
+    #: the fan-out row's 17.6 us for a delivery of about 170 calls, about 33 us.
+    remote_us: float = 33.0
     #: MongoDB writes per SEND (one insert, sent with others in one command).
     writes_per_send: float = 1.0
     #: MongoDB writes per connect and per close (the per-user connection count).
