@@ -45,11 +45,11 @@ class UnitCosts(NamedTuple):
     #: fan-out: MongoDB filters, the process never sees it).
     foreign_us: float = 0.0
     #: CPU per message another process published, for each process with subscribers
-    #: to it, besides its deliveries: its change event and a share of one read of the
-    #: bodies per answer (nx-27017; MongoDB's events carry the body). Counted as about
-    #: 315 function calls beyond a local delivery's 140 (452-457 against 138-141); at
-    #: the fan-out row's 17.6 us for a delivery of about 170 calls, about 33 us.
-    remote_us: float = 33.0
+    #: to it, besides its deliveries: its change event, the body taken from it (checked
+    #: against its CRC-32). Counted as about 44 function calls beyond a local delivery's
+    #: 137 (180-181 against 137, one subscriber); at the fan-out row's 17.6 us for a
+    #: delivery of about 170 calls, about 5 us.
+    remote_us: float = 5.0
     #: MongoDB writes per SEND (one insert, sent with others in one command).
     writes_per_send: float = 1.0
     #: MongoDB writes per connect and per close (the per-user connection count).

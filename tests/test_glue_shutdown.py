@@ -87,7 +87,7 @@ def stored_contents(uri: str, database: str, chat: str) -> List[str]:
     client: "pymongo.MongoClient[Any]" = pymongo.MongoClient(uri, serverSelectionTimeoutMS=10_000)
     try:
         documents = client[database]["nexus_messages"].find({"destination": "/topic/chat/" + chat})
-        return [json.loads(bytes(d["body"]))["payload"]["content"] for d in documents]
+        return [json.loads(d["body"])["payload"]["content"] for d in documents]
     finally:
         client.close()
 

@@ -20,6 +20,7 @@ import pytest
 
 from nexus_tornado.errors import ConfigError, StoreUnavailable
 from nexus_tornado.hub.mongo import MongoStore
+from nexus_tornado.hub.mongo_codec import body_bytes
 from nexus_tornado.hub.store import StoredMessage
 from support.mongo import (  # noqa: F401
     MONGO_TARGETS,
@@ -59,7 +60,7 @@ def assert_gap_free_and_unique(documents: List[Dict[str, Any]]) -> None:
         by_destination.setdefault(document["destination"], []).append(int(document["seq"]))
     for seqs in by_destination.values():
         assert sorted(seqs) == list(range(1, len(seqs) + 1))
-    bodies = [bytes(document["body"]) for document in documents]
+    bodies = [body_bytes(document["body"]) for document in documents]
     assert len(bodies) == len(set(bodies))
 
 
@@ -165,7 +166,7 @@ async def test_a_batch_cut_short_after_part_of_it_landed_stores_each_message_onc
     documents = stored_documents(target)
     assert len(documents) == 21
     assert_gap_free_and_unique(documents)
-    stored = {(d["destination"], int(d["seq"])): bytes(d["body"]) for d in documents}
+    stored = {(d["destination"], int(d["seq"])): body_bytes(d["body"]) for d in documents}
     for message in results:
         assert stored[(message.destination, message.seq)] == message.body
 
@@ -228,7 +229,7 @@ async def test_mongodb_stopped_mid_batch_loses_nothing_receipted_and_stores_noth
     documents = stored_documents(outage_target)
     assert len(documents) == 25
     assert_gap_free_and_unique(documents)
-    stored = {(d["destination"], int(d["seq"])): bytes(d["body"]) for d in documents}
+    stored = {(d["destination"], int(d["seq"])): body_bytes(d["body"]) for d in documents}
     for message in results:
         assert stored[(message.destination, message.seq)] == message.body
     assert (await store.append("/topic/a", b"after", {})).seq == 17
@@ -276,6 +277,7 @@ async def test_mongodb_stopped_for_good_mid_batch_receipts_only_what_is_stored(
 WRITER = """
 import asyncio, json, sys
 from nexus_tornado.hub.mongo import MongoStore
+from nexus_tornado.hub.mongo_codec import body_bytes
 
 async def main(uri, database, driver, name, count):
     if driver == "motor":

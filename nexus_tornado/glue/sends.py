@@ -117,8 +117,8 @@ async def on_sends(connection: "StompConnection", run: List[Send]) -> None:
             # Its ERROR ends the session. Stored later SENDs of the run (the store took
             # them, it refused this one) are receipted before it: a RECEIPT for every
             # message stored.
-            for later, stored in answers[i + 1:]:
-                if isinstance(stored, StoredMessage):
+            for later, taken in answers[i + 1:]:
+                if isinstance(taken, StoredMessage):
                     connection._receipt(later.receipt)
             _answer(connection, event, outcome)
             break

@@ -8,8 +8,9 @@ duck typing, so this module imports no motor.
 
 Collections (``collection_prefix`` defaults to ``nexus_``)::
 
-    nexus_messages  {_id: message_id, destination, seq, epoch, body: Binary,
-                     headers: {...}, timestamp: float seconds, delivered: bool}
+    nexus_messages  {_id: message_id, destination, seq, epoch, body (a string when
+                     UTF-8, else binary), crc, headers: {...}, timestamp: float
+                     seconds, delivered: bool} (:mod:`.mongo_codec`)
                     unique (destination, seq); (destination, delivered, seq); (timestamp)
     nexus_counters  {_id: destination, seq: a floor for the numbering (raised before
                      retention drops messages), epoch: the numbering's epoch}
@@ -42,6 +43,7 @@ import pymongo
 from ..errors import ConfigError, StoreUnavailable
 from .mongo_batch import PRUNE_CHUNK, GroupCommit, Pending
 from .mongo_calls import GRACE, awaitable, check_options, check_uri_options, close_client
+from .mongo_codec import to_message
 from .store import Position, Retention, Store, StoredMessage
 
 log = logging.getLogger("nexus_tornado.hub.mongo")
@@ -259,7 +261,7 @@ class MongoStore(GroupCommit, Store):
             .limit(limit)
             .to_list(length=limit),
         )
-        return [_to_message(d) for d in documents]
+        return [to_message(d) for d in documents]
 
     async def last_seq(self, destination: str) -> int:
         return (await self._position(destination, create=False)).seq
@@ -318,7 +320,7 @@ class MongoStore(GroupCommit, Store):
             .limit(limit)
             .to_list(length=limit),
         )
-        return [_to_message(d) for d in documents]
+        return [to_message(d) for d in documents]
 
     async def is_delivered(self, destination: str, seq: int) -> Optional[bool]:
         document = await self._run(
@@ -389,18 +391,6 @@ def client_class_for(driver: str) -> Callable[..., Any]:
     if driver == "pymongo":
         return pymongo.AsyncMongoClient
     raise ConfigError("unknown MongoDB driver %r (pymongo or motor)" % (driver,))
-
-
-def _to_message(document: Mapping[str, Any]) -> StoredMessage:
-    return StoredMessage(
-        document["destination"],
-        int(document["seq"]),
-        str(document["_id"]),
-        bytes(document["body"]),
-        dict(document.get("headers") or {}),
-        float(document["timestamp"]),
-        str(document.get("epoch") or ""),
-    )
 
 
 def _log_abandoned(task: "asyncio.Future[StoredMessage]") -> None:

@@ -38,7 +38,6 @@ import logging
 from typing import Any, Deque, Dict, Iterable, List, Mapping, Optional, Set, Tuple
 
 import bson
-from bson.binary import Binary
 from bson.errors import BSONError
 from bson.raw_bson import RawBSONDocument
 from pymongo import DeleteMany, UpdateOne
@@ -46,6 +45,7 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from ..errors import ConfigError, StoreUnavailable
 from .mongo_calls import UNAVAILABLE, BoundedCalls
+from .mongo_codec import message_document
 from .store import Retention, StoredMessage, new_epoch
 
 log = logging.getLogger("nexus_tornado.hub.mongo")
@@ -300,16 +300,9 @@ class GroupCommit(BoundedCalls):
             head = heads[item.destination]
             heads.move_to_end(item.destination)
             seq = head[0] + 1
-            document = {
-                "_id": item.message_id,
-                "destination": item.destination,
-                "seq": seq,
-                "epoch": head[1],
-                "body": Binary(item.body),
-                "headers": item.headers,
-                "timestamp": item.timestamp,
-                "delivered": False,
-            }
+            document = message_document(
+                item.message_id, item.destination, seq, head[1], item.body, item.headers, item.timestamp
+            )
             try:
                 raw = bson.encode(document)
             except (BSONError, ValueError, TypeError) as exc:

@@ -22,13 +22,13 @@ import logging
 import uuid
 from typing import Any, Dict, Mapping, Optional, Tuple
 
-from bson.binary import Binary
 from pymongo.errors import DuplicateKeyError
 
 from ..errors import StoreUnavailable
 from .documents import DocumentStore, Snapshot
 from .mongo import MongoStore
 from .mongo_calls import BoundedCalls
+from .mongo_codec import message_document
 from .store import StoredMessage
 
 log = logging.getLogger("nexus_tornado.hub.mongo_documents")
@@ -63,16 +63,7 @@ class MongoDocumentStore(BoundedCalls, DocumentStore):
         timestamp = float(self.mongo._clock())
         body = bytes(body)
         headers = {str(k): str(v) for k, v in headers.items()}
-        document: Dict[str, Any] = {
-            "_id": message_id,
-            "destination": destination,
-            "seq": seq,
-            "epoch": epoch,
-            "body": Binary(body),
-            "headers": headers,
-            "timestamp": timestamp,
-            "delivered": False,
-        }
+        document = message_document(message_id, destination, seq, epoch, body, headers, timestamp)
         messages = self.mongo.messages
         try:
             await self._run(

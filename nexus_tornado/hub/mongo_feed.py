@@ -7,13 +7,14 @@ messages of the others reach it through this feed. The feed watches inserts into
 (:meth:`Hub.stored`), for the destinations this process has subscribers for
 (``wanted``); the hub's sequencer puts it in ``seq`` order.
 
-**Bodies.** MongoDB puts the inserted document in the event (``fullDocument``). The
-feed takes the message from there when every field has the type the store writes
-(a ``bytes`` body, string headers, a float timestamp, ...); otherwise (nx-27017, the
-MongoDB-wire server the tests use, hands back values that are not BSON) it reads the
-messages from the collection, **one find for all the events of a batch**
-(``_id $in [...]``). Should that read fail, the hub is told only *that* each message
-is stored and its sequencer reads it, so MongoDB stays the only source of truth.
+**Bodies.** The event carries the inserted document (``fullDocument``). The feed takes
+the message from there when it checks out (:func:`~.mongo_codec.from_event`: every field
+of the type the store writes, the body matching the CRC-32 stored with it); otherwise
+(a body in BSON binary that nx-27017, the MongoDB-wire server the tests use, hands back
+as an object of its own) it reads the messages from the collection, **one find for all
+the events of a batch** (``_id $in [...]``). Should that read fail, the hub is told
+only *that* each message is stored and its sequencer reads it, so MongoDB stays the
+only source of truth.
 
 **Pacing.** MongoDB holds a getMore for up to ``max_await`` seconds when nothing is
 new, but a server that answers at once (nx-27017) would be asked again and again. So
@@ -57,8 +58,8 @@ from pymongo import monitoring
 from pymongo.errors import OperationFailure, PyMongoError
 
 from ..errors import StoreUnavailable
-from .mongo import _to_message
 from .mongo_calls import BoundedCalls, cancel_and_wait, check_options, close_client
+from .mongo_codec import MESSAGE_FIELDS, from_event, to_message
 from .store import StoredMessage
 
 log = logging.getLogger("nexus_tornado.hub.mongo_feed")
@@ -91,7 +92,7 @@ _Event = Tuple[str, int, Optional[str], Any, Optional[StoredMessage]]
 
 
 #: The fields of a stored message (what reading one from the collection asks for).
-_MESSAGE_FIELDS = {name: 1 for name in ("_id", "destination", "seq", "epoch", "body", "headers", "timestamp")}
+_MESSAGE_FIELDS = {name: 1 for name in MESSAGE_FIELDS}
 
 #: Resume point meaning "none: open afresh and read the store".
 _FRESH = object()
@@ -371,7 +372,7 @@ class ChangeFeed(BoundedCalls):
         if not self.wanted(destination, seq):
             return None
         epoch = document.get("epoch")
-        return destination, seq, epoch if type(epoch) is str else None, document.get("_id"), faithful(document)
+        return destination, seq, epoch if type(epoch) is str else None, document.get("_id"), from_event(document)
 
     def _take(self, batch: List[_Event]) -> None:
         """Hand over the messages of one answer: at once those the events hold, the
@@ -427,7 +428,7 @@ class ChangeFeed(BoundedCalls):
             reply = await self._run("read stored messages", functools.partial(self._database.command, command))
             documents = reply["cursor"]["firstBatch"]
             for document in documents:
-                found[document["_id"]] = _to_message(document)
+                found[document["_id"]] = to_message(document)
             if not documents or len(found) == len(ids):
                 break
             rest = [i for i in rest if i not in found]
@@ -445,22 +446,3 @@ class ChangeFeed(BoundedCalls):
             self.on_lost()
         except Exception:
             log.exception("re-reading after a lost change stream failed")
-
-
-def faithful(document: Mapping[str, Any]) -> Optional[StoredMessage]:
-    """The message in an event's ``fullDocument`` if every field has the type the store
-    writes (so it is the stored message, not a server's rendering of it); else None."""
-    body = document.get("body")
-    if type(body) is not bytes:
-        return None  # the body first: a server that renders documents fails here
-    headers, message_id = document.get("headers"), document.get("_id")
-    timestamp, epoch = document.get("timestamp"), document.get("epoch", "")
-    if not (
-        type(message_id) is str
-        and type(timestamp) is float
-        and type(epoch) is str
-        and type(headers) is dict
-        and all(type(k) is str and type(v) is str for k, v in headers.items())
-    ):
-        return None
-    return StoredMessage(document["destination"], document["seq"], message_id, body, headers, timestamp, epoch)
