@@ -11,7 +11,7 @@ Three layouts, measured in one run (figures are only compared within a run):
 * ``2 processes, split``: subscribers spread over both, the publisher on the first
   (half the deliveries cross processes);
 * ``2 processes, remote``: every subscriber on the second, the publisher on the first
-  (every delivery crosses: change stream, then a read of the store);
+  (every delivery crosses: the change stream, the body taken from the event or read);
 * ``4 processes, split``: subscribers spread over four.
 
 Beside every layout a process of its own (not counted) publishes ``--foreign-rate``
@@ -44,7 +44,7 @@ excluded. Latency: ``send->recv`` is receive time minus the publisher's send tim
 includes the append to MongoDB and any queueing behind earlier appends); ``added`` is
 receive time minus the receive time of the same message at a reference subscriber on
 the publisher's own process (so the local path is 0 and the rest is what the
-cross-process path adds: change stream, store read, sequencing). Prints a Markdown
+cross-process path adds: change stream, sequencing). Prints a Markdown
 table for docs/benchmarks.md.
 """
 
