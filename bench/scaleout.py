@@ -4,6 +4,7 @@ and the delivery latency the cross-process path adds.
     python bench/scaleout.py [--messages 400] [--subscribers 20] [--rate 200]
     python bench/scaleout.py --cost [--cost-messages 1000] [--cost-rate 100] [--receivers 1]
     python bench/scaleout.py --calls [--cost-messages 1000] [--cost-rate 100] [--receivers 1]
+    python bench/scaleout.py --idle 20
 
 Three layouts, measured in one run (figures are only compared within a run):
 
@@ -39,6 +40,11 @@ DIR`` keeps each row's profile for ``pstats``). Unlike
 CPU time on a shared machine it does not move with the load, so the ratio of ``remote``
 to the local delivery (``local`` minus ``local, no subscriber``) is stable.
 
+``--idle SECONDS`` measures instead what a process with 0, 1 and 20 subscribers and
+nothing published costs, on nx-27017 (which answers an empty getMore at once, so the
+change feed paces itself: a getMore every 40 ms) and behind a proxy that holds an empty
+getMore for its ``maxTimeMS``, as MongoDB does (``tests/support/holding.py``).
+
 CPU is the servers' user+system time (``/proc/<pid>/stat``) over the run, nx-27017
 excluded. Latency: ``send->recv`` is receive time minus the publisher's send time (it
 includes the append to MongoDB and any queueing behind earlier appends); ``added`` is
@@ -70,6 +76,7 @@ import websocket
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
+from support.holding import HoldingProxy  # noqa: E402
 from support.mongo import NxServer  # noqa: E402
 
 CHAT = "/topic/chat/bench"
@@ -380,6 +387,49 @@ def run_calls(uri: str, secret: str, tmp: Path, receivers: int, messages: int, r
     return rows
 
 
+def run_idle(secret: str, tmp: Path, seconds: float, counts: List[int]) -> List[Dict[str, Any]]:
+    """A process with ``count`` subscribers (each on a destination of its own) and nothing
+    published: its CPU over ``seconds``, on nx-27017 as it is (it answers an empty
+    getMore at once) and behind a proxy that holds an empty getMore for its
+    ``maxTimeMS``, as MongoDB does (tests/support/holding.py)."""
+    rows = []
+    with NxServer(tmp / "nx") as nx:
+        for held in (False, True):
+            proxy = HoldingProxy(("127.0.0.1", nx.port)).start() if held else None
+            try:
+                for count in counts:
+                    database = "idle_%s" % secrets.token_hex(4)
+                    server = Server(proxy.uri if proxy else nx.uri, database, secret, tmp)
+                    clients = []
+                    try:
+                        for n in range(count):
+                            ws = connect(server.url, jwt.encode(
+                                {"sub": "idle%d" % n, "exp": int(time.time()) + 3600, "chats": ["idle%d" % n]}, secret))
+                            ws.send(frame("SUBSCRIBE", {"id": "s", "destination": "/topic/chat/idle%d" % n,
+                                                        "receipt": "r"}))
+                            assert "RECEIPT" in ws.recv()
+                            clients.append(ws)
+                        time.sleep(2.0)  # the stream opened, the connections settled
+                        asked = proxy.getmores if proxy else 0
+                        before, start = cpu_seconds(server.process.pid), time.monotonic()
+                        time.sleep(seconds)
+                        elapsed = time.monotonic() - start
+                        rows.append({
+                            "server": "behind a proxy holding getMores" if proxy else "nx-27017",
+                            "subscribers": count,
+                            "cpu_percent": 100 * (cpu_seconds(server.process.pid) - before) / elapsed,
+                            "getmores_per_s": (proxy.getmores - asked) / elapsed if proxy else None,
+                        })
+                    finally:
+                        for ws in clients:
+                            ws.close()
+                        server.stop()
+            finally:
+                if proxy is not None:
+                    proxy.stop()
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--messages", type=int, default=400)
@@ -393,8 +443,19 @@ def main() -> None:
     parser.add_argument("--cost-rate", type=float, default=100.0)
     parser.add_argument("--receivers", type=int, default=1, help="subscribers on the receiving process (--cost)")
     parser.add_argument("--profiles", type=Path, help="with --calls: write each row's cProfile stats to this folder")
+    parser.add_argument("--idle", type=float, metavar="SECONDS",
+                        help="instead: an idle process's CPU with 0, 1 and 20 subscribers, for SECONDS each")
     args = parser.parse_args()
     secret = secrets.token_hex(32)
+    if args.idle:
+        with tempfile.TemporaryDirectory() as tmp:
+            rows = run_idle(secret, Path(tmp), args.idle, [0, 1, 20])
+        print("| server | subscribers | process CPU, % of a core | getMores a second |")
+        print("| --- | --- | --- | --- |")
+        for row in rows:
+            asked = "%.1f" % row["getmores_per_s"] if row["getmores_per_s"] is not None else "–"
+            print("| %s | %d | %.2f | %s |" % (row["server"], row["subscribers"], row["cpu_percent"], asked))
+        return
     if args.cost or args.calls:
         with tempfile.TemporaryDirectory() as tmp, NxServer(Path(tmp) / "nx") as nx:
             if args.calls:

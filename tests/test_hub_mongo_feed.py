@@ -15,6 +15,7 @@ import bson
 import pytest
 from bson.binary import Binary
 from pymongo import AsyncMongoClient, monitoring
+from support.holding import HoldingProxy
 from support.mongo import MONGO_URI_ENV, NxServer, nx_outage_server, nx_server  # noqa: F401  (fixture)
 
 from nexus_tornado.errors import StoreUnavailable
@@ -118,6 +119,35 @@ async def test_an_idle_feed_does_not_spin_on_a_server_that_answers_at_once(nx_se
     finally:
         await feed.close()
         await store.close()
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_an_idle_feed_waits_in_the_server_that_holds_an_empty_getmore(nx_server: NxServer) -> None:  # noqa: F811
+    """A server that holds an empty getMore until ``max_await`` is over, as MongoDB does
+    (here a proxy in front of nx-27017), is asked about once per ``max_await`` while
+    nothing happens, not every ``poll_interval``; what is stored still comes through."""
+    proxy = HoldingProxy(("127.0.0.1", nx_server.port)).start()
+    database = "held_" + uuid.uuid4().hex[:8]
+    getmores = GetMores()
+    signals: List[int] = []
+    feed = ChangeFeed(proxy.uri, database, lambda d, s, e, m: signals.append(s), lambda: None,
+                      max_await=0.5, poll_interval=0.05, client_class=functools.partial(listened, getmores))
+    store = MongoStore.from_uri(nx_server.uri, database, timeout=5.0)
+    try:
+        await store.open()
+        await feed.start()
+        await feed.ready.wait()
+        start, before = time.monotonic(), getmores.count
+        await asyncio.sleep(3.0)
+        asked, elapsed = getmores.count - before, time.monotonic() - start
+        assert 1 <= asked <= elapsed / 0.5 + 2, asked  # paced on its own: about 60
+        assert proxy.held >= asked - 1
+        await store.append("/topic/chat/h", b"{}", {})
+        await until(lambda: signals == [1])
+    finally:
+        await feed.close()
+        await store.close()
+        proxy.stop()
 
 
 class Commands(monitoring.CommandListener):
