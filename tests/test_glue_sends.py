@@ -9,8 +9,10 @@ messages each call to it carried.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
+import threading
 import time
 from typing import Any, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
@@ -219,3 +221,28 @@ def test_sends_to_a_destination_with_a_handler_go_one_at_a_time() -> None:
         assert seen == ["r0", "r1", "r2", "r3"]
         assert store.calls == [1, 1, 1, 1, 2]
         assert bodies(nexus) == ["r0", "r1", "r2", "r3"]
+
+
+def test_a_shutdown_out_of_time_drops_the_sends_of_a_run_not_stored_yet() -> None:
+    """The shutdown closes the connection while a run is still being checked: none of
+    it is stored (stored, it could only go without a RECEIPT, and be sent again)."""
+    with serving() as (store, nexus):
+        guard = nexus.plugin.services.guard
+        admit, held, release = guard.admit_send, threading.Event(), asyncio.Event()
+
+        async def slow_admit(principal: Any, destination: str, body: bytes, *args: Any, **kwargs: Any) -> Any:
+            if b'"r1"' in body:
+                held.set()
+                await release.wait()
+            return await admit(principal, destination, body, *args, **kwargs)
+
+        guard.admit_send = slow_admit
+        client = client_of(nexus)
+        client.send_raw(send("r0") + send("r1") + send("r2"))
+        assert held.wait(10)
+        nexus.run(lambda: nexus.plugin.close(drain_seconds=0.3))
+        nexus.handle.call(release.set)
+        assert client.wait_closed() == 1001
+        time.sleep(0.2)  # the run goes on after the release, if it would
+        assert nexus.run(lambda: store.read_after(CHAT, 0, 10)) == []
+        assert [f.command for f in client.frames] == []  # no RECEIPT for any of them

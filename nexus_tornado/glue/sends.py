@@ -95,8 +95,8 @@ async def on_sends(connection: "StompConnection", run: List[Send]) -> None:
     outcomes: List[Optional[Outcome]] = []
     admitted: List[Tuple[str, Dict[str, Any], bytes, Any]] = []
     for event in run:
-        if connection._closed and connection.stomp.state is State.CLOSED:
-            return  # an ERROR of ours ended the session meanwhile: nothing more is taken
+        if _cut_off(connection):
+            return
         try:
             message = await services.guard.admit_send(
                 principal, event.destination, event.body, event.headers, counted=event.transaction is not None
@@ -109,6 +109,8 @@ async def on_sends(connection: "StompConnection", run: List[Send]) -> None:
         outcomes.append(None)
         admitted.append((event.destination, message, event.body, event.headers))
     if admitted:
+        if _cut_off(connection):
+            return
         stored = iter(await services.pipeline.publish_many(principal, admitted))
         outcomes = [outcome if outcome is not None else next(stored) for outcome in outcomes]
     answers = list(zip(run, outcomes))
@@ -123,6 +125,18 @@ async def on_sends(connection: "StompConnection", run: List[Send]) -> None:
             _answer(connection, event, outcome)
             break
         _answer(connection, event, outcome)
+
+
+def _cut_off(connection: "StompConnection") -> bool:
+    """Whether the SENDs of a run not stored yet are dropped: the connection closed after
+    an ERROR of ours, or a shutdown out of time closed it (they could only be stored
+    without a RECEIPT, and be sent again: a duplicate). A client that went away on its
+    own still has what it sent stored (wire contract)."""
+    if not connection._closed:
+        return False
+    return connection.stomp.state is State.CLOSED or (
+        connection.services.closing and connection._close_reason is not None
+    )
 
 
 def _answer(connection: "StompConnection", event: Send, outcome: Optional[Outcome]) -> None:
