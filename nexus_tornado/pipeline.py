@@ -33,7 +33,7 @@ order; a failure is logged with a tracking id, the destination and the ``seq`` (
 ``listener_backlog_bytes`` of messages waiting for theirs (each message counted once,
 body and headers, however many listeners it has), the publisher waits for the backlog
 to shrink (back-pressure, never a silent drop), and ``NexusPlugin.close`` lets the
-backlog drain.
+backlog drain; what is unfinished at its deadline is logged, then cancelled.
 """
 
 from __future__ import annotations
@@ -190,8 +190,9 @@ class MessagePipeline:
         #: destination -> listener calls waiting, worked off by one task per destination;
         #: the last call of each message carries the message's size (0 for the others).
         self._queues: Dict[str, Deque[Tuple[_Entry, StoredEvent, int]]] = {}
-        #: destination -> the listener call running now.
+        #: destination -> the listener call running now, and the task working them off.
         self._running: Dict[str, Tuple[_Entry, StoredEvent, int]] = {}
+        self._workers: "Dict[str, asyncio.Future[None]]" = {}
         self._pending = 0
         #: Bytes of the messages whose listener calls are waiting or running.
         self._pending_bytes = 0
@@ -400,7 +401,7 @@ class MessagePipeline:
         queue.extend(calls)
         self._pending += len(calls)
         if start:
-            asyncio.ensure_future(self._work(stored.destination, queue))
+            self._workers[stored.destination] = asyncio.ensure_future(self._work(stored.destination, queue))
         if self._full:
             log.warning("listener backlog full (%d calls, %d bytes): the publisher waits",
                         self._pending, self._pending_bytes)
@@ -492,6 +493,22 @@ class MessagePipeline:
         finally:
             if self._queues.get(destination) is queue:
                 del self._queues[destination]
+                self._workers.pop(destination, None)
+
+    async def cancel(self) -> int:
+        """Drop the listener calls still waiting and cancel those running (a shutdown
+        out of time: :meth:`unfinished` named them); return how many there were."""
+        dropped = self._pending
+        for queue in self._queues.values():
+            self._pending_bytes -= sum(size for _, _, size in queue)
+            queue.clear()
+        workers = list(self._workers.values())
+        for worker in workers:
+            worker.cancel()
+        await asyncio.gather(*workers, return_exceptions=True)
+        self._pending = 0
+        self._wake()
+        return dropped
 
 
 def message_size(stored: StoredMessage) -> int:

@@ -392,11 +392,17 @@ def test_the_listener_backlog_is_bounded_in_bytes_and_publishers_wait_before_sto
     assert seen == list(range(1, 21))
 
 
-def test_listener_calls_cut_off_by_shutdown_are_logged(caplog: pytest.LogCaptureFixture) -> None:
+def test_listener_calls_cut_off_by_shutdown_are_logged_and_cancelled(caplog: pytest.LogCaptureFixture) -> None:
+    cancelled: List[int] = []
+
     def setup(plugin: Any) -> None:
         @plugin.after_store("CHAT_MESSAGE")
         async def stuck(event: StoredEvent) -> None:
-            await asyncio.Event().wait()
+            try:
+                await asyncio.Event().wait()
+            except asyncio.CancelledError:
+                cancelled.append(event.seq)
+                raise
 
     caplog.set_level(logging.ERROR, logger="nexus_tornado.host.plugin")
     with serve(setup) as nexus:
@@ -411,6 +417,9 @@ def test_listener_calls_cut_off_by_shutdown_are_logged(caplog: pytest.LogCapture
     assert "stuck(/topic/chat/c1 seq 1), " in record.getMessage()
     assert "stuck(/topic/chat/c1 seq 2), " in record.getMessage()
     assert "stuck(/topic/chat/c1 seq 3)" in record.getMessage()
+    # The running call is cancelled, the waiting ones dropped: no task outlives the close.
+    assert cancelled == [1]
+    assert nexus.plugin.pipeline.idle and nexus.plugin.pipeline.pending_bytes == 0
 
 
 class _CountingStore(MemoryStore):

@@ -283,6 +283,7 @@ class NexusPlugin:
                 "closing with %d after-store listener calls unfinished: %s",
                 self.pipeline.pending, ", ".join(self.pipeline.unfinished()),
             )
+            await self.pipeline.cancel()
         self.presence.settle()  # the OFFLINEs still in their grace period
         self.router.close()
         # What is left gets what is left of the budget, and at least a second.
