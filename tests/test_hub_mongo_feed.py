@@ -209,6 +209,36 @@ async def test_messages_of_a_batch_come_from_the_events_or_one_read_and_unwanted
         await client.close()
 
 
+@pytest.mark.gen_test(timeout=60)
+async def test_what_another_process_stored_arrives_byte_for_byte(feed_uri: str, request: pytest.FixtureRequest) -> None:
+    """Bodies a server might render its own way (NUL, escapes, emoji, a lone surrogate's
+    bytes, an invalid UTF-8 byte) reach the other process exactly as stored, whether
+    taken from the event or read back."""
+    database = "exact_" + uuid.uuid4().hex[:8]
+    got: List[Optional[StoredMessage]] = []
+    feed = ChangeFeed(feed_uri, database, lambda d, s, e, m: got.append(m), lambda: None, poll_interval=0.05)
+    store = MongoStore.from_uri(feed_uri, database, timeout=5.0, client_class=AsyncMongoClient)
+    bodies = ['{"t":"a\\u0000b \\" \\\\ \u00e9 \U0001f600"}'.encode("utf-8"), "nul \x00 inside".encode("utf-8"),
+              "\u2028\u2029 \r\n\t".encode("utf-8"), b"\xed\xa0\x80 surrogate", b"\xff", b""]
+    try:
+        await store.open()
+        await feed.start()
+        await feed.ready.wait()
+        sent = [await store.append("/topic/chat/e", body, {"x-h": "v\u00e9"}) for body in bodies]
+        await until(lambda: len(got) == len(bodies))
+        assert sorted(got, key=lambda m: m.seq if m else 0) == sent
+        # MongoDB's events carry every body; nx-27017's the text ones (its strings check
+        # out against their CRC-32), not the binary ones.
+        nx = request.node.callspec.params["feed_uri"] == "nx27017"
+        assert (feed.taken, feed.read) == ((4, 2) if nx else (6, 0))
+    finally:
+        await feed.close()
+        await store.close()
+        client: Any = AsyncMongoClient(feed_uri)
+        await client.drop_database(database)
+        await client.close()
+
+
 class TwoAtATime:
     """A database whose ``find`` answers at most two documents (as a real one stops a
     batch at 16 MB), recording each command."""
