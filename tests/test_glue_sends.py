@@ -39,6 +39,8 @@ class RecordingStore(MemoryStore):
         self.down = False
         #: Bodies holding one of these are refused (as a store refuses one message).
         self.refuse: List[bytes] = []
+        #: A bug: append_many raises.
+        self.broken = False
 
     async def append(self, destination: str, body: bytes, headers: Mapping[str, str]) -> StoredMessage:
         self._record([destination])
@@ -50,6 +52,8 @@ class RecordingStore(MemoryStore):
         self, messages: Sequence[Tuple[str, bytes, Mapping[str, str]]]
     ) -> List[Union[StoredMessage, StoreUnavailable]]:
         self._record([destination for destination, _, _ in messages])
+        if self.broken:
+            raise RuntimeError("a bug in the store")
         return [
             StoreUnavailable("store down") if self.down or any(r in message[1] for r in self.refuse)
             else await super(RecordingStore, self).append(*message)
@@ -201,6 +205,18 @@ def test_without_an_errors_subscription_every_send_the_store_took_is_receipted_b
                                       ("ERROR", "r1", "UNAVAILABLE")]
         assert client.wait_closed() == 1000
         assert bodies(nexus) == ["r0", "r2", "r3"]
+
+
+def test_a_failure_of_ours_storing_a_run_is_a_server_error_for_each_send_of_it() -> None:
+    with serving() as (store, nexus):
+        client = client_of(nexus)
+        store.broken = True
+        client.send_raw("".join(send("r%d" % i) for i in range(3)))
+        assert answers(client, 3) == [("REPORT", "r%d" % i, "SERVER_ERROR") for i in range(3)]
+        store.broken = False
+        client.send_raw(send("r3") + send("r4"))
+        assert answers(client, 2) == [("RECEIPT", "r3"), ("RECEIPT", "r4")]
+        assert bodies(nexus) == ["r3", "r4"]
 
 
 def test_sends_to_a_destination_with_a_handler_go_one_at_a_time() -> None:

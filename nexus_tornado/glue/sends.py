@@ -111,7 +111,11 @@ async def on_sends(connection: "StompConnection", run: List[Send]) -> None:
     if admitted:
         if _cut_off(connection):
             return
-        stored = iter(await services.pipeline.publish_many(principal, admitted))
+        try:
+            results = await services.pipeline.publish_many(principal, admitted)
+        except Exception as exc:  # a failure of ours: each of them is told (SERVER_ERROR)
+            results = [exc] * len(admitted)
+        stored = iter(results)
         outcomes = [outcome if outcome is not None else next(stored) for outcome in outcomes]
     answers = list(zip(run, outcomes))
     for i, (event, outcome) in enumerate(answers):
