@@ -53,6 +53,10 @@ class Interleaving(DocumentStore):
         self.lost += message is None
         return message
 
+    async def read_after(self, destination: str, seq: int, limit: int) -> List[StoredMessage]:
+        await asyncio.sleep(0)
+        return await self.inner.read_after(destination, seq, limit)
+
     async def newest(self, destination: str) -> Tuple[int, Optional[str]]:
         await asyncio.sleep(0)
         return await self.inner.newest(destination)
@@ -182,3 +186,54 @@ async def test_an_operation_too_far_behind_is_refused() -> None:
     await documents.submit(DOC, envelope(2, [2, "b"], "in time"))
     assert (await documents.snapshot(DOC)).text == "aaaab"  # the stored inserts at its place went first
     assert documents.hub.stats.published == 5
+
+
+class Counting(Interleaving):
+    """Counts the reads of the newest version and of the log."""
+
+    def __init__(self, inner: DocumentStore) -> None:
+        super().__init__(inner)
+        self.newest_reads = 0
+        self.log_reads = 0
+
+    async def read_after(self, destination: str, seq: int, limit: int) -> List[StoredMessage]:
+        self.log_reads += 1
+        return await super().read_after(destination, seq, limit)
+
+    async def newest(self, destination: str) -> Tuple[int, Optional[str]]:
+        self.newest_reads += 1
+        return await super().newest(destination)
+
+
+@pytest.mark.gen_test
+async def test_with_the_text_at_hand_an_operation_costs_one_read_of_the_log() -> None:
+    store = MemoryStore()
+    counting = Counting(MemoryDocumentStore(store))
+    first, second = (Documents(Hub(store), counting, max_length=100, max_components=10) for _ in range(2))
+    await first.submit(DOC, envelope(0, ["ab"], "a"))
+    await second.submit(DOC, envelope(1, [2, "c"], "b", "bob"))  # a cold cache: the full path
+    counting.newest_reads = counting.log_reads = 0
+    # first's text is a version behind (second stored one); its editor is behind too.
+    await first.submit(DOC, envelope(1, ["x", 2], "c"))
+    await first.submit(DOC, envelope(3, [4, "y"], "d"))
+    await second.submit(DOC, envelope(2, [3, "z"], "e", "bob"))
+    assert (counting.newest_reads, counting.log_reads, counting.lost) == (0, 3, 0)
+    text = await log_text(store)
+    assert text == "xabcyz"
+    for documents in (first, second):
+        assert await documents.snapshot(DOC) == Snapshot(text, 5, store.epoch)
+
+
+@pytest.mark.gen_test
+async def test_a_cached_version_retention_dropped_is_read_again_not_taken_again() -> None:
+    store = MemoryStore(Retention(max_count=2))
+    counting = Counting(MemoryDocumentStore(store))
+    first, second = (Documents(Hub(store), counting, max_length=100, max_components=10) for _ in range(2))
+    await first.submit(DOC, envelope(0, ["a"], "a"))
+    for version in range(1, 6):
+        await second.submit(DOC, envelope(version, [version, "b"], "b%d" % version, "bob"))
+    assert await store.first_seq(DOC) == 5  # first's version 1 is gone, and the next ones
+    counting.newest_reads = 0
+    stored = await first.submit(DOC, envelope(6, ["c", 6], "c"))
+    assert stored.seq == 7 and counting.newest_reads == 1
+    assert (await second.snapshot(DOC)).text == "cabbbbb"

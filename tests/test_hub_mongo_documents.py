@@ -112,3 +112,55 @@ async def test_retention_drops_old_operations_and_keeps_the_numbering_and_the_te
     assert (await store.position(DOC)).seq == 12  # the counter, the floor, followed
     later = Documents(Hub(store), MongoDocumentStore(store), max_length=1000, max_components=100)
     assert (await later.snapshot(DOC)).text == "a" * 12
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_an_operation_leaves_the_counter_to_retention_and_the_newest_version_stays_exact(
+    target: MongoTarget,
+) -> None:
+    now = [1000.0]
+    store = await target.store(timeout=5.0, retention=Retention(max_age_seconds=60, max_count=5),
+                               clock=lambda: now[0])
+    documents = Documents(Hub(store), MongoDocumentStore(store), max_length=1000, max_components=100)
+    for version in range(4):
+        await documents.submit(DOC, envelope(version, [version, "a"] if version else ["a"], "c%d" % version))
+    counter = await store.counters.find_one({"_id": DOC})
+    assert counter is not None and counter["seq"] == 0  # no write of the counter per operation
+    assert await documents.store.newest(DOC) == (4, counter["epoch"])
+    for version in range(4, 12):
+        await documents.submit(DOC, envelope(version, [version, "a"], "c%d" % version))
+    # Retention by count dropped operations; it raised the counter first.
+    counter = await store.counters.find_one({"_id": DOC})
+    dropped = [seq for seq in range(1, 13) if seq not in await history(store)]
+    assert dropped and counter["seq"] >= max(dropped)
+    # Retention by age drops the rest: the numbering goes on from 12, the text is kept.
+    now[0] += 120
+    await store.prune()
+    assert await history(store) == []
+    assert (await documents.store.newest(DOC))[0] == 12
+    later = Documents(Hub(store), MongoDocumentStore(store), max_length=1000, max_components=100)
+    assert (await later.submit(DOC, envelope(12, ["b", 12], "late"))).seq == 13
+    assert (await documents.submit(DOC, envelope(13, [13, "c"], "later"))).seq == 14
+    assert (await documents.snapshot(DOC)).text == "b" + "a" * 12 + "c"
+
+
+@pytest.mark.gen_test(timeout=120)
+async def test_a_process_whose_text_is_behind_catches_up_in_its_next_operation(target: MongoTarget) -> None:
+    first, second = await process(target), await process(target)
+    await first.submit(DOC, envelope(0, ["ab"], "a"))
+    await second.submit(DOC, envelope(1, [2, "c"], "b", "bob"))
+    # Interleaved: each process's text is behind the other's last operation.
+    for round_ in range(6):
+        documents = (first, second)[round_ % 2]
+        version = 2 + round_
+        stored = await documents.submit(DOC, envelope(version - 1, ["%d" % round_, version], "i%d" % round_))
+        assert stored.seq == version + 1
+    mongo = first.store.store
+    assert isinstance(mongo, MongoStore)
+    assert await history(mongo) == list(range(1, 9))
+    text = ""
+    for message in await mongo.read_after(DOC, 0, 1000):
+        text = parse_op(message).op.apply(text)
+    assert sorted(text) == sorted("012345abc") and text.endswith("abc")  # every insert, once
+    assert (await first.snapshot(DOC)).text == text == (await second.snapshot(DOC)).text
+    assert (await first.store.read_snapshot(DOC)) == Snapshot(text, 8, (await mongo.position(DOC)).epoch)

@@ -100,6 +100,10 @@ class DocumentStore(abc.ABC):
         """Store a message at exactly ``seq`` if that is the destination's next number;
         ``None`` (nothing stored) when another message has taken it."""
 
+    async def read_after(self, destination: str, seq: int, limit: int) -> List[StoredMessage]:
+        """The log's messages after ``seq``, oldest first, at most ``limit`` (one read)."""
+        return await self.store.read_after(destination, seq, limit)
+
     @abc.abstractmethod
     async def newest(self, destination: str) -> Tuple[int, Optional[str]]:
         """The destination's newest ``seq`` (0 for none) and its epoch."""
@@ -214,10 +218,19 @@ class Documents:
         """The document's current text and version (the text is empty at version 0)."""
         seq, epoch = await self.store.newest(destination)
         cached = self._texts.get(destination)
-        if cached is None or cached.epoch != epoch or cached.version > seq:
-            cached = await self.store.read_snapshot(destination)
-            if cached is None or cached.epoch != epoch or cached.version > seq:
-                cached = Snapshot("", 0, epoch)
+        if cached is not None and (cached.epoch != epoch or cached.version > seq):
+            cached = None
+        if cached is None or cached.version < seq:
+            # The stored snapshot when it is later than the text at hand (whose next
+            # operations retention may have dropped).
+            kept = await self.store.read_snapshot(destination)
+            if (
+                kept is not None and kept.epoch == epoch and kept.version <= seq
+                and (cached is None or kept.version > cached.version)
+            ):
+                cached = kept
+        if cached is None:
+            cached = Snapshot("", 0, epoch)
         if cached.version < seq:
             text = cached.text
             for stored in await self._ops_after(destination, cached.version, seq):
@@ -232,7 +245,7 @@ class Documents:
         messages: List[StoredMessage] = []
         while len(messages) < wanted:
             after = version + len(messages)
-            chunk = await self.store.store.read_after(destination, after, min(wanted - len(messages), 1000))
+            chunk = await self.store.read_after(destination, after, min(wanted - len(messages), 1000))
             if not chunk or chunk[0].seq != after + 1:
                 raise Rejection(
                     RejectionCode.INVALID_MESSAGE,
@@ -257,6 +270,59 @@ class Documents:
         self._texts.move_to_end(destination)
         while len(self._texts) > CACHED_DOCUMENTS:
             self._texts.popitem(last=False)
+
+    async def _read_on(self, destination: str, base: int) -> Optional[Tuple[Snapshot, List[StoredOp]]]:
+        """The current text and the operations after ``base`` from one read of the log,
+        when this process has the text of some version at hand: the read starts at the
+        older of ``base`` and that version, and goes to the newest operation.
+
+        The first operation read must be the one of that version itself: retention drops
+        the oldest operations first, so while it is stored every later one is too, and
+        the last one read is the newest (no version a retention dropped can then be taken
+        again). ``None`` when this cannot be told so (nothing cached, version 0, the
+        operation gone, a gap, another numbering, too far apart): the caller reads the
+        newest version, the snapshot and the operations one by one instead.
+        """
+        cached = self._texts.get(destination)
+        if cached is None:
+            return None
+        start = min(base, cached.version)
+        if start < 1 or abs(base - cached.version) > self.max_behind:
+            return None
+        limit = max(base, cached.version) - start + self.max_behind + 2
+        messages = await self.store.read_after(destination, start - 1, limit)
+        if not messages or len(messages) >= limit:
+            return None
+        for offset, message in enumerate(messages):
+            if message.seq != start + offset or message.epoch != cached.epoch:
+                return None
+        newest = messages[-1].seq
+        if newest < cached.version:
+            return None
+        operations = [parse_op(message) for message in messages[1:]]
+        text = cached.text
+        for stored in operations:
+            if stored.message.seq > cached.version:
+                text = stored.op.apply(text)
+        current = Snapshot(text, newest, cached.epoch)
+        self._remember(destination, current)
+        return current, [stored for stored in operations if stored.message.seq > base]
+
+    def _check_base(self, destination: str, base: int, current: Snapshot) -> None:
+        """Refuse an operation made on a version not reached yet or too far behind."""
+        if base > current.version:
+            raise Rejection(
+                RejectionCode.INVALID_MESSAGE,
+                "version %d is ahead of the document (at version %d)" % (base, current.version),
+                {"destination": destination, "version": base, "current": current.version},
+            )
+        if current.version - base > self.max_behind:
+            raise Rejection(
+                RejectionCode.INVALID_MESSAGE,
+                "version %d is more than %d versions behind the document (at version %d); "
+                "subscribe again for the current text" % (base, self.max_behind, current.version),
+                {"destination": destination, "version": base, "current": current.version},
+            )
 
     # -- writing ----------------------------------------------------------------------
 
@@ -318,21 +384,14 @@ class Documents:
         sender: str,
     ) -> StoredMessage:
         for _ in range(MAX_ATTEMPTS):
-            current = await self.snapshot(destination)
-            if base > current.version:
-                raise Rejection(
-                    RejectionCode.INVALID_MESSAGE,
-                    "version %d is ahead of the document (at version %d)" % (base, current.version),
-                    {"destination": destination, "version": base, "current": current.version},
-                )
-            if current.version - base > self.max_behind:
-                raise Rejection(
-                    RejectionCode.INVALID_MESSAGE,
-                    "version %d is more than %d versions behind the document (at version %d); "
-                    "subscribe again for the current text" % (base, self.max_behind, current.version),
-                    {"destination": destination, "version": base, "current": current.version},
-                )
-            concurrent = await self._ops_after(destination, base, current.version)
+            found = await self._read_on(destination, base)
+            if found is None:
+                current = await self.snapshot(destination)
+                self._check_base(destination, base, current)
+                concurrent = await self._ops_after(destination, base, current.version)
+            else:
+                current, concurrent = found
+                self._check_base(destination, base, current)
             for stored in concurrent:
                 if stored.op_id == op_id and stored.sender == sender:
                     self.duplicates += 1

@@ -4,9 +4,13 @@ An operation of a document is a message of its destination in ``nexus_messages``
 inserted at the ``seq`` it claims, as the store numbers every message: the unique
 ``(destination, seq)`` index lets exactly one of several processes take a version, and
 the others get ``DuplicateKeyError`` (a lost race, :meth:`MongoDocumentStore.append_at`
-answers ``None``). The newest version is the newest stored message (the counter's floor
-when retention left none); after each insert the counter, the numbering's floor, is
-raised to it, before retention by count may drop anything.
+answers ``None``). The newest version is the greater of the newest stored message and
+the counter, the numbering's floor. An append does not write the counter: it is raised
+before anything of the document is dropped (by :meth:`MongoDocumentStore._trim` for
+retention by count, by ``prune`` for retention by age), and the newest operations are
+never dropped by count. So an operation costs one insert (and the snapshot's write);
+:class:`~nexus_tornado.hub.documents.Documents` reads the operations since the version
+it has at hand in one query before it.
 
 Snapshots live in one more collection (``collection_prefix`` + ``documents``)::
 
@@ -81,27 +85,32 @@ class MongoDocumentStore(BoundedCalls, DocumentStore):
             landed = await self._run("insert operation", lambda: messages.find_one({"_id": message_id}, {"_id": 1}))
             if landed is None:
                 raise
+            # Found rather than acknowledged: one write at the client's write concern
+            # after it (raising the counter) is acknowledged only once the operation is
+            # as durable; if it fails, so does the append (the opId finds it on a re-send).
+            await self._raise_floor(destination, seq, deadline)
         try:
-            # The counter is the numbering's floor: raised before anything of the
-            # document may be dropped (here, and by prune for retention by age).
-            await self._run(
-                "raise counter",
-                lambda: self.mongo.counters.update_one({"_id": destination}, {"$max": {"seq": seq}}),
-                deadline=deadline,
-            )
             await self._trim(destination, seq, deadline)
         except StoreUnavailable as exc:
-            # Stored all the same; the next append raises the counter past it, and
-            # prune raises it before any delete by age.
-            log.warning("counter or retention of %s after %d deferred: %s", destination, seq, exc.log_detail)
+            # Stored all the same; a later append trims past it.
+            log.warning("retention of %s after %d deferred: %s", destination, seq, exc.log_detail)
         return StoredMessage(destination, seq, message_id, body, headers, timestamp, epoch)
+
+    async def _raise_floor(self, destination: str, seq: int, deadline: float) -> None:
+        await self._run(
+            "raise counter",
+            lambda: self.mongo.counters.update_one({"_id": destination}, {"$max": {"seq": seq}}),
+            deadline=deadline,
+        )
 
     async def _trim(self, destination: str, seq: int, deadline: float) -> None:
         """Retention by count, every hundredth of ``max_count`` versions (as the
-        store's own appends do); the counter was raised first."""
+        store's own appends do). The counter, the numbering's floor, is raised to
+        ``seq`` first, so the numbering never goes back whatever is dropped."""
         max_count = self.mongo.retention.max_count
         if max_count is None or seq <= max_count or (seq - max_count) % max(1, max_count // 100):
             return
+        await self._raise_floor(destination, seq, deadline)
         await self._run(
             "trim",
             lambda: self.mongo.messages.delete_many({"destination": destination, "seq": {"$lte": seq - max_count}}),
@@ -111,11 +120,10 @@ class MongoDocumentStore(BoundedCalls, DocumentStore):
     async def newest(self, destination: str) -> Tuple[int, Optional[str]]:
         deadline = self._deadline()
         epoch = await self._epoch(destination, deadline)
-        newest = await self.mongo._newest_stored(destination, deadline)
-        if not newest:
-            # Nothing retained (retention by age dropped it all): the counter's floor.
-            newest = await self.mongo.last_seq(destination)
-        return newest, epoch
+        # The greater of the counter's floor (raised before any operation is dropped)
+        # and the newest operation stored (appends leave the counter behind).
+        position = await self.mongo._position(destination, create=False)
+        return position.seq, epoch
 
     async def read_snapshot(self, destination: str) -> Optional[Snapshot]:
         found = await self._run("read snapshot", lambda: self.snapshots.find_one({"_id": destination}))
