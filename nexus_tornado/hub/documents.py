@@ -11,6 +11,11 @@ new current version; so however many processes accept operations on one document
 there is one history. The result is broadcast like any stored message; the sender
 recognizes it by its ``opId``.
 
+A process keeps the text of the documents it used last; with it, one read of the log
+(from the older of that version and the operation's own) brings both the operations to
+transform against and those stored elsewhere since, and tells the newest version (see
+:meth:`Documents._read_on` for why a version retention dropped is never taken again).
+
 Each document also has a snapshot: its text at some version (written after every
 append; a snapshot only moves forward), so that a joining client reads the text rather
 than the whole history, and retention may drop old operations without losing the
