@@ -40,6 +40,14 @@ async def process(target: MongoTarget) -> Documents:
     return Documents(Hub(store), documents, max_length=10_000, max_components=100)
 
 
+async def replayed(mongo: MongoStore) -> str:
+    """The document's text, replayed from its stored operations."""
+    text = ""
+    for message in await mongo.read_after(DOC, 0, 1000):
+        text = parse_op(message).op.apply(text)
+    return text
+
+
 async def history(store: MongoStore) -> List[int]:
     return [m.seq for m in await store.read_after(DOC, 0, 1000)]
 
@@ -59,9 +67,7 @@ async def test_two_processes_accepting_operations_at_once_make_one_history(targe
     mongo = first.store.store
     assert isinstance(mongo, MongoStore)
     assert await history(mongo) == list(range(1, 12))
-    text = ""
-    for message in await mongo.read_after(DOC, 0, 1000):
-        text = parse_op(message).op.apply(text)
+    text = await replayed(mongo)
     assert text == "".join("<%d>%d" % (i, i) for i in range(10))
     assert (await first.snapshot(DOC)).text == text == (await second.snapshot(DOC)).text
     # The destination's numbering agrees, so replay and positions see the same history.
@@ -158,9 +164,7 @@ async def test_a_process_whose_text_is_behind_catches_up_in_its_next_operation(t
     mongo = first.store.store
     assert isinstance(mongo, MongoStore)
     assert await history(mongo) == list(range(1, 9))
-    text = ""
-    for message in await mongo.read_after(DOC, 0, 1000):
-        text = parse_op(message).op.apply(text)
+    text = await replayed(mongo)
     assert sorted(text) == sorted("012345abc") and text.endswith("abc")  # every insert, once
     assert (await first.snapshot(DOC)).text == text == (await second.snapshot(DOC)).text
     assert (await first.store.read_snapshot(DOC)) == Snapshot(text, 8, (await mongo.position(DOC)).epoch)

@@ -131,6 +131,14 @@ async def test_an_idle_feed_never_spins(nx_server: NxServer, server: str) -> Non
             proxy.stop()
 
 
+async def close_and_drop(feed: ChangeFeed, store: MongoStore, uri: str, database: str) -> None:
+    await feed.close()
+    await store.close()
+    client: Any = AsyncMongoClient(uri)
+    await client.drop_database(database)
+    await client.close()
+
+
 class Commands(monitoring.CommandListener):
     """The commands a client sends, by name."""
 
@@ -202,11 +210,7 @@ async def test_messages_of_a_batch_come_from_the_events_or_one_read_and_unwanted
         # The stream's lag is told once per answer (by its newest event), not per event.
         assert 1 <= len(lags) < 30 and all(0.0 <= lag < 60.0 for lag in lags), lags
     finally:
-        await feed.close()
-        await store.close()
-        client: Any = AsyncMongoClient(feed_uri)
-        await client.drop_database(database)
-        await client.close()
+        await close_and_drop(feed, store, feed_uri, database)
 
 
 @pytest.mark.gen_test(timeout=60)
@@ -232,11 +236,7 @@ async def test_what_another_process_stored_arrives_byte_for_byte(feed_uri: str, 
         nx = request.node.callspec.params["feed_uri"] == "nx27017"
         assert (feed.taken, feed.read) == ((4, 2) if nx else (6, 0))
     finally:
-        await feed.close()
-        await store.close()
-        client: Any = AsyncMongoClient(feed_uri)
-        await client.drop_database(database)
-        await client.close()
+        await close_and_drop(feed, store, feed_uri, database)
 
 
 class TwoAtATime:
