@@ -109,7 +109,7 @@ class Settings:
     mongo_driver: str = _opt("motor", "Driver of the MongoDB store the server creates: motor (the cheaper per write, measured in docs/benchmarks.md) or pymongo (PyMongo's own async client).")
     mongo_batch_count: int = _opt(1000, "Most messages the MongoDB store writes in one command (appends arriving while a write is in flight go together in the next).")
     mongo_batch_bytes: int = _opt(4 * 1024 * 1024, "Most bytes of messages (bodies, headers, destinations, 200 bytes each besides) the MongoDB store writes in one command; a larger message goes alone.")
-    mongo_change_stream: bool = _opt(True, "Follow the messages other server processes store, through a MongoDB change stream (needs a replica set on MongoDB; turn off only for a single process on a standalone server).")
+    mongo_change_stream: bool = _opt(True, "Follow the messages other server processes store, through a MongoDB change stream (needs a replica set on MongoDB; turn off only for a single process on a standalone server, which then also keeps presence and per-user limits to itself).")
     sequencer_hold: float = _opt(0.1, "How long a message waits for an earlier number to arrive before the store is read for it, seconds.")
     clock_skew: float = _opt(1.0, "How far the clocks of the processes sharing one MongoDB may disagree, seconds (tells a final gap in the numbering from a message still being written).")
     cluster_interval: float = _opt(5.0, "Several processes on one MongoDB: how often each one renews its presence document and reads the others' (users and their connection counts), seconds.")

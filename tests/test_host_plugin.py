@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 import urllib.error
 import urllib.request
 from typing import Any
 
 import pytest
 import tornado.web
-from support.clients import RawWsClient
+from support.clients import RawWsClient, chat_envelope
+from support.mongo import NxServer, nx_server  # noqa: F401  (fixture)
 from support.nexus import running_nexus
 
 from nexus_tornado.host import plugin as plugin_module
@@ -169,3 +171,35 @@ def test_the_command_creates_its_mongodb_store_with_motor_by_default() -> None:
     from nexus_tornado.settings import Settings
 
     assert Settings(jwt_secret="s" * 32).mongo_driver == "motor"
+
+
+@pytest.mark.parametrize("change_stream", [True, False])
+def test_one_process_without_a_change_stream_counts_users_by_itself(
+    nx_server: NxServer, change_stream: bool  # noqa: F811
+) -> None:
+    """Without the change stream (one process on a standalone MongoDB: nothing of other
+    processes would reach it) the plugin joins no cluster: presence and per-user limits
+    are this process's own, and a connection writes nothing of the user's to MongoDB."""
+    import pymongo
+
+    from nexus_tornado.hub.mongo import MongoStore
+
+    database = "solo_" + uuid.uuid4().hex[:8]
+    with running_nexus(store_factory=lambda: MongoStore.from_uri(nx_server.uri, database), mongo_uri=nx_server.uri,
+                       mongo_database=database, mongo_change_stream=change_stream) as nexus:
+        client = RawWsClient(nexus.ws_url)
+        client.connect(nexus.token("ann", chats=["c1"]))
+        client.send_frame("SEND", {"destination": "/topic/chat/c1", "content-type": "application/json",
+                                   "receipt": "r"}, chat_envelope("ann", "c1"))
+        client.expect("RECEIPT", receipt_id="r")
+        assert (nexus.plugin.cluster is not None) is change_stream
+        raw: Any = pymongo.MongoClient(nx_server.uri, serverSelectionTimeoutMS=5000)
+        try:
+            users = raw[database]["nexus_users"].count_documents({})
+            processes = raw[database]["nexus_processes"].count_documents({})
+            assert (users, processes) == ((1, 1) if change_stream else (0, 0))
+            assert raw[database]["nexus_messages"].count_documents({"destination": "/topic/chat/c1"}) == 1
+        finally:
+            client.close()
+            raw.drop_database(database)
+            raw.close()

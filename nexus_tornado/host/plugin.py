@@ -437,8 +437,8 @@ class NexusPlugin:
     async def _join_cluster(self) -> None:
         """On MongoDB, share presence and the per-user limits with the other processes."""
         database = getattr(self.store, "database", None)
-        if database is None or not self.settings.mongo_uri:
-            return
+        if database is None or not self.settings.mongo_uri or not self.settings.mongo_change_stream:
+            return  # one process (no change stream: nothing of the others would reach it)
         from ..hub.mongo_cluster import MongoCluster  # imports the driver
         from ..hub.mongo_limits import MongoLimits
 
