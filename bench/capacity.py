@@ -38,8 +38,8 @@ class UnitCosts(NamedTuple):
     #: CPU per delivery to a subscriber (fan-out, N = 1,000, WebSocket: 17.6 CPU-ms/1k).
     delivery_us: float = 17.6
     #: CPU per receipted SEND taken and stored on MongoDB, many clients (group commit,
-    #: a connection's waiting SENDs together: 149-176 us on nx-27017, 1.7-2.0x the
-    #: in-memory store's; motor, the default driver, 176).
+    #: a connection's waiting SENDs together: 139-176 us on nx-27017, 1.7-2.4x the
+    #: in-memory store's; motor, the default driver, with 20 clients: 176).
     send_us: float = 176.0
     #: CPU per message of a destination a process has no subscriber for (interest-based
     #: fan-out: MongoDB filters, the process never sees it).
