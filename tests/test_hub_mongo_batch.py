@@ -14,7 +14,7 @@ import json
 import subprocess
 import sys
 import threading
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import pytest
 
@@ -22,27 +22,15 @@ from nexus_tornado.errors import ConfigError, StoreUnavailable
 from nexus_tornado.hub.mongo import MongoStore
 from nexus_tornado.hub.mongo_codec import body_bytes
 from nexus_tornado.hub.store import StoredMessage
-from support.mongo import (  # noqa: F401
-    MONGO_TARGETS,
-    mongo_params,
-    MongoTarget,
-    mongo_target,
-    nx_outage_server,
-    nx_server,
+from support.mongo import MongoTarget, nx_outage_server, nx_server  # noqa: F401  (fixtures)
+from test_hub_mongo import (  # noqa: F401  (the fixtures)
+    HANG,
+    FaultyCollection,
+    HeldInserts,
+    outage_target,
+    raw_database,
+    target,
 )
-from test_hub_mongo import HANG, FaultyCollection, HeldInserts, raw_database
-
-NX_TARGETS = tuple(t for t in MONGO_TARGETS if t.startswith("nx27017-"))
-
-
-@pytest.fixture(params=mongo_params())
-def target(request: pytest.FixtureRequest) -> MongoTarget:
-    return mongo_target(request, request.param)
-
-
-@pytest.fixture(params=mongo_params(NX_TARGETS))
-def outage_target(request: pytest.FixtureRequest) -> MongoTarget:
-    return mongo_target(request, request.param, request.getfixturevalue("nx_outage_server"))
 
 
 def stored_documents(target: MongoTarget) -> List[Dict[str, Any]]:
@@ -192,19 +180,27 @@ class StopsMidBatch:
         return await self.real.insert_many(documents, ordered=ordered)
 
 
+async def first_write_held(target: MongoTarget, timeout: float) -> Tuple[Any, MongoStore, Any, HeldInserts, Any]:
+    """A store on the outage server whose first append's insert is under way and held
+    (appends made now form the next batch): the server, the store, its collection, the
+    hold, and the first append."""
+    server = target.server
+    assert server is not None
+    store = await target.store(timeout=timeout)
+    real = store.messages
+    held = store.messages = HeldInserts(real)
+    first = asyncio.ensure_future(store.append("/topic/x", b"first", {}))
+    await held.entered.wait()
+    return server, store, real, held, first
+
+
 @pytest.mark.gen_test(timeout=120)
 async def test_mongodb_stopped_mid_batch_loses_nothing_receipted_and_stores_nothing_twice(
     outage_target: MongoTarget,
 ) -> None:
     """Part of a batch lands, MongoDB stops, and comes back within the appends' time:
     every append succeeds, each message stored once, the numbering without a hole."""
-    server = outage_target.server
-    assert server is not None
-    store = await outage_target.store(timeout=8.0)
-    real = store.messages
-    held = store.messages = HeldInserts(real)
-    first = asyncio.ensure_future(store.append("/topic/x", b"first", {}))
-    await held.entered.wait()
+    server, store, real, held, first = await first_write_held(outage_target, timeout=8.0)
     restarted = threading.Event()
     timers: List[threading.Timer] = []
 
@@ -243,13 +239,7 @@ async def test_mongodb_stopped_for_good_mid_batch_receipts_only_what_is_stored(
     time: the appends fail (some were stored all the same: the ambiguity of a write
     whose reply never came), nothing is stored twice, and numbering goes on after what
     was stored, without a hole."""
-    server = outage_target.server
-    assert server is not None
-    store = await outage_target.store(timeout=1.0)
-    real = store.messages
-    held = store.messages = HeldInserts(real)
-    first = asyncio.ensure_future(store.append("/topic/x", b"first", {}))
-    await held.entered.wait()
+    server, store, real, held, first = await first_write_held(outage_target, timeout=1.0)
     later = [asyncio.ensure_future(store.append("/topic/a", b"m%02d" % i, {})) for i in range(12)]
     store.messages = StopsMidBatch(real, server)
     held.release.set()
