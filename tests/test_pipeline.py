@@ -17,10 +17,10 @@ from typing import Any, Callable, Dict, Iterator, List
 import pytest
 from support.clients import RawWsClient, chat_envelope
 from support.nexus import NexusServer, running_nexus
+from support.stores import RecordingStore
 
 from nexus_tornado.errors import ConfigError, Rejection
 from nexus_tornado.hub.hub import Hub
-from nexus_tornado.hub.memory import MemoryStore
 from nexus_tornado.pipeline import Inbound, MessagePipeline, StoredEvent
 from nexus_tornado.policy.principal import Principal
 
@@ -422,32 +422,13 @@ def test_listener_calls_cut_off_by_shutdown_are_logged_and_cancelled(caplog: pyt
     assert nexus.plugin.pipeline.idle and nexus.plugin.pipeline.pending_bytes == 0
 
 
-class _CountingStore(MemoryStore):
-    """The in-memory store numbering appends as called, counting the messages of each
-    call made to it."""
-
-    ordered_appends = True
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.calls: List[int] = []
-
-    async def append(self, destination: str, body: bytes, headers: Any) -> Any:
-        self.calls.append(1)
-        return await super().append(destination, body, headers)
-
-    async def append_many(self, messages: Any) -> Any:
-        self.calls.append(len(messages))
-        return [await MemoryStore.append(self, *message) for message in messages]
-
-
 def _chat(content: str, chat: str = "c1") -> Dict[str, Any]:
     return json.loads(chat_envelope("ann", chat, content))
 
 
 @pytest.mark.gen_test
 async def test_publish_many_stores_in_one_call_and_listeners_follow_in_order() -> None:
-    store = _CountingStore()
+    store = RecordingStore()
     pipeline = MessagePipeline(Hub(store))
     events: List[Any] = []
     pipeline.add_listener(lambda event: events.append((event.destination, event.seq, event.message["payload"]["content"])))
@@ -469,7 +450,7 @@ async def test_publish_many_stores_in_one_call_and_listeners_follow_in_order() -
 
 @pytest.mark.gen_test
 async def test_publish_many_with_a_handler_or_a_document_goes_one_at_a_time() -> None:
-    store = _CountingStore()
+    store = RecordingStore()
     pipeline = MessagePipeline(Hub(store))
     seen: List[str] = []
 
