@@ -20,8 +20,8 @@ only source of truth.
 new, but a server that answers at once (nx-27017) would be asked again and again. So
 the feed sends a getMore at most every ``poll_interval`` (unless the last one brought a
 full batch: it is behind): an idle feed never spins whatever the server does, a busy
-one takes what accumulated in one getMore and one read, and a delivery waits at most
-``poll_interval`` longer. A command listener on the feed's own client tells it how
+one takes what accumulated in one getMore (and at most one read), and a delivery
+waits at most ``poll_interval`` longer. A command listener on the feed's own client tells it how
 many events each answer brought, so it knows when the next call goes to the server.
 
 **Interest.** Given ``interest`` (the destinations this process has subscribers for),
